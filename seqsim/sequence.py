@@ -1,0 +1,198 @@
+"""A sequence definition: its steps' day numbers, delays, pacing and chain.
+
+`SequenceConfig` is the one place a sequence is described, whether it comes
+from a scenario file, the Python API or a test. Constructing one fills the
+defaults and validates; `check_chains` validates a set of them together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from seqsim.errors import SequenceDefinitionError
+
+__all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
+
+
+def step_trigger(trigger: str, day_number: int) -> str:
+    """Return the keyword of one step, e.g. ``cold_day3`` for trigger ``cold``, day 3."""
+    return f"{trigger}_day{day_number}"
+
+
+def default_delay_hours(days: Sequence[int]) -> tuple[int, ...]:
+    """Return the default trigger_delay_hours per step: 0, then each day gap x 24.
+
+    Days 1, 3, 6, 9 give 0, 48, 72, 72.
+    """
+    return (0, *((b - a) * 24 for a, b in itertools.pairwise(days)))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise SequenceDefinitionError(f"{where}: {value!r} is not valid; expected a list of {what}")
+    items = list(value)
+    out = []
+    for i, item in enumerate(items):
+        # Accept 48.0 from TOML/JSON but not 1.5: delays are whole hours, like production.
+        if isinstance(item, float) and math.isfinite(item) and item.is_integer():
+            item = int(item)
+        if not _is_int(item):
+            raise SequenceDefinitionError(
+                f"{where}[{i}]: {item!r} is not valid; expected {what} (whole numbers)"
+            )
+        out.append(item)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """One drip sequence.
+
+    Attributes:
+        name: unique name, e.g. ``"COLD"``.
+        trigger: entry keyword; a lead whose ``trigger`` lists it is enrolled.
+        days: each step's day_number label (strictly increasing, >= 0); not
+            necessarily consecutive, e.g. ``(1, 3, 6, 9)``.
+        delay_hours: trigger_delay_hours per step (wait before that step once
+            the previous one is done). Default: 0 for the entry step, then the
+            day gap x 24.
+        next: name of the sequence a lead is enrolled in after the last step.
+        min_delay_seconds / max_delay_seconds: device pacing gap range.
+        is_active: inactive sequences are never processed.
+
+    Raises:
+        SequenceDefinitionError: naming the field, the value and what is valid.
+    """
+
+    name: str
+    trigger: str
+    days: tuple[int, ...]
+    delay_hours: tuple[int, ...] | None = None
+    next: str | None = None
+    min_delay_seconds: float = 5.0
+    max_delay_seconds: float = 15.0
+    is_active: bool = True
+
+    def __post_init__(self) -> None:
+        where = f"sequences.{self.name}" if isinstance(self.name, str) else "sequences.?"
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SequenceDefinitionError(
+                f"{where}.name: {self.name!r} is not valid; expected a non-empty string"
+            )
+        if (
+            not isinstance(self.trigger, str)
+            or not self.trigger.strip()
+            or "," in self.trigger
+            or self.trigger != self.trigger.strip()
+        ):
+            raise SequenceDefinitionError(
+                f"{where}.trigger: {self.trigger!r} is not valid; expected a non-empty keyword "
+                "without commas or surrounding spaces"
+            )
+        days = _int_tuple(f"{where}.days", self.days, "day numbers")
+        if not days:
+            raise SequenceDefinitionError(
+                f"{where}.days: [] is not valid; a sequence needs at least one step"
+            )
+        if days[0] < 0:
+            raise SequenceDefinitionError(
+                f"{where}.days[0]: {days[0]} is not valid; day numbers are >= 0"
+            )
+        for i in range(1, len(days)):
+            if days[i] <= days[i - 1]:
+                raise SequenceDefinitionError(
+                    f"{where}.days: {list(days)} is not valid; day numbers must be strictly "
+                    f"increasing (day {days[i]} follows day {days[i - 1]})"
+                )
+        if self.delay_hours is None:
+            delays = default_delay_hours(days)
+        else:
+            delays = _int_tuple(f"{where}.delay_hours", self.delay_hours, "hours >= 0")
+            if len(delays) != len(days):
+                raise SequenceDefinitionError(
+                    f"{where}.delay_hours: {list(delays)} is not valid; expected one value per "
+                    f"step ({len(days)} steps)"
+                )
+            for i, d in enumerate(delays):
+                if d < 0:
+                    raise SequenceDefinitionError(
+                        f"{where}.delay_hours[{i}]: {d} is not valid; expected hours >= 0"
+                    )
+        if self.next is not None and (not isinstance(self.next, str) or not self.next):
+            raise SequenceDefinitionError(
+                f"{where}.next: {self.next!r} is not valid; expected the name of another sequence"
+            )
+        for attr in ("min_delay_seconds", "max_delay_seconds"):
+            v = getattr(self, attr)
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if not number or not math.isfinite(v) or v < 0:
+                raise SequenceDefinitionError(
+                    f"{where}.{attr}: {v!r} is not valid; expected seconds >= 0"
+                )
+        if self.min_delay_seconds > self.max_delay_seconds:
+            raise SequenceDefinitionError(
+                f"{where}.min_delay_seconds: {self.min_delay_seconds!r} is not valid; it must be "
+                f"<= max_delay_seconds ({self.max_delay_seconds!r})"
+            )
+        if not isinstance(self.is_active, bool):
+            raise SequenceDefinitionError(
+                f"{where}.is_active: {self.is_active!r} is not valid; expected true or false"
+            )
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "delay_hours", delays)
+        object.__setattr__(self, "min_delay_seconds", float(self.min_delay_seconds))
+        object.__setattr__(self, "max_delay_seconds", float(self.max_delay_seconds))
+
+    @property
+    def step_triggers(self) -> tuple[str, ...]:
+        """Return each step's own keyword (``cold_day1``, ``cold_day3``, ...)."""
+        return tuple(step_trigger(self.trigger, d) for d in self.days)
+
+
+def check_chains(sequences: Sequence[SequenceConfig]) -> None:
+    """Validate a set of sequences together.
+
+    Raises:
+        SequenceDefinitionError: duplicate names or triggers, a ``next`` naming a
+            missing sequence, or a chain cycle (COLD -> WARM -> COLD).
+    """
+    by_name: dict[str, SequenceConfig] = {}
+    triggers: dict[str, str] = {}
+    for seq in sequences:
+        if seq.name in by_name:
+            raise SequenceDefinitionError(
+                f"sequences.{seq.name}.name: {seq.name!r} is not valid; names must be unique"
+            )
+        if seq.trigger in triggers:
+            raise SequenceDefinitionError(
+                f"sequences.{seq.name}.trigger: {seq.trigger!r} is not valid; it is already the "
+                f"trigger of sequence {triggers[seq.trigger]!r}"
+            )
+        by_name[seq.name] = seq
+        triggers[seq.trigger] = seq.name
+    for seq in sequences:
+        if seq.next is not None and seq.next not in by_name:
+            raise SequenceDefinitionError(
+                f"sequences.{seq.name}.next: {seq.next!r} is not valid; no such sequence "
+                f"(known: {', '.join(sorted(by_name))})"
+            )
+    for seq in sequences:
+        path = [seq.name]
+        cur = seq
+        while cur.next is not None:
+            if cur.next in path:
+                cycle = " -> ".join([*path[path.index(cur.next):], cur.next])
+                raise SequenceDefinitionError(
+                    f"sequences.{seq.name}.next: {seq.next!r} is not valid; the chain has a "
+                    f"cycle ({cycle})"
+                )
+            path.append(cur.next)
+            cur = by_name[cur.next]
