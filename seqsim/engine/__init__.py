@@ -1,0 +1,14 @@
+"""The advance logic of the sequence engine.
+
+`row` is the reference: literal per-row SQL, as production ran it. Faster
+engines must produce identical tables on the same scenario.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_ENGINE", "ENGINES"]
+
+#: Engine names a scenario or `simulate(engine=...)` may choose.
+ENGINES: tuple[str, ...] = ("row",)
+#: The engine used when a scenario does not name one.
+DEFAULT_ENGINE = "row"

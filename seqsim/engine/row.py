@@ -1,0 +1,502 @@
+"""The reference engine: the production advance logic, one row at a time.
+
+This module reads like the production poller. Every function takes a DuckDB
+connection and an optional ``now`` (default: the virtual clock's
+:func:`seqsim.clock.now`), which is bound into the SQL as a parameter; the
+database's own clock is never read.
+
+The one-by-one rules it implements (see ``shared/domain.md``):
+
+1. Enrolment creates only the entry step's row: ``active``,
+   ``next_trigger_time = now``. A second enrolment is a no-op (the unique key
+   on sequence, phone and step).
+2. Processing selects active, due, unclaimed rows of active sequences, oldest
+   ``next_trigger_time`` first, at most ``batch_size`` per poll.
+3. Completing a step marks its row ``completed`` and, in the same
+   transaction, inserts the next step's row due at
+   ``now + next step's trigger_delay_hours``.
+4. After the last step the sequence's trigger is removed from the lead; if
+   the last step's ``next_trigger`` is another sequence's entry trigger, the
+   lead is enrolled there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import duckdb
+
+from seqsim.clock import now as clock_now
+from seqsim.errors import EngineError
+
+__all__ = [
+    "Advance",
+    "DueRow",
+    "Enrollment",
+    "claim",
+    "complete_step",
+    "due_rows",
+    "enroll",
+    "enroll_lead",
+    "enroll_new_leads",
+    "fail_step",
+    "queue_message",
+    "record_delivery",
+    "release_stale_claims",
+]
+
+T = TypeVar("T")
+Connection = duckdb.DuckDBPyConnection
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What an enrolment did: ``enrolled`` is False for a no-op, with the reason."""
+
+    sequence: str
+    phone: str
+    enrolled: bool
+    row_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class DueRow:
+    """A ``sequence_contacts`` row selected for processing."""
+
+    id: int
+    sequence_id: int
+    contact_phone: str
+    current_step: int
+    sequence_stepid: int
+    assigned_device_id: str | None
+    next_trigger_time: datetime
+    retry_count: int
+    min_delay_seconds: float
+    max_delay_seconds: float
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What completing a step did.
+
+    ``next_row_id`` is the new row of the next step (None after the last
+    step); ``finished`` is True when the sequence is done for this contact;
+    ``chained`` is the enrolment into the chained sequence, if any.
+    """
+
+    row_id: int
+    completed: bool
+    next_row_id: int | None
+    finished: bool
+    chained: Enrollment | None
+    reason: str
+
+
+def _now(now: datetime | None) -> datetime:
+    return clock_now() if now is None else now
+
+
+@contextmanager
+def _transaction(con: Connection) -> Iterator[None]:
+    """Run a block in one transaction: committed on success, rolled back on any error."""
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def _in_transaction(con: Connection, fn: Callable[[], T]) -> T:
+    with _transaction(con):
+        return fn()
+
+
+def _sequence(con: Connection, sequence: str | int) -> tuple[int, str, str, bool]:
+    if isinstance(sequence, int) and not isinstance(sequence, bool):
+        row = con.execute(
+            'SELECT id, name, "trigger", is_active FROM sequences WHERE id = ?', [sequence]
+        ).fetchone()
+    else:
+        row = con.execute(
+            'SELECT id, name, "trigger", is_active FROM sequences WHERE name = ?', [sequence]
+        ).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute("SELECT name FROM sequences ORDER BY id").fetchall()]
+        raise EngineError(
+            f"sequence: {sequence!r} is not valid; no such sequence (known: {', '.join(known)})"
+        )
+    return row
+
+
+def _insert_entry_row(
+    con: Connection, seq: tuple[int, str, str, bool], phone: str, now: datetime
+) -> Enrollment:
+    seq_id, name, _trigger, is_active = seq
+    if not is_active:
+        return Enrollment(name, phone, False, None, "sequence is inactive")
+    lead = con.execute("SELECT name, device_id FROM leads WHERE phone = ?", [phone]).fetchone()
+    if lead is None:
+        raise EngineError(f"leads.phone: {phone!r} is not valid; no such lead")
+    entry = con.execute(
+        'SELECT id, day_number, "trigger" FROM sequence_steps '
+        "WHERE sequence_id = ? AND is_entry_point",
+        [seq_id],
+    ).fetchone()
+    if entry is None:
+        raise EngineError(f"sequences.{name}: has no entry step")
+    step_id, day_number, step_trigger = entry
+    inserted = con.execute(
+        """
+        INSERT INTO sequence_contacts (
+            sequence_id, contact_phone, contact_name, current_step, status, current_trigger,
+            next_trigger_time, sequence_stepid, assigned_device_id, retry_count, created_at)
+        VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, 0, ?)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """,
+        [seq_id, phone, lead[0], day_number, step_trigger, now, step_id, lead[1], now],
+    ).fetchall()
+    if not inserted:
+        reason = "already enrolled (the entry step's row exists)"
+        return Enrollment(name, phone, False, None, reason)
+    return Enrollment(name, phone, True, inserted[0][0], "enrolled")
+
+
+def enroll(
+    con: Connection, sequence: str | int, phone: str, *, now: datetime | None = None
+) -> Enrollment:
+    """Enrol a lead directly in a sequence (by name or id).
+
+    Creates only the entry step's row, due now. Re-enrolment is a no-op that
+    says so in the returned ``reason``.
+
+    Raises:
+        EngineError: unknown sequence or lead.
+    """
+    at = _now(now)
+    seq = _sequence(con, sequence)
+    return _in_transaction(con, lambda: _insert_entry_row(con, seq, phone, at))
+
+
+def enroll_lead(con: Connection, phone: str, *, now: datetime | None = None) -> list[Enrollment]:
+    """Enrol a lead in every active sequence whose trigger its ``trigger`` lists.
+
+    Returns:
+        One :class:`Enrollment` per matching sequence, in sequence id order.
+
+    Raises:
+        EngineError: unknown lead.
+    """
+    at = _now(now)
+    lead = con.execute('SELECT "trigger" FROM leads WHERE phone = ?', [phone]).fetchone()
+    if lead is None:
+        raise EngineError(f"leads.phone: {phone!r} is not valid; no such lead")
+    keywords = _keywords(lead[0])
+    if not keywords:
+        return []
+    matches = con.execute(
+        'SELECT id, name, "trigger", is_active FROM sequences '
+        'WHERE is_active AND list_contains(?, "trigger") ORDER BY id',
+        [keywords],
+    ).fetchall()
+    return [_in_transaction(con, lambda s=s: _insert_entry_row(con, s, phone, at)) for s in matches]
+
+
+def enroll_new_leads(con: Connection, *, now: datetime | None = None) -> list[Enrollment]:
+    """Enrol every lead whose triggers name an active sequence it has no row in.
+
+    This is the enrolment step of each production poll.
+    """
+    at = _now(now)
+    candidates = con.execute(
+        """
+        SELECT l.phone
+        FROM leads l, sequences s
+        WHERE s.is_active
+          AND list_contains(list_transform(string_split(l."trigger", ','), lambda k: trim(k)),
+                            s."trigger")
+          AND NOT EXISTS (SELECT 1 FROM sequence_contacts sc
+                          WHERE sc.sequence_id = s.id AND sc.contact_phone = l.phone)
+        GROUP BY l.phone
+        ORDER BY min(l.created_at), l.phone
+        """
+    ).fetchall()
+    out: list[Enrollment] = []
+    for (phone,) in candidates:
+        out.extend(e for e in enroll_lead(con, phone, now=at) if e.enrolled)
+    return out
+
+
+def due_rows(
+    con: Connection, batch_size: int, *, now: datetime | None = None
+) -> list[DueRow]:
+    """Select the rows a poll processes: active, due, unclaimed, sequence active.
+
+    Oldest ``next_trigger_time`` first; ties in sequence then phone then step
+    order, so the order never depends on row ids. At most ``batch_size`` rows.
+
+    Raises:
+        EngineError: ``batch_size`` < 1.
+    """
+    if batch_size < 1:
+        raise EngineError(f"batch_size: {batch_size!r} is not valid; expected an integer >= 1")
+    rows = con.execute(
+        """
+        SELECT sc.id, sc.sequence_id, sc.contact_phone, sc.current_step, sc.sequence_stepid,
+               sc.assigned_device_id, sc.next_trigger_time, sc.retry_count,
+               s.min_delay_seconds, s.max_delay_seconds
+        FROM sequence_contacts sc
+        JOIN sequences s ON s.id = sc.sequence_id
+        WHERE sc.status = 'active'
+          AND sc.next_trigger_time <= ?
+          AND s.is_active
+          AND sc.processing_device_id IS NULL
+        ORDER BY sc.next_trigger_time, sc.sequence_id, sc.contact_phone, sc.current_step
+        LIMIT ?
+        """,
+        [_now(now), batch_size],
+    ).fetchall()
+    return [DueRow(*r) for r in rows]
+
+
+def claim(con: Connection, row_id: int, device_id: str, *, now: datetime | None = None) -> bool:
+    """Claim a row for sending with a conditional update.
+
+    Returns:
+        True if this call claimed it; False if it was already claimed or is
+        no longer active (a second claim of the same row fails).
+    """
+    changed = con.execute(
+        """
+        UPDATE sequence_contacts
+        SET processing_device_id = ?, processing_started_at = ?
+        WHERE id = ? AND status = 'active' AND processing_device_id IS NULL
+        """,
+        [device_id, _now(now), row_id],
+    ).fetchone()[0]
+    return changed == 1
+
+
+def release_stale_claims(
+    con: Connection, timeout: timedelta, *, now: datetime | None = None
+) -> int:
+    """Release claims older than ``timeout`` (retry_count + 1), as production did.
+
+    Returns:
+        The number of rows released.
+    """
+    cutoff = _now(now) - timeout
+    return con.execute(
+        """
+        UPDATE sequence_contacts
+        SET processing_device_id = NULL, processing_started_at = NULL,
+            retry_count = retry_count + 1
+        WHERE status = 'active' AND processing_started_at < ?
+        """,
+        [cutoff],
+    ).fetchone()[0]
+
+
+def queue_message(
+    con: Connection,
+    row: DueRow,
+    device_id: str,
+    *,
+    scheduled_at: datetime,
+    now: datetime | None = None,
+) -> int:
+    """Put a message for a claimed row on its device's queue.
+
+    ``scheduled_at`` is when the device will send it (after its pacing gap).
+
+    Returns:
+        The new ``messages.id``.
+    """
+    return con.execute(
+        """
+        INSERT INTO messages (sequence_contact_id, contact_phone, sequence_id, sequence_stepid,
+                              day_number, device_id, due_at, queued_at, scheduled_at, attempt)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        [row.id, row.contact_phone, row.sequence_id, row.sequence_stepid, row.current_step,
+         device_id, row.next_trigger_time, _now(now), scheduled_at, row.retry_count + 1],
+    ).fetchone()[0]
+
+
+def record_delivery(
+    con: Connection,
+    message_id: int,
+    outcome: str,
+    *,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record that a queued message was sent (``outcome='sent'``) or failed.
+
+    Raises:
+        EngineError: an unknown outcome, or a message that does not exist or
+            already has an outcome.
+    """
+    if outcome not in ("sent", "failed"):
+        raise EngineError(f"outcome: {outcome!r} is not valid; expected 'sent' or 'failed'")
+    changed = con.execute(
+        "UPDATE messages SET sent_at = ?, outcome = ?, error = ? "
+        "WHERE id = ? AND outcome IS NULL",
+        [_now(now), outcome, error, message_id],
+    ).fetchone()[0]
+    if changed != 1:
+        raise EngineError(
+            f"messages.id: {message_id!r} is not valid; no such message waiting for delivery"
+        )
+
+
+def complete_step(con: Connection, row_id: int, *, now: datetime | None = None) -> Advance:
+    """Complete a contact's current step and create the next one, in one transaction.
+
+    Marks the row ``completed`` (``completed_at = now``) and inserts the next
+    step's row: ``active``, due at ``now + next step's trigger_delay_hours``,
+    ``current_step`` = its day_number. After the last step it removes the
+    sequence's trigger from the lead and, when the last step's
+    ``next_trigger`` is another sequence's entry trigger, enrols the lead there.
+    Completing a row that is not active is a no-op that says so.
+
+    Raises:
+        EngineError: no such row.
+    """
+    at = _now(now)
+    with _transaction(con):
+        row = con.execute(
+            """
+            SELECT sc.status, sc.sequence_id, sc.contact_phone, sc.contact_name,
+                   sc.assigned_device_id, st.next_trigger, s."trigger"
+            FROM sequence_contacts sc
+            JOIN sequence_steps st ON st.id = sc.sequence_stepid
+            JOIN sequences s ON s.id = sc.sequence_id
+            WHERE sc.id = ?
+            """,
+            [row_id],
+        ).fetchone()
+        if row is None:
+            raise EngineError(f"sequence_contacts.id: {row_id!r} is not valid; no such row")
+        status, seq_id, phone, name, device, next_trigger, seq_trigger = row
+        if status != "active":
+            return Advance(row_id, False, None, False, None, f"row is {status}, not active")
+        con.execute(
+            """
+            UPDATE sequence_contacts
+            SET status = 'completed', completed_at = ?,
+                processing_device_id = NULL, processing_started_at = NULL
+            WHERE id = ?
+            """,
+            [at, row_id],
+        )
+        nxt = con.execute(
+            'SELECT id, day_number, "trigger", trigger_delay_hours FROM sequence_steps '
+            'WHERE sequence_id = ? AND "trigger" = ?',
+            [seq_id, next_trigger],
+        ).fetchone()
+        if nxt is not None:
+            step_id, day_number, step_trigger, delay_hours = nxt
+            inserted = con.execute(
+                """
+                INSERT INTO sequence_contacts (
+                    sequence_id, contact_phone, contact_name, current_step, status,
+                    current_trigger, next_trigger_time, sequence_stepid, assigned_device_id,
+                    retry_count, created_at)
+                VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, 0, ?)
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """,
+                [seq_id, phone, name, day_number, step_trigger,
+                 at + timedelta(hours=delay_hours), step_id, device, at],
+            ).fetchall()
+            if not inserted:
+                return Advance(row_id, True, None, False, None, "next step's row already exists")
+            return Advance(row_id, True, inserted[0][0], False, None, "advanced")
+        chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at)
+        return Advance(row_id, True, None, True, chained, "finished")
+
+
+def _keywords(trigger: str | None) -> list[str]:
+    return [k.strip() for k in (trigger or "").split(",") if k.strip()]
+
+
+def _finish_sequence(
+    con: Connection, phone: str, seq_trigger: str, next_trigger: str | None, at: datetime
+) -> Enrollment | None:
+    """Remove the finished sequence's trigger from the lead; enrol the chained one."""
+    lead = con.execute('SELECT "trigger" FROM leads WHERE phone = ?', [phone]).fetchone()
+    keywords = [k for k in _keywords(lead[0] if lead else None) if k != seq_trigger]
+    chained = None
+    if next_trigger is not None:
+        seq = con.execute(
+            'SELECT id, name, "trigger", is_active FROM sequences WHERE "trigger" = ?',
+            [next_trigger],
+        ).fetchone()
+        if seq is not None:
+            if next_trigger not in keywords:
+                keywords.append(next_trigger)
+            chained = _insert_entry_row(con, seq, phone, at)
+    if lead is not None:
+        con.execute(
+            'UPDATE leads SET "trigger" = ? WHERE phone = ?',
+            [",".join(keywords) if keywords else None, phone],
+        )
+    return chained
+
+
+def fail_step(
+    con: Connection,
+    row_id: int,
+    error: str,
+    max_retries: int,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Record a failed send: retry_count + 1, last_error, claim released.
+
+    The row stays ``active`` (and due, so the next poll retries it) until it
+    has failed more than ``max_retries`` times; then it becomes ``failed`` and
+    the contact stops in this sequence.
+
+    Returns:
+        The row's status afterwards (``active`` or ``failed``).
+
+    Raises:
+        EngineError: no such row, a row that is not active, or a negative
+            ``max_retries``.
+    """
+    if max_retries < 0:
+        raise EngineError(f"max_retries: {max_retries!r} is not valid; expected an integer >= 0")
+    at = _now(now)
+    with _transaction(con):
+        row = con.execute(
+            "SELECT status, retry_count FROM sequence_contacts WHERE id = ?", [row_id]
+        ).fetchone()
+        if row is None:
+            raise EngineError(f"sequence_contacts.id: {row_id!r} is not valid; no such row")
+        if row[0] != "active":
+            raise EngineError(
+                f"sequence_contacts.id: {row_id!r} is not valid; the row is {row[0]}, not active"
+            )
+        retries = row[1] + 1
+        status = "failed" if retries > max_retries else "active"
+        con.execute(
+            """
+            UPDATE sequence_contacts
+            SET retry_count = ?, last_error = ?, status = ?,
+                failed_at = CASE WHEN ? = 'failed' THEN ?::TIMESTAMP END,
+                processing_device_id = NULL, processing_started_at = NULL
+            WHERE id = ?
+            """,
+            [retries, error, status, status, at, row_id],
+        )
+    return status

@@ -1,0 +1,257 @@
+"""DuckDB tables: the production schema plus the simulation's own.
+
+Production tables (names and columns as in production): ``sequences``,
+``sequence_steps``, ``leads``, ``sequence_contacts``. Simulation tables:
+``devices`` (the sending fleet) and ``messages`` (the send log: one row per
+send attempt). All timestamps are naive UTC and are always bound from the
+virtual clock; no default here reads the database's own clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from seqsim.errors import EngineError
+from seqsim.sequence import SequenceConfig, check_chains
+
+__all__ = [
+    "PRODUCTION_TABLES",
+    "SIMULATION_TABLES",
+    "add_devices",
+    "add_lead",
+    "add_leads",
+    "connect",
+    "create_tables",
+    "load_sequences",
+]
+
+PRODUCTION_TABLES = ("sequences", "sequence_steps", "leads", "sequence_contacts")
+SIMULATION_TABLES = ("devices", "messages")
+
+_DDL = """
+CREATE SEQUENCE IF NOT EXISTS sequence_contacts_id_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS messages_id_seq START 1;
+
+CREATE TABLE IF NOT EXISTS sequences (
+    id                INTEGER PRIMARY KEY,
+    name              VARCHAR NOT NULL UNIQUE,
+    "trigger"         VARCHAR NOT NULL UNIQUE,
+    is_active         BOOLEAN NOT NULL DEFAULT TRUE,
+    min_delay_seconds DOUBLE NOT NULL DEFAULT 5,
+    max_delay_seconds DOUBLE NOT NULL DEFAULT 15
+);
+
+CREATE TABLE IF NOT EXISTS sequence_steps (
+    id                  INTEGER PRIMARY KEY,
+    sequence_id         INTEGER NOT NULL,
+    day_number          INTEGER NOT NULL,
+    "trigger"           VARCHAR NOT NULL,
+    next_trigger        VARCHAR,
+    trigger_delay_hours INTEGER NOT NULL DEFAULT 24,
+    is_entry_point      BOOLEAN NOT NULL DEFAULT FALSE,
+    UNIQUE (sequence_id, day_number)
+);
+
+CREATE TABLE IF NOT EXISTS leads (
+    phone      VARCHAR PRIMARY KEY,
+    name       VARCHAR,
+    device_id  VARCHAR,
+    "trigger"  VARCHAR,
+    created_at TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS sequence_contacts (
+    id                    BIGINT PRIMARY KEY DEFAULT nextval('sequence_contacts_id_seq'),
+    sequence_id           INTEGER NOT NULL,
+    contact_phone         VARCHAR NOT NULL,
+    contact_name          VARCHAR,
+    current_step          INTEGER NOT NULL,
+    status                VARCHAR NOT NULL,
+    current_trigger       VARCHAR,
+    next_trigger_time     TIMESTAMP NOT NULL,
+    sequence_stepid       INTEGER NOT NULL,
+    assigned_device_id    VARCHAR,
+    processing_device_id  VARCHAR,
+    processing_started_at TIMESTAMP,
+    completed_at          TIMESTAMP,
+    failed_at             TIMESTAMP,
+    retry_count           INTEGER NOT NULL DEFAULT 0,
+    last_error            VARCHAR,
+    created_at            TIMESTAMP NOT NULL,
+    UNIQUE (sequence_id, contact_phone, sequence_stepid)
+);
+
+CREATE TABLE IF NOT EXISTS devices (
+    id              VARCHAR PRIMARY KEY,
+    is_online       BOOLEAN NOT NULL DEFAULT TRUE,
+    hourly_limit    INTEGER NOT NULL DEFAULT 80,
+    daily_limit     INTEGER NOT NULL DEFAULT 800,
+    in_flight_limit INTEGER NOT NULL DEFAULT 50
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id                  BIGINT PRIMARY KEY DEFAULT nextval('messages_id_seq'),
+    sequence_contact_id BIGINT NOT NULL,
+    contact_phone       VARCHAR NOT NULL,
+    sequence_id         INTEGER NOT NULL,
+    sequence_stepid     INTEGER NOT NULL,
+    day_number          INTEGER NOT NULL,
+    device_id           VARCHAR,
+    due_at              TIMESTAMP NOT NULL,
+    queued_at           TIMESTAMP NOT NULL,
+    scheduled_at        TIMESTAMP NOT NULL,
+    sent_at             TIMESTAMP,
+    outcome             VARCHAR,
+    attempt             INTEGER NOT NULL,
+    error               VARCHAR
+);
+"""
+
+
+def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """Return a DuckDB connection with every table created.
+
+    ``path`` is a database file, or ``":memory:"`` (the default) for a run
+    that lives only in this process.
+    """
+    con = duckdb.connect(path)
+    create_tables(con)
+    return con
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the production and simulation tables (idempotent)."""
+    con.execute(_DDL)
+
+
+def load_sequences(
+    con: duckdb.DuckDBPyConnection, sequences: Sequence[SequenceConfig]
+) -> dict[str, int]:
+    """Fill ``sequences`` and ``sequence_steps`` from sequence definitions.
+
+    Each step gets its own keyword (``cold_day3``) and the keyword of the step
+    after it in ``next_trigger``; the last step's ``next_trigger`` is the entry
+    trigger of the chained sequence, if any, else NULL. The entry step is the
+    first one (``is_entry_point``).
+
+    Returns:
+        The new sequence ids by name.
+
+    Raises:
+        SequenceDefinitionError: duplicate names/triggers, a chain to a missing
+            sequence or a chain cycle (nothing is written then).
+        EngineError: a sequence of that name or trigger is already loaded.
+    """
+    check_chains(sequences)
+    existing = {
+        row[0]: row[1] for row in con.execute('SELECT name, "trigger" FROM sequences').fetchall()
+    }
+    for seq in sequences:
+        if seq.name in existing or seq.trigger in existing.values():
+            raise EngineError(
+                f"sequences.{seq.name}: already loaded (a sequence with this name or trigger "
+                "exists in the database)"
+            )
+    by_name = {seq.name: seq for seq in sequences}
+    seq_id = con.execute("SELECT coalesce(max(id), 0) FROM sequences").fetchone()[0]
+    step_id = con.execute("SELECT coalesce(max(id), 0) FROM sequence_steps").fetchone()[0]
+    ids: dict[str, int] = {}
+    seq_rows = []
+    step_rows = []
+    for seq in sequences:
+        seq_id += 1
+        ids[seq.name] = seq_id
+        seq_rows.append(
+            (seq_id, seq.name, seq.trigger, seq.is_active, seq.min_delay_seconds,
+             seq.max_delay_seconds)
+        )
+        triggers = seq.step_triggers
+        chained = by_name[seq.next].trigger if seq.next else None
+        for i, (day, delay) in enumerate(zip(seq.days, seq.delay_hours, strict=True)):
+            step_id += 1
+            next_trigger = triggers[i + 1] if i + 1 < len(triggers) else chained
+            step_rows.append((step_id, seq_id, day, triggers[i], next_trigger, delay, i == 0))
+    con.begin()
+    try:
+        con.executemany(
+            'INSERT INTO sequences (id, name, "trigger", is_active, min_delay_seconds, '
+            "max_delay_seconds) VALUES (?, ?, ?, ?, ?, ?)",
+            seq_rows,
+        )
+        con.executemany(
+            'INSERT INTO sequence_steps (id, sequence_id, day_number, "trigger", next_trigger, '
+            "trigger_delay_hours, is_entry_point) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            step_rows,
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return ids
+
+
+def add_devices(
+    con: duckdb.DuckDBPyConnection,
+    device_ids: Iterable[str],
+    *,
+    hourly_limit: int = 80,
+    daily_limit: int = 800,
+    in_flight_limit: int = 50,
+) -> None:
+    """Register sending devices (0 in a limit means unlimited)."""
+    rows = [(d, True, hourly_limit, daily_limit, in_flight_limit) for d in device_ids]
+    if rows:
+        con.executemany(
+            "INSERT INTO devices (id, is_online, hourly_limit, daily_limit, in_flight_limit) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def add_lead(
+    con: duckdb.DuckDBPyConnection,
+    phone: str,
+    trigger: str,
+    *,
+    device_id: str | None = None,
+    name: str | None = None,
+    created_at: datetime,
+) -> None:
+    """Insert one lead; ``trigger`` is the comma-separated keyword list.
+
+    Raises:
+        EngineError: a lead with this phone already exists.
+    """
+    try:
+        con.execute(
+            'INSERT INTO leads (phone, name, device_id, "trigger", created_at) '
+            "VALUES (?, ?, ?, ?, ?)",
+            [phone, name, device_id, trigger, created_at],
+        )
+    except duckdb.ConstraintException as exc:
+        raise EngineError(f"leads.phone: {phone!r} is not valid; this lead already exists") from exc
+
+
+def add_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> None:
+    """Bulk-insert leads from a frame with columns phone, trigger, device_id, created_at.
+
+    An optional ``name`` column fills ``leads.name``.
+
+    Raises:
+        EngineError: a phone that already exists (nothing is inserted then).
+    """
+    frame = leads.copy()
+    if "name" not in frame:
+        frame["name"] = None
+    frame = frame[["phone", "name", "device_id", "trigger", "created_at"]]
+    try:
+        con.execute(
+            'INSERT INTO leads (phone, name, device_id, "trigger", created_at) '
+            "SELECT phone, name, device_id, \"trigger\", created_at FROM frame"
+        )
+    except duckdb.ConstraintException as exc:
+        raise EngineError(f"leads.phone: a lead in this batch already exists ({exc})") from exc
