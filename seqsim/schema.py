@@ -23,10 +23,12 @@ __all__ = [
     "SIMULATION_TABLES",
     "add_devices",
     "add_lead",
+    "add_lead_trigger",
     "add_leads",
     "connect",
     "create_tables",
     "load_sequences",
+    "read_tables",
 ]
 
 PRODUCTION_TABLES = ("sequences", "sequence_steps", "leads", "sequence_contacts")
@@ -255,3 +257,29 @@ def add_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> None:
         )
     except duckdb.ConstraintException as exc:
         raise EngineError(f"leads.phone: a lead in this batch already exists ({exc})") from exc
+
+
+def add_lead_trigger(con: duckdb.DuckDBPyConnection, phone: str, trigger: str) -> None:
+    """Append a keyword to an existing lead's trigger list (no-op if already listed).
+
+    Raises:
+        EngineError: no such lead.
+    """
+    found = con.execute('SELECT "trigger" FROM leads WHERE phone = ?', [phone]).fetchone()
+    if found is None:
+        raise EngineError(f"leads.phone: {phone!r} is not valid; no such lead")
+    keywords = [k.strip() for k in (found[0] or "").split(",") if k.strip()]
+    if trigger not in keywords:
+        keywords.append(trigger)
+        con.execute(
+            'UPDATE leads SET "trigger" = ? WHERE phone = ?', [",".join(keywords), phone]
+        )
+
+
+def read_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """Return every production and simulation table as a DataFrame, ordered by key."""
+    order = {"leads": "created_at, phone"}
+    return {
+        name: con.execute(f"SELECT * FROM {name} ORDER BY {order.get(name, 'id')}").df()
+        for name in (*PRODUCTION_TABLES, *SIMULATION_TABLES)
+    }

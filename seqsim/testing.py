@@ -15,6 +15,7 @@ __all__ = [
     "InvariantError",
     "assert_invariants",
     "invariant_violations",
+    "lost_contacts",
 ]
 
 
@@ -94,14 +95,7 @@ def invariant_violations(
             + _examples(wrong_step, ["id", "current_step", "day_number", "current_trigger"])
         )
 
-    last_day = steps.groupby("sequence_id")["day_number"].max().rename("last_day")
-    latest = (
-        rows.sort_values(["sequence_id", "contact_phone", "day_number"])
-        .groupby(["sequence_id", "contact_phone"], sort=False)
-        .tail(1)
-        .join(last_day, on="sequence_id")
-    )
-    lost = latest[(latest["status"] == "completed") & (latest["day_number"] != latest["last_day"])]
+    lost = _lost(rows, steps)
     if not lost.empty:
         problems.append(
             f"{len(lost)} contacts are lost: their latest step was completed but the next "
@@ -112,6 +106,28 @@ def invariant_violations(
     if check_timing:
         problems.extend(_timing_violations(rows))
     return problems
+
+
+def _lost(rows: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """Return the latest row of each (contact, sequence) that completed a step but
+    never got the next step's row (rows carry their step's ``day_number``)."""
+    last_day = steps.groupby("sequence_id")["day_number"].max().rename("last_day")
+    latest = (
+        rows.sort_values(["sequence_id", "contact_phone", "day_number"])
+        .groupby(["sequence_id", "contact_phone"], sort=False)
+        .tail(1)
+        .join(last_day, on="sequence_id")
+    )
+    return latest[(latest["status"] == "completed") & (latest["day_number"] != latest["last_day"])]
+
+
+def lost_contacts(contacts: pd.DataFrame, steps: pd.DataFrame) -> int:
+    """Return how many (contact, sequence) pairs stopped without finishing or failing."""
+    if contacts.empty:
+        return 0
+    day = steps.set_index("id")["day_number"]
+    rows = contacts.assign(day_number=contacts["sequence_stepid"].map(day))
+    return len(_lost(rows, steps))
 
 
 def _timing_violations(rows: pd.DataFrame) -> list[str]:

@@ -39,11 +39,14 @@ __all__ = [
     "Enrollment",
     "claim",
     "complete_step",
+    "count_active",
+    "count_backlog",
     "due_rows",
     "enroll",
     "enroll_lead",
     "enroll_new_leads",
     "fail_step",
+    "next_due_time",
     "queue_message",
     "record_delivery",
     "release_stale_claims",
@@ -500,3 +503,37 @@ def fail_step(
             [retries, error, status, status, at, row_id],
         )
     return status
+
+
+def next_due_time(con: Connection) -> datetime | None:
+    """Return the earliest ``next_trigger_time`` a poll could pick, or None.
+
+    Only active, unclaimed rows of active sequences count.
+    """
+    return con.execute(
+        """
+        SELECT min(sc.next_trigger_time)
+        FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
+        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
+        """
+    ).fetchone()[0]
+
+
+def count_backlog(con: Connection, *, now: datetime | None = None) -> int:
+    """Return how many rows are due now but not picked up (active, due, unclaimed)."""
+    return con.execute(
+        """
+        SELECT count(*)
+        FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
+        WHERE sc.status = 'active' AND sc.next_trigger_time <= ? AND s.is_active
+          AND sc.processing_device_id IS NULL
+        """,
+        [_now(now)],
+    ).fetchone()[0]
+
+
+def count_active(con: Connection) -> int:
+    """Return the number of active rows (contacts waiting for or at a step)."""
+    return con.execute(
+        "SELECT count(*) FROM sequence_contacts WHERE status = 'active'"
+    ).fetchone()[0]

@@ -1,0 +1,39 @@
+"""seqsim: simulate a drip-campaign sequence engine on DuckDB under a virtual clock.
+
+>>> import seqsim
+>>> scn = seqsim.Scenario.from_toml("data/scenarios/baseline.toml")
+>>> res = seqsim.simulate(scn)            # doctest: +SKIP
+>>> res.summary["messages_sent"]          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from seqsim.errors import EngineError, ScenarioError, SeqsimError, SequenceDefinitionError
+from seqsim.results import Result, load_result
+from seqsim.scenario import (
+    CapacityConfig,
+    PolicyConfig,
+    Scenario,
+    SimulationConfig,
+    WorkloadConfig,
+)
+from seqsim.sequence import SequenceConfig
+from seqsim.simulate import simulate
+
+__all__ = [
+    "CapacityConfig",
+    "EngineError",
+    "PolicyConfig",
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "SeqsimError",
+    "SequenceConfig",
+    "SequenceDefinitionError",
+    "SimulationConfig",
+    "WorkloadConfig",
+    "load_result",
+    "simulate",
+]
+
+__version__ = "0.1.0"

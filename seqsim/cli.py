@@ -1,0 +1,137 @@
+"""The ``seqsim`` command: a thin layer over the Python API.
+
+Bad input (a scenario key, a ``--set`` override, a flag) is printed on one
+line as ``seqsim: error: ...`` and the command exits with status 2, leaving
+no output directory behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seqsim.engine import ENGINES
+from seqsim.errors import SeqsimError
+from seqsim.results import Result
+from seqsim.scenario import Scenario, parse_override
+from seqsim.simulate import simulate
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+
+_SUMMARY_LABELS = (
+    ("contacts_enrolled", "contacts enrolled", ""),
+    ("contacts_completed", "contacts completed", ""),
+    ("contacts_active", "contacts still active", ""),
+    ("contacts_failed", "contacts failed", ""),
+    ("messages_sent", "messages sent", ""),
+    ("messages_failed", "send attempts failed", ""),
+    ("peak_backlog", "peak backlog (rows due, not sent)", ""),
+    ("lateness_p50_s", "lateness p50", "s"),
+    ("lateness_p95_s", "lateness p95", "s"),
+    ("lateness_p99_s", "lateness p99", "s"),
+    ("lateness_max_s", "lateness max", "s"),
+    ("mean_completion_hours", "mean completion time", "h"),
+    ("designed_completion_hours", "designed completion time", "h"),
+    ("duplicate_sends", "duplicate sends", ""),
+    ("lost_contacts", "lost contacts", ""),
+    ("max_active_rows_per_contact", "max active rows per contact", ""),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors on one line with exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SeqsimError(f"{self.prog}: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="seqsim",
+        description="Simulate a drip-campaign sequence engine on DuckDB under a virtual clock.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="run a scenario and print its summary")
+    run.add_argument("scenario", type=Path, help="scenario TOML file")
+    run.add_argument("--out", type=Path, help="write the result directory here")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set capacity.devices=4 (repeatable)",
+    )
+    run.add_argument("--engine", choices=ENGINES, help="advance engine (default: the scenario's)")
+    run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    return parser
+
+
+def _format_value(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return _format_seconds(float(value))
+    if unit == "h":
+        return f"{value:,.1f} h ({value / 24:,.2f} d)"
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    return f"{value:,}"
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.1f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.1f} h"
+
+
+def format_summary(result: Result) -> str:
+    """Return the summary as an aligned two-column table."""
+    sim = result.scenario.simulation
+    lines = [
+        f"seqsim run: {sim.start:%Y-%m-%d %H:%M} UTC + {sim.duration}, "
+        f"engine {result.info.get('engine', '?')}, seed {sim.seed}",
+    ]
+    width = max(len(label) for _, label, _ in _SUMMARY_LABELS)
+    for key, label, unit in _SUMMARY_LABELS:
+        lines.append(f"  {label:<{width}}  {_format_value(result.summary.get(key), unit)}")
+    info = result.info
+    if "polls" in info:
+        lines.append(
+            f"  {'polls (run / total)':<{width}}  {info['polls_run']:,} / {info['polls']:,}"
+        )
+    if "wall_seconds" in info:
+        lines.append(f"  {'wall time':<{width}}  {info['wall_seconds']:.1f} s")
+    problems = info.get("invariant_violations") or []
+    for problem in problems:
+        lines.append(f"  INVARIANT BROKEN: {problem}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    scenario = Scenario.from_toml(args.scenario)
+    if args.overrides:
+        scenario = scenario.with_overrides(dict(parse_override(o) for o in args.overrides))
+    result = simulate(scenario, engine=args.engine, progress=False if args.no_progress else None)
+    print(format_summary(result))
+    if args.out is not None:
+        folder = result.save(args.out)
+        print(f"results written to {folder}/")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+        return _run(args)
+    except SeqsimError as exc:
+        print(f"seqsim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

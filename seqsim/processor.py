@@ -1,0 +1,188 @@
+"""The production processor: what one poll does, on the per-row engine.
+
+Each poll, in production order:
+
+1. deliveries: messages whose device send time has come leave the device;
+   under ``progress_on = "delivery"`` the contact advances at that instant (the
+   virtual clock is moved there), a failed send is retried or fails the row;
+2. enrolment of the leads that arrived since the last poll;
+3. due rows are selected (oldest first, ``batch_size``); each row uses only
+   its lead's device and is skipped when that device is offline or over a
+   limit; otherwise it is claimed and queued behind the device's pacing gap
+   (under ``progress_on = "queue"`` the contact advances right away, and a
+   failed delivery is only logged, as production did);
+4. messages whose send time is the poll instant itself are delivered.
+
+Random draws (failure, pacing gap) happen per queued message, two at a time,
+in processing order, so every engine can reproduce the same stream.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from seqsim import schema
+from seqsim.capacity import Fleet, pacing_gap
+from seqsim.clock import VirtualClock
+from seqsim.engine import row
+from seqsim.scenario import Scenario
+
+__all__ = ["PollStats", "RowProcessor"]
+
+FAILED_SEND_ERROR = "delivery failed"
+
+
+@dataclass(frozen=True)
+class PollStats:
+    """What one poll did (a row of the timeline)."""
+
+    time: datetime
+    enrolled: int
+    sent: int
+    failed: int
+    skipped: int
+    backlog: int
+    active: int
+    completed_contacts: int
+
+
+@dataclass(order=True)
+class _InFlight:
+    send_at: datetime
+    seq: int
+    message_id: int
+    row_id: int
+    device_id: str
+    outcome: str
+
+
+class RowProcessor:
+    """Runs polls against a DuckDB database with the per-row engine."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        scenario: Scenario,
+        fleet: Fleet,
+        rng: np.random.Generator,
+    ) -> None:
+        self.con = con
+        self.capacity = scenario.capacity
+        self.on_queue = scenario.policy.progress_on == "queue"
+        self.fleet = fleet
+        self.rng = rng
+        self._in_flight: list[_InFlight] = []
+        self._phones: set[str] = set()
+        self._queued = 0
+        self._enrolled = 0
+        self._sent = 0
+        self._failed = 0
+        self.completed_contacts = 0
+
+    # ----------------------------------------------------------------- events
+    def next_event(self) -> datetime | None:
+        """Return the earliest instant at which a poll could do anything.
+
+        That is the next delivery or the earliest due row; arrivals are the
+        caller's to add. None when nothing is pending.
+        """
+        times = [t for t in (row.next_due_time(self.con),) if t is not None]
+        if self._in_flight:
+            times.append(self._in_flight[0].send_at)
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------- poll
+    def poll(self, clock: VirtualClock, at: datetime, arrivals: pd.DataFrame) -> PollStats:
+        """Run one poll at ``at`` and return its statistics.
+
+        ``arrivals`` are the leads (time, phone, trigger, device_id) that
+        arrived since the previous poll; they are enrolled at ``at``.
+        """
+        self._deliver(clock, before=at, inclusive=False)
+        clock.advance_to(at)
+        self._enrol(arrivals, at)
+        skipped = self._process_due(at)
+        self._deliver(clock, before=at, inclusive=True)
+        stats = PollStats(
+            time=at,
+            enrolled=self._enrolled,
+            sent=self._sent,
+            failed=self._failed,
+            skipped=skipped,
+            backlog=row.count_backlog(self.con, now=at),
+            active=row.count_active(self.con),
+            completed_contacts=self.completed_contacts,
+        )
+        self._enrolled = self._sent = self._failed = 0
+        return stats
+
+    def _enrol(self, arrivals: pd.DataFrame, at: datetime) -> None:
+        if arrivals.empty:
+            return
+        # A phone seen before (a trace may repeat one with another trigger) gets
+        # the new keyword added to its lead, as a CRM import would.
+        phones = arrivals["phone"].tolist()
+        seen = []
+        for phone in phones:
+            seen.append(phone in self._phones)
+            self._phones.add(phone)
+        mask = pd.Series(seen, index=arrivals.index)
+        schema.add_leads(self.con, arrivals[~mask].rename(columns={"time": "created_at"}))
+        for phone, trigger in arrivals.loc[mask, ["phone", "trigger"]].itertuples(index=False):
+            schema.add_lead_trigger(self.con, phone, trigger)
+        for phone in phones:
+            self._enrolled += sum(e.enrolled for e in row.enroll_lead(self.con, phone, now=at))
+
+    def _process_due(self, at: datetime) -> int:
+        skipped = 0
+        for due in row.due_rows(self.con, self.capacity.batch_size, now=at):
+            device = due.assigned_device_id
+            if self.fleet.blocked(device, at) is not None:
+                skipped += 1
+                continue
+            if not row.claim(self.con, due.id, device, now=at):
+                continue
+            u_fail, u_gap = self.rng.random(2)
+            gap = pacing_gap(u_gap, due.min_delay_seconds, due.max_delay_seconds)
+            send_at = self.fleet.queue(device, at, gap)
+            outcome = "failed" if u_fail < self.capacity.failure_rate else "sent"
+            message_id = row.queue_message(self.con, due, device, scheduled_at=send_at, now=at)
+            if self.on_queue:
+                self._advance(row.complete_step(self.con, due.id, now=at))
+            self._queued += 1
+            heapq.heappush(
+                self._in_flight,
+                _InFlight(send_at, self._queued, message_id, due.id, device, outcome),
+            )
+        return skipped
+
+    def _deliver(self, clock: VirtualClock, *, before: datetime, inclusive: bool) -> None:
+        heap = self._in_flight
+        while heap and (heap[0].send_at < before or (inclusive and heap[0].send_at == before)):
+            msg = heapq.heappop(heap)
+            clock.advance_to(msg.send_at)
+            self.fleet.delivered(msg.device_id)
+            error = FAILED_SEND_ERROR if msg.outcome == "failed" else None
+            row.record_delivery(self.con, msg.message_id, msg.outcome, error=error,
+                                now=msg.send_at)
+            if msg.outcome == "sent":
+                self._sent += 1
+                if not self.on_queue:
+                    self._advance(row.complete_step(self.con, msg.row_id, now=msg.send_at))
+            else:
+                self._failed += 1
+                if not self.on_queue:
+                    row.fail_step(self.con, msg.row_id, FAILED_SEND_ERROR,
+                                  self.capacity.max_retries, now=msg.send_at)
+
+    def _advance(self, advance: row.Advance) -> None:
+        if advance.finished:
+            self.completed_contacts += 1
+        if advance.chained is not None and advance.chained.enrolled:
+            self._enrolled += 1

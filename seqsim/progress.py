@@ -1,0 +1,62 @@
+"""A progress bar for long runs, timed by the real clock.
+
+The simulation runs under a frozen virtual clock; tqdm is listed among the
+modules freezegun leaves on real time (see :mod:`seqsim.clock`), so the bar's
+rate and refresh interval are real seconds.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["Progress"]
+
+#: Real seconds a run must last before the automatic bar appears.
+AUTO_DELAY_S = 2.0
+
+
+class Progress:
+    """Counts polls done out of ``total``.
+
+    ``enabled``: None shows the bar only once a run has lasted
+    :data:`AUTO_DELAY_S` real seconds; True shows it from the start; False
+    never does.
+    """
+
+    def __init__(self, total: int, *, enabled: bool | None = None, unit: str = "poll") -> None:
+        self._bar: Any = None
+        if enabled is not False:
+            self._bar = tqdm(
+                total=total,
+                unit=unit,
+                unit_scale=True,
+                delay=0 if enabled else AUTO_DELAY_S,
+                mininterval=0.5,
+                leave=bool(enabled),
+                dynamic_ncols=True,
+            )
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def advance(self, polls: int, stats: Any = None) -> None:
+        """Count ``polls`` more polls; ``stats`` (a PollStats) feeds the postfix."""
+        if self._bar is None:
+            return
+        self._bar.update(polls)
+        if stats is not None and self._bar.n % 500 < polls:
+            self._bar.set_postfix(
+                active=stats.active, backlog=stats.backlog, refresh=False
+            )
