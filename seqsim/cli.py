@@ -16,7 +16,7 @@ from typing import Any
 from seqsim.engine import ENGINES
 from seqsim.errors import SeqsimError
 from seqsim.results import Result
-from seqsim.scenario import Scenario, parse_override
+from seqsim.scenario import Scenario, format_duration, parse_override
 from seqsim.simulate import simulate
 
 __all__ = ["main"]
@@ -92,7 +92,7 @@ def format_summary(result: Result) -> str:
     """Return the summary as an aligned two-column table."""
     sim = result.scenario.simulation
     lines = [
-        f"seqsim run: {sim.start:%Y-%m-%d %H:%M} UTC + {sim.duration}, "
+        f"seqsim run: {sim.start:%Y-%m-%d %H:%M} UTC + {format_duration(sim.duration)}, "
         f"engine {result.info.get('engine', '?')}, seed {sim.seed}",
     ]
     width = max(len(label) for _, label, _ in _SUMMARY_LABELS)

@@ -7,7 +7,6 @@ Columns of ``sends``, ``timeline`` and the ``summary`` keys are a contract
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from seqsim.errors import SeqsimError
 from seqsim.scenario import Scenario
@@ -76,7 +76,8 @@ class Result:
             SeqsimError: ``path`` exists and is not a seqsim result directory.
         """
         target = Path(path)
-        foreign = target.exists() and not (target / "summary.json").exists()
+        ours = all((target / f).exists() for f in ("summary.json", "scenario.toml"))
+        foreign = target.exists() and not ours
         if foreign and (not target.is_dir() or any(target.iterdir())):
             raise SeqsimError(
                 f"out: {str(target)!r} is not valid; it exists and is not a seqsim result "
@@ -104,7 +105,7 @@ class Result:
         self.contacts.to_parquet(folder / "contacts.parquet", index=False)
         (folder / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True))
         (folder / "info.json").write_text(json.dumps(self.info, indent=2, sort_keys=True))
-        (folder / "scenario.toml").write_text(self.scenario.to_toml())
+        (folder / "scenario.toml").write_text(_portable_scenario_toml(self.scenario, folder))
         con = duckdb.connect(str(folder / "seqsim.duckdb"))
         try:
             frames = {**self.tables, "sends": self.sends, "timeline": self.timeline}
@@ -114,6 +115,24 @@ class Result:
                 con.unregister("_frame")
         finally:
             con.close()
+
+
+def _portable_scenario_toml(scenario: Scenario, folder: Path) -> str:
+    """Return the scenario as TOML with each trace copied into ``folder/traces``.
+
+    The saved scenario names the copies by relative path, so a result stays
+    loadable after the original trace moves or the directory is copied to
+    another machine.
+    """
+    data = scenario.to_dict()
+    for i, workload in enumerate(data["workload"]):
+        if workload.get("kind") == "trace":
+            source = Path(workload["path"])
+            copy = Path("traces") / f"{i}-{source.name}"
+            (folder / "traces").mkdir(exist_ok=True)
+            shutil.copyfile(source, folder / copy)
+            workload["path"] = copy.as_posix()
+    return tomli_w.dumps(data)
 
 
 def load_result(path: str | os.PathLike[str]) -> Result:
@@ -161,7 +180,7 @@ def build_result(
     """Assemble a :class:`Result` from a finished run's tables and timeline."""
     sends = build_sends(tables["messages"], tables["sequences"])
     contacts = tables["sequence_contacts"]
-    summary = build_summary(scenario, sends, timeline, contacts, tables["sequence_steps"])
+    summary = build_summary(sends, timeline, contacts, tables["sequence_steps"])
     info = {**info, "invariant_violations": invariant_violations(
         contacts, tables["sequence_steps"],
         check_timing=scenario.policy.delay_from == "next_step")}
@@ -197,12 +216,6 @@ def _quantile(values: pd.Series, q: float) -> float | None:
     return round(float(np.quantile(values.to_numpy(), q)), 6)
 
 
-def _designed_hours(scenario: Scenario) -> float:
-    """Mean designed completion time (sum of delays) over the sequences enrolled."""
-    hours = [sum(s.delay_hours) for s in scenario.sequences]
-    return float(np.mean(hours)) if hours else math.nan
-
-
 def max_active_rows(contacts: pd.DataFrame) -> int:
     """Return the most rows one contact had active in one sequence at any instant.
 
@@ -223,7 +236,6 @@ def max_active_rows(contacts: pd.DataFrame) -> int:
 
 
 def build_summary(
-    scenario: Scenario,
     sends: pd.DataFrame,
     timeline: pd.DataFrame,
     contacts: pd.DataFrame,
@@ -240,6 +252,11 @@ def build_summary(
     keys = ["sequence_id", "contact_phone"]
     durations = finished.merge(entries[[*keys, "created_at"]], on=keys, suffixes=("", "_entry"))
     hours = (durations["completed_at"] - durations["created_at_entry"]).dt.total_seconds() / 3600
+    # What the same contacts would have taken on schedule: the sum of their
+    # sequence's step delays.
+    designed = durations["sequence_id"].map(
+        steps.groupby("sequence_id")["trigger_delay_hours"].sum()
+    )
     per_step = sent.groupby(["contact_phone", "sequence", "day_number"]).size()
     summary: dict[str, Any] = {
         "contacts_enrolled": len(entries),
@@ -258,7 +275,8 @@ def build_summary(
         "lateness_p99_s": _quantile(lateness, 0.99),
         "lateness_max_s": None if lateness.empty else round(float(lateness.max()), 6),
         "mean_completion_hours": None if hours.empty else round(float(hours.mean()), 6),
-        "designed_completion_hours": _designed_hours(scenario),
+        "designed_completion_hours": None if designed.empty
+        else round(float(designed.mean()), 6),
         "duplicate_sends": int((per_step - 1).clip(lower=0).sum()),
         "lost_contacts": lost_contacts(contacts, steps),
         "max_active_rows_per_contact": max_active_rows(contacts),
