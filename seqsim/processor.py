@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -38,8 +39,7 @@ __all__ = ["PollStats", "RowProcessor"]
 FAILED_SEND_ERROR = "delivery failed"
 
 
-@dataclass(frozen=True)
-class PollStats:
+class PollStats(NamedTuple):
     """What one poll did (a row of the timeline)."""
 
     time: datetime
@@ -84,6 +84,7 @@ class RowProcessor:
         self._sent = 0
         self._failed = 0
         self.completed_contacts = 0
+        self._active = 0
 
     # ----------------------------------------------------------------- events
     def next_event(self) -> datetime | None:
@@ -96,6 +97,13 @@ class RowProcessor:
         if self._in_flight:
             times.append(self._in_flight[0].send_at)
         return min(times) if times else None
+
+    def idle(self, at: datetime) -> PollStats:
+        """Return the timeline row of a poll at which nothing can happen.
+
+        Only called before :meth:`next_event`, when no row is due yet.
+        """
+        return PollStats(at, 0, 0, 0, 0, 0, self._active, self.completed_contacts)
 
     # ------------------------------------------------------------------- poll
     def poll(self, clock: VirtualClock, at: datetime, arrivals: pd.DataFrame) -> PollStats:
@@ -119,6 +127,7 @@ class RowProcessor:
             active=row.count_active(self.con),
             completed_contacts=self.completed_contacts,
         )
+        self._active = stats.active
         self._enrolled = self._sent = self._failed = 0
         return stats
 

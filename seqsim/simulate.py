@@ -10,8 +10,9 @@ the tables are identical to a run that skips nothing.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -19,6 +20,7 @@ from seqsim import schema
 from seqsim.capacity import Fleet
 from seqsim.clock import VirtualClock, real_seconds
 from seqsim.engine import ENGINES
+from seqsim.engine.batch import BatchProcessor
 from seqsim.errors import ScenarioError
 from seqsim.processor import PollStats, RowProcessor
 from seqsim.progress import Progress
@@ -84,81 +86,82 @@ def simulate(
         cap = scenario.capacity
         schema.add_devices(con, devices, hourly_limit=cap.hourly_limit,
                            daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
-        fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
-                      in_flight_limit=cap.in_flight_limit)
-        processor = RowProcessor(con, scenario, fleet, send_rng)
-        stats, polls_run = _run_polls(scenario, processor, arrivals, progress, skip_idle)
+        processor = _processor(name, con, scenario, devices, send_rng)
+        stats = _run_polls(scenario, processor, arrivals, progress, skip_idle)
+        if isinstance(processor, BatchProcessor):
+            processor.finish()
         tables = schema.read_tables(con)
     finally:
         con.close()
+    polls_run, timeline = stats
     info = {
         "engine": name,
         "polls": _poll_count(sim.duration, sim.poll_interval),
         "polls_run": polls_run,
         "wall_seconds": round(real_seconds() - wall_start, 3),
     }
-    return build_result(scenario, tables, _timeline(scenario, stats), info)
+    return build_result(scenario, tables, timeline, info)
 
 
 def _poll_count(duration: timedelta, poll: timedelta) -> int:
     return -(-duration // poll)
 
 
+def _processor(
+    name: str,
+    con: duckdb.DuckDBPyConnection,
+    scenario: Scenario,
+    devices: list[str],
+    rng: np.random.Generator,
+) -> RowProcessor | BatchProcessor:
+    if name == "batch":
+        return BatchProcessor(con, scenario, devices, rng)
+    cap = scenario.capacity
+    fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
+                  in_flight_limit=cap.in_flight_limit)
+    return RowProcessor(con, scenario, fleet, rng)
+
+
 def _run_polls(
     scenario: Scenario,
-    processor: RowProcessor,
+    processor: RowProcessor | BatchProcessor,
     arrivals: pd.DataFrame,
     progress: bool | None,
     skip_idle: bool,
-) -> tuple[list[PollStats], int]:
+) -> tuple[int, pd.DataFrame]:
+    """Run every poll; return how many were really run, and the timeline."""
     sim = scenario.simulation
     start, poll = sim.start, sim.poll_interval
     total = _poll_count(sim.duration, poll)
-    arrival_times = arrivals["time"].to_numpy()
-    next_arrival = 0
+    # The poll at which each lead arrives: the first at or after its arrival.
+    offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
+    arrival_poll = -(-offsets // np.timedelta64(poll)) if len(offsets) else offsets
+    bounds = np.searchsorted(arrival_poll, np.arange(total + 1), side="left").tolist()
     stats: list[PollStats] = []
-    k = 0
+    event_poll = 0
+    polls_run = 0
     with VirtualClock(start) as clock, Progress(total, enabled=progress) as bar:
-        while k < total:
+        for k in range(total):
             at = start + k * poll
-            upto = int(np.searchsorted(arrival_times, np.datetime64(at, "us"), side="right"))
-            stats.append(processor.poll(clock, at, arrivals.iloc[next_arrival:upto]))
-            next_arrival = upto
-            step = 1
-            if skip_idle:
-                nxt = _next_event(processor, arrival_times, next_arrival)
-                step = total - k if nxt is None else max(1, -(-(nxt - start) // poll) - k)
-            k += step
-            bar.advance(step, stats[-1])
-    return stats, len(stats)
+            lo, hi = bounds[k], bounds[k + 1]
+            if skip_idle and k < event_poll and lo == hi:
+                stats.append(processor.idle(at))
+            else:
+                stats.append(processor.poll(clock, at, arrivals.iloc[lo:hi]))
+                polls_run += 1
+                event = processor.next_event()
+                event_poll = total if event is None else -(-(event - start) // poll)
+            if k % 256 == 255:
+                bar.advance(256, stats[-1])
+        bar.advance(total % 256, stats[-1] if stats else None)
+    return polls_run, _timeline(stats)
 
 
-def _next_event(
-    processor: RowProcessor, arrival_times: np.ndarray, next_arrival: int
-) -> datetime | None:
-    event = processor.next_event()
-    if next_arrival < len(arrival_times):
-        arrival = pd.Timestamp(arrival_times[next_arrival]).to_pydatetime()
-        event = arrival if event is None else min(event, arrival)
-    return event
-
-
-def _timeline(scenario: Scenario, stats: list[PollStats]) -> pd.DataFrame:
-    """Return one row per poll, filling the skipped (idle) polls."""
-    sim = scenario.simulation
-    total = _poll_count(sim.duration, sim.poll_interval)
-    grid = pd.date_range(sim.start, periods=total, freq=sim.poll_interval, unit="us")
-    frame = pd.DataFrame([s.__dict__ for s in stats])
-    columns = ["time", "enrolled", "sent", "failed", "skipped", "backlog", "active",
-               "completed_contacts"]
-    if frame.empty:
-        frame = pd.DataFrame(columns=columns)
-    frame["time"] = pd.to_datetime(frame["time"]).astype("datetime64[us]")
-    frame = frame.set_index("time").reindex(grid)
-    # Idle polls: nothing arrived, was due or was sent; state carries over.
-    flows = ["enrolled", "sent", "failed", "skipped", "backlog"]
-    frame[flows] = frame[flows].fillna(0)
-    frame[["active", "completed_contacts"]] = frame[["active", "completed_contacts"]].ffill()
-    frame = frame.fillna(0).astype("int64")
-    frame.index.name = "time"
-    return frame.reset_index()[columns]
+def _timeline(stats: list[PollStats]) -> pd.DataFrame:
+    """Return one row per poll as a DataFrame."""
+    frame = pd.DataFrame.from_records(stats, columns=list(PollStats._fields))
+    frame["time"] = frame["time"].astype("datetime64[us]")
+    for col in PollStats._fields[1:]:
+        frame[col] = frame[col].astype("int64")
+    return frame[["time", "enrolled", "sent", "failed", "backlog", "active",
+                  "completed_contacts", "skipped"]]

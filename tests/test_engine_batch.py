@@ -1,0 +1,135 @@
+"""The batch engine gives the per-row engine's answers, on random scenarios.
+
+Hypothesis draws small worlds (sequences with random day numbers and delays,
+including 0, chains, pacing, a few devices with tight limits, failures with
+retries, small batches, bursts and random arrivals, both progress_on
+policies) and runs each on both engines. ``SEQSIM_HYPOTHESIS_EXAMPLES``
+raises the budget (``make test-deep``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import seqsim
+from seqsim.testing import assert_invariants
+from tests.equivalence import assert_same_tables
+
+EXAMPLES = int(os.environ.get("SEQSIM_HYPOTHESIS_EXAMPLES", "30"))
+
+
+@st.composite
+def sequences(draw: st.DrawFn) -> list[dict]:
+    n = draw(st.integers(1, 3))
+    out = []
+    for i in range(n):
+        steps = draw(st.integers(1, 4))
+        gaps = draw(st.lists(st.integers(1, 4), min_size=steps, max_size=steps))
+        first = draw(st.integers(0, 2))
+        days = [first + sum(gaps[1 : k + 1]) for k in range(steps)]
+        later = st.lists(st.sampled_from([0, 1, 2, 3, 5, 12, 24]),
+                         min_size=steps - 1, max_size=steps - 1)
+        delays = [0, *draw(later)]
+        lo = draw(st.sampled_from([0, 0, 5, 30, 120]))
+        seq = {
+            "name": f"S{i}", "trigger": f"s{i}", "days": days, "delay_hours": delays,
+            "min_delay_seconds": lo, "max_delay_seconds": lo + draw(st.sampled_from([0, 10, 90])),
+        }
+        if i + 1 < n and draw(st.booleans()):
+            seq["next"] = f"S{i + 1}"
+        out.append(seq)
+    return out
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> seqsim.Scenario:
+    seqs = draw(sequences())
+    triggers = [s["trigger"] for s in seqs]
+    workload = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["poisson", "constant", "burst"]))
+        wl = {"kind": kind, "trigger": draw(st.sampled_from(triggers))}
+        if kind == "burst":
+            wl["count"] = draw(st.integers(1, 12))
+            hour, minute = draw(st.integers(0, 23)), draw(st.integers(0, 59))
+            wl["at"] = f"2025-07-01T{hour:02d}:{minute:02d}:00"
+        else:
+            wl["rate_per_hour"] = draw(st.sampled_from([0.5, 1, 2, 4]))
+            wl["end"] = "2025-07-01T12:00:00"
+        workload.append(wl)
+    data = {
+        "simulation": {
+            "start": "2025-07-01T00:00:00",
+            "duration": draw(st.sampled_from(["1d", "2d", "3d"])),
+            "poll_interval": draw(st.sampled_from(["15s", "1m", "7m", "30m"])),
+            "seed": draw(st.integers(0, 2**16)),
+        },
+        "sequences": seqs,
+        "workload": workload,
+        "capacity": {
+            "devices": draw(st.integers(1, 4)),
+            "batch_size": draw(st.sampled_from([1, 2, 5, 5000])),
+            "hourly_limit": draw(st.sampled_from([0, 1, 3, 10])),
+            "daily_limit": draw(st.sampled_from([0, 4, 30])),
+            "in_flight_limit": draw(st.sampled_from([0, 1, 2, 5])),
+            "failure_rate": draw(st.sampled_from([0.0, 0.0, 0.2, 0.5])),
+            "max_retries": draw(st.integers(0, 2)),
+        },
+        "policy": {"progress_on": draw(st.sampled_from(["delivery", "queue"]))},
+    }
+    return seqsim.Scenario.from_dict(data)
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenarios())
+def test_batch_engine_matches_row_engine(scenario: seqsim.Scenario) -> None:
+    row = seqsim.simulate(scenario, engine="row", progress=False)
+    batch = seqsim.simulate(scenario, engine="batch", progress=False)
+    assert_same_tables(row, batch)
+    assert_invariants(batch)
+
+
+@pytest.mark.parametrize("skip_idle", [True, False])
+def test_batch_skipping_blocked_polls_changes_nothing(skip_idle: bool) -> None:
+    """A backlog on capped devices: the batch engine jumps over polls the row engine runs."""
+    scn = seqsim.Scenario.from_dict(
+        {
+            "simulation": {"start": "2025-07-01T00:00:00", "duration": "2d",
+                           "poll_interval": "1m"},
+            "sequences": [{"name": "C", "trigger": "c", "days": [1, 2, 3]}],
+            "workload": [{"kind": "burst", "trigger": "c", "count": 60}],
+            "capacity": {"devices": 2, "hourly_limit": 5, "daily_limit": 40},
+        }
+    )
+    row = seqsim.simulate(scn, engine="row", progress=False)
+    batch = seqsim.simulate(scn, engine="batch", progress=False, skip_idle=skip_idle)
+    assert_same_tables(row, batch)
+    assert row.summary["peak_backlog"] > 0
+    if skip_idle:
+        assert batch.info["polls_run"] < row.info["polls_run"]
+
+
+def test_shipped_scenarios_agree_at_small_size() -> None:
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "scenarios"
+    shrink = {
+        "baseline.toml": {"simulation.duration": "2d", "workload.0.end": "2025-07-01T06:00:00"},
+        "backlog.toml": {"simulation.duration": "2d", "workload.0.end": "2025-07-02T00:00:00"},
+        "launch_burst.toml": {"workload.0.count": 60, "capacity.devices": 3,
+                              "capacity.hourly_limit": 10},
+        "chained.toml": {"workload.0.rate_per_hour": 4, "workload.0.end": "2025-07-01T06:00:00"},
+    }
+    for path in sorted(folder.glob("*.toml")):
+        base = seqsim.Scenario.from_toml(path)
+        overrides = shrink.get(path.name)
+        assert overrides is not None, f"{path.name}: add a small-size override here"
+        scn = base.with_overrides(overrides)
+        row = seqsim.simulate(scn, engine="row", progress=False)
+        batch = seqsim.simulate(scn, engine="batch", progress=False)
+        assert_same_tables(row, batch)
