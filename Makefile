@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(BIN)/seqsim run data/scenarios/baseline.toml --out out/demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check seqsim tests benchmarks
+	$(BIN)/ruff check seqsim tests $(wildcard benchmarks)
 
 test: lint
 	$(BIN)/python -m pytest -q
