@@ -21,6 +21,7 @@ import tomli_w
 
 from seqsim.errors import SeqsimError
 from seqsim.scenario import Scenario
+from seqsim.schema import canonical_frame
 from seqsim.testing import invariant_violations, lost_contacts
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "build_result",
@@ -152,7 +153,7 @@ def load_result(path: str | os.PathLike[str]) -> Result:
     try:
         names = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
         tables = {
-            n: con.execute(f'SELECT * FROM "{n}"').df()
+            n: canonical_frame(n, con.execute(f'SELECT * FROM "{n}"').df())
             for n in names if n not in ("sends", "timeline")
         }
     finally:

@@ -25,6 +25,8 @@ __all__ = [
     "add_lead",
     "add_lead_trigger",
     "add_leads",
+    "canonical_frame",
+    "column_types",
     "connect",
     "create_tables",
     "load_sequences",
@@ -276,10 +278,69 @@ def add_lead_trigger(con: duckdb.DuckDBPyConnection, phone: str, trigger: str) -
         )
 
 
+_PANDAS_TYPES = {
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "DOUBLE": "float64",
+    "BOOLEAN": "bool",
+    "VARCHAR": "str",
+    "TIMESTAMP": "datetime64[us]",
+}
+_TABLE_ORDER = {"leads": ["created_at", "phone"]}
+_column_types: dict[str, list[tuple[str, str]]] = {}
+
+
+def column_types(table: str) -> list[tuple[str, str]]:
+    """Return ``(column, pandas dtype)`` pairs of a table, in DDL order."""
+    if not _column_types:
+        con = connect()
+        for name in (*PRODUCTION_TABLES, *SIMULATION_TABLES):
+            _column_types[name] = [
+                (col, _PANDAS_TYPES[kind])
+                for col, kind, *_ in con.execute(f"DESCRIBE {name}").fetchall()
+            ]
+        con.close()
+    return _column_types[table]
+
+
+def canonical_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with the table's columns, in DDL order, with one dtype each.
+
+    Strings are pandas' ``str`` dtype (missing values NaN) whether or not a
+    column holds any value, so two engines' tables compare equal and users
+    get the same dtypes from every run. Rows are ordered by the table's key
+    (``id``; leads by ``created_at, phone``).
+    """
+    out = {}
+    for col, dtype in column_types(table):
+        values = frame[col]
+        if values.dtype == dtype:
+            pass
+        elif dtype == "str":
+            values = values.astype(object).where(values.notna(), None).astype("str")
+        elif dtype == "datetime64[us]":
+            values = pd.to_datetime(values).astype(dtype)
+        else:
+            values = values.astype(dtype)
+        out[col] = values.array
+    result = pd.DataFrame(out)
+    order = _TABLE_ORDER.get(table, ["id"])
+    if len(result) and not _is_sorted(result, order):
+        result = result.sort_values(order, kind="stable").reset_index(drop=True)
+    return result
+
+
+def _is_sorted(frame: pd.DataFrame, keys: list[str]) -> bool:
+    """Return whether ``frame`` is already in ``keys`` order (cheap for the first key)."""
+    first = frame[keys[0]]
+    if len(keys) == 1 or first.is_unique:
+        return bool(first.is_monotonic_increasing)
+    return False
+
+
 def read_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
-    """Return every production and simulation table as a DataFrame, ordered by key."""
-    order = {"leads": "created_at, phone"}
+    """Return every production and simulation table as a canonical DataFrame."""
     return {
-        name: con.execute(f"SELECT * FROM {name} ORDER BY {order.get(name, 'id')}").df()
+        name: canonical_frame(name, con.execute(f"SELECT * FROM {name}").df())
         for name in (*PRODUCTION_TABLES, *SIMULATION_TABLES)
     }

@@ -19,7 +19,7 @@ import pandas as pd
 from seqsim import schema
 from seqsim.capacity import Fleet
 from seqsim.clock import VirtualClock, real_seconds
-from seqsim.engine import ENGINES
+from seqsim.engine import ENGINES, vector
 from seqsim.engine.batch import BatchProcessor
 from seqsim.errors import ScenarioError
 from seqsim.processor import PollStats, RowProcessor
@@ -86,14 +86,20 @@ def simulate(
         cap = scenario.capacity
         schema.add_devices(con, devices, hourly_limit=cap.hourly_limit,
                            daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
-        processor = _processor(name, con, scenario, devices, send_rng)
-        stats = _run_polls(scenario, processor, arrivals, progress, skip_idle)
-        if isinstance(processor, BatchProcessor):
-            processor.finish()
-        tables = schema.read_tables(con)
+        closed = None
+        if name == "batch" and skip_idle:
+            closed = vector.run_closed_form(scenario, schema.read_tables(con), arrivals)
+        if closed is not None:
+            polls_run, timeline = 0, _timeline(closed[1])
+            tables = {**schema.read_tables(con), **closed[0]}
+        else:
+            processor = _processor(name, con, scenario, devices, send_rng)
+            polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
+            tables = schema.read_tables(con)
+            if isinstance(processor, BatchProcessor):
+                tables.update(processor.tables())
     finally:
         con.close()
-    polls_run, timeline = stats
     info = {
         "engine": name,
         "polls": _poll_count(sim.duration, sim.poll_interval),

@@ -13,7 +13,7 @@ import os
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 
 import seqsim
 from seqsim.testing import assert_invariants
@@ -133,3 +133,49 @@ def test_shipped_scenarios_agree_at_small_size() -> None:
         row = seqsim.simulate(scn, engine="row", progress=False)
         batch = seqsim.simulate(scn, engine="batch", progress=False)
         assert_same_tables(row, batch)
+
+
+@st.composite
+def unhindered_scenarios(draw: st.DrawFn) -> seqsim.Scenario:
+    """Worlds the closed form covers: no limits, zero pacing, no failures."""
+    data = draw(scenarios()).to_dict()
+    for seq in data["sequences"]:
+        seq["min_delay_seconds"] = seq["max_delay_seconds"] = 0
+    data["capacity"].update(hourly_limit=0, daily_limit=0, in_flight_limit=0, failure_rate=0.0)
+    return seqsim.Scenario.from_dict(data)
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(unhindered_scenarios())
+def test_closed_form_matches_row_engine(scenario: seqsim.Scenario) -> None:
+    row = seqsim.simulate(scenario, engine="row", progress=False)
+    batch = seqsim.simulate(scenario, engine="batch", progress=False)
+    event("closed form" if batch.info["polls_run"] == 0 else "fell back: a poll over batch_size")
+    assert_same_tables(row, batch)
+    assert_invariants(batch)
+
+
+def test_closed_form_is_used_and_falls_back_when_a_poll_overflows() -> None:
+    data = {
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "3d", "poll_interval": "5m"},
+        "sequences": [
+            {"name": "A", "trigger": "a", "days": [1, 2], "next": "B",
+             "min_delay_seconds": 0, "max_delay_seconds": 0},
+            {"name": "B", "trigger": "b", "days": [1, 2, 3], "delay_hours": [0, 0, 5],
+             "min_delay_seconds": 0, "max_delay_seconds": 0},
+        ],
+        "workload": [{"kind": "burst", "trigger": "a", "count": 20},
+                     {"kind": "poisson", "trigger": "a", "rate_per_hour": 3}],
+        "capacity": {"hourly_limit": 0, "daily_limit": 0, "in_flight_limit": 0},
+    }
+    scn = seqsim.Scenario.from_dict(data)
+    row = seqsim.simulate(scn, engine="row", progress=False)
+    fast = seqsim.simulate(scn, engine="batch", progress=False)
+    assert fast.info["polls_run"] == 0
+    assert_same_tables(row, fast)
+    assert row.summary["peak_backlog"] > 0  # zero-delay and chained rows wait a poll
+    small = scn.with_overrides({"capacity.batch_size": 5})
+    fallback = seqsim.simulate(small, engine="batch", progress=False)
+    assert fallback.info["polls_run"] > 0
+    assert_same_tables(seqsim.simulate(small, engine="row", progress=False), fallback)

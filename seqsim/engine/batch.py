@@ -3,9 +3,9 @@
 The per-row engine (:mod:`seqsim.engine.row`) pays about a millisecond per SQL
 statement, eight or so per message. This engine applies exactly the same
 rules poll by poll, but keeps the state of the run in indexed Python
-structures and writes the production tables into DuckDB once, when the run
-ends. Its answers are the row engine's (property tests compare every table
-on random scenarios); only ``sequence_contacts.id`` may differ, because the
+structures and builds the production tables once, when the run ends. Its
+answers are the row engine's (property tests compare every table on random
+scenarios); only ``sequence_contacts.id`` may differ, because the
 row engine's sequence also counts the ids its no-op enrolments consumed.
 
 What makes it fast:
@@ -38,6 +38,7 @@ from sortedcontainers import SortedList
 from seqsim.capacity import Fleet, pacing_gap_us
 from seqsim.processor import FAILED_SEND_ERROR, PollStats
 from seqsim.scenario import Scenario
+from seqsim.schema import canonical_frame
 
 __all__ = ["BatchProcessor"]
 
@@ -143,7 +144,7 @@ class _Lead:
 
 
 class BatchProcessor:
-    """Runs polls on in-memory state; :meth:`finish` writes the tables.
+    """Runs polls on in-memory state; :meth:`tables` returns the tables.
 
     Same interface as :class:`seqsim.processor.RowProcessor`: ``poll``,
     ``idle`` and ``next_event``.
@@ -173,6 +174,9 @@ class BatchProcessor:
         self._keys: set[tuple[int, str, int]] = set()
         self._due: SortedList = SortedList()
         self._due_by_device: dict[str | None, SortedList] = {}
+        # Without per-device limits no device is ever over one: the global index
+        # alone decides, and the per-device indexes are not kept.
+        self._limited = bool(cap.hourly_limit or cap.daily_limit or cap.in_flight_limit)
         self._in_flight: list[tuple[int, int, int]] = []  # (send_at, message index, row)
         self._blocked_until: dict[str, int] = {}
         self.active = 0
@@ -214,6 +218,8 @@ class BatchProcessor:
     def _make_due(self, i: int) -> None:
         key = self._key(i)
         self._due.add(key)
+        if not self._limited:
+            return
         device = self.rows.device[i]
         per_device = self._due_by_device.get(device)
         if per_device is None:
@@ -222,7 +228,8 @@ class BatchProcessor:
 
     def _drop_due(self, key: tuple[int, int, str, int, int]) -> None:
         self._due.remove(key)
-        self._due_by_device[self.rows.device[key[4]]].remove(key)
+        if self._limited:
+            self._due_by_device[self.rows.device[key[4]]].remove(key)
 
     def _due_count(self, at: int) -> int:
         return self._due.bisect_left((at + 1,))
@@ -231,6 +238,10 @@ class BatchProcessor:
     def next_event(self) -> datetime | None:
         """Return the earliest instant a poll could change anything, or None."""
         best = self._in_flight[0][0] if self._in_flight else _NEVER
+        if not self._limited:
+            if self._due:
+                best = min(best, self._due[0][0])
+            return None if best == _NEVER else from_us(best)
         for device, keys in self._due_by_device.items():
             if not keys:
                 continue
@@ -313,6 +324,9 @@ class BatchProcessor:
         selected = min(self._due_count(now), self.batch_size)
         if selected == 0:
             return [], 0
+        if not self._limited:
+            # Every device the workload assigns exists (scenario validation).
+            return list(self._due.islice(0, selected)), 0
         cutoff = self._due[selected - 1]
         chosen: list[tuple[int, int, str, int, int]] = []
         for device, keys in self._due_by_device.items():
@@ -430,22 +444,21 @@ class BatchProcessor:
             self._make_due(i)
 
     # -------------------------------------------------------------- tables
-    def finish(self) -> None:
-        """Write leads, sequence_contacts and messages into the database."""
-        con = self.con
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` tables.
+
+        They have the canonical columns and dtypes of :func:`seqsim.schema.canonical_frame`,
+        as the row engine's tables read back from DuckDB do.
+        """
         leads = pd.DataFrame(
             {
                 "phone": list(self.leads),
-                "name": pd.Series([None] * len(self.leads), dtype=object),
+                "name": None,
                 "device_id": [lead.device_id for lead in self.leads.values()],
                 "trigger": [",".join(lead.triggers) or None for lead in self.leads.values()],
                 "created_at": _timestamps([lead.created_at for lead in self.leads.values()]),
             }
         )
-        con.register("_leads", leads)
-        con.execute('INSERT INTO leads SELECT phone, name, device_id, "trigger", created_at '
-                    "FROM _leads")
-        con.unregister("_leads")
         r = self.rows
         steps = self.steps
         contacts = pd.DataFrame(
@@ -453,25 +466,22 @@ class BatchProcessor:
                 "id": np.arange(1, len(r.phone) + 1, dtype=np.int64),
                 "sequence_id": r.sequence_id,
                 "contact_phone": r.phone,
-                "contact_name": pd.Series(r.name, dtype=object),
+                "contact_name": r.name,
                 "current_step": [steps[s].day_number for s in r.step],
                 "status": r.status,
                 "current_trigger": [steps[s].trigger for s in r.step],
                 "next_trigger_time": _timestamps(r.due),
                 "sequence_stepid": r.step,
-                "assigned_device_id": pd.Series(r.device, dtype=object),
-                "processing_device_id": pd.Series(r.claimed_by, dtype=object),
+                "assigned_device_id": r.device,
+                "processing_device_id": r.claimed_by,
                 "processing_started_at": _timestamps(r.claimed_at),
                 "completed_at": _timestamps(r.completed_at),
                 "failed_at": _timestamps(r.failed_at),
                 "retry_count": r.retry_count,
-                "last_error": pd.Series(r.last_error, dtype=object),
+                "last_error": r.last_error,
                 "created_at": _timestamps(r.created_at),
             }
         )
-        con.register("_contacts", contacts)
-        con.execute("INSERT INTO sequence_contacts SELECT * FROM _contacts")
-        con.unregister("_contacts")
         m = self.messages
         rows_of = m.row
         messages = pd.DataFrame(
@@ -487,14 +497,16 @@ class BatchProcessor:
                 "queued_at": _timestamps(m.queued),
                 "scheduled_at": _timestamps(m.scheduled),
                 "sent_at": _timestamps(m.sent),
-                "outcome": pd.Series(m.outcome, dtype=object),
+                "outcome": m.outcome,
                 "attempt": m.attempt,
-                "error": pd.Series(m.error, dtype=object),
+                "error": m.error,
             }
         )
-        con.register("_messages", messages)
-        con.execute("INSERT INTO messages SELECT * FROM _messages")
-        con.unregister("_messages")
+        return {
+            "leads": canonical_frame("leads", leads),
+            "sequence_contacts": canonical_frame("sequence_contacts", contacts),
+            "messages": canonical_frame("messages", messages),
+        }
 
 
 def _timestamps(values: list[int | None]) -> pd.Series:

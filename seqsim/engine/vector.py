@@ -1,0 +1,297 @@
+"""The batch engine's fastest path: every poll of a run in a few array passes.
+
+When nothing can hold a message back (no device limits, zero pacing, no
+failures) and no poll has more due rows than ``batch_size``, a contact's
+whole path is fixed by its arrival: each step goes out at the first poll at
+or after it is due, a row created by a completion is picked up no earlier
+than the next poll, and a chained sequence's entry row goes out one poll
+after the step that finished the previous sequence. No row created in a poll
+can change what another contact does, so instead of running polls this
+module computes, one step position at a time and for all contacts at once,
+the poll each step goes out at, and builds the same tables and timeline the
+poll-by-poll engines produce (property tests compare them on random
+scenarios).
+
+Anything outside that regime (limits, pacing, failures, a lead arriving
+twice, a poll over ``batch_size``) returns None, and the caller runs the
+poll-by-poll batch engine instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from seqsim.processor import PollStats
+from seqsim.scenario import Scenario
+from seqsim.schema import canonical_frame
+
+__all__ = ["applies", "run_closed_form"]
+
+_NAT = np.iinfo(np.int64).min
+_FLAGS = ("entry", "first", "finish")
+
+
+@dataclass(frozen=True)
+class _Position:
+    """One step on a contact's path through a sequence and its chain."""
+
+    sequence_id: int
+    step_id: int
+    day_number: int
+    trigger: str
+    delay_us: int
+    chain_entry: bool  # the entry step of a sequence reached by chaining
+    last_of_sequence: bool
+
+
+def applies(scenario: Scenario) -> bool:
+    """Return whether a scenario's capacity and pacing allow the closed form."""
+    cap = scenario.capacity
+    return (
+        not (cap.hourly_limit or cap.daily_limit or cap.in_flight_limit)
+        and cap.failure_rate == 0
+        and all(s.max_delay_seconds == 0 for s in scenario.sequences)
+    )
+
+
+def _paths(
+    sequences: pd.DataFrame, steps: pd.DataFrame
+) -> tuple[dict[str, tuple[list[_Position], list[str | None]]], dict[str, int]]:
+    """Return, per entry trigger, the positions a contact passes and the lead's
+    trigger after finishing 0, 1, 2... sequences; and sequence ids by trigger."""
+    by_trigger = dict(zip(sequences["trigger"], sequences["id"], strict=True))
+    active = dict(zip(sequences["id"], sequences["is_active"], strict=True))
+    trig = dict(zip(sequences["id"], sequences["trigger"], strict=True))
+    ordered = steps.sort_values(["sequence_id", "day_number"])
+    per_seq: dict[int, list[tuple]] = {}
+    for row in ordered.itertuples(index=False):
+        per_seq.setdefault(row.sequence_id, []).append(row)
+    paths = {}
+    for trigger, seq_id in by_trigger.items():
+        positions: list[_Position] = []
+        triggers_after: list[str | None] = [trigger]
+        current: int | None = seq_id if active[seq_id] else None
+        chained = False
+        while current is not None:
+            rows = per_seq[current]
+            for k, st in enumerate(rows):
+                positions.append(
+                    _Position(int(current), int(st.id), int(st.day_number), str(st.trigger),
+                              int(st.trigger_delay_hours) * 3_600_000_000,
+                              chained and k == 0, k == len(rows) - 1)
+                )
+            nxt = by_trigger.get(rows[-1].next_trigger) if rows[-1].next_trigger else None
+            triggers_after.append(trig[nxt] if nxt is not None else None)
+            current = nxt if nxt is not None and active[nxt] else None
+            chained = True
+        paths[trigger] = (positions, triggers_after)
+    return paths, by_trigger
+
+
+def run_closed_form(
+    scenario: Scenario,
+    static: dict[str, pd.DataFrame],
+    arrivals: pd.DataFrame,
+) -> tuple[dict[str, pd.DataFrame], list[PollStats]] | None:
+    """Compute a whole run without polling, or return None if it does not apply.
+
+    ``static`` holds the run's ``sequences`` and ``sequence_steps`` tables.
+    Returns the ``leads``, ``sequence_contacts`` and ``messages`` tables and
+    one timeline row per poll.
+    """
+    if not applies(scenario) or arrivals["phone"].duplicated().any():
+        return None
+    sim = scenario.simulation
+    start = _us(sim.start)
+    poll = sim.poll_interval // pd.Timedelta(microseconds=1)
+    total = -(-sim.duration // sim.poll_interval)
+    times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)
+    arrival_poll = -(-(times - start) // poll)
+    seen = arrival_poll < total
+    paths, _ = _paths(static["sequences"], static["sequence_steps"])
+
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "seq", "step", "day", "arrival", "due", "created", "sent_poll", "created_poll", "entry",
+        "first", "finish")}
+    lead_trigger = np.empty(len(arrivals), dtype=object)
+    triggers_all = arrivals["trigger"].to_numpy(dtype=object)
+    for trigger in pd.unique(triggers_all[seen]):
+        positions, triggers_after = paths[trigger]
+        idx = np.flatnonzero(seen & (triggers_all == trigger))
+        finished = np.zeros(len(idx), dtype=np.int64)
+        prev_poll = arrival_poll[idx]
+        alive = np.ones(len(idx), dtype=bool)  # the previous position was sent in the run
+        for j, pos in enumerate(positions):
+            if j == 0:
+                created_poll = prev_poll
+                due = start + prev_poll * poll
+                sent_poll = prev_poll
+            else:
+                created_poll = prev_poll
+                prev_time = start + prev_poll * poll
+                due = prev_time + (0 if pos.chain_entry else pos.delay_us)
+                sent_poll = np.maximum(-(-(due - start) // poll), prev_poll + 1)
+            rows = alive.copy()
+            sent = rows & (sent_poll < total)
+            n = int(rows.sum())
+            if n == 0:
+                break
+            cols["seq"].append(np.full(n, pos.sequence_id, dtype=np.int32))
+            cols["step"].append(np.full(n, pos.step_id, dtype=np.int32))
+            cols["day"].append(np.full(n, pos.day_number, dtype=np.int32))
+            cols["arrival"].append(idx[rows])
+            cols["due"].append(due[rows])
+            cols["created"].append((start + created_poll * poll)[rows])
+            cols["sent_poll"].append(np.where(sent, sent_poll, -1)[rows])
+            cols["created_poll"].append(created_poll[rows])
+            cols["entry"].append(np.full(n, j == 0 or pos.chain_entry))
+            cols["first"].append(np.full(n, j == 0))
+            last = sent & pos.last_of_sequence
+            cols["finish"].append(last[rows])
+            finished += last
+            alive = sent
+            prev_poll = sent_poll
+        lead_trigger[idx] = np.array(triggers_after, dtype=object)[finished]
+    flat = {
+        k: np.concatenate(v) if v else np.empty(0, dtype=bool if k in _FLAGS else np.int64)
+        for k, v in cols.items()
+    }
+    sends_per_poll = np.bincount(flat["sent_poll"][flat["sent_poll"] >= 0], minlength=total)
+    if sends_per_poll.max(initial=0) > scenario.capacity.batch_size:
+        return None
+    step_triggers = static["sequence_steps"].set_index("id")["trigger"]
+    return _tables_and_timeline(scenario, arrivals, seen, lead_trigger, flat, step_triggers,
+                                total, start, poll)
+
+
+def _us(instant: datetime) -> int:
+    return int(np.datetime64(instant, "us").astype(np.int64))
+
+
+def _tables_and_timeline(
+    scenario: Scenario,
+    arrivals: pd.DataFrame,
+    seen: np.ndarray,
+    lead_trigger: np.ndarray,
+    flat: dict[str, np.ndarray],
+    step_triggers: pd.Series,
+    total: int,
+    start: int,
+    poll: int,
+) -> tuple[dict[str, pd.DataFrame], list[PollStats]]:
+    enrolled = arrivals[seen]
+    leads = pd.DataFrame(
+        {
+            "phone": enrolled["phone"].array,
+            "name": None,
+            "device_id": enrolled["device_id"].array,
+            "trigger": lead_trigger[seen],
+            "created_at": enrolled["time"].to_numpy().astype("datetime64[us]"),
+        }
+    )
+    n = len(flat["seq"])
+    sent = flat["sent_poll"] >= 0
+    completed_at = np.where(sent, start + flat["sent_poll"] * poll, _NAT)
+    phone = arrivals["phone"].take(flat["arrival"]).array
+    nat = np.full(n, _NAT).astype("datetime64[us]")
+    contacts = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1, dtype=np.int64),
+            "sequence_id": flat["seq"],
+            "contact_phone": phone,
+            "contact_name": None,
+            "current_step": flat["day"],
+            "status": pd.Categorical.from_codes(sent.astype(np.int8), ["active", "completed"]),
+            "current_trigger": step_triggers.take(
+                step_triggers.index.get_indexer(flat["step"])).array,
+            "next_trigger_time": flat["due"].astype("datetime64[us]"),
+            "sequence_stepid": flat["step"],
+            "assigned_device_id": arrivals["device_id"].take(flat["arrival"]).array,
+            "processing_device_id": None,
+            "processing_started_at": nat,
+            "completed_at": completed_at.astype("datetime64[us]"),
+            "failed_at": nat,
+            "retry_count": 0,
+            "last_error": None,
+            "created_at": flat["created"].astype("datetime64[us]"),
+        }
+    )
+    messages = _messages(contacts, flat, sent, _phone_rank(arrivals), start, poll)
+    tables = {
+        "leads": canonical_frame("leads", leads),
+        "sequence_contacts": canonical_frame("sequence_contacts", contacts),
+        "messages": canonical_frame("messages", messages),
+    }
+    return tables, _timeline(scenario, flat, sent, total)
+
+
+def _phone_rank(arrivals: pd.DataFrame) -> np.ndarray:
+    """Return each arrival's phone's rank in lexical (SQL ``ORDER BY``) order."""
+    order = np.argsort(arrivals["phone"].to_numpy(), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def _messages(
+    contacts: pd.DataFrame,
+    flat: dict[str, np.ndarray],
+    sent: np.ndarray,
+    phone_rank: np.ndarray,
+    start: int,
+    poll: int,
+) -> pd.DataFrame:
+    """One message per sent row, numbered in the order the polls queued them."""
+    rows = np.flatnonzero(sent)
+    order = np.lexsort((flat["day"][rows], phone_rank[flat["arrival"][rows]], flat["seq"][rows],
+                        flat["due"][rows], flat["sent_poll"][rows]))
+    rows = rows[order]
+    at = (start + flat["sent_poll"][rows] * poll).astype("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, len(rows) + 1, dtype=np.int64),
+            "sequence_contact_id": rows + 1,
+            "contact_phone": contacts["contact_phone"].take(rows).array,
+            "sequence_id": flat["seq"][rows],
+            "sequence_stepid": flat["step"][rows],
+            "day_number": flat["day"][rows],
+            "device_id": contacts["assigned_device_id"].take(rows).array,
+            "due_at": flat["due"][rows].astype("datetime64[us]"),
+            "queued_at": at,
+            "scheduled_at": at,
+            "sent_at": at,
+            "outcome": "sent",
+            "attempt": 1,
+            "error": None,
+        }
+    )
+
+
+def _timeline(
+    scenario: Scenario, flat: dict[str, np.ndarray], sent: np.ndarray, total: int
+) -> list[PollStats]:
+    sim = scenario.simulation
+    created_poll = flat["created_poll"]
+    enrolled = np.bincount(created_poll[flat["entry"]], minlength=total)
+    sends = np.bincount(flat["sent_poll"][sent], minlength=total)
+    completed = np.bincount(flat["sent_poll"][sent], minlength=total)
+    finished = np.bincount(flat["sent_poll"][flat["finish"]], minlength=total)
+    # Rows due the instant they are created (zero delay, chained entries) wait
+    # for the next poll: they are that poll's backlog.
+    waiting = (flat["due"] == flat["created"]) & ~flat["first"]
+    backlog = np.bincount(created_poll[waiting], minlength=total)
+    created = np.bincount(created_poll, minlength=total)
+    active = np.cumsum(created) - np.cumsum(completed)
+    done = np.cumsum(finished)
+    times = pd.date_range(sim.start, periods=total, freq=sim.poll_interval, unit="us")
+    zero = np.zeros(total, dtype=np.int64)
+    return [
+        PollStats(*row)
+        for row in zip(times.to_pydatetime().tolist(), enrolled.tolist(), sends.tolist(),
+                       zero.tolist(), zero.tolist(), backlog.tolist(), active.tolist(),
+                       done.tolist(), strict=True)
+    ]
