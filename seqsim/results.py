@@ -21,7 +21,7 @@ import tomli_w
 
 from seqsim.errors import SeqsimError
 from seqsim.scenario import Scenario
-from seqsim.schema import canonical_frame
+from seqsim.schema import canonical_frame, contact_pair_codes
 from seqsim.testing import invariant_violations, lost_contacts
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "build_result",
@@ -181,7 +181,8 @@ def build_result(
     """Assemble a :class:`Result` from a finished run's tables and timeline."""
     sends = build_sends(tables["messages"], tables["sequences"])
     contacts = tables["sequence_contacts"]
-    summary = build_summary(sends, timeline, contacts, tables["sequence_steps"])
+    summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
+                            tables["messages"])
     info = {**info, "invariant_violations": invariant_violations(
         contacts, tables["sequence_steps"],
         check_timing=scenario.policy.delay_from == "next_step")}
@@ -191,30 +192,31 @@ def build_result(
 def build_sends(messages: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame:
     """Return one row per delivered send attempt, in send order."""
     done = messages[messages["outcome"].notna()]
-    names = sequences.set_index("id")["name"]
+    names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     sends = pd.DataFrame(
         {
-            "contact_phone": done["contact_phone"].astype(str),
-            "sequence": done["sequence_id"].map(names).astype(str),
-            "day_number": done["day_number"].astype("int64"),
-            "due_at": done["due_at"].astype("datetime64[us]"),
-            "sent_at": done["sent_at"].astype("datetime64[us]"),
-            "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds(),
-            "device_id": done["device_id"].astype(str),
-            "outcome": done["outcome"].astype(str),
-            "attempt": done["attempt"].astype("int64"),
-            "queued_at": done["queued_at"].astype("datetime64[us]"),
-            "_id": done["id"],
+            "contact_phone": done["contact_phone"].array,
+            "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
+            "day_number": done["day_number"].to_numpy(dtype="int64"),
+            "due_at": done["due_at"].to_numpy(),
+            "sent_at": done["sent_at"].to_numpy(),
+            "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
+            "device_id": done["device_id"].array,
+            "outcome": done["outcome"].array,
+            "attempt": done["attempt"].to_numpy(dtype="int64"),
+            "queued_at": done["queued_at"].to_numpy(),
         }
     )
-    sends = sends.sort_values(["sent_at", "_id"], kind="stable").drop(columns="_id")
+    if not sends["sent_at"].is_monotonic_increasing:
+        # Messages are numbered in queue order; pacing can reorder their sends.
+        sends = sends.take(np.lexsort((done["id"].to_numpy(), sends["sent_at"].to_numpy())))
     return sends.reset_index(drop=True)
 
 
-def _quantile(values: pd.Series, q: float) -> float | None:
-    if values.empty:
+def _quantile(values: np.ndarray, q: float) -> float | None:
+    if not len(values):
         return None
-    return round(float(np.quantile(values.to_numpy(), q)), 6)
+    return round(float(np.quantile(values, q)), 6)
 
 
 def max_active_rows(contacts: pd.DataFrame) -> int:
@@ -226,13 +228,19 @@ def max_active_rows(contacts: pd.DataFrame) -> int:
     """
     if contacts.empty:
         return 0
-    end = contacts["completed_at"].fillna(contacts["failed_at"])
-    keys = ["sequence_id", "contact_phone"]
-    starts = contacts[keys].assign(t=contacts["created_at"], d=1)
-    ends = contacts.loc[end.notna(), keys].assign(t=end[end.notna()], d=-1)
-    events = pd.concat([starts, ends], ignore_index=True)
-    events = events.sort_values([*keys, "t", "d"], kind="stable")
-    running = events.groupby(keys, sort=False)["d"].cumsum()
+    pairs = contact_pair_codes(contacts)
+    end = contacts["completed_at"].fillna(contacts["failed_at"]).to_numpy()
+    ended = ~np.isnat(end)
+    codes = np.concatenate([pairs, pairs[ended]])
+    times = np.concatenate([contacts["created_at"].to_numpy(), end[ended]]).astype(np.int64)
+    delta = np.concatenate([np.ones(len(pairs), np.int64), -np.ones(int(ended.sum()), np.int64)])
+    order = np.lexsort((delta, times, codes))
+    codes, delta = codes[order], delta[order]
+    running = np.cumsum(delta)
+    # Restart the running count at each pair: subtract the total before its first event.
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    before = np.r_[0, running[starts[1:] - 1]]
+    running -= np.repeat(before, np.diff(np.r_[starts, len(codes)]))
     return int(running.max())
 
 
@@ -241,45 +249,41 @@ def build_summary(
     timeline: pd.DataFrame,
     contacts: pd.DataFrame,
     steps: pd.DataFrame,
+    messages: pd.DataFrame,
 ) -> dict[str, Any]:
     """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable."""
-    sent = sends[sends["outcome"] == "sent"]
-    lateness = sent["lateness_s"]
-    entry_ids = set(steps.loc[steps["is_entry_point"], "id"])
-    last_ids = set(steps.sort_values("day_number").groupby("sequence_id")["id"].last())
-    entries = contacts[contacts["sequence_stepid"].isin(entry_ids)]
-    finished = contacts[contacts["sequence_stepid"].isin(last_ids)
-                        & (contacts["status"] == "completed")]
-    keys = ["sequence_id", "contact_phone"]
-    durations = finished.merge(entries[[*keys, "created_at"]], on=keys, suffixes=("", "_entry"))
-    hours = (durations["completed_at"] - durations["created_at_entry"]).dt.total_seconds() / 3600
+    sent_mask = (sends["outcome"] == "sent").to_numpy()
+    lateness = sends["lateness_s"].to_numpy()[sent_mask]
+    pairs = contact_pair_codes(contacts)
+    stepid = contacts["sequence_stepid"].to_numpy()
+    status = contacts["status"]
+    is_entry = np.isin(stepid, steps.loc[steps["is_entry_point"], "id"].to_numpy())
+    last_ids = steps.sort_values("day_number").groupby("sequence_id")["id"].last().to_numpy()
+    finished = np.isin(stepid, last_ids) & (status == "completed").to_numpy()
+    entry_created = pd.Series(contacts["created_at"].to_numpy()[is_entry], index=pairs[is_entry])
+    started = entry_created.reindex(pairs[finished]).to_numpy()
+    hours = (contacts["completed_at"].to_numpy()[finished] - started) / np.timedelta64(1, "h")
     # What the same contacts would have taken on schedule: the sum of their
     # sequence's step delays.
-    designed = durations["sequence_id"].map(
-        steps.groupby("sequence_id")["trigger_delay_hours"].sum()
-    )
-    per_step = sent.groupby(["contact_phone", "sequence", "day_number"]).size()
-    summary: dict[str, Any] = {
-        "contacts_enrolled": len(entries),
-        "messages_sent": len(sent),
+    planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
+    designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
+    sent_rows = messages.loc[(messages["outcome"] == "sent").to_numpy(), "sequence_contact_id"]
+    return {
+        "contacts_enrolled": int(is_entry.sum()),
+        "messages_sent": int(sent_mask.sum()),
         "messages_failed": int((sends["outcome"] == "failed").sum()),
-        "contacts_completed": len(finished),
-        "contacts_failed": int(
-            contacts.loc[contacts["status"] == "failed", keys].drop_duplicates().shape[0]
-        ),
-        "contacts_active": int(
-            contacts.loc[contacts["status"] == "active", keys].drop_duplicates().shape[0]
-        ),
+        "contacts_completed": int(finished.sum()),
+        "contacts_failed": int(np.unique(pairs[(status == "failed").to_numpy()]).size),
+        "contacts_active": int(np.unique(pairs[(status == "active").to_numpy()]).size),
         "peak_backlog": int(timeline["backlog"].max()) if not timeline.empty else 0,
         "lateness_p50_s": _quantile(lateness, 0.50),
         "lateness_p95_s": _quantile(lateness, 0.95),
         "lateness_p99_s": _quantile(lateness, 0.99),
-        "lateness_max_s": None if lateness.empty else round(float(lateness.max()), 6),
-        "mean_completion_hours": None if hours.empty else round(float(hours.mean()), 6),
-        "designed_completion_hours": None if designed.empty
+        "lateness_max_s": None if not len(lateness) else round(float(lateness.max()), 6),
+        "mean_completion_hours": None if not len(hours) else round(float(hours.mean()), 6),
+        "designed_completion_hours": None if not len(designed)
         else round(float(designed.mean()), 6),
-        "duplicate_sends": int((per_step - 1).clip(lower=0).sum()),
+        "duplicate_sends": int(len(sent_rows) - sent_rows.nunique()),
         "lost_contacts": lost_contacts(contacts, steps),
         "max_active_rows_per_contact": max_active_rows(contacts),
     }
-    return summary

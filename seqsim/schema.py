@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from seqsim.errors import EngineError
@@ -28,6 +29,7 @@ __all__ = [
     "canonical_frame",
     "column_types",
     "connect",
+    "contact_pair_codes",
     "create_tables",
     "load_sequences",
     "read_tables",
@@ -344,3 +346,14 @@ def read_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         name: canonical_frame(name, con.execute(f"SELECT * FROM {name}").df())
         for name in (*PRODUCTION_TABLES, *SIMULATION_TABLES)
     }
+
+
+def contact_pair_codes(contacts: pd.DataFrame) -> np.ndarray:
+    """Return one integer per ``sequence_contacts`` row naming its (sequence, contact).
+
+    Equal codes mean the same contact in the same sequence; grouping on them
+    is much cheaper than on the phone strings.
+    """
+    phone_codes, _ = pd.factorize(contacts["contact_phone"])
+    width = int(contacts["sequence_id"].max()) + 1 if len(contacts) else 1
+    return phone_codes.astype(np.int64) * width + contacts["sequence_id"].to_numpy(np.int64)
