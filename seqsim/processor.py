@@ -34,9 +34,22 @@ from seqsim.clock import VirtualClock
 from seqsim.engine import row
 from seqsim.scenario import Scenario
 
-__all__ = ["PollStats", "RowProcessor"]
+__all__ = ["Arrivals", "PollStats", "RowProcessor"]
 
 FAILED_SEND_ERROR = "delivery failed"
+
+
+class Arrivals:
+    """A run's arrivals, as the frame and as plain lists for cheap slicing."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.times_us: list[int] = (
+            frame["time"].to_numpy().astype("datetime64[us]").astype(np.int64).tolist()
+        )
+        self.phones: list[str] = frame["phone"].tolist()
+        self.triggers: list[str] = frame["trigger"].tolist()
+        self.devices: list[str] = frame["device_id"].tolist()
 
 
 class PollStats(NamedTuple):
@@ -106,15 +119,19 @@ class RowProcessor:
         return PollStats(at, 0, 0, 0, 0, 0, self._active, self.completed_contacts)
 
     # ------------------------------------------------------------------- poll
-    def poll(self, clock: VirtualClock, at: datetime, arrivals: pd.DataFrame) -> PollStats:
+    def poll(
+        self, clock: VirtualClock, at: datetime, arrivals: Arrivals, lo: int, hi: int
+    ) -> PollStats:
         """Run one poll at ``at`` and return its statistics.
 
-        ``arrivals`` are the leads (time, phone, trigger, device_id) that
-        arrived since the previous poll; they are enrolled at ``at``.
+        ``arrivals.frame.iloc[lo:hi]`` are the leads (time, phone, trigger,
+        device_id) that arrived since the previous poll; they are enrolled at
+        ``at``.
         """
         self._deliver(clock, before=at, inclusive=False)
         clock.advance_to(at)
-        self._enrol(arrivals, at)
+        if lo < hi:
+            self._enrol(arrivals.frame.iloc[lo:hi], at)
         skipped = self._process_due(at)
         self._deliver(clock, before=at, inclusive=True)
         stats = PollStats(

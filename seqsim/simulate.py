@@ -22,7 +22,7 @@ from seqsim.clock import VirtualClock, real_seconds
 from seqsim.engine import ENGINES, vector
 from seqsim.engine.batch import BatchProcessor
 from seqsim.errors import ScenarioError
-from seqsim.processor import PollStats, RowProcessor
+from seqsim.processor import Arrivals, PollStats, RowProcessor
 from seqsim.progress import Progress
 from seqsim.results import Result, build_result
 from seqsim.scenario import Scenario
@@ -143,6 +143,7 @@ def _run_polls(
     offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
     arrival_poll = -(-offsets // np.timedelta64(poll)) if len(offsets) else offsets
     bounds = np.searchsorted(arrival_poll, np.arange(total + 1), side="left").tolist()
+    batch = Arrivals(arrivals)
     stats: list[PollStats] = []
     event_poll = 0
     polls_run = 0
@@ -153,7 +154,7 @@ def _run_polls(
             if skip_idle and k < event_poll and lo == hi:
                 stats.append(processor.idle(at))
             else:
-                stats.append(processor.poll(clock, at, arrivals.iloc[lo:hi]))
+                stats.append(processor.poll(clock, at, batch, lo, hi))
                 polls_run += 1
                 event = processor.next_event()
                 event_poll = total if event is None else -(-(event - start) // poll)

@@ -36,7 +36,7 @@ import pandas as pd
 from sortedcontainers import SortedList
 
 from seqsim.capacity import Fleet, pacing_gap_us
-from seqsim.processor import FAILED_SEND_ERROR, PollStats
+from seqsim.processor import FAILED_SEND_ERROR, Arrivals, PollStats
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame
 
@@ -179,6 +179,7 @@ class BatchProcessor:
         self._limited = bool(cap.hourly_limit or cap.daily_limit or cap.in_flight_limit)
         self._in_flight: list[tuple[int, int, int]] = []  # (send_at, message index, row)
         self._blocked_until: dict[str, int] = {}
+        self._now = 0
         self.active = 0
         self.completed_contacts = 0
         self._enrolled = self._sent = self._failed = 0
@@ -238,7 +239,9 @@ class BatchProcessor:
     def next_event(self) -> datetime | None:
         """Return the earliest instant a poll could change anything, or None."""
         best = self._in_flight[0][0] if self._in_flight else _NEVER
-        if not self._limited:
+        blocked = {d: u for d, u in self._blocked_until.items() if u > self._now}
+        self._blocked_until = blocked
+        if not blocked:
             if self._due:
                 best = min(best, self._due[0][0])
             return None if best == _NEVER else from_us(best)
@@ -251,7 +254,7 @@ class BatchProcessor:
             dev = self.fleet.devices.get(device) if device is not None else None
             if dev is None or not dev.online:
                 continue
-            until = self._blocked_until.get(device, 0)
+            until = blocked.get(device, 0)
             if until == _NEVER:
                 continue  # waits for a delivery, which is an event itself
             best = min(best, max(first, until))
@@ -268,12 +271,12 @@ class BatchProcessor:
                          self.completed_contacts)
 
     # ---------------------------------------------------------------- poll
-    def poll(self, clock: Any, at: datetime, arrivals: pd.DataFrame) -> PollStats:
-        """Run one poll at ``at``; return its timeline row (see ``PollStats``)."""
-        now = to_us(at)
+    def poll(self, clock: Any, at: datetime, arrivals: Arrivals, lo: int, hi: int) -> PollStats:
+        """Run one poll at ``at`` enrolling ``arrivals[lo:hi]``; return its timeline row."""
+        now = self._now = to_us(at)
         self._deliver(now, inclusive=False)
         clock.advance_to(at)
-        self._enrol(arrivals, now)
+        self._enrol(arrivals, lo, hi, now)
         skipped = self._process_due(now)
         self._deliver(now, inclusive=True)
         due = self._due_count(now)
@@ -282,14 +285,13 @@ class BatchProcessor:
         self._enrolled = self._sent = self._failed = 0
         return stats
 
-    def _enrol(self, arrivals: pd.DataFrame, now: int) -> None:
-        if arrivals.empty:
+    def _enrol(self, arrivals: Arrivals, lo: int, hi: int, now: int) -> None:
+        if lo == hi:
             return
-        times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64).tolist()
-        phones = arrivals["phone"].tolist()
-        triggers = arrivals["trigger"].tolist()
-        devices = arrivals["device_id"].tolist()
-        for phone, trigger, device, t in zip(phones, triggers, devices, times, strict=True):
+        phones = arrivals.phones[lo:hi]
+        for phone, trigger, device, t in zip(phones, arrivals.triggers[lo:hi],
+                                             arrivals.devices[lo:hi], arrivals.times_us[lo:hi],
+                                             strict=True):
             lead = self.leads.get(phone)
             if lead is None:
                 self.leads[phone] = _Lead(device, trigger, t)
@@ -327,6 +329,8 @@ class BatchProcessor:
         if not self._limited:
             # Every device the workload assigns exists (scenario validation).
             return list(self._due.islice(0, selected)), 0
+        if selected <= 2 * len(self.fleet.devices):
+            return self._candidates_by_row(now, selected)
         cutoff = self._due[selected - 1]
         chosen: list[tuple[int, int, str, int, int]] = []
         for device, keys in self._due_by_device.items():
@@ -347,6 +351,32 @@ class BatchProcessor:
                     quota -= 1
                 chosen.append(key)
         chosen.sort()
+        return chosen, selected - len(chosen)
+
+    def _candidates_by_row(
+        self, now: int, selected: int
+    ) -> tuple[list[tuple[int, int, str, int, int]], int]:
+        """`_candidates` for a short batch: walk its rows, a quota per device."""
+        quotas: dict[str | None, int | None] = {}
+        chosen = []
+        for key in self._due.islice(0, selected):
+            device = self.rows.device[key[4]]
+            if device in quotas:
+                quota = quotas[device]
+            else:
+                dev = self.fleet.devices.get(device) if device is not None else None
+                if dev is None or self._blocked_until.get(device, 0) > now:
+                    quota = 0
+                else:
+                    quota = dev.remaining(now)
+                    if quota == 0:
+                        until = dev.unblocks_at(now)
+                        self._blocked_until[device] = _NEVER if until is None else until
+            if quota == 0:
+                quotas[device] = 0
+                continue
+            quotas[device] = None if quota is None else quota - 1
+            chosen.append(key)
         return chosen, selected - len(chosen)
 
     def _process_due(self, now: int) -> int:
