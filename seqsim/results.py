@@ -181,11 +181,12 @@ def build_result(
     """Assemble a :class:`Result` from a finished run's tables and timeline."""
     sends = build_sends(tables["messages"], tables["sequences"])
     contacts = tables["sequence_contacts"]
+    pairs = contact_pair_codes(contacts)
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
-                            tables["messages"])
+                            tables["messages"], pairs=pairs)
     info = {**info, "invariant_violations": invariant_violations(
         contacts, tables["sequence_steps"],
-        check_timing=scenario.policy.delay_from == "next_step")}
+        check_timing=scenario.policy.delay_from == "next_step", pairs=pairs)}
     return Result(scenario, sends, timeline, contacts, summary, tables, info)
 
 
@@ -219,7 +220,7 @@ def _quantile(values: np.ndarray, q: float) -> float | None:
     return round(float(np.quantile(values, q)), 6)
 
 
-def max_active_rows(contacts: pd.DataFrame) -> int:
+def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> int:
     """Return the most rows one contact had active in one sequence at any instant.
 
     A row is active from ``created_at`` until ``completed_at``/``failed_at``
@@ -228,7 +229,7 @@ def max_active_rows(contacts: pd.DataFrame) -> int:
     """
     if contacts.empty:
         return 0
-    pairs = contact_pair_codes(contacts)
+    pairs = contact_pair_codes(contacts) if pairs is None else pairs
     end = contacts["completed_at"].fillna(contacts["failed_at"]).to_numpy()
     ended = ~np.isnat(end)
     codes = np.concatenate([pairs, pairs[ended]])
@@ -250,11 +251,16 @@ def build_summary(
     contacts: pd.DataFrame,
     steps: pd.DataFrame,
     messages: pd.DataFrame,
+    *,
+    pairs: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable."""
+    """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable.
+
+    ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, if known.
+    """
     sent_mask = (sends["outcome"] == "sent").to_numpy()
     lateness = sends["lateness_s"].to_numpy()[sent_mask]
-    pairs = contact_pair_codes(contacts)
+    pairs = contact_pair_codes(contacts) if pairs is None else pairs
     stepid = contacts["sequence_stepid"].to_numpy()
     status = contacts["status"]
     is_entry = np.isin(stepid, steps.loc[steps["is_entry_point"], "id"].to_numpy())
@@ -284,6 +290,6 @@ def build_summary(
         "designed_completion_hours": None if not len(designed)
         else round(float(designed.mean()), 6),
         "duplicate_sends": int(len(sent_rows) - sent_rows.nunique()),
-        "lost_contacts": lost_contacts(contacts, steps),
-        "max_active_rows_per_contact": max_active_rows(contacts),
+        "lost_contacts": lost_contacts(contacts, steps, pairs),
+        "max_active_rows_per_contact": max_active_rows(contacts, pairs),
     }

@@ -2,20 +2,33 @@
 
 The checks take the final ``sequence_contacts`` table (``contacts``) and the
 ``sequence_steps`` table, so they work on a live connection's tables, a
-:class:`seqsim.Result`, or frames loaded from a saved run.
+:class:`seqsim.Result`, or frames loaded from a saved run. Given a whole
+:class:`seqsim.Result`, :func:`assert_invariants` also checks the send log
+against the contacts (:func:`send_violations`).
+
+For CI: :func:`assert_matches_baseline` compares a run with a baseline file
+(:mod:`seqsim.baseline`), and the pytest plugin (:mod:`seqsim.pytest_plugin`)
+provides the ``seqsim_run`` and ``seqsim_check`` fixtures.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from seqsim.schema import contact_pair_codes
 
 __all__ = [
     "InvariantError",
     "assert_invariants",
+    "assert_matches_baseline",
     "invariant_violations",
     "lost_contacts",
+    "result_violations",
+    "send_violations",
 ]
 
 
@@ -35,8 +48,12 @@ def invariant_violations(
     steps: pd.DataFrame,
     *,
     check_timing: bool = True,
+    pairs: np.ndarray | None = None,
 ) -> list[str]:
     """Return a description of every invariant the tables break (empty if none).
+
+    ``pairs`` may pass :func:`seqsim.schema.contact_pair_codes` of ``contacts``
+    when the caller already has them.
 
     Checked:
 
@@ -52,14 +69,7 @@ def invariant_violations(
     problems: list[str] = []
     if contacts.empty:
         return problems
-    steps = steps.rename(columns={"id": "sequence_stepid"})
-    rows = contacts.merge(
-        steps[["sequence_stepid", "sequence_id", "day_number", "trigger", "next_trigger",
-               "trigger_delay_hours", "is_entry_point"]],
-        on=["sequence_stepid", "sequence_id"],
-        how="left",
-        validate="many_to_one",
-    )
+    rows = _with_steps(contacts, steps)
     missing = rows[rows["day_number"].isna()]
     if not missing.empty:
         problems.append(
@@ -67,15 +77,19 @@ def invariant_violations(
             + _examples(missing, ["id", "sequence_id", "sequence_stepid"])
         )
         rows = rows[rows["day_number"].notna()]
+        pairs = None
+    pairs = contact_pair_codes(rows) if pairs is None else pairs
 
-    active = rows[rows["status"] == "active"]
-    per_pair = active.groupby(["sequence_id", "contact_phone"]).size()
-    multi = per_pair[per_pair > 1]
-    if not multi.empty:
+    active = (rows["status"] == "active").to_numpy()
+    codes, counts = np.unique(pairs[active], return_counts=True)
+    if (counts > 1).any():
+        multi = rows[active & np.isin(pairs, codes[counts > 1])].drop_duplicates(
+            ["sequence_id", "contact_phone"])
         problems.append(
-            f"{len(multi)} contacts have more than one active row in a sequence (max "
-            f"{int(multi.max())}): "
-            + "; ".join(f"sequence_id={s}, phone={p}" for s, p in list(multi.index)[:3])
+            f"{int((counts > 1).sum())} contacts have more than one active row in a sequence "
+            f"(max {int(counts.max())}): "
+            + "; ".join(f"sequence_id={s}, phone={p}" for s, p in
+                        zip(multi["sequence_id"][:3], multi["contact_phone"][:3], strict=True))
         )
 
     bad_status = rows[~rows["status"].isin(["active", "completed", "failed"])]
@@ -95,7 +109,10 @@ def invariant_violations(
             + _examples(wrong_step, ["id", "current_step", "day_number", "current_trigger"])
         )
 
-    lost = _lost(rows, steps)
+    order = np.lexsort((rows["day_number"].to_numpy(), pairs))
+    ordered = rows.take(order)
+    same_pair_as_next = np.r_[pairs[order][1:] == pairs[order][:-1], False]
+    lost = _lost(ordered, ~same_pair_as_next, steps)
     if not lost.empty:
         problems.append(
             f"{len(lost)} contacts are lost: their latest step was completed but the next "
@@ -104,49 +121,80 @@ def invariant_violations(
         )
 
     if check_timing:
-        problems.extend(_timing_violations(rows))
+        problems.extend(_timing_violations(ordered, np.r_[False, same_pair_as_next[:-1]]))
     return problems
 
 
-def _lost(rows: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+_STEP_COLUMNS = ("day_number", "trigger", "trigger_delay_hours", "is_entry_point")
+
+
+def _with_steps(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """Return ``contacts`` with their step's day_number, trigger, delay and entry flag
+    (missing where the row names no step of its sequence)."""
+    lookup = steps.set_index("id")
+    where = lookup.index.get_indexer(contacts["sequence_stepid"])
+    found = where >= 0
+    found[found] = (lookup["sequence_id"].to_numpy()[where[found]]
+                    == contacts["sequence_id"].to_numpy()[found])
+    if found.all():
+        return contacts.assign(**{name: lookup[name].take(where).array for name in _STEP_COLUMNS})
+    renamed = steps.rename(columns={"id": "sequence_stepid"})
+    return contacts.merge(renamed[["sequence_stepid", "sequence_id", *_STEP_COLUMNS]],
+                          on=["sequence_stepid", "sequence_id"], how="left",
+                          validate="many_to_one")
+
+
+def _lost(ordered: pd.DataFrame, latest: np.ndarray, steps: pd.DataFrame) -> pd.DataFrame:
     """Return the latest row of each (contact, sequence) that completed a step but
-    never got the next step's row (rows carry their step's ``day_number``)."""
-    last_day = steps.groupby("sequence_id")["day_number"].max().rename("last_day")
-    latest = (
-        rows.sort_values(["sequence_id", "contact_phone", "day_number"])
-        .groupby(["sequence_id", "contact_phone"], sort=False)
-        .tail(1)
-        .join(last_day, on="sequence_id")
-    )
-    return latest[(latest["status"] == "completed") & (latest["day_number"] != latest["last_day"])]
+    never got the next step's row. ``ordered`` is sorted by pair then day_number;
+    ``latest`` flags each pair's last row."""
+    last_day = steps.groupby("sequence_id")["day_number"].max()
+    final = last_day.reindex(ordered["sequence_id"].to_numpy()).to_numpy()
+    done = (ordered["status"] == "completed").to_numpy()
+    return ordered[latest & done & (ordered["day_number"].to_numpy() != final)]
 
 
-def lost_contacts(contacts: pd.DataFrame, steps: pd.DataFrame) -> int:
-    """Return how many (contact, sequence) pairs stopped without finishing or failing."""
+def lost_contacts(
+    contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray | None = None
+) -> int:
+    """Return how many (contact, sequence) pairs stopped without finishing or failing.
+
+    ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, if known.
+    """
     if contacts.empty:
         return 0
-    day = steps.set_index("id")["day_number"]
-    rows = contacts.assign(day_number=contacts["sequence_stepid"].map(day))
-    return len(_lost(rows, steps))
+    rows = _with_steps(contacts, steps)
+    known = rows["day_number"].notna().to_numpy()
+    if not known.all():
+        rows, pairs = rows[known], None
+    pairs = contact_pair_codes(rows) if pairs is None else pairs
+    order = np.lexsort((rows["day_number"].to_numpy(), pairs))
+    latest = np.r_[pairs[order][1:] != pairs[order][:-1], True]
+    return len(_lost(rows.take(order), latest, steps))
 
 
-def _timing_violations(rows: pd.DataFrame) -> list[str]:
+def _timing_violations(ordered: pd.DataFrame, has_previous: np.ndarray) -> list[str]:
+    """``ordered`` is sorted by pair then day_number; ``has_previous`` flags rows
+    whose predecessor in that order is the same pair's previous step."""
     problems = []
-    entry = rows[rows["is_entry_point"].astype(bool)]
-    early = entry[entry["next_trigger_time"] != entry["created_at"]]
+    is_entry = ordered["is_entry_point"].astype(bool).to_numpy()
+    due = ordered["next_trigger_time"].to_numpy()
+    early = ordered[is_entry & (due != ordered["created_at"].to_numpy())]
     if not early.empty:
         problems.append(
             f"{len(early)} entry rows are not due at their enrolment: "
             + _examples(early, ["id", "created_at", "next_trigger_time"])
         )
-    ordered = rows.sort_values(["sequence_id", "contact_phone", "day_number"])
-    prev_completed = ordered.groupby(["sequence_id", "contact_phone"])["completed_at"].shift(1)
-    later = ordered[~ordered["is_entry_point"].astype(bool)].copy()
-    later["prev_completed_at"] = prev_completed.loc[later.index]
-    hours = pd.to_timedelta(later["trigger_delay_hours"].astype("int64"), unit="h")
-    expected = later["prev_completed_at"] + hours
-    off = later[(later["next_trigger_time"] != expected) | later["prev_completed_at"].isna()]
-    if not off.empty:
+    completed = ordered["completed_at"].to_numpy()
+    prev_completed = np.r_[np.array([np.datetime64("NaT")], dtype=completed.dtype),
+                           completed[:-1]]
+    prev_completed = np.where(has_previous, prev_completed, np.datetime64("NaT"))
+    hours = ordered["trigger_delay_hours"].to_numpy().astype("int64").astype("timedelta64[h]")
+    expected = prev_completed + hours
+    later = ~is_entry
+    off_mask = later & ((due != expected) | np.isnat(prev_completed))
+    if off_mask.any():
+        off = ordered[off_mask].assign(prev_completed_at=prev_completed[off_mask])
         problems.append(
             f"{len(off)} rows are not due at the previous step's completion + their step's "
             "delay: " + _examples(off, ["id", "prev_completed_at", "trigger_delay_hours",
@@ -155,16 +203,182 @@ def _timing_violations(rows: pd.DataFrame) -> list[str]:
     return problems
 
 
+def send_violations(
+    sends: pd.DataFrame,
+    contacts: pd.DataFrame,
+    sequences: pd.DataFrame,
+    *,
+    progress_on: str = "delivery",
+    max_retries: int | None = None,
+) -> list[str]:
+    """Return a description of every way the send log disagrees with the contacts.
+
+    ``sends`` is :attr:`seqsim.Result.sends`, ``contacts`` the final
+    ``sequence_contacts`` table and ``sequences`` the ``sequences`` table (to
+    map ``sequence_id`` to the sequence name the sends carry). A step is a
+    (contact_phone, sequence, day_number); each has at most one row. Checked:
+
+    - no step sent before it was due: ``sent_at >= due_at`` for every attempt
+      (and ``queued_at >= due_at`` when the column is there);
+    - every send attempt belongs to a ``sequence_contacts`` row;
+    - no step sent successfully more than once;
+    - ``progress_on = "delivery"``: the completed rows are exactly the steps
+      with a successful send, and (given ``max_retries``) each failed row has
+      ``max_retries + 1`` failed attempts;
+    - ``progress_on = "queue"``: every step with a send attempt is completed
+      and has one attempt (failures are not fed back, so nothing is retried).
+    """
+    problems: list[str] = []
+    keys = ["contact_phone", "sequence", "day_number"]
+    if not sends.empty:
+        early = sends[sends["sent_at"] < sends["due_at"]]
+        if not early.empty:
+            problems.append(
+                f"{len(early)} sends went out before their step was due (sent_at < due_at): "
+                + _examples(early, [*keys, "due_at", "sent_at"])
+            )
+        if "queued_at" in sends:
+            queued = sends[sends["queued_at"] < sends["due_at"]]
+            if not queued.empty:
+                problems.append(
+                    f"{len(queued)} sends were queued before their step was due "
+                    "(queued_at < due_at): " + _examples(queued, [*keys, "due_at", "queued_at"])
+                )
+    names = sequences.set_index("id")["name"]
+    rows = pd.DataFrame(
+        {
+            "contact_phone": contacts["contact_phone"].astype(str),
+            "sequence": contacts["sequence_id"].map(names).astype(str),
+            "day_number": contacts["current_step"].astype("int64"),
+            "status": contacts["status"].astype(str),
+        }
+    ).drop_duplicates(keys)
+    attempts = sends[keys].assign(
+        contact_phone=sends["contact_phone"].astype(str),
+        sequence=sends["sequence"].astype(str),
+        day_number=sends["day_number"].astype("int64"),
+        sent=(sends["outcome"] == "sent").astype("int64"),
+        failed=(sends["outcome"] == "failed").astype("int64"),
+        attempts=1,
+    )
+    per_step = attempts.groupby(keys, as_index=False)[["sent", "failed", "attempts"]].sum()
+    both = per_step.merge(rows, on=keys, how="outer", indicator=True)
+    orphans = both[both["_merge"] == "left_only"]
+    if not orphans.empty:
+        problems.append(
+            f"sends inconsistent with contacts: {len(orphans)} steps were sent but have no "
+            "sequence_contacts row: " + _examples(orphans, keys)
+        )
+    both = both[both["_merge"] != "left_only"].fillna({"sent": 0, "failed": 0, "attempts": 0})
+    dup = both[both["sent"] > 1]
+    if not dup.empty:
+        problems.append(
+            f"sends inconsistent with contacts: {len(dup)} steps were sent more than once: "
+            + _examples(dup, [*keys, "sent"])
+        )
+    completed = both["status"] == "completed"
+    if progress_on == "queue":
+        not_done = both[(both["attempts"] > 0) & ~completed]
+        if not not_done.empty:
+            problems.append(
+                f"sends inconsistent with contacts: {len(not_done)} steps were queued but their "
+                "row is not completed (progress_on = 'queue'): "
+                + _examples(not_done, [*keys, "status"])
+            )
+        again = both[both["attempts"] > 1]
+        if not again.empty:
+            problems.append(
+                f"sends inconsistent with contacts: {len(again)} steps were attempted more than "
+                "once although failures are not fed back (progress_on = 'queue'): "
+                + _examples(again, [*keys, "attempts"])
+            )
+        return problems
+    unsent = both[completed & (both["sent"] == 0)]
+    if not unsent.empty:
+        problems.append(
+            f"sends inconsistent with contacts: {len(unsent)} completed rows have no successful "
+            "send: " + _examples(unsent, keys)
+        )
+    open_sent = both[~completed & (both["sent"] > 0)]
+    if not open_sent.empty:
+        problems.append(
+            f"sends inconsistent with contacts: {len(open_sent)} steps were sent but their row "
+            "is not completed: " + _examples(open_sent, [*keys, "status"])
+        )
+    if max_retries is not None:
+        failed = both[(both["status"] == "failed") & (both["failed"] != max_retries + 1)]
+        if not failed.empty:
+            problems.append(
+                f"sends inconsistent with contacts: {len(failed)} failed rows do not have "
+                f"max_retries + 1 = {max_retries + 1} failed attempts: "
+                + _examples(failed, [*keys, "failed"])
+            )
+    return problems
+
+
+def result_violations(result: Any, *, check_timing: bool = True) -> list[str]:
+    """Return every broken invariant of a :class:`seqsim.Result` (empty if none).
+
+    The table checks of :func:`invariant_violations` plus :func:`send_violations`
+    with the run's ``progress_on`` and ``max_retries``.
+    """
+    steps = result.tables["sequence_steps"]
+    problems = invariant_violations(result.contacts, steps, check_timing=check_timing)
+    scenario = result.scenario
+    problems += send_violations(
+        result.sends,
+        result.contacts,
+        result.tables["sequences"],
+        progress_on=scenario.policy.progress_on,
+        max_retries=scenario.capacity.max_retries,
+    )
+    return problems
+
+
 def assert_invariants(result: Any, *, check_timing: bool = True) -> None:
     """Raise :class:`InvariantError` listing every broken invariant.
 
-    ``result`` is a :class:`seqsim.Result`, or a pair ``(contacts, steps)``
-    of DataFrames.
+    ``result`` is a :class:`seqsim.Result` (checked with
+    :func:`result_violations`: the tables and the send log), or a pair
+    ``(contacts, steps)`` of DataFrames (checked with
+    :func:`invariant_violations`).
     """
+    __tracebackhide__ = True  # pytest: report the failure at the caller's line
     if isinstance(result, tuple):
         contacts, steps = result
+        problems = invariant_violations(contacts, steps, check_timing=check_timing)
     else:
-        contacts, steps = result.contacts, result.tables["sequence_steps"]
-    problems = invariant_violations(contacts, steps, check_timing=check_timing)
+        problems = result_violations(result, check_timing=check_timing)
     if problems:
         raise InvariantError("invariants broken:\n- " + "\n- ".join(problems))
+
+
+def assert_matches_baseline(
+    result: Any,
+    path: str | os.PathLike[str],
+    *,
+    check_invariants: bool = True,
+) -> Any:
+    """Assert a run (or the runs of each baseline seed) matches a baseline file.
+
+    ``result`` is a :class:`seqsim.Result` or a list of them, one per seed the
+    baseline lists. Invariants are checked too (``check_invariants``).
+
+    Returns:
+        The :class:`seqsim.baseline.CheckReport` when everything is within
+        tolerance.
+
+    Raises:
+        seqsim.baseline.BaselineMismatch: (an ``AssertionError``) a metric
+            moved beyond its tolerance or an invariant is broken; the message
+            is the report's table.
+        seqsim.baseline.BaselineError: the baseline file is missing or invalid,
+            or the results are not for the baseline's seeds.
+    """
+    __tracebackhide__ = True
+    from seqsim.baseline import BaselineMismatch, compare_to_baseline
+
+    report = compare_to_baseline(result, path, check_invariants=check_invariants)
+    if not report.ok:
+        raise BaselineMismatch(report.format())
+    return report
