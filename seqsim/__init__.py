@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from seqsim.compare import compare
 from seqsim.errors import EngineError, ScenarioError, SeqsimError, SequenceDefinitionError
 from seqsim.results import Result, load_result
 from seqsim.scenario import (
@@ -32,8 +33,21 @@ __all__ = [
     "SequenceDefinitionError",
     "SimulationConfig",
     "WorkloadConfig",
+    "compare",
     "load_result",
+    "plot",
+    "report",
     "simulate",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # seqsim.plot and seqsim.report import matplotlib: load them on first use so
+    # `import seqsim` stays fast for runs that draw nothing.
+    if name in ("plot", "report"):
+        import importlib
+
+        return importlib.import_module(f"seqsim.{name}")
+    raise AttributeError(f"module 'seqsim' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 __all__ = ["Progress"]
 

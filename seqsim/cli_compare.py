@@ -1,0 +1,75 @@
+"""The ``seqsim compare`` command and the ``--report`` option of ``seqsim run``.
+
+``seqsim compare DIR [DIR ...] [--out DIR]`` loads saved result directories,
+prints the :func:`seqsim.compare` table (KPIs as rows, one column per run,
+differences to the first run in brackets) and, with ``--out``, writes the
+comparison charts, ``compare.csv`` and a self-contained ``report.html`` there.
+Bad input (a directory that is not a result) exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from seqsim.compare import compare, format_comparison, format_differences, scenario_differences
+from seqsim.errors import SeqsimError
+from seqsim.results import Result, load_result
+
+__all__ = ["add_commands", "check_report_flag", "write_run_report"]
+
+
+def add_commands(sub: Any) -> None:
+    """Add the ``compare`` subcommand (sets ``handler``) to an argparse subparsers object."""
+    cmp = sub.add_parser(
+        "compare", help="compare saved runs: KPI table, and charts with --out",
+        description="Print one column of KPIs per result directory, with differences to the "
+        "first; with --out also write comparison charts and report.html.",
+    )
+    cmp.add_argument("dirs", type=Path, nargs="+", metavar="DIR",
+                     help="result directories written by `seqsim run --out`")
+    cmp.add_argument("--out", type=Path,
+                     help="write comparison charts (PNG), compare.csv and report.html here")
+    cmp.set_defaults(handler=_compare)
+
+
+def _names(dirs: list[Path]) -> list[str]:
+    names = [d.resolve().name or str(d) for d in dirs]
+    if len(set(names)) < len(names):  # e.g. a/run and b/run: use the paths as given
+        names = [str(d) for d in dirs]
+    return names
+
+
+def _compare(args: argparse.Namespace) -> int:
+    names = _names(args.dirs)
+    if len(set(names)) < len(names):
+        raise SeqsimError(f"DIR: {', '.join(map(str, args.dirs))} is not valid; expected "
+                          "each result directory once")
+    runs = {name: load_result(d) for name, d in zip(names, args.dirs, strict=True)}
+    print(format_comparison(compare(runs)))
+    print()
+    print(format_differences(scenario_differences(runs)))
+    if args.out is not None:
+        from seqsim.report import write_report  # imports matplotlib: only when drawing
+
+        report = write_report(runs, args.out)
+        print(f"charts and compare.csv written to {report.parent}/")
+        print(f"report: {report}")
+    return 0
+
+
+def check_report_flag(args: argparse.Namespace) -> None:
+    """Reject ``seqsim run --report`` without ``--out`` before anything runs."""
+    if getattr(args, "report", False) and args.out is None:
+        raise SeqsimError("--report: is not valid without --out; expected --out DIR to write "
+                          "the charts and report.html into")
+
+
+def write_run_report(result: Result, folder: Path) -> Path:
+    """Write a run's charts and report.html into its result directory; print the path."""
+    from seqsim.report import write_report  # imports matplotlib: only when drawing
+
+    report = write_report(result, folder)
+    print(f"report: {report}")
+    return report

@@ -1,0 +1,291 @@
+"""Compare runs: one row of KPIs per named result, with differences to the first.
+
+>>> import seqsim
+>>> runs = {"4 devices": res4, "2 devices": res2}         # doctest: +SKIP
+>>> seqsim.compare(runs)                                   # doctest: +SKIP
+
+The frame returned by :func:`compare` is indexed by result name (the first is
+the reference) and has, for every KPI, two columns side by side: ``<kpi>``
+(the run's value, units as in :data:`seqsim.results.SUMMARY_KEYS`: seconds for
+``lateness_*_s``, hours for ``*_hours``) and ``<kpi>_diff`` (that value minus
+the first run's; 0 on the first row, NaN where either value is missing).
+``frame.filter(regex="^lateness_p95")`` picks one KPI and its diff;
+``seqsim.compare(runs, diffs=False)`` gives the values alone.
+:func:`readable` turns the frame into the table people read: KPIs as rows,
+one column per result, durations in s / min / h / d, diffs in brackets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seqsim.errors import SeqsimError
+from seqsim.results import SUMMARY_KEYS, Result, load_result
+
+__all__ = ["EXTRA_KPIS", "KPI_LABELS", "compare", "format_comparison", "format_differences",
+           "kpi_columns", "readable", "scenario_differences"]
+
+#: KPIs computed here from ``sends`` on top of the summary's.
+EXTRA_KPIS: tuple[str, ...] = ("peak_sends_per_hour", "peak_sends_per_day")
+
+#: How each KPI reads in a table: (label, unit) with unit ``"s"`` (a duration
+#: given in seconds), ``"h"`` (a duration given in hours) or ``""`` (a count).
+KPI_LABELS: dict[str, tuple[str, str]] = {
+    "contacts_enrolled": ("contacts enrolled", ""),
+    "contacts_completed": ("contacts completed", ""),
+    "contacts_active": ("contacts still active", ""),
+    "contacts_failed": ("contacts failed", ""),
+    "messages_sent": ("messages sent", ""),
+    "messages_failed": ("send attempts failed", ""),
+    "peak_sends_per_hour": ("peak sends per hour", ""),
+    "peak_sends_per_day": ("peak sends per day", ""),
+    "peak_backlog": ("peak backlog (rows due, not sent)", ""),
+    "lateness_p50_s": ("lateness p50", "s"),
+    "lateness_p95_s": ("lateness p95", "s"),
+    "lateness_p99_s": ("lateness p99", "s"),
+    "lateness_max_s": ("lateness max", "s"),
+    "mean_completion_hours": ("mean completion time", "h"),
+    "designed_completion_hours": ("designed completion time", "h"),
+    "duplicate_sends": ("duplicate sends", ""),
+    "lost_contacts": ("lost contacts", ""),
+    "max_active_rows_per_contact": ("max active rows per contact", ""),
+}
+
+_EXPECTED = ("a dict of name -> seqsim.Result (or a saved result directory), or a list of "
+             "them")
+
+
+def _load(where: str, value: Any) -> Result:
+    if isinstance(value, Result):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return load_result(value)
+    raise SeqsimError(
+        f"{where}: {type(value).__name__} is not valid; expected a seqsim.Result or the path "
+        "of a saved result directory"
+    )
+
+
+def _named(results: Any) -> dict[str, Result]:
+    """Return {name: Result} from a mapping or a sequence of Results / directories."""
+    if isinstance(results, Mapping):
+        items = [(str(name), _load(f"results[{name!r}]", value))
+                 for name, value in results.items()]
+    elif isinstance(results, Sequence) and not isinstance(results, (str, bytes)):
+        items = []
+        for i, value in enumerate(results):
+            name = Path(value).name if isinstance(value, (str, os.PathLike)) else f"run {i + 1}"
+            items.append((name, _load(f"results[{i}]", value)))
+        names = [n for n, _ in items]
+        if len(set(names)) < len(names):  # two directories with the same name
+            items = [(str(v) if isinstance(v, (str, os.PathLike)) else n, r)
+                     for (n, r), v in zip(items, results, strict=True)]
+    else:
+        raise SeqsimError(f"results: {type(results).__name__} is not valid; expected {_EXPECTED}")
+    if not items:
+        raise SeqsimError(f"results: an empty collection is not valid; expected {_EXPECTED}")
+    return dict(items)
+
+
+def _peak_sends(result: Result, seconds: float) -> int:
+    sent = result.sends.loc[result.sends["outcome"] == "sent", "sent_at"]
+    if sent.empty:
+        return 0
+    start = pd.Timestamp(result.scenario.simulation.start)
+    bins = np.floor((pd.to_datetime(sent) - start) / pd.Timedelta(seconds=seconds))
+    return int(bins.value_counts().max())
+
+
+def kpi_columns(summaries: Sequence[Mapping[str, Any]] = ()) -> list[str]:
+    """Return the KPI names a comparison shows, in order.
+
+    The summary's :data:`~seqsim.results.SUMMARY_KEYS`, then :data:`EXTRA_KPIS`,
+    then any other numeric key found in ``summaries`` (KPIs added later).
+    """
+    columns = [*SUMMARY_KEYS, *EXTRA_KPIS]
+    for summary in summaries:
+        for key, value in summary.items():
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if key not in columns and numeric:
+                columns.append(key)
+    return columns
+
+
+def compare(
+    results: Mapping[str, Result | str | os.PathLike[str]]
+    | Sequence[Result | str | os.PathLike[str]],
+    *,
+    diffs: bool = True,
+) -> pd.DataFrame:
+    """Return one row of KPIs per result, with differences to the first.
+
+    Args:
+        results: a dict of name -> Result (or a saved result directory), or a
+            list of them (named ``run 1``, ``run 2``... or by directory name).
+            The first is the reference the differences are taken against.
+        diffs: add a ``<kpi>_diff`` column after each ``<kpi>``.
+
+    Returns:
+        A DataFrame indexed by result name (index name ``result``). Columns:
+        each KPI of :func:`kpi_columns` (the summary's keys plus
+        ``peak_sends_per_hour`` and ``peak_sends_per_day``), each followed by
+        ``<kpi>_diff`` = value - first row's value when ``diffs``.
+
+    Raises:
+        SeqsimError: ``results`` is empty or holds something that is neither a
+            Result nor a result directory.
+    """
+    named = _named(results)
+    summaries = [r.summary for r in named.values()]
+    columns = kpi_columns(summaries)
+    rows = []
+    for result in named.values():
+        row: dict[str, Any] = {k: result.summary.get(k) for k in columns}
+        row["peak_sends_per_hour"] = _peak_sends(result, 3600.0)
+        row["peak_sends_per_day"] = _peak_sends(result, 86_400.0)
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=pd.Index(list(named), name="result"), columns=columns)
+    frame = frame.apply(pd.to_numeric)
+    if not diffs:
+        return frame
+    out: dict[str, pd.Series] = {}
+    for column in columns:
+        values = frame[column]
+        out[column] = values
+        if pd.api.types.is_integer_dtype(values):
+            out[f"{column}_diff"] = values - values.iloc[0]
+        else:
+            out[f"{column}_diff"] = values.astype(float) - float(values.iloc[0])
+    return pd.DataFrame(out, index=frame.index)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def format_value(value: Any, unit: str, *, signed: bool = False) -> str:
+    """Return a KPI value as people read it: ``1,234``, ``12.5 min``, ``3.2 h (0.13 d)``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    sign = "+" if signed and value > 0 else ""
+    if unit == "s":
+        return sign + format_seconds(float(value))
+    if unit == "h":
+        hours = float(value)
+        if abs(hours) >= 48:
+            return f"{sign}{hours / 24:,.2f} d"
+        return f"{sign}{hours:,.1f} h"
+    if float(value).is_integer():
+        return f"{sign}{int(value):,}"
+    return f"{sign}{float(value):,.3f}"
+
+
+def format_seconds(seconds: float) -> str:
+    """Return a duration in seconds as s, min, h or d, whichever reads best."""
+    size = abs(seconds)
+    if size < 120:
+        return f"{seconds:,.1f} s"
+    if size < 2 * 3600:
+        return f"{seconds / 60:,.1f} min"
+    if size < 48 * 3600:
+        return f"{seconds / 3600:,.1f} h"
+    return f"{seconds / 86_400:,.2f} d"
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a :func:`compare` frame as text: KPIs as rows, one column per result.
+
+    Values read with units (durations in s / min / h / d); from the second
+    result on, the difference to the first follows in brackets when it is not
+    zero, e.g. ``2.5 h (+1.9 h)``.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise SeqsimError(
+            f"frame: {type(frame).__name__} is not valid; expected the DataFrame of seqsim.compare"
+        )
+    kpis = [c for c in frame.columns if not str(c).endswith("_diff")]
+    table: dict[str, list[str]] = {}
+    for position, name in enumerate(frame.index):
+        cells = []
+        for kpi in kpis:
+            unit = KPI_LABELS.get(kpi, (kpi, ""))[1]
+            cell = format_value(frame.at[name, kpi], unit)
+            diff_column = f"{kpi}_diff"
+            if position and diff_column in frame.columns:
+                diff = frame.at[name, diff_column]
+                if pd.notna(diff) and diff != 0:
+                    cell += f" ({format_value(diff, unit, signed=True)})"
+            cells.append(cell)
+        table[str(name)] = cells
+    labels = [KPI_LABELS.get(k, (k, ""))[0] for k in kpis]
+    return pd.DataFrame(table, index=pd.Index(labels, name="KPI"))
+
+
+def format_comparison(frame: pd.DataFrame) -> str:
+    """Return :func:`readable` as an aligned plain-text table."""
+    table = readable(frame)
+    rows = [[label, *cells]
+            for label, cells in zip(table.index, table.to_numpy().tolist(), strict=True)]
+    return _text_table(["KPI", *map(str, table.columns)], rows)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _flatten(scenario: Any) -> dict[str, str]:
+    """Return a scenario as {dotted key: value text}, keys as ``with_overrides`` takes them."""
+    flat: dict[str, str] = {}
+    for top, value in scenario.to_dict().items():
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                prefix = f"{top}.{item['name']}" if top == "sequences" else f"{top}.{i}"
+                for key, v in item.items():
+                    flat[f"{prefix}.{key}"] = str(v)
+        else:
+            for key, v in value.items():
+                flat[f"{top}.{key}"] = str(v)
+    return flat
+
+
+def scenario_differences(
+    results: Mapping[str, Result | str | os.PathLike[str]]
+    | Sequence[Result | str | os.PathLike[str]],
+) -> pd.DataFrame:
+    """Return the scenario keys whose values differ between the runs.
+
+    One row per dotted key (e.g. ``capacity.devices``, ``sequences.COLD.days``,
+    ``workload.0.rate_per_hour``), one column per run, values as text (``-``
+    where a run lacks the key). Empty when every run had the same scenario.
+    """
+    named = _named(results)
+    flats = {name: _flatten(r.scenario) for name, r in named.items()}
+    keys = list(dict.fromkeys(k for flat in flats.values() for k in flat))
+    differing = [k for k in keys if len({flat.get(k, "-") for flat in flats.values()}) > 1]
+    return pd.DataFrame(
+        {name: [flat.get(k, "-") for k in differing] for name, flat in flats.items()},
+        index=pd.Index(differing, name="scenario key"),
+    )
+
+
+def format_differences(frame: pd.DataFrame) -> str:
+    """Return :func:`scenario_differences` as aligned text (a note when nothing differs)."""
+    if frame.empty:
+        return "scenarios: identical"
+    return _text_table(["scenario key", *map(str, frame.columns)],
+                       [[k, *v] for k, v in zip(frame.index, frame.to_numpy().tolist(),
+                                                strict=True)])
+
+
+def _text_table(header: list[str], rows: list[list[Any]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,239 @@
+"""A self-contained HTML report of a run (or of several, compared), with its charts.
+
+:func:`write_report` writes the PNG charts and ``report.html`` into a folder;
+the HTML embeds the charts (base64), the KPI table and the scenario, so it can
+be mailed or attached as one file.
+
+>>> import seqsim
+>>> scn = seqsim.Scenario.from_toml("data/scenarios/baseline.toml")
+>>> res = seqsim.simulate(scn)                                # doctest: +SKIP
+>>> seqsim.report.write_report(res, "out/baseline")          # doctest: +SKIP
+PosixPath('out/baseline/report.html')
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from seqsim import plot
+from seqsim.compare import compare, readable, scenario_differences
+from seqsim.errors import SeqsimError
+from seqsim.results import Result
+from seqsim.scenario import format_duration
+
+__all__ = ["COMPARISON_CHARTS", "RUN_CHARTS", "write_report"]
+
+Chart = tuple[str, str, str, Callable[[Any], Any]]
+
+#: Charts of one run: (file stem, heading, how to read it, function).
+RUN_CHARTS: tuple[Chart, ...] = (
+    ("backlog", "Backlog over time",
+     "Rows that were due but not yet sent, the peak of each hour. A backlog that keeps "
+     "rising means the fleet cannot keep up with what falls due.", plot.backlog),
+    ("sends_per_hour", "Messages sent per hour, by step",
+     "What the devices sent each hour, stacked by step. A flat top is a sending limit "
+     "binding.", plot.sends_per_hour),
+    ("active_by_step", "Active contacts by step",
+     "Contacts waiting at each step (for their delay, or for capacity), at each hour.",
+     plot.active_by_step),
+    ("lateness_by_step", "Lateness by step",
+     "Share of each step's messages sent within a given lateness (sent minus due). "
+     "A line reaching the top at the left is on time; the legend gives each step's p95.",
+     plot.lateness_by_step),
+    ("completion_times", "Completion time against the design",
+     "How long contacts took from entry to their last step; the dashed line is the "
+     "designed duration (the sum of the step delays).", plot.completion_times),
+    ("device_utilisation", "Device utilisation",
+     "Messages sent per device per hour; the colour scale tops out at the hourly limit.",
+     plot.device_utilisation),
+)
+
+#: Charts of a comparison of several runs.
+COMPARISON_CHARTS: tuple[Chart, ...] = (
+    ("comparison", "Side by side",
+     "Every run on the same axes: backlog, sends per hour, active rows, lateness of all "
+     "messages and completion time (share of enrolled contacts finished).",
+     lambda runs: plot.comparison(runs, plot.COMPARISON_METRICS)),
+    ("sends_per_hour", "Messages sent per hour, by step",
+     "One panel per run, same scales.", plot.sends_per_hour),
+    ("lateness_by_step", "Lateness by step",
+     "One panel per run; the legend gives each step's p95.", plot.lateness_by_step),
+    ("completion_times", "Completion time against the design",
+     "One panel per run; the dashed line is the designed duration.", plot.completion_times),
+)
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
+       max-width: 1120px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+p.meta { color: #555; margin-top: 0; }
+p.caption { color: #444; margin: 0.3em 0 0.6em; }
+table { border-collapse: collapse; font-size: 0.95em; }
+th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #e4e4e4; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { border-bottom: 2px solid #999; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+.problem { color: #a00; font-weight: bold; }
+nav a { margin-right: 1em; }
+"""
+
+
+def _named(results: Any) -> dict[str, Result]:
+    expected = "a seqsim.Result or a dict of name -> seqsim.Result"
+    if isinstance(results, Result):
+        return {"": results}
+    if isinstance(results, Mapping) and results:
+        bad = [k for k, v in results.items() if not isinstance(v, Result)]
+        if not bad:
+            return {str(k): v for k, v in results.items()}
+        value = results[bad[0]]
+        raise SeqsimError(
+            f"results[{bad[0]!r}]: {type(value).__name__} is not valid; expected a seqsim.Result"
+        )
+    what = "an empty dict" if isinstance(results, Mapping) else type(results).__name__
+    raise SeqsimError(f"results: {what} is not valid; expected {expected}")
+
+
+def _table_html(frame: Any) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame])
+    body = "".join(
+        "<tr>" + f"<td>{html.escape(str(label))}</td>"
+        + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for label, row in zip(frame.index, frame.to_numpy().tolist(), strict=True)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_MULTILINE_ARRAY = re.compile(r"\[\n((?:[ \t]+[^\[\]{}\n]+,\n)+)\]")
+
+
+def _compact_toml(text: str) -> str:
+    """Return TOML with arrays of plain values on one line (``days = [1, 3, 6, 9]``)."""
+    return _MULTILINE_ARRAY.sub(
+        lambda m: "[" + ", ".join(v.strip().rstrip(",") for v in m.group(1).splitlines()) + "]",
+        text,
+    )
+
+
+def _run_line(result: Result) -> str:
+    sim = result.scenario.simulation
+    cap = result.scenario.capacity
+    engine = result.info.get("engine", sim.engine)
+    return (f"{sim.start:%Y-%m-%d %H:%M} UTC + {format_duration(sim.duration)}, "
+            f"engine {engine}, seed {sim.seed}, {cap.devices} devices")
+
+
+def _write_charts(named: dict[str, Result], charts: tuple[Chart, ...], folder: Path,
+                  dpi: int) -> list[tuple[str, str, str, Path]]:
+    arg: Any = named[""] if list(named) == [""] else named
+    written = []
+    for stem, heading, caption, draw in charts:
+        fig = draw(arg)
+        path = folder / f"{stem}.png"
+        fig.savefig(path, dpi=dpi)
+        written.append((stem, heading, caption, path))
+    return written
+
+
+def write_report(
+    results: Result | Mapping[str, Result],
+    folder: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    dpi: int = 110,
+) -> Path:
+    """Write the charts as PNGs and one self-contained ``report.html`` into ``folder``.
+
+    One Result gives its KPI summary, the six charts of :data:`RUN_CHARTS` and
+    its scenario. A dict of named Results gives the :func:`seqsim.compare`
+    table (differences to the first run in brackets), the charts of
+    :data:`COMPARISON_CHARTS`, ``compare.csv`` and each run's scenario.
+
+    Args:
+        results: a Result, or a dict of name -> Result to compare.
+        folder: where to write; created if needed. Files of the same names
+            are replaced, nothing else is touched.
+        title: the report's heading (default: "seqsim run report" or
+            "seqsim comparison").
+        dpi: resolution of the PNGs (110 gives 1100 px wide charts).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        SeqsimError: ``results`` is not a Result or a dict of Results, or
+            ``folder`` is an existing file.
+    """
+    named = _named(results)
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise SeqsimError(f"folder: {str(target)!r} is not valid; it is a file, expected a "
+                          "directory (new or existing)")
+    if not isinstance(dpi, int) or isinstance(dpi, bool) or not 30 <= dpi <= 600:
+        raise SeqsimError(f"dpi: {dpi!r} is not valid; expected a whole number from 30 to 600")
+    target.mkdir(parents=True, exist_ok=True)
+    single = list(named) == [""]
+    if single:
+        result = named[""]
+        title = title or "seqsim run report"
+        table = readable(compare({"value": result}, diffs=False))
+        table.columns = ["value"]
+        charts = _write_charts(named, RUN_CHARTS, target, dpi)
+        meta = _run_line(result)
+        problems = list(result.info.get("invariant_violations") or [])
+    else:
+        title = title or "seqsim comparison"
+        frame = compare(named)
+        frame.to_csv(target / "compare.csv")
+        table = readable(frame)
+        charts = _write_charts(named, COMPARISON_CHARTS, target, dpi)
+        meta = f"{len(named)} runs; differences are to the first, {next(iter(named))!r}"
+        problems = [f"{name}: {p}" for name, r in named.items()
+                    for p in r.info.get("invariant_violations") or []]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">{html.escape(meta)}. Written '
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by seqsim.</p>",
+        "<nav>" + "".join(f'<a href="#{stem}">{html.escape(heading)}</a>'
+                          for stem, heading, _c, _p in charts)
+        + '<a href="#scenario">Scenario</a></nav>',
+        "<h2>Summary</h2>" if single else "<h2>Comparison</h2>",
+        _table_html(table),
+    ]
+    if not single:
+        differences = scenario_differences(named)
+        parts.append("<h2>What differs between the scenarios</h2>")
+        parts.append(_table_html(differences) if not differences.empty
+                     else "<p>Nothing: the runs had identical scenarios.</p>")
+    parts += [f'<p class="problem">Invariant broken: {html.escape(p)}</p>' for p in problems]
+    for stem, heading, caption, path in charts:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts += [
+            f'<h2 id="{stem}">{html.escape(heading)}</h2>',
+            f'<p class="caption">{html.escape(caption)}</p>',
+            f'<img src="data:image/png;base64,{data}" alt="{html.escape(heading)}">',
+        ]
+    parts.append('<h2 id="scenario">Scenario</h2>')
+    for name, result in named.items():
+        if not single:
+            parts.append(f"<h3>{html.escape(name)}</h3><p class=\"meta\">"
+                         f"{html.escape(_run_line(result))}</p>")
+        parts.append(f"<pre>{html.escape(_compact_toml(result.scenario.to_toml()))}</pre>")
+    parts.append("</body></html>")
+    report = target / "report.html"
+    tmp = target / ".report.html.tmp"
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, report)
+    return report
