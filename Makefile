@@ -1,5 +1,6 @@
 # Two commands do the whole set-up on a fresh machine:
-#   make demo   create .venv, install seqsim, run the baseline scenario
+#   make demo   create .venv, install seqsim, run the baseline scenario and write
+#               out/demo/ (results, PNG charts, report.html; prints the report's path)
 #   make test   create .venv, install with dev extras, ruff + the full test suite
 # Versions are pinned by constraints.txt so every machine gets the tested set.
 
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test lint bench lab clean
+.PHONY: demo test test-deep lint bench lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +23,33 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/seqsim run data/scenarios/baseline.toml --out out/demo
+	$(BIN)/seqsim run data/scenarios/baseline.toml --out out/demo --report
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check seqsim tests $(wildcard benchmarks)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The engine property tests with a bigger hypothesis budget (tens of minutes).
+test-deep: $(VENV)/.installed-dev
+	SEQSIM_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q \
+		tests/test_engine_batch.py tests/test_engine_row_stateful.py
+
+# Speed and memory against a SimPy model and the row engine (benchmarks/README.md).
+bench: $(VENV)/.installed-dev
+	$(PIP) -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench.py --linearity
+
+# Shipped scenarios against data/baselines/ (also run by `make test`, in
+# tests/test_shipped_baselines.py). After a deliberate change, re-record with
+# `make baselines` and review the diff of data/baselines/.
+.PHONY: check baselines
+check: $(VENV)/.installed
+	$(BIN)/seqsim check data/scenarios
+
+baselines: $(VENV)/.installed
+	$(BIN)/seqsim check data/scenarios --update
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seqsim import cli_check, cli_compare
 from seqsim.engine import ENGINES
 from seqsim.errors import SeqsimError
 from seqsim.results import Result
@@ -65,6 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--engine", choices=ENGINES, help="advance engine (default: the scenario's)")
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    run.add_argument("--report", action="store_true",
+                     help="also write the charts (PNG) and report.html into --out")
+    run.set_defaults(handler=_run)
+    cli_check.add_commands(sub)  # seqsim baseline, seqsim check
+    cli_compare.add_commands(sub)  # seqsim compare
     return parser
 
 
@@ -112,6 +118,7 @@ def format_summary(result: Result) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    cli_compare.check_report_flag(args)
     scenario = Scenario.from_toml(args.scenario)
     if args.overrides:
         scenario = scenario.with_overrides(dict(parse_override(o) for o in args.overrides))
@@ -120,6 +127,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         folder = result.save(args.out)
         print(f"results written to {folder}/")
+        if args.report:
+            cli_compare.write_run_report(result, folder)
     return 0
 
 
@@ -127,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     try:
         args = _build_parser().parse_args(argv)
-        return _run(args)
+        return args.handler(args)
     except SeqsimError as exc:
         print(f"seqsim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -19,7 +19,9 @@ import seqsim
 from seqsim.testing import assert_invariants
 from tests.equivalence import assert_same_tables
 
-EXAMPLES = int(os.environ.get("SEQSIM_HYPOTHESIS_EXAMPLES", "30"))
+# Each example runs the row engine (~8 ms a message): keep `make test` quick;
+# `make test-deep` raises the budget.
+EXAMPLES = int(os.environ.get("SEQSIM_HYPOTHESIS_EXAMPLES", "25"))
 
 
 @st.composite
@@ -54,18 +56,20 @@ def scenarios(draw: st.DrawFn) -> seqsim.Scenario:
         kind = draw(st.sampled_from(["poisson", "constant", "burst"]))
         wl = {"kind": kind, "trigger": draw(st.sampled_from(triggers))}
         if kind == "burst":
-            wl["count"] = draw(st.integers(1, 12))
+            wl["count"] = draw(st.integers(1, 8))
             hour, minute = draw(st.integers(0, 23)), draw(st.integers(0, 59))
             wl["at"] = f"2025-07-01T{hour:02d}:{minute:02d}:00"
         else:
             wl["rate_per_hour"] = draw(st.sampled_from([0.5, 1, 2, 4]))
-            wl["end"] = "2025-07-01T12:00:00"
+            wl["end"] = "2025-07-01T06:00:00"
         workload.append(wl)
     data = {
         "simulation": {
             "start": "2025-07-01T00:00:00",
-            "duration": draw(st.sampled_from(["1d", "2d", "3d"])),
-            "poll_interval": draw(st.sampled_from(["15s", "1m", "7m", "30m"])),
+            # A poll where rows are due costs the row engine several statements even
+            # when every device is capped: coarse polls keep each example short.
+            "duration": draw(st.sampled_from(["1d", "2d"])),
+            "poll_interval": draw(st.sampled_from(["2m", "7m", "30m"])),
             "seed": draw(st.integers(0, 2**16)),
         },
         "sequences": seqs,

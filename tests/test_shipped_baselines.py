@@ -1,0 +1,39 @@
+"""Every shipped scenario has a baseline in data/baselines/, and still matches it.
+
+`seqsim check data/scenarios` finds data/baselines/NAME.json for
+data/scenarios/NAME.toml. The four scenarios run at full size (about 10 s on
+the batch engine together). After a deliberate change to a scenario or the
+engine, re-record with `seqsim check data/scenarios --update` and review the
+diff of data/baselines/ in the pull request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqsim import Scenario
+from seqsim.baseline import baseline_path_for, read_baseline, scenario_fingerprint
+from seqsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_every_scenario_has_a_current_baseline(scenario: Path) -> None:
+    path = baseline_path_for(scenario)
+    assert path == ROOT / "data" / "baselines" / f"{scenario.stem}.json"
+    baseline = read_baseline(path)
+    assert baseline.overrides == {}, "shipped baselines are recorded at full size"
+    assert baseline.fingerprint == scenario_fingerprint(Scenario.from_toml(scenario)), (
+        f"{scenario.name} changed since its baseline: run `seqsim check {scenario} --update`"
+    )
+
+
+def test_shipped_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", str(ROOT / "data" / "scenarios")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"{len(SCENARIOS)} scenarios checked: {len(SCENARIOS)} passed" in out
