@@ -192,7 +192,9 @@ def build_result(
 
 def build_sends(messages: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame:
     """Return one row per delivered send attempt, in send order."""
-    done = messages[messages["outcome"].notna()]
+    delivered = messages["outcome"].notna().to_numpy()
+    # Usually every message was delivered: share its columns instead of copying.
+    done = messages if delivered.all() else messages[delivered]
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     sends = pd.DataFrame(
         {
@@ -206,7 +208,8 @@ def build_sends(messages: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame
             "outcome": done["outcome"].array,
             "attempt": done["attempt"].to_numpy(dtype="int64"),
             "queued_at": done["queued_at"].to_numpy(),
-        }
+        },
+        copy=False,
     )
     if not sends["sent_at"].is_monotonic_increasing:
         # Messages are numbered in queue order; pacing can reorder their sends.

@@ -313,8 +313,22 @@ def canonical_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     get the same dtypes from every run. Rows are ordered by the table's key
     (``id``; leads by ``created_at, phone``).
     """
+    columns = column_types(table)
+    if list(frame.columns) == [c for c, _ in columns] and all(
+        frame[c].dtype == d for c, d in columns
+    ):
+        result = frame  # already canonical: no copy
+    else:
+        result = _convert(frame, columns)
+    order = _TABLE_ORDER.get(table, ["id"])
+    if len(result) and not _is_sorted(result, order):
+        result = result.sort_values(order, kind="stable").reset_index(drop=True)
+    return result
+
+
+def _convert(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> pd.DataFrame:
     out = {}
-    for col, dtype in column_types(table):
+    for col, dtype in columns:
         values = frame[col]
         if values.dtype == dtype:
             pass
@@ -325,11 +339,7 @@ def canonical_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         else:
             values = values.astype(dtype)
         out[col] = values.array
-    result = pd.DataFrame(out)
-    order = _TABLE_ORDER.get(table, ["id"])
-    if len(result) and not _is_sorted(result, order):
-        result = result.sort_values(order, kind="stable").reset_index(drop=True)
-    return result
+    return pd.DataFrame(out, copy=False)
 
 
 def _is_sorted(frame: pd.DataFrame, keys: list[str]) -> bool:

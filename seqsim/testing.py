@@ -109,10 +109,9 @@ def invariant_violations(
             + _examples(wrong_step, ["id", "current_step", "day_number", "current_trigger"])
         )
 
-    order = np.lexsort((rows["day_number"].to_numpy(), pairs))
-    ordered = rows.take(order)
-    same_pair_as_next = np.r_[pairs[order][1:] == pairs[order][:-1], False]
-    lost = _lost(ordered, ~same_pair_as_next, steps)
+    ordered = _ordered(rows, pairs)
+    latest = np.r_[ordered["_pair"].to_numpy()[1:] != ordered["_pair"].to_numpy()[:-1], True]
+    lost = rows.iloc[_lost(ordered, latest, steps)]
     if not lost.empty:
         problems.append(
             f"{len(lost)} contacts are lost: their latest step was completed but the next "
@@ -121,11 +120,25 @@ def invariant_violations(
         )
 
     if check_timing:
-        problems.extend(_timing_violations(ordered, np.r_[False, same_pair_as_next[:-1]]))
+        problems.extend(_timing_violations(rows, ordered, np.r_[False, ~latest[:-1]]))
     return problems
 
 
 _STEP_COLUMNS = ("day_number", "trigger", "trigger_delay_hours", "is_entry_point")
+_ORDER_COLUMNS = ["sequence_id", "day_number", "next_trigger_time", "created_at",
+                  "completed_at", "trigger_delay_hours", "is_entry_point"]
+
+
+def _ordered(rows: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
+    """Return the columns the order-based checks need, sorted by pair then day_number.
+
+    ``_pos`` is each row's position in ``rows`` (for examples), ``_pair`` its
+    pair code and ``_done`` whether it is completed; strings are not reordered.
+    """
+    order = np.lexsort((rows["day_number"].to_numpy(), pairs))
+    done = (rows["status"] == "completed").to_numpy()
+    return rows[_ORDER_COLUMNS].take(order).assign(_pos=order, _pair=pairs[order],
+                                                   _done=done[order])
 
 
 def _with_steps(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
@@ -144,14 +157,14 @@ def _with_steps(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
                           validate="many_to_one")
 
 
-def _lost(ordered: pd.DataFrame, latest: np.ndarray, steps: pd.DataFrame) -> pd.DataFrame:
-    """Return the latest row of each (contact, sequence) that completed a step but
-    never got the next step's row. ``ordered`` is sorted by pair then day_number;
-    ``latest`` flags each pair's last row."""
+def _lost(ordered: pd.DataFrame, latest: np.ndarray, steps: pd.DataFrame) -> np.ndarray:
+    """Return the positions of each (contact, sequence)'s latest row when it
+    completed a step but never got the next step's row. ``ordered`` comes from
+    :func:`_ordered`; ``latest`` flags each pair's last row in it."""
     last_day = steps.groupby("sequence_id")["day_number"].max()
     final = last_day.reindex(ordered["sequence_id"].to_numpy()).to_numpy()
-    done = (ordered["status"] == "completed").to_numpy()
-    return ordered[latest & done & (ordered["day_number"].to_numpy() != final)]
+    lost = latest & ordered["_done"].to_numpy() & (ordered["day_number"].to_numpy() != final)
+    return ordered["_pos"].to_numpy()[lost]
 
 
 def lost_contacts(
@@ -168,22 +181,25 @@ def lost_contacts(
     if not known.all():
         rows, pairs = rows[known], None
     pairs = contact_pair_codes(rows) if pairs is None else pairs
-    order = np.lexsort((rows["day_number"].to_numpy(), pairs))
-    latest = np.r_[pairs[order][1:] != pairs[order][:-1], True]
-    return len(_lost(rows.take(order), latest, steps))
+    ordered = _ordered(rows, pairs)
+    latest = np.r_[ordered["_pair"].to_numpy()[1:] != ordered["_pair"].to_numpy()[:-1], True]
+    return len(_lost(ordered, latest, steps))
 
 
-def _timing_violations(ordered: pd.DataFrame, has_previous: np.ndarray) -> list[str]:
-    """``ordered`` is sorted by pair then day_number; ``has_previous`` flags rows
-    whose predecessor in that order is the same pair's previous step."""
+def _timing_violations(
+    rows: pd.DataFrame, ordered: pd.DataFrame, has_previous: np.ndarray
+) -> list[str]:
+    """``ordered`` comes from :func:`_ordered`; ``has_previous`` flags rows whose
+    predecessor in it is the same pair's previous step."""
     problems = []
     is_entry = ordered["is_entry_point"].astype(bool).to_numpy()
     due = ordered["next_trigger_time"].to_numpy()
-    early = ordered[is_entry & (due != ordered["created_at"].to_numpy())]
-    if not early.empty:
+    early = is_entry & (due != ordered["created_at"].to_numpy())
+    if early.any():
         problems.append(
-            f"{len(early)} entry rows are not due at their enrolment: "
-            + _examples(early, ["id", "created_at", "next_trigger_time"])
+            f"{int(early.sum())} entry rows are not due at their enrolment: "
+            + _examples(rows.iloc[ordered["_pos"].to_numpy()[early]],
+                        ["id", "created_at", "next_trigger_time"])
         )
     completed = ordered["completed_at"].to_numpy()
     prev_completed = np.r_[np.array([np.datetime64("NaT")], dtype=completed.dtype),
@@ -191,10 +207,10 @@ def _timing_violations(ordered: pd.DataFrame, has_previous: np.ndarray) -> list[
     prev_completed = np.where(has_previous, prev_completed, np.datetime64("NaT"))
     hours = ordered["trigger_delay_hours"].to_numpy().astype("int64").astype("timedelta64[h]")
     expected = prev_completed + hours
-    later = ~is_entry
-    off_mask = later & ((due != expected) | np.isnat(prev_completed))
+    off_mask = ~is_entry & ((due != expected) | np.isnat(prev_completed))
     if off_mask.any():
-        off = ordered[off_mask].assign(prev_completed_at=prev_completed[off_mask])
+        off = rows.iloc[ordered["_pos"].to_numpy()[off_mask]].assign(
+            prev_completed_at=prev_completed[off_mask])
         problems.append(
             f"{len(off)} rows are not due at the previous step's completion + their step's "
             "delay: " + _examples(off, ["id", "prev_completed_at", "trigger_delay_hours",

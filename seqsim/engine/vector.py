@@ -24,6 +24,8 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from seqsim.processor import PollStats
 from seqsim.scenario import Scenario
@@ -32,7 +34,11 @@ from seqsim.schema import canonical_frame
 __all__ = ["applies", "run_closed_form"]
 
 _NAT = np.iinfo(np.int64).min
-_FLAGS = ("entry", "first", "finish")
+_FLAT_DTYPES = {
+    "seq": np.int32, "step": np.int32, "day": np.int32, "arrival": np.int32,
+    "due": np.int64, "created": np.int64, "sent_poll": np.int32, "created_poll": np.int32,
+    "entry": bool, "first": bool, "finish": bool,
+}
 
 
 @dataclass(frozen=True)
@@ -114,52 +120,50 @@ def run_closed_form(
     seen = arrival_poll < total
     paths, _ = _paths(static["sequences"], static["sequence_steps"])
 
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "seq", "step", "day", "arrival", "due", "created", "sent_poll", "created_poll", "entry",
-        "first", "finish")}
     lead_trigger = np.empty(len(arrivals), dtype=object)
     triggers_all = arrivals["trigger"].to_numpy(dtype=object)
-    for trigger in pd.unique(triggers_all[seen]):
+    groups = [
+        (t, np.flatnonzero(seen & (triggers_all == t))) for t in pd.unique(triggers_all[seen])
+    ]
+    # Filled in place: concatenating per-position pieces would hold every row twice.
+    size = sum(len(idx) * len(paths[t][0]) for t, idx in groups)
+    flat = {k: np.empty(size, dtype=dtype) for k, dtype in _FLAT_DTYPES.items()}
+    filled = 0
+    for trigger, idx in groups:
         positions, triggers_after = paths[trigger]
-        idx = np.flatnonzero(seen & (triggers_all == trigger))
         finished = np.zeros(len(idx), dtype=np.int64)
         prev_poll = arrival_poll[idx]
         alive = np.ones(len(idx), dtype=bool)  # the previous position was sent in the run
         for j, pos in enumerate(positions):
             if j == 0:
-                created_poll = prev_poll
                 due = start + prev_poll * poll
                 sent_poll = prev_poll
             else:
-                created_poll = prev_poll
-                prev_time = start + prev_poll * poll
-                due = prev_time + (0 if pos.chain_entry else pos.delay_us)
+                due = start + prev_poll * poll + (0 if pos.chain_entry else pos.delay_us)
                 sent_poll = np.maximum(-(-(due - start) // poll), prev_poll + 1)
-            rows = alive.copy()
-            sent = rows & (sent_poll < total)
-            n = int(rows.sum())
+            sent = alive & (sent_poll < total)
+            n = int(alive.sum())
             if n == 0:
                 break
-            cols["seq"].append(np.full(n, pos.sequence_id, dtype=np.int32))
-            cols["step"].append(np.full(n, pos.step_id, dtype=np.int32))
-            cols["day"].append(np.full(n, pos.day_number, dtype=np.int32))
-            cols["arrival"].append(idx[rows])
-            cols["due"].append(due[rows])
-            cols["created"].append((start + created_poll * poll)[rows])
-            cols["sent_poll"].append(np.where(sent, sent_poll, -1)[rows])
-            cols["created_poll"].append(created_poll[rows])
-            cols["entry"].append(np.full(n, j == 0 or pos.chain_entry))
-            cols["first"].append(np.full(n, j == 0))
+            part = slice(filled, filled + n)
+            filled += n
+            flat["seq"][part] = pos.sequence_id
+            flat["step"][part] = pos.step_id
+            flat["day"][part] = pos.day_number
+            flat["arrival"][part] = idx[alive]
+            flat["due"][part] = due[alive]
+            flat["created"][part] = start + prev_poll[alive] * poll
+            flat["sent_poll"][part] = np.where(sent, sent_poll, -1)[alive]
+            flat["created_poll"][part] = prev_poll[alive]
+            flat["entry"][part] = j == 0 or pos.chain_entry
+            flat["first"][part] = j == 0
             last = sent & pos.last_of_sequence
-            cols["finish"].append(last[rows])
+            flat["finish"][part] = last[alive]
             finished += last
             alive = sent
             prev_poll = sent_poll
         lead_trigger[idx] = np.array(triggers_after, dtype=object)[finished]
-    flat = {
-        k: np.concatenate(v) if v else np.empty(0, dtype=bool if k in _FLAGS else np.int64)
-        for k, v in cols.items()
-    }
+    flat = {k: v[:filled] for k, v in flat.items()}
     sends_per_poll = np.bincount(flat["sent_poll"][flat["sent_poll"] >= 0], minlength=total)
     if sends_per_poll.max(initial=0) > scenario.capacity.batch_size:
         return None
@@ -187,38 +191,40 @@ def _tables_and_timeline(
     leads = pd.DataFrame(
         {
             "phone": enrolled["phone"].array,
-            "name": None,
+            "name": _nulls(len(enrolled)),
             "device_id": enrolled["device_id"].array,
-            "trigger": lead_trigger[seen],
+            "trigger": pd.array(lead_trigger[seen], dtype="str"),
             "created_at": enrolled["time"].to_numpy().astype("datetime64[us]"),
-        }
+        },
+        copy=False,
     )
     n = len(flat["seq"])
     sent = flat["sent_poll"] >= 0
-    completed_at = np.where(sent, start + flat["sent_poll"] * poll, _NAT)
+    completed_at = np.where(sent, start + flat["sent_poll"].astype(np.int64) * poll, _NAT)
     phone = arrivals["phone"].take(flat["arrival"]).array
     nat = np.full(n, _NAT).astype("datetime64[us]")
     contacts = pd.DataFrame(
         {
             "id": np.arange(1, n + 1, dtype=np.int64),
-            "sequence_id": flat["seq"],
+            "sequence_id": flat["seq"].astype(np.int32),
             "contact_phone": phone,
-            "contact_name": None,
-            "current_step": flat["day"],
-            "status": pd.Categorical.from_codes(sent.astype(np.int8), ["active", "completed"]),
+            "contact_name": _nulls(n),
+            "current_step": flat["day"].astype(np.int32),
+            "status": _labels(["active", "completed"], sent.astype(np.int8)),
             "current_trigger": step_triggers.take(
                 step_triggers.index.get_indexer(flat["step"])).array,
             "next_trigger_time": flat["due"].astype("datetime64[us]"),
-            "sequence_stepid": flat["step"],
+            "sequence_stepid": flat["step"].astype(np.int32),
             "assigned_device_id": arrivals["device_id"].take(flat["arrival"]).array,
-            "processing_device_id": None,
+            "processing_device_id": _nulls(n),
             "processing_started_at": nat,
             "completed_at": completed_at.astype("datetime64[us]"),
             "failed_at": nat,
-            "retry_count": 0,
-            "last_error": None,
+            "retry_count": np.zeros(n, dtype=np.int32),
+            "last_error": _nulls(n),
             "created_at": flat["created"].astype("datetime64[us]"),
-        }
+        },
+        copy=False,
     )
     messages = _messages(contacts, flat, sent, _phone_rank(arrivals), start, poll)
     tables = {
@@ -250,24 +256,25 @@ def _messages(
     order = np.lexsort((flat["day"][rows], phone_rank[flat["arrival"][rows]], flat["seq"][rows],
                         flat["due"][rows], flat["sent_poll"][rows]))
     rows = rows[order]
-    at = (start + flat["sent_poll"][rows] * poll).astype("datetime64[us]")
+    at = (start + flat["sent_poll"][rows].astype(np.int64) * poll).astype("datetime64[us]")
     return pd.DataFrame(
         {
             "id": np.arange(1, len(rows) + 1, dtype=np.int64),
-            "sequence_contact_id": rows + 1,
+            "sequence_contact_id": (rows + 1).astype(np.int64),
             "contact_phone": contacts["contact_phone"].take(rows).array,
-            "sequence_id": flat["seq"][rows],
-            "sequence_stepid": flat["step"][rows],
-            "day_number": flat["day"][rows],
+            "sequence_id": flat["seq"][rows].astype(np.int32),
+            "sequence_stepid": flat["step"][rows].astype(np.int32),
+            "day_number": flat["day"][rows].astype(np.int32),
             "device_id": contacts["assigned_device_id"].take(rows).array,
             "due_at": flat["due"][rows].astype("datetime64[us]"),
             "queued_at": at,
             "scheduled_at": at,
             "sent_at": at,
-            "outcome": "sent",
-            "attempt": 1,
-            "error": None,
-        }
+            "outcome": _labels(["sent"], np.zeros(len(rows), dtype=np.int8)),
+            "attempt": np.ones(len(rows), dtype=np.int32),
+            "error": _nulls(len(rows)),
+        },
+        copy=False,
     )
 
 
@@ -295,3 +302,13 @@ def _timeline(
                        zero.tolist(), zero.tolist(), backlog.tolist(), active.tolist(),
                        done.tolist(), strict=True)
     ]
+
+
+def _nulls(n: int) -> pd.api.extensions.ExtensionArray:
+    """Return ``n`` missing strings as a ``str`` column, without Python objects."""
+    return pd.array(pa.nulls(n, pa.large_string()), dtype="str")
+
+
+def _labels(labels: list[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return ``labels[codes]`` as a ``str`` column, built in Arrow."""
+    return pd.array(pc.take(pa.array(labels, pa.large_string()), pa.array(codes)), dtype="str")
