@@ -2,10 +2,12 @@
 
 One SimPy process per contact, started by a source process at its arrival:
 it waits for the next poll, then for each step waits the step's delay and
-the next poll, and takes a send slot on its device: the device's rolling
-hourly and daily limits (retrying at the next poll while over them) and its
-pacing gap. It models the same arrivals (a Poisson stream or a burst),
-delays, poll grid and limits as the seqsim workload, without tables.
+the next poll, and queues for its device (a ``simpy.Resource`` of capacity
+one, first come first served). Holding the device it waits, if the device is
+over its rolling hourly or daily limit, until the limit lapses (rounded up
+to the poll grid), then takes the device's pacing gap and sends. It models
+the same arrivals (a Poisson stream or a burst), delays, poll grid and
+limits as the seqsim workload, without tables.
 """
 
 from __future__ import annotations
@@ -34,15 +36,18 @@ class _Device:
         self.last_send = -1e18
         self.rng, self.gap = rng, gap
 
-    def free(self, now: float) -> bool:
+    def free_at(self, now: float) -> float:
+        """Return when the rolling limits next allow a message (now if they do)."""
         while self.last_hour and self.last_hour[0] <= now - 3600:
             self.last_hour.popleft()
         while self.last_day and self.last_day[0] <= now - 86400:
             self.last_day.popleft()
-        return not (
-            (self.hourly and len(self.last_hour) >= self.hourly)
-            or (self.daily and len(self.last_day) >= self.daily)
-        )
+        at = now
+        if self.hourly and len(self.last_hour) >= self.hourly:
+            at = max(at, self.last_hour[-self.hourly] + 3600)
+        if self.daily and len(self.last_day) >= self.daily:
+            at = max(at, self.last_day[-self.daily] + 86400)
+        return at
 
     def take(self, now: float) -> float:
         if self.hourly:
@@ -71,32 +76,36 @@ def simulate_simpy(data: dict[str, Any]) -> int:
         n = rng.poisson(wl["rate_per_hour"] * window / 3600)
         arrivals = np.sort(rng.uniform(0, window, n))
     gap = (seq["min_delay_seconds"], seq["max_delay_seconds"])
+    env = simpy.Environment()
     devices = [_Device(cap["hourly_limit"], cap["daily_limit"], rng, gap)
                for _ in range(cap["devices"])]
-    env = simpy.Environment()
+    slots = [simpy.Resource(env, capacity=1) for _ in devices]
     sent = 0
 
     def next_poll(t: float) -> float:
         return -(-t // poll) * poll
 
-    def contact(device: _Device):
+    def contact(device: _Device, slot: simpy.Resource):
         nonlocal sent
         for delay in delays:
             if delay:
                 yield env.timeout(delay)
             yield env.timeout(next_poll(env.now) - env.now)
-            while not device.free(env.now):
-                yield env.timeout(poll)
-            send_at = device.take(env.now)
-            if send_at > env.now:
-                yield env.timeout(send_at - env.now)
+            with slot.request() as turn:
+                yield turn
+                free = next_poll(device.free_at(env.now))
+                if free > env.now:
+                    yield env.timeout(free - env.now)
+                send_at = device.take(env.now)
+                if send_at > env.now:
+                    yield env.timeout(send_at - env.now)
             sent += 1
 
     def source():
         for i, at in enumerate(arrivals.tolist()):
             if at > env.now:
                 yield env.timeout(at - env.now)
-            env.process(contact(devices[i % len(devices)]))
+            env.process(contact(devices[i % len(devices)], slots[i % len(devices)]))
 
     env.process(source())
     env.run(until=duration)
