@@ -5,8 +5,9 @@ The engine reads the time in one place, :func:`now`, which is
 freezegun at a start instant and moves it only when told to, so a month of
 polls runs in seconds and every run is reproducible. The engine binds the
 value of :func:`now` into its SQL as a parameter: DuckDB's own ``now()`` and
-``current_timestamp`` read the machine's clock, which freezegun cannot reach,
-so the engine never calls them (a test greps for them).
+the SQL-standard current-time functions read the machine's clock, which
+freezegun cannot reach, so the engine never calls them (a test greps for
+them).
 
 freezegun also freezes ``time.perf_counter``/``monotonic``; code that measures
 real elapsed time (progress bars, benchmarks) must use :func:`real_seconds`.
