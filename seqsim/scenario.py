@@ -33,7 +33,7 @@ import tomli_w
 from seqsim.engine import DEFAULT_ENGINE, ENGINES
 from seqsim.errors import ScenarioError
 from seqsim.sequence import SequenceConfig, check_chains, default_delay_hours
-from seqsim.workload import device_ids, read_trace
+from seqsim.workload import device_ids, first_unknown_device, read_trace
 
 __all__ = [
     "DEFAULT_DIURNAL_PROFILE",
@@ -616,10 +616,8 @@ class Scenario:
                 f"expected the trigger of a sequence, one of {_quoted(triggers)}"
             )
         devices = device_ids(self.capacity.devices)
-        pinned = rows[rows["device_id"].notna()]
-        bad = pinned[~pinned["device_id"].isin(devices)]
-        if len(bad):
-            row = bad.iloc[0]
+        row = first_unknown_device(rows, devices)
+        if row is not None:
             raise ScenarioError(
                 f"{key}.path: {wl.path}:{row['line']}: device_id {row['device_id']!r} is not "
                 f"valid; expected one of the {len(devices)} devices "

@@ -88,10 +88,13 @@ def simulate(
                            daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
         closed = None
         if name == "batch" and skip_idle:
-            closed = vector.run_closed_form(scenario, schema.read_tables(con), arrivals)
+            static = schema.read_tables(con)
+            closed = vector.run_closed_form(scenario, static, arrivals)
         if closed is not None:
+            # The closed form writes nothing to the database: its tables replace
+            # the (empty) leads, contacts and messages read above.
             polls_run, timeline = 0, _timeline(closed[1])
-            tables = {**schema.read_tables(con), **closed[0]}
+            tables = {**static, **closed[0]}
         else:
             processor = _processor(name, con, scenario, devices, send_rng)
             polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)

@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     # Runtime import would be circular: seqsim.scenario imports read_trace from here.
     from seqsim.scenario import WorkloadConfig
 
-__all__ = ["ARRIVAL_COLUMNS", "TRACE_COLUMNS", "device_ids", "generate_arrivals", "read_trace"]
+__all__ = [
+    "ARRIVAL_COLUMNS",
+    "TRACE_COLUMNS",
+    "device_ids",
+    "first_unknown_device",
+    "generate_arrivals",
+    "read_trace",
+]
 
 #: Columns of the frame `generate_arrivals` returns.
 ARRIVAL_COLUMNS: tuple[str, ...] = ("time", "phone", "trigger", "device_id")
@@ -336,12 +343,17 @@ def _dictionary(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.Ex
     return pd.array(arrow.cast(pa.string()), dtype="str")
 
 
-def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
-    """Reject trace rows pinning unknown devices, and clashes between traces."""
+def first_unknown_device(trace: pd.DataFrame, names: list[str]) -> pd.Series | None:
+    """Return the first trace row pinning a device not in ``names``, or None."""
     pinned = trace[trace["device_id"].notna()]
     bad = pinned[~pinned["device_id"].isin(names)]
-    if len(bad):
-        row = bad.iloc[0]
+    return bad.iloc[0] if len(bad) else None
+
+
+def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
+    """Reject trace rows pinning unknown devices, and clashes between traces."""
+    row = first_unknown_device(trace, names)
+    if row is not None:
         raise ScenarioError(
             f"{row['source']}:{row['line']}: device_id {row['device_id']!r} is not valid; "
             f"expected one of the {len(names)} devices ({names[0]}..{names[-1]})"
@@ -353,7 +365,7 @@ def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
             f"{row['source']}:{row['line']}: phone/trigger {row['phone'] + ',' + row['trigger']!r}"
             " is not valid; expected each (phone, trigger) once across all traces"
         )
-    pins = pinned.drop_duplicates(["phone", "device_id"])
+    pins = trace[trace["device_id"].notna()].drop_duplicates(["phone", "device_id"])
     clash = pins[pins["phone"].duplicated()]
     if len(clash):
         row = clash.iloc[0]
