@@ -22,7 +22,7 @@ import tomli_w
 from seqsim.errors import SeqsimError
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame, contact_pair_codes
-from seqsim.testing import invariant_violations, lost_contacts
+from seqsim.testing import ContactChecks, check_contacts
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "build_result",
            "load_result"]
@@ -182,11 +182,11 @@ def build_result(
     sends = build_sends(tables["messages"], tables["sequences"])
     contacts = tables["sequence_contacts"]
     pairs = contact_pair_codes(contacts)
+    checks = check_contacts(contacts, tables["sequence_steps"], pairs=pairs,
+                            check_timing=scenario.policy.delay_from == "next_step")
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
-                            tables["messages"], pairs=pairs)
-    info = {**info, "invariant_violations": invariant_violations(
-        contacts, tables["sequence_steps"],
-        check_timing=scenario.policy.delay_from == "next_step", pairs=pairs)}
+                            tables["messages"], pairs=pairs, checks=checks)
+    info = {**info, "invariant_violations": checks.problems}
     return Result(scenario, sends, timeline, contacts, summary, tables, info)
 
 
@@ -223,31 +223,6 @@ def _quantile(values: np.ndarray, q: float) -> float | None:
     return round(float(np.quantile(values, q)), 6)
 
 
-def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> int:
-    """Return the most rows one contact had active in one sequence at any instant.
-
-    A row is active from ``created_at`` until ``completed_at``/``failed_at``
-    (half-open, so a step that completes and creates the next at the same
-    instant counts once).
-    """
-    if contacts.empty:
-        return 0
-    pairs = contact_pair_codes(contacts) if pairs is None else pairs
-    end = contacts["completed_at"].fillna(contacts["failed_at"]).to_numpy()
-    ended = ~np.isnat(end)
-    codes = np.concatenate([pairs, pairs[ended]])
-    times = np.concatenate([contacts["created_at"].to_numpy(), end[ended]]).astype(np.int64)
-    delta = np.concatenate([np.ones(len(pairs), np.int64), -np.ones(int(ended.sum()), np.int64)])
-    order = np.lexsort((delta, times, codes))
-    codes, delta = codes[order], delta[order]
-    running = np.cumsum(delta)
-    # Restart the running count at each pair: subtract the total before its first event.
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    before = np.r_[0, running[starts[1:] - 1]]
-    running -= np.repeat(before, np.diff(np.r_[starts, len(codes)]))
-    return int(running.max())
-
-
 def build_summary(
     sends: pd.DataFrame,
     timeline: pd.DataFrame,
@@ -256,14 +231,18 @@ def build_summary(
     messages: pd.DataFrame,
     *,
     pairs: np.ndarray | None = None,
+    checks: ContactChecks | None = None,
 ) -> dict[str, Any]:
     """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable.
 
-    ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, if known.
+    ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, and
+    ``checks``: :func:`seqsim.testing.check_contacts` of them, if known.
     """
     sent_mask = (sends["outcome"] == "sent").to_numpy()
     lateness = sends["lateness_s"].to_numpy()[sent_mask]
     pairs = contact_pair_codes(contacts) if pairs is None else pairs
+    if checks is None:
+        checks = check_contacts(contacts, steps, check_timing=False, pairs=pairs)
     stepid = contacts["sequence_stepid"].to_numpy()
     status = contacts["status"]
     is_entry = np.isin(stepid, steps.loc[steps["is_entry_point"], "id"].to_numpy())
@@ -293,6 +272,6 @@ def build_summary(
         "designed_completion_hours": None if not len(designed)
         else round(float(designed.mean()), 6),
         "duplicate_sends": int(len(sent_rows) - sent_rows.nunique()),
-        "lost_contacts": lost_contacts(contacts, steps, pairs),
-        "max_active_rows_per_contact": max_active_rows(contacts, pairs),
+        "lost_contacts": checks.lost,
+        "max_active_rows_per_contact": checks.max_active_rows,
     }

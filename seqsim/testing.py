@@ -14,6 +14,7 @@ provides the ``seqsim_run`` and ``seqsim_check`` fixtures.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,11 +23,14 @@ import pandas as pd
 from seqsim.schema import contact_pair_codes
 
 __all__ = [
+    "ContactChecks",
     "InvariantError",
     "assert_invariants",
     "assert_matches_baseline",
+    "check_contacts",
     "invariant_violations",
     "lost_contacts",
+    "max_active_rows",
     "result_violations",
     "send_violations",
 ]
@@ -43,6 +47,17 @@ def _examples(frame: pd.DataFrame, columns: list[str], n: int = 3) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ContactChecks:
+    """What :func:`check_contacts` found: the broken invariants, how many
+    (contact, sequence) pairs are lost, and the most rows one pair ever had
+    active at once."""
+
+    problems: list[str]
+    lost: int
+    max_active_rows: int
+
+
 def invariant_violations(
     contacts: pd.DataFrame,
     steps: pd.DataFrame,
@@ -51,6 +66,21 @@ def invariant_violations(
     pairs: np.ndarray | None = None,
 ) -> list[str]:
     """Return a description of every invariant the tables break (empty if none).
+
+    See :func:`check_contacts` for what is checked.
+    """
+    return check_contacts(contacts, steps, check_timing=check_timing, pairs=pairs).problems
+
+
+def check_contacts(
+    contacts: pd.DataFrame,
+    steps: pd.DataFrame,
+    *,
+    check_timing: bool = True,
+    pairs: np.ndarray | None = None,
+) -> ContactChecks:
+    """Check the ``sequence_contacts`` table once, for the invariants and the
+    figures derived from the same ordering (lost pairs, max active rows).
 
     ``pairs`` may pass :func:`seqsim.schema.contact_pair_codes` of ``contacts``
     when the caller already has them.
@@ -68,7 +98,7 @@ def invariant_violations(
     """
     problems: list[str] = []
     if contacts.empty:
-        return problems
+        return ContactChecks(problems, 0, 0)
     rows = _with_steps(contacts, steps)
     missing = rows[rows["day_number"].isna()]
     if not missing.empty:
@@ -119,14 +149,63 @@ def invariant_violations(
             + _examples(lost, ["sequence_id", "contact_phone", "current_step"])
         )
 
+    has_previous = np.r_[False, ~latest[:-1]]
     if check_timing:
-        problems.extend(_timing_violations(rows, ordered, np.r_[False, ~latest[:-1]]))
-    return problems
+        problems.extend(_timing_violations(rows, ordered, has_previous))
+    if len(rows) == len(contacts):
+        most = _max_active(contacts, ordered, has_previous, pairs)
+    else:  # rows naming no step are left out of the ordering: count them all
+        most = max_active_rows(contacts)
+    return ContactChecks(problems, len(lost), most)
+
+
+def _max_active(
+    contacts: pd.DataFrame, ordered: pd.DataFrame, has_previous: np.ndarray, pairs: np.ndarray
+) -> int:
+    """Return :func:`max_active_rows`, in one pass when no two rows of a pair overlap.
+
+    Rows of a pair in day order whose every row starts at or after the
+    previous one ended never overlap (the one-by-one design): the answer is
+    1. Otherwise the full sweep counts.
+    """
+    ended = ordered["completed_at"].fillna(ordered["failed_at"]).to_numpy()
+    previous_end = np.r_[np.array([np.datetime64("NaT")], dtype=ended.dtype), ended[:-1]]
+    starts = ordered["created_at"].to_numpy()
+    overlap = has_previous & (np.isnat(previous_end) | (starts < previous_end))
+    if not overlap.any():
+        return 1
+    return max_active_rows(contacts, pairs)
+
+
+def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> int:
+    """Return the most rows one contact had active in one sequence at any instant.
+
+    A row is active from ``created_at`` until ``completed_at``/``failed_at``
+    (half-open, so a step that completes and creates the next at the same
+    instant counts once). ``pairs``: :func:`seqsim.schema.contact_pair_codes`
+    of ``contacts``, if known.
+    """
+    if contacts.empty:
+        return 0
+    pairs = contact_pair_codes(contacts) if pairs is None else pairs
+    end = contacts["completed_at"].fillna(contacts["failed_at"]).to_numpy()
+    ended = ~np.isnat(end)
+    codes = np.concatenate([pairs, pairs[ended]])
+    times = np.concatenate([contacts["created_at"].to_numpy(), end[ended]]).astype(np.int64)
+    delta = np.concatenate([np.ones(len(pairs), np.int64), -np.ones(int(ended.sum()), np.int64)])
+    order = np.lexsort((delta, times, codes))
+    codes, delta = codes[order], delta[order]
+    running = np.cumsum(delta)
+    # Restart the running count at each pair: subtract the total before its first event.
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    before = np.r_[0, running[starts[1:] - 1]]
+    running -= np.repeat(before, np.diff(np.r_[starts, len(codes)]))
+    return int(running.max())
 
 
 _STEP_COLUMNS = ("day_number", "trigger", "trigger_delay_hours", "is_entry_point")
 _ORDER_COLUMNS = ["sequence_id", "day_number", "next_trigger_time", "created_at",
-                  "completed_at", "trigger_delay_hours", "is_entry_point"]
+                  "completed_at", "failed_at", "trigger_delay_hours", "is_entry_point"]
 
 
 def _ordered(rows: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
@@ -174,16 +253,7 @@ def lost_contacts(
 
     ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, if known.
     """
-    if contacts.empty:
-        return 0
-    rows = _with_steps(contacts, steps)
-    known = rows["day_number"].notna().to_numpy()
-    if not known.all():
-        rows, pairs = rows[known], None
-    pairs = contact_pair_codes(rows) if pairs is None else pairs
-    ordered = _ordered(rows, pairs)
-    latest = np.r_[ordered["_pair"].to_numpy()[1:] != ordered["_pair"].to_numpy()[:-1], True]
-    return len(_lost(ordered, latest, steps))
+    return check_contacts(contacts, steps, check_timing=False, pairs=pairs).lost
 
 
 def _timing_violations(

@@ -13,6 +13,8 @@ from seqsim.testing import (
     InvariantError,
     assert_invariants,
     assert_matches_baseline,
+    check_contacts,
+    max_active_rows,
     result_violations,
     send_violations,
 )
@@ -132,3 +134,22 @@ def test_assert_matches_baseline(run, tmp_path, monkeypatch: pytest.MonkeyPatch)
     broken = simulate(burst(), progress=False)
     with pytest.raises(AssertionError, match="max_active_rows_per_contact"):
         assert_matches_baseline(broken, path)
+
+
+def test_max_active_rows_one_pass_agrees_with_the_sweep(run) -> None:
+    steps = run.tables["sequence_steps"]
+    contacts = run.contacts
+    assert check_contacts(contacts, steps).max_active_rows == max_active_rows(contacts) == 1
+    # The design it replaced: every step's row active from enrolment on.
+    entry = contacts.groupby(["sequence_id", "contact_phone"])["created_at"].transform("min")
+    all_at_once = contacts.assign(created_at=entry)
+    steps_per_contact = int(contacts.groupby("contact_phone").size().max())
+    assert max_active_rows(all_at_once) == steps_per_contact
+    assert check_contacts(all_at_once, steps, check_timing=False).max_active_rows == (
+        steps_per_contact
+    )
+    # A row left active under a later one overlaps it until the run ends.
+    left_open = contacts.copy()
+    first = left_open.index[left_open["status"] == "completed"][0]
+    left_open.loc[first, ["status", "completed_at"]] = ["active", pd.NaT]
+    assert check_contacts(left_open, steps, check_timing=False).max_active_rows == 2
