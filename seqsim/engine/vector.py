@@ -253,9 +253,9 @@ def _messages(
 ) -> pd.DataFrame:
     """One message per sent row, numbered in the order the polls queued them."""
     rows = np.flatnonzero(sent)
-    order = np.lexsort((flat["day"][rows], phone_rank[flat["arrival"][rows]], flat["seq"][rows],
-                        flat["due"][rows], flat["sent_poll"][rows]))
-    rows = rows[order]
+    rows = rows[_queue_order(flat["sent_poll"][rows], flat["due"][rows] - start,
+                             flat["seq"][rows], phone_rank[flat["arrival"][rows]],
+                             flat["day"][rows])]
     at = (start + flat["sent_poll"][rows].astype(np.int64) * poll).astype("datetime64[us]")
     return pd.DataFrame(
         {
@@ -276,6 +276,26 @@ def _messages(
         },
         copy=False,
     )
+
+
+def _queue_order(
+    poll: np.ndarray, due: np.ndarray, seq: np.ndarray, phone: np.ndarray, day: np.ndarray
+) -> np.ndarray:
+    """Return the order polls queue rows in: by poll, then the production
+    ``ORDER BY next_trigger_time, sequence_id, contact_phone, current_step``.
+
+    The five keys are packed into two 63-bit integers when they fit (due
+    offsets under 2**42 us, about 50 days), which sorts about twice as fast.
+    """
+    fits = (
+        len(due) and due.min() >= 0 and due.max() < 2**42 and poll.max() < 2**21
+        and seq.max() < 2**15 and phone.max() < 2**32 and day.min() >= 0 and day.max() < 2**16
+    )
+    if not fits:
+        return np.lexsort((day, phone, seq, due, poll))
+    high = (poll.astype(np.int64) << 42) | due.astype(np.int64)
+    low = (seq.astype(np.int64) << 48) | (phone.astype(np.int64) << 16) | day.astype(np.int64)
+    return np.lexsort((low, high))
 
 
 def _timeline(
