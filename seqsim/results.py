@@ -177,11 +177,17 @@ def build_result(
     tables: dict[str, pd.DataFrame],
     timeline: pd.DataFrame,
     info: dict[str, Any],
+    *,
+    pairs: np.ndarray | None = None,
 ) -> Result:
-    """Assemble a :class:`Result` from a finished run's tables and timeline."""
+    """Assemble a :class:`Result` from a finished run's tables and timeline.
+
+    ``pairs``: the contacts' :func:`seqsim.schema.contact_pair_codes`, when
+    the engine already knows them.
+    """
     sends = build_sends(tables["messages"], tables["sequences"])
     contacts = tables["sequence_contacts"]
-    pairs = contact_pair_codes(contacts)
+    pairs = contact_pair_codes(contacts) if pairs is None else pairs
     checks = check_contacts(contacts, tables["sequence_steps"], pairs=pairs,
                             check_timing=scenario.policy.delay_from == "next_step")
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],

@@ -93,8 +93,8 @@ def simulate(
         if closed is not None:
             # The closed form writes nothing to the database: its tables replace
             # the (empty) leads, contacts and messages read above.
-            polls_run, timeline = 0, _timeline(closed[1])
-            tables = {**static, **closed[0]}
+            polls_run, timeline = 0, _timeline(closed.timeline)
+            tables = {**static, **closed.tables}
         else:
             processor = _processor(name, con, scenario, devices, send_rng)
             polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
@@ -109,7 +109,8 @@ def simulate(
         "polls_run": polls_run,
         "wall_seconds": round(real_seconds() - wall_start, 3),
     }
-    return build_result(scenario, tables, timeline, info)
+    return build_result(scenario, tables, timeline, info,
+                        pairs=None if closed is None else closed.pairs)
 
 
 def _poll_count(duration: timedelta, poll: timedelta) -> int:

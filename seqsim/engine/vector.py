@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from seqsim.processor import PollStats
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame
 
-__all__ = ["applies", "run_closed_form"]
+__all__ = ["ClosedForm", "applies", "run_closed_form"]
 
 _NAT = np.iinfo(np.int64).min
 _FLAT_DTYPES = {
@@ -39,6 +40,14 @@ _FLAT_DTYPES = {
     "due": np.int64, "created": np.int64, "sent_poll": np.int32, "created_poll": np.int32,
     "entry": bool, "first": bool, "finish": bool,
 }
+
+
+class ClosedForm(NamedTuple):
+    """A run computed by :func:`run_closed_form`."""
+
+    tables: dict[str, pd.DataFrame]
+    timeline: list[PollStats]
+    pairs: np.ndarray  # per sequence_contacts row, as schema.contact_pair_codes
 
 
 @dataclass(frozen=True)
@@ -102,12 +111,12 @@ def run_closed_form(
     scenario: Scenario,
     static: dict[str, pd.DataFrame],
     arrivals: pd.DataFrame,
-) -> tuple[dict[str, pd.DataFrame], list[PollStats]] | None:
+) -> ClosedForm | None:
     """Compute a whole run without polling, or return None if it does not apply.
 
     ``static`` holds the run's ``sequences`` and ``sequence_steps`` tables.
-    Returns the ``leads``, ``sequence_contacts`` and ``messages`` tables and
-    one timeline row per poll.
+    Returns the ``leads``, ``sequence_contacts`` and ``messages`` tables, one
+    timeline row per poll, and the contacts' pair codes.
     """
     if not applies(scenario) or arrivals["phone"].duplicated().any():
         return None
@@ -186,7 +195,7 @@ def _tables_and_timeline(
     total: int,
     start: int,
     poll: int,
-) -> tuple[dict[str, pd.DataFrame], list[PollStats]]:
+) -> ClosedForm:
     enrolled = arrivals[seen]
     leads = pd.DataFrame(
         {
@@ -232,7 +241,11 @@ def _tables_and_timeline(
         "sequence_contacts": canonical_frame("sequence_contacts", contacts),
         "messages": canonical_frame("messages", messages),
     }
-    return tables, _timeline(scenario, flat, sent, total)
+    # Each arrival is one phone here, so its index names the contact: pair
+    # codes without factorising the phone strings again.
+    width = int(flat["seq"].max()) + 1 if n else 1
+    pairs = flat["arrival"].astype(np.int64) * width + flat["seq"]
+    return ClosedForm(tables, _timeline(scenario, flat, sent, total), pairs)
 
 
 def _phone_rank(arrivals: pd.DataFrame) -> np.ndarray:
