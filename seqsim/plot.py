@@ -427,15 +427,22 @@ def sends_per_hour(results: Results, ax: Axes | None = None) -> Figure:
         results: a Result, or a dict of named Results (one panel each).
         ax: draw into this Axes (single Result only).
     """
+    return _timed_panels(results, ax, _draw_sends_stacked, "Messages sent per hour, by step")
+
+
+def _timed_panels(
+    results: Results, ax: Axes | None, draw: Any, title: str, **legend: Any
+) -> Figure:
+    """One panel per run on a shared time axis: ``draw(axis, result, time)`` each."""
     named = _named(results, "results")
     _check_ax(ax, named, one_panel=False)
     fig, axes = _figure_for(named, ax)
     time = _TimeAxis.for_runs(named)
     for axis, (name, result) in zip(axes, named.items(), strict=True):
-        _draw_sends_stacked(axis, result, time)
-        _panel_title(axis, "Messages sent per hour, by step", name)
+        draw(axis, result, time)
+        _panel_title(axis, title, name)
         axis.set_xlabel(time.label(named))
-        _legend_outside(axis, title="step")
+        _legend_outside(axis, title="step", **legend)
     _bottom_xlabel_only(axes)
     return fig
 
@@ -486,17 +493,7 @@ def active_by_step(results: Results, ax: Axes | None = None) -> Figure:
         results: a Result, or a dict of named Results (one panel each).
         ax: draw into this Axes (single Result only).
     """
-    named = _named(results, "results")
-    _check_ax(ax, named, one_panel=False)
-    fig, axes = _figure_for(named, ax)
-    time = _TimeAxis.for_runs(named)
-    for axis, (name, result) in zip(axes, named.items(), strict=True):
-        _draw_active(axis, result, time)
-        _panel_title(axis, "Active contacts by step", name)
-        axis.set_xlabel(time.label(named))
-        _legend_outside(axis, title="step", reverse=True)
-    _bottom_xlabel_only(axes)
-    return fig
+    return _timed_panels(results, ax, _draw_active, "Active contacts by step", reverse=True)
 
 
 def _active_counts(result: Result, step_id: int, instants: np.ndarray) -> np.ndarray:
