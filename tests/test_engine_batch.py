@@ -18,10 +18,14 @@ from hypothesis import HealthCheck, event, given, settings
 import seqsim
 from seqsim.testing import assert_invariants
 from tests.equivalence import assert_same_tables
+from tests.strategies import day_numbers
 
 # Each example runs the row engine (~8 ms a message): keep `make test` quick;
 # `make test-deep` raises the budget.
 EXAMPLES = int(os.environ.get("SEQSIM_HYPOTHESIS_EXAMPLES", "25"))
+ENGINE_PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
+                           suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.data_too_large])
 
 
 @st.composite
@@ -29,10 +33,8 @@ def sequences(draw: st.DrawFn) -> list[dict]:
     n = draw(st.integers(1, 3))
     out = []
     for i in range(n):
-        steps = draw(st.integers(1, 4))
-        gaps = draw(st.lists(st.integers(1, 4), min_size=steps, max_size=steps))
-        first = draw(st.integers(0, 2))
-        days = [first + sum(gaps[1 : k + 1]) for k in range(steps)]
+        days = draw(day_numbers(max_steps=4, max_gap=4, max_first=2))
+        steps = len(days)
         later = st.lists(st.sampled_from([0, 1, 2, 3, 5, 12, 24]),
                          min_size=steps - 1, max_size=steps - 1)
         delays = [0, *draw(later)]
@@ -88,8 +90,7 @@ def scenarios(draw: st.DrawFn) -> seqsim.Scenario:
     return seqsim.Scenario.from_dict(data)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@ENGINE_PROPERTY
 @given(scenarios())
 def test_batch_engine_matches_row_engine(scenario: seqsim.Scenario) -> None:
     row = seqsim.simulate(scenario, engine="row", progress=False)
@@ -149,8 +150,7 @@ def unhindered_scenarios(draw: st.DrawFn) -> seqsim.Scenario:
     return seqsim.Scenario.from_dict(data)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@ENGINE_PROPERTY
 @given(unhindered_scenarios())
 def test_closed_form_matches_row_engine(scenario: seqsim.Scenario) -> None:
     row = seqsim.simulate(scenario, engine="row", progress=False)

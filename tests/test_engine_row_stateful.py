@@ -17,6 +17,7 @@ from seqsim.engine import row
 from seqsim.sequence import SequenceConfig
 from seqsim.testing import invariant_violations
 from tests.conftest import T0, make_db, table
+from tests.strategies import day_numbers
 
 
 @st.composite
@@ -24,10 +25,8 @@ def sequence_sets(draw: st.DrawFn) -> list[SequenceConfig]:
     n = draw(st.integers(1, 3))
     seqs = []
     for i in range(n):
-        steps = draw(st.integers(1, 8))
-        gaps = draw(st.lists(st.integers(1, 5), min_size=steps, max_size=steps))
-        first = draw(st.integers(0, 3))
-        days = [first + sum(gaps[1 : k + 1]) for k in range(steps)]
+        days = draw(day_numbers(max_steps=8, max_gap=5, max_first=3))
+        steps = len(days)
         delays = draw(st.lists(st.integers(0, 72), min_size=steps, max_size=steps))
         chain = i + 1 < n and draw(st.booleans())
         seqs.append(
