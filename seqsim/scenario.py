@@ -15,6 +15,7 @@ reads ``"<key path>: <value> is not valid; expected <what is valid>"``.
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import numbers
 import os
@@ -33,9 +34,12 @@ import tomli_w
 from seqsim.engine import DEFAULT_ENGINE, ENGINES
 from seqsim.errors import ScenarioError
 from seqsim.sequence import SequenceConfig, check_chains, default_delay_hours
+from seqsim.windows import check_zone, parse_days, parse_hours
 from seqsim.workload import device_ids, first_unknown_device, read_trace
 
 __all__ = [
+    "CATCH_UP",
+    "DAILY_CAPS",
     "DEFAULT_DIURNAL_PROFILE",
     "DELAY_FROM",
     "PLANNED_DELAY_FROM",
@@ -45,6 +49,7 @@ __all__ = [
     "STRATEGIES",
     "WORKLOAD_KINDS",
     "CapacityConfig",
+    "OutageConfig",
     "PolicyConfig",
     "Scenario",
     "SimulationConfig",
@@ -63,11 +68,11 @@ WORKLOAD_KINDS: tuple[str, ...] = ("constant", "poisson", "diurnal", "burst", "t
 #: Keys each workload kind accepts besides ``kind``; anything else is rejected so a
 #: ``count`` left on a poisson workload is not silently ignored.
 _KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "constant": ("trigger", "rate_per_hour", "start", "end"),
-    "poisson": ("trigger", "rate_per_hour", "start", "end"),
-    "diurnal": ("trigger", "rate_per_hour", "profile", "start", "end"),
-    "burst": ("trigger", "count", "at"),
-    "trace": ("path", "start", "end"),
+    "constant": ("trigger", "rate_per_hour", "start", "end", "timezone"),
+    "poisson": ("trigger", "rate_per_hour", "start", "end", "timezone"),
+    "diurnal": ("trigger", "rate_per_hour", "profile", "start", "end", "timezone"),
+    "burst": ("trigger", "count", "at", "timezone"),
+    "trace": ("path", "start", "end", "timezone"),
 }
 _KIND_REQUIRED: dict[str, tuple[str, ...]] = {
     "constant": ("trigger", "rate_per_hour"),
@@ -89,13 +94,15 @@ DEFAULT_DIURNAL_PROFILE: tuple[float, ...] = (
 )  # fmt: skip
 
 #: Policy values implemented today. Extend these tuples as the engine grows.
-STRATEGIES: tuple[str, ...] = ("one_by_one",)
-DELAY_FROM: tuple[str, ...] = ("next_step",)
+STRATEGIES: tuple[str, ...] = ("one_by_one", "all_at_enrollment")
+DELAY_FROM: tuple[str, ...] = ("next_step", "completed_step", "enrollment")
 PROGRESS_ON: tuple[str, ...] = ("delivery", "queue")
+DAILY_CAPS: tuple[str, ...] = ("rolling", "calendar")
+CATCH_UP: tuple[str, ...] = ("burst", "skip_stale", "reschedule")
 #: Policy values named in architecture.md but not implemented yet: they get a
 #: "not supported yet" message rather than "unknown value".
-PLANNED_STRATEGIES: tuple[str, ...] = ("all_at_enrollment",)
-PLANNED_DELAY_FROM: tuple[str, ...] = ("completed_step", "enrollment")
+PLANNED_STRATEGIES: tuple[str, ...] = ()
+PLANNED_DELAY_FROM: tuple[str, ...] = ()
 PLANNED_PROGRESS_ON: tuple[str, ...] = ()
 
 _TOP_LEVEL_KEYS: tuple[str, ...] = ("simulation", "sequences", "workload", "capacity", "policy")
@@ -366,11 +373,13 @@ class WorkloadConfig:
         diurnal: trigger, rate_per_hour (mean), profile (24 hourly weights,
             default `DEFAULT_DIURNAL_PROFILE`).
         burst: trigger, count; all at ``at`` (default None: the simulation start).
-        trace: path to a CSV (``timestamp,phone,trigger[,device_id]``); rows
+        trace: path to a CSV (``timestamp,phone,trigger[,device_id][,timezone]``); rows
             carry their own trigger. The path is stored absolute (resolved
             against the working directory when relative).
     All kinds but burst accept an optional arrival window ``start``/``end``
-    (default: the whole run).
+    (default: the whole run). All accept ``timezone``: the IANA zone of the
+    leads they create (their send windows are in local time; default UTC).
+    A trace's own ``timezone`` column wins over it row by row.
 
     Messages say ``workload.<field>``; `Scenario` rewrites that to
     ``workload[<index>].<field>``.
@@ -389,6 +398,7 @@ class WorkloadConfig:
     path: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         kind = self.kind
@@ -431,6 +441,8 @@ class WorkloadConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, parse_instant(value, f"workload.{name}"))
+        if self.timezone is not None:
+            check_zone("workload.timezone", self.timezone)
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise _fail(
                 "workload.end",
@@ -497,27 +509,146 @@ class CapacityConfig:
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
-    """How the engine advances contacts (``[policy]``).
+class OutageConfig:
+    """A window during which the processor does not poll (``[[policy.outages]]``).
 
-    Attributes:
-        strategy: one of `STRATEGIES` (``all_at_enrollment`` is planned).
-        delay_from: one of `DELAY_FROM` (``completed_step``/``enrollment`` planned).
-        progress_on: one of `PROGRESS_ON`: advance when the message is
-            delivered or as soon as it is queued (as production did).
+    In TOML give ``start`` and either ``end`` or ``duration``; the resolved
+    form keeps ``start`` and ``end`` (naive UTC, end exclusive).
 
     Raises:
-        ScenarioError: unknown values, or "not supported yet" for planned ones.
+        ScenarioError: naming ``policy.outages.<field>``; an end not after the start.
+    """
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        start = parse_instant(self.start, "policy.outages.start")
+        end = parse_instant(self.end, "policy.outages.end")
+        if end <= start:
+            raise _fail("policy.outages.end", _format_instant(end),
+                        f"an instant after its start ({_format_instant(start)})")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+    @classmethod
+    def from_table(cls, key: str, table: Mapping[str, Any]) -> OutageConfig:
+        """Build one from a TOML table with ``start`` and ``end`` or ``duration``.
+
+        Raises:
+            ScenarioError: unknown or missing keys, both ``end`` and ``duration``.
+        """
+        _check_keys(key, table, ("start", "end", "duration"))
+        if "start" not in table:
+            raise ScenarioError(f"{key}.start: missing; expected {_INSTANT_EXPECTED}")
+        if ("end" in table) == ("duration" in table):
+            raise ScenarioError(
+                f"{key}: {dict(table)!r} is not valid; expected exactly one of 'end' or "
+                "'duration' with the 'start'"
+            )
+        try:
+            start = parse_instant(table["start"], f"{key}.start")
+            if "duration" in table:
+                length = parse_duration(table["duration"], f"{key}.duration")
+                if length <= timedelta(0):
+                    raise _fail(f"{key}.duration", table["duration"], "a duration > 0, e.g. '6h'")
+                return cls(start, start + length)
+            return cls(start, table["end"])
+        except ScenarioError as exc:
+            msg = str(exc)
+            if msg.startswith("policy.outages."):
+                msg = f"{key}." + msg[len("policy.outages."):]
+            raise ScenarioError(msg) from exc
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """How the engine schedules and advances contacts (``[policy]``).
+
+    Attributes:
+        strategy: one of `STRATEGIES`: ``one_by_one`` creates a step's row when
+            the previous step completes; ``all_at_enrollment`` (the design it
+            replaced) creates every step's row at enrolment with precomputed
+            times, all active.
+        delay_from: one of `DELAY_FROM`: which ``trigger_delay_hours`` sets the
+            next step's due time: the next step's own (``next_step``), the
+            completed step's (``completed_step``, an earlier version's bug), or
+            anchored offsets from enrolment that do not drift (``enrollment``:
+            the previous step's due time + the next step's delay).
+        progress_on: one of `PROGRESS_ON`: advance when the message is
+            delivered or as soon as it is queued (as production did).
+        send_hours: allowed local hours, ``"09:00-20:00"`` (may cross
+            midnight, ``"22:00-06:00"``; end ``24:00`` allowed); None: any hour.
+            A sequence's own ``send_hours``/``send_days`` replace these.
+        send_days: allowed weekdays (``["mon", ..., "fri"]``; the day a window
+            opens on); None: every day. Windows are in each lead's time zone.
+        daily_cap: one of `DAILY_CAPS`: ``capacity.daily_limit`` counts the
+            messages queued over a ``rolling`` 24 hours or per ``calendar`` day
+            in ``daily_cap_zone``.
+        daily_cap_zone: the IANA zone whose midnight starts a calendar day.
+        outages: windows during which the processor does not poll.
+        catch_up: one of `CATCH_UP`, applied at the first poll after an
+            outage: ``burst`` sends everything overdue; ``skip_stale`` skips
+            (completes without sending) steps overdue by more than
+            ``stale_after``; ``reschedule`` moves each contact's overdue
+            schedule so its earliest overdue step is due at the recovery poll.
+        stale_after: how overdue a step may be before ``skip_stale`` drops it.
+
+    Raises:
+        ScenarioError: unknown values, an empty send window, an unknown time
+            zone or weekday, ``calendar`` caps without a daily limit (checked
+            by `Scenario`), overlapping outages.
     """
 
     strategy: str = "one_by_one"
     delay_from: str = "next_step"
     progress_on: str = "delivery"
+    send_hours: str | None = None
+    send_days: tuple[str, ...] | None = None
+    daily_cap: str = "rolling"
+    daily_cap_zone: str = "UTC"
+    outages: tuple[OutageConfig, ...] = ()
+    catch_up: str = "burst"
+    stale_after: timedelta = timedelta(hours=24)
 
     def __post_init__(self) -> None:
         _parse_choice("policy.strategy", self.strategy, STRATEGIES, PLANNED_STRATEGIES)
         _parse_choice("policy.delay_from", self.delay_from, DELAY_FROM, PLANNED_DELAY_FROM)
         _parse_choice("policy.progress_on", self.progress_on, PROGRESS_ON, PLANNED_PROGRESS_ON)
+        _parse_choice("policy.daily_cap", self.daily_cap, DAILY_CAPS)
+        _parse_choice("policy.catch_up", self.catch_up, CATCH_UP)
+        if self.send_hours is not None:
+            parse_hours("policy.send_hours", self.send_hours)
+        if self.send_days is not None:
+            object.__setattr__(self, "send_days", parse_days("policy.send_days", self.send_days))
+        check_zone("policy.daily_cap_zone", self.daily_cap_zone)
+        stale = parse_duration(self.stale_after, "policy.stale_after")
+        if stale <= timedelta(0):
+            raise _fail("policy.stale_after", self.stale_after, "a duration > 0, e.g. '24h'")
+        object.__setattr__(self, "stale_after", stale)
+        object.__setattr__(self, "outages", _outages(self.outages))
+
+
+def _outages(value: Any) -> tuple[OutageConfig, ...]:
+    """Return outages as sorted, non-overlapping `OutageConfig` (tables accepted)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise _fail("policy.outages", value, "a list of tables ([[policy.outages]])")
+    items = []
+    for i, item in enumerate(value):
+        key = f"policy.outages[{i}]"
+        if isinstance(item, OutageConfig):
+            items.append(item)
+        elif isinstance(item, Mapping):
+            items.append(OutageConfig.from_table(key, item))
+        else:
+            raise _fail(key, item, "a table with start and end or duration")
+    items.sort(key=lambda o: o.start)
+    for a, b in itertools.pairwise(items):
+        if b.start < a.end:
+            raise _fail("policy.outages", f"{_format_instant(b.start)} .. {_format_instant(b.end)}",
+                        f"outages that do not overlap (it starts before the one from "
+                        f"{_format_instant(a.start)} ends at {_format_instant(a.end)})")
+    return tuple(items)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -567,6 +698,20 @@ class Scenario:
         object.__setattr__(self, "workload", workload)
         for i, wl in enumerate(workload):
             self._check_workload(i, wl)
+        self._check_policy()
+
+    def _check_policy(self) -> None:
+        policy = self.policy
+        if policy.daily_cap == "calendar" and not self.capacity.daily_limit:
+            raise _fail("policy.daily_cap", "calendar",
+                        "'rolling' when capacity.daily_limit is 0 (unlimited): a calendar "
+                        "cap needs a daily limit to count")
+        start, end = self.simulation.start, self.simulation.end
+        window = f"[{_format_instant(start)}, {_format_instant(end)})"
+        for i, outage in enumerate(policy.outages):
+            if not start <= outage.start < end:
+                raise _fail(f"policy.outages[{i}].start", _format_instant(outage.start),
+                            f"an instant in the run {window}")
 
     @staticmethod
     def _as_tuple(key: str, value: Any, cls: type) -> tuple[Any, ...]:
@@ -749,7 +894,7 @@ class Scenario:
             "sequences": [_plain(asdict(s)) for s in self.sequences],
             "workload": [_plain(asdict(w)) for w in self.workload],
             "capacity": asdict(self.capacity),
-            "policy": asdict(self.policy),
+            "policy": _policy_table(self.policy),
         }
 
     def to_toml(self) -> str:
@@ -800,6 +945,15 @@ def _plain(table: dict[str, Any]) -> dict[str, Any]:
             value = _format_instant(value)
         out[key] = value
     return out
+
+
+def _policy_table(policy: PolicyConfig) -> dict[str, Any]:
+    table = _plain(asdict(policy))
+    table["stale_after"] = format_duration(policy.stale_after)
+    table["outages"] = [
+        {"start": _format_instant(o.start), "end": _format_instant(o.end)} for o in policy.outages
+    ]
+    return table
 
 
 def _sequence_from_table(index: int, table: Mapping[str, Any]) -> SequenceConfig:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqsim.errors import SequenceDefinitionError
+from seqsim.windows import parse_days, parse_hours
 
 __all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
 
@@ -67,6 +68,9 @@ class SequenceConfig:
         next: name of the sequence a lead is enrolled in after the last step.
         min_delay_seconds / max_delay_seconds: device pacing gap range.
         is_active: inactive sequences are never processed.
+        send_hours / send_days: this sequence's send window, replacing the
+            ``[policy]`` one (see `seqsim.scenario.PolicyConfig`); None: the
+            policy's.
 
     Raises:
         SequenceDefinitionError: naming the field, the value and what is valid.
@@ -80,6 +84,8 @@ class SequenceConfig:
     min_delay_seconds: float = 5.0
     max_delay_seconds: float = 15.0
     is_active: bool = True
+    send_hours: str | None = None
+    send_days: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         where = f"sequences.{self.name}" if isinstance(self.name, str) else "sequences.?"
@@ -137,6 +143,10 @@ class SequenceConfig:
                 raise SequenceDefinitionError(
                     f"{where}.{attr}: {v!r} is not valid; expected seconds >= 0"
                 )
+        if self.send_hours is not None:
+            parse_hours(f"{where}.send_hours", self.send_hours)
+        if self.send_days is not None:
+            object.__setattr__(self, "send_days", parse_days(f"{where}.send_days", self.send_days))
         if self.min_delay_seconds > self.max_delay_seconds:
             raise SequenceDefinitionError(
                 f"{where}.min_delay_seconds: {self.min_delay_seconds!r} is not valid; it must be "

@@ -269,9 +269,8 @@ def test_policy_defaults_and_queue() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "match"),
     [
-        ("strategy", "all_at_enrollment", r"not supported yet, expected one of 'one_by_one'"),
-        ("delay_from", "completed_step", r"not supported yet, expected one of 'next_step'"),
-        ("delay_from", "enrollment", r"policy\.delay_from: 'enrollment' .*not supported yet"),
+        ("strategy", "all_at_once", r"expected one of 'one_by_one', 'all_at_enrollment'"),
+        ("delay_from", "previous", r"expected one of 'next_step', 'completed_step', 'enrollment'"),
         ("strategy", "random", r"policy\.strategy: 'random' is not valid; expected one of"),
         ("progress_on", "send", r"expected one of 'delivery', 'queue'"),
         ("progress_on", 1, r"policy\.progress_on: 1 is not valid"),
@@ -280,6 +279,81 @@ def test_policy_defaults_and_queue() -> None:
 def test_policy_bad_values(key: str, value: Any, match: str) -> None:
     with pytest.raises(ScenarioError, match=match):
         Scenario.from_dict(with_key("policy", key, value))
+
+
+def test_policy_full_table_round_trips() -> None:
+    policy = {
+        "strategy": "all_at_enrollment", "delay_from": "enrollment", "progress_on": "queue",
+        "send_hours": "22:00-06:00", "send_days": ["Monday", "fri", "TUE"],
+        "daily_cap": "calendar", "daily_cap_zone": "Asia/Singapore",
+        "outages": [{"start": "2025-07-01T12:00:00", "duration": "6h"},
+                    {"start": "2025-07-01T02:00:00", "end": "2025-07-01T03:00:00"}],
+        "catch_up": "skip_stale", "stale_after": "2h",
+    }
+    scn = Scenario.from_dict(base_dict(policy=policy))
+    p = scn.policy
+    assert p.send_days == ("mon", "tue", "fri")
+    assert [(o.start.hour, o.end.hour) for o in p.outages] == [(2, 3), (12, 18)]
+    assert p.stale_after == timedelta(hours=2)
+    assert Scenario.from_toml_string(scn.to_toml()) == scn
+    assert scn.to_dict()["policy"]["outages"][1] == {"start": "2025-07-01T12:00:00",
+                                                     "end": "2025-07-01T18:00:00"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("send_hours", "09:00-09:00", r"policy\.send_hours: '09:00-09:00' is not valid;.*empty"),
+        ("send_hours", "9-17", r"policy\.send_hours: '9-17' is not valid"),
+        ("send_days", [], r"policy\.send_days: \[\] is not valid;.*at least one weekday"),
+        ("send_days", ["mon", "frday"], r"policy\.send_days\[1\]: 'frday'.*did you mean 'fri'"),
+        ("send_days", "mon", r"policy\.send_days: 'mon' is not valid"),
+        ("daily_cap", "weekly", r"policy\.daily_cap: 'weekly' is not valid; expected one of "
+                                r"'rolling', 'calendar'"),
+        ("daily_cap_zone", "Mars/Base", r"policy\.daily_cap_zone: 'Mars/Base' is not valid;"
+                                        r".*IANA time zone"),
+        ("catch_up", "skip", r"policy\.catch_up: 'skip' is not valid; expected one of 'burst'"),
+        ("stale_after", "0s", r"policy\.stale_after: '0s' is not valid; expected a duration > 0"),
+        ("stale_after", "soon", r"policy\.stale_after: 'soon' is not valid"),
+        ("outages", {"start": "2025-07-01T01:00:00"}, r"policy\.outages: .* list of tables"),
+        ("outages", [{"start": "2025-07-01T01:00:00"}],
+         r"policy\.outages\[0\]: .*exactly one of 'end' or 'duration'"),
+        ("outages", [{"start": "2025-07-01T01:00:00", "end": "2025-07-01T02:00:00",
+                      "duration": "1h"}], r"policy\.outages\[0\]: .*exactly one of"),
+        ("outages", [{"start": "2025-07-01T01:00:00", "duration": "0s"}],
+         r"policy\.outages\[0\]\.duration: '0s' is not valid; expected a duration > 0"),
+        ("outages", [{"start": "2025-07-01T03:00:00", "end": "2025-07-01T02:00:00"}],
+         r"policy\.outages\[0\]\.end: '2025-07-01T02:00:00' is not valid; expected an instant "
+         r"after its start"),
+        ("outages", [{"start": "2025-07-01T01:00:00", "duration": "1h", "why": "deploy"}],
+         r"policy\.outages\[0\]\.why: unknown key"),
+        ("outages", [{"start": "2025-07-01T01:00:00", "duration": "3h"},
+                     {"start": "2025-07-01T02:00:00", "duration": "1h"}],
+         r"policy\.outages: .*outages that do not overlap"),
+        ("outages", [{"start": "2025-07-05T01:00:00", "duration": "1h"}],
+         r"policy\.outages\[0\]\.start: '2025-07-05T01:00:00' is not valid; expected an "
+         r"instant in the run"),
+    ],
+)
+def test_policy_rejections(key: str, value: Any, match: str) -> None:
+    with pytest.raises(ScenarioError, match=match):
+        Scenario.from_dict(with_key("policy", key, value))
+
+
+def test_calendar_cap_needs_a_daily_limit() -> None:
+    d = base_dict(capacity={"daily_limit": 0}, policy={"daily_cap": "calendar"})
+    with pytest.raises(ScenarioError, match=r"policy\.daily_cap: 'calendar' is not valid; "
+                                            r"expected 'rolling' when capacity\.daily_limit is 0"):
+        Scenario.from_dict(d)
+
+
+def test_workload_and_sequence_windows_validated() -> None:
+    with pytest.raises(ScenarioError, match=r"workload\[0\]\.timezone: 'UTC\+8' is not valid"):
+        Scenario.from_dict(with_key("workload", "timezone", "UTC+8"))
+    with pytest.raises(ScenarioError, match=r"sequences\.COLD\.send_days\[0\]: 'tues'.*'tue'"):
+        Scenario.from_dict(with_key("sequences", "send_days", ["tues"]))
+    scn = Scenario.from_dict(with_key("workload", "timezone", "Asia/Singapore"))
+    assert scn.workload[0].timezone == "Asia/Singapore"
 
 
 # --------------------------------------------------------------------------- sequences
@@ -692,6 +766,11 @@ def test_to_dict_fully_resolved_and_omits_none(tmp_path: Path) -> None:
         "strategy": "one_by_one",
         "delay_from": "next_step",
         "progress_on": "queue",
+        "daily_cap": "rolling",
+        "daily_cap_zone": "UTC",
+        "outages": [],
+        "catch_up": "burst",
+        "stale_after": "1d",
     }
     assert d["sequences"][0]["delay_hours"] == [0, 48]
     assert "next" not in d["sequences"][1]
