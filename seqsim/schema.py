@@ -4,7 +4,9 @@ Production tables (names and columns as in production): ``sequences``,
 ``sequence_steps``, ``leads``, ``sequence_contacts``. Simulation tables:
 ``devices`` (the sending fleet) and ``messages`` (the send log: one row per
 send attempt). All timestamps are naive UTC and are always bound from the
-virtual clock; no default here reads the database's own clock.
+virtual clock; no default here reads the database's own clock. A lead's
+``timezone`` (IANA name, default ``UTC``; a simulation addition at the end of
+the production columns) is the zone its send windows are evaluated in.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ CREATE TABLE IF NOT EXISTS leads (
     name       VARCHAR,
     device_id  VARCHAR,
     "trigger"  VARCHAR,
-    created_at TIMESTAMP
+    created_at TIMESTAMP,
+    timezone   VARCHAR NOT NULL DEFAULT 'UTC'
 );
 
 CREATE TABLE IF NOT EXISTS sequence_contacts (
@@ -226,17 +229,21 @@ def add_lead(
     device_id: str | None = None,
     name: str | None = None,
     created_at: datetime,
+    timezone: str = "UTC",
 ) -> None:
     """Insert one lead; ``trigger`` is the comma-separated keyword list.
+
+    ``timezone`` is the lead's IANA zone (not validated here: callers pass
+    zones checked when the scenario or trace was loaded).
 
     Raises:
         EngineError: a lead with this phone already exists.
     """
     try:
         con.execute(
-            'INSERT INTO leads (phone, name, device_id, "trigger", created_at) '
-            "VALUES (?, ?, ?, ?, ?)",
-            [phone, name, device_id, trigger, created_at],
+            'INSERT INTO leads (phone, name, device_id, "trigger", created_at, timezone) '
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [phone, name, device_id, trigger, created_at, timezone],
         )
     except duckdb.ConstraintException as exc:
         raise EngineError(f"leads.phone: {phone!r} is not valid; this lead already exists") from exc
@@ -245,7 +252,9 @@ def add_lead(
 def add_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> None:
     """Bulk-insert leads from a frame with columns phone, trigger, device_id, created_at.
 
-    An optional ``name`` column fills ``leads.name``.
+    An optional ``name`` column fills ``leads.name``; an optional ``timezone``
+    column fills ``leads.timezone`` (``UTC`` when the column is absent or a
+    value is missing). Other columns are ignored.
 
     Raises:
         EngineError: a phone that already exists (nothing is inserted then).
@@ -253,11 +262,14 @@ def add_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> None:
     frame = leads.copy()
     if "name" not in frame:
         frame["name"] = None
-    frame = frame[["phone", "name", "device_id", "trigger", "created_at"]]
+    if "timezone" not in frame:
+        frame["timezone"] = "UTC"
+    frame = frame[["phone", "name", "device_id", "trigger", "created_at", "timezone"]]
     try:
         con.execute(
-            'INSERT INTO leads (phone, name, device_id, "trigger", created_at) '
-            "SELECT phone, name, device_id, \"trigger\", created_at FROM frame"
+            'INSERT INTO leads (phone, name, device_id, "trigger", created_at, timezone) '
+            "SELECT phone, name, device_id, \"trigger\", created_at, coalesce(timezone, 'UTC') "
+            "FROM frame"
         )
     except duckdb.ConstraintException as exc:
         raise EngineError(f"leads.phone: a lead in this batch already exists ({exc})") from exc
@@ -289,6 +301,8 @@ _PANDAS_TYPES = {
     "TIMESTAMP": "datetime64[us]",
 }
 _TABLE_ORDER = {"leads": ["created_at", "phone"]}
+#: Values for columns a frame may lack (e.g. tables saved before the column existed).
+_COLUMN_DEFAULTS: dict[str, dict[str, object]] = {"leads": {"timezone": "UTC"}}
 _column_types: dict[str, list[tuple[str, str]]] = {}
 
 
@@ -311,7 +325,8 @@ def canonical_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     Strings are pandas' ``str`` dtype (missing values NaN) whether or not a
     column holds any value, so two engines' tables compare equal and users
     get the same dtypes from every run. Rows are ordered by the table's key
-    (``id``; leads by ``created_at, phone``).
+    (``id``; leads by ``created_at, phone``). A leads frame without a
+    ``timezone`` column gets ``UTC`` for every lead.
     """
     columns = column_types(table)
     if list(frame.columns) == [c for c, _ in columns] and all(
@@ -319,6 +334,13 @@ def canonical_frame(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     ):
         result = frame  # already canonical: no copy
     else:
+        missing = {
+            col: value
+            for col, value in _COLUMN_DEFAULTS.get(table, {}).items()
+            if col not in frame
+        }
+        if missing:
+            frame = frame.assign(**missing)
         result = _convert(frame, columns)
     order = _TABLE_ORDER.get(table, ["id"])
     if len(result) and not _is_sorted(result, order):

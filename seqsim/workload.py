@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from seqsim.errors import ScenarioError
+from seqsim.windows import check_zone
 
 if TYPE_CHECKING:
     # Runtime import would be circular: seqsim.scenario imports read_trace from here.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARRIVAL_COLUMNS",
+    "DEFAULT_ZONE",
     "TRACE_COLUMNS",
     "device_ids",
     "first_unknown_device",
@@ -41,10 +43,14 @@ __all__ = [
 ]
 
 #: Columns of the frame `generate_arrivals` returns.
-ARRIVAL_COLUMNS: tuple[str, ...] = ("time", "phone", "trigger", "device_id")
-#: Header columns a trace CSV may have; ``device_id`` is optional.
-TRACE_COLUMNS: tuple[str, ...] = ("timestamp", "phone", "trigger", "device_id")
+ARRIVAL_COLUMNS: tuple[str, ...] = ("time", "phone", "trigger", "device_id", "timezone")
+#: Header columns a trace CSV may have; ``device_id`` and ``timezone`` are optional.
+TRACE_COLUMNS: tuple[str, ...] = ("timestamp", "phone", "trigger", "device_id", "timezone")
 _TRACE_REQUIRED: tuple[str, ...] = ("timestamp", "phone", "trigger")
+_TRACE_HEADER = "timestamp,phone,trigger[,device_id][,timezone]"
+_ZONE_EXPECTED = "an IANA time zone such as 'UTC' or 'Asia/Singapore'"
+#: The zone of leads whose workload and trace row name none.
+DEFAULT_ZONE = "UTC"
 
 _US_PER_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1)
@@ -79,27 +85,33 @@ def read_trace(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and validate a CSV trace of arrivals.
 
     The header (line 1) is ``timestamp,phone,trigger`` plus optionally
-    ``device_id``, in any order. Blank lines are skipped; fields are stripped.
+    ``device_id`` and ``timezone``, in any order (names are case-insensitive).
+    Blank lines are skipped; fields are stripped. ``timezone`` is the lead's
+    IANA zone (its send windows are in local time); an empty cell means "not
+    given" (the workload's zone, else UTC, applies). A phone listed again with
+    another zone is not an error: the lead is created once, at its first
+    arrival, and keeps that row's zone (see `generate_arrivals`).
 
     Returns:
         A frame in file order with columns ``timestamp`` (datetime64[us], naive
-        UTC), ``phone``, ``trigger``, ``device_id`` (missing when the column is
-        absent or the cell empty) and ``line`` (1-based line number in the file).
+        UTC), ``phone``, ``trigger``, ``device_id`` and ``timezone`` (str; missing
+        when the column is absent or the cell empty) and ``line`` (1-based line
+        number in the file).
 
     Raises:
         ScenarioError: naming the file, the 1-based line and the value, for a
             missing/unreadable file, a missing or unknown header column, a row
             with the wrong number of fields, a bad timestamp, an empty phone,
-            an empty or comma-containing trigger, or a duplicate (phone, trigger).
-            Same-phone rows pinning different devices are also rejected.
+            an empty or comma-containing trigger, a duplicate (phone, trigger)
+            or an unknown time zone. Same-phone rows pinning different devices
+            are also rejected.
     """
     p = Path(path)
     try:
         handle = p.open(newline="", encoding="utf-8")
     except FileNotFoundError as exc:
         raise ScenarioError(
-            f"{p}: file not found; expected a CSV trace with header "
-            "timestamp,phone,trigger[,device_id]"
+            f"{p}: file not found; expected a CSV trace with header {_TRACE_HEADER}"
         ) from exc
     except OSError as exc:
         raise ScenarioError(f"{p}: cannot read the trace: {exc}") from exc
@@ -116,7 +128,7 @@ def _parse_header(path: Path, reader: csv.Reader) -> list[str]:
     header = next(reader, None)
     if not header or not any(c.strip() for c in header):
         raise ScenarioError(
-            f"{path}:1: missing header; expected timestamp,phone,trigger[,device_id]"
+            f"{path}:1: missing header; expected {_TRACE_HEADER}"
         )
     columns = [c.strip().lower() for c in header]
     for col in columns:
@@ -125,15 +137,14 @@ def _parse_header(path: Path, reader: csv.Reader) -> list[str]:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ScenarioError(
                 f"{path}:1: column {col!r} is not valid; {hint}expected columns "
-                "timestamp,phone,trigger[,device_id]"
+                f"{_TRACE_HEADER}"
             )
         if columns.count(col) > 1:
             raise ScenarioError(f"{path}:1: column {col!r} is not valid; it appears twice")
     for col in _TRACE_REQUIRED:
         if col not in columns:
             raise ScenarioError(
-                f"{path}:1: column {col!r} is missing; expected columns "
-                "timestamp,phone,trigger[,device_id]"
+                f"{path}:1: column {col!r} is missing; expected columns {_TRACE_HEADER}"
             )
     return columns
 
@@ -142,11 +153,14 @@ def _parse_trace(path: Path, reader: csv.Reader) -> pd.DataFrame:
     columns = _parse_header(path, reader)
     idx = {c: i for i, c in enumerate(columns)}
     dev_i = idx.get("device_id")
+    zone_i = idx.get("timezone")
     times: list[datetime] = []
     phones: list[str] = []
     triggers: list[str] = []
     devices: list[str | None] = []
+    zones: list[str | None] = []
     lines: list[int] = []
+    known_zones: dict[str, str] = {}  # cell -> zone: each distinct value checked once
     seen: dict[tuple[str, str], int] = {}
     phone_device: dict[str, tuple[str, int]] = {}
     for row in reader:
@@ -194,10 +208,21 @@ def _parse_trace(path: Path, reader: csv.Reader) -> pd.DataFrame:
                     device,
                     f"{first[0]!r} for phone {phone} as on line {first[1]}",
                 )
+        zone = cells[zone_i] if zone_i is not None and cells[zone_i] else None
+        if zone is not None:
+            if zone not in known_zones:
+                try:
+                    known_zones[zone] = check_zone("timezone", zone)
+                except ScenarioError as exc:
+                    # Keep check_zone's "expected ..." text (it may suggest a close name).
+                    expected = str(exc).partition("; expected ")[2] or _ZONE_EXPECTED
+                    raise _trace_error(path, line, "timezone", zone, expected) from None
+            zone = known_zones[zone]
         times.append(when)
         phones.append(phone)
         triggers.append(trigger)
         devices.append(device)
+        zones.append(zone)
         lines.append(line)
     return pd.DataFrame(
         {
@@ -207,6 +232,7 @@ def _parse_trace(path: Path, reader: csv.Reader) -> pd.DataFrame:
             "phone": pd.Series(phones, dtype="str"),
             "trigger": pd.Series(triggers, dtype="str"),
             "device_id": pd.Series(devices, dtype="str"),
+            "timezone": pd.Series(zones, dtype="str"),
             "line": pd.Series(lines, dtype="int64"),
         }
     )
@@ -274,17 +300,20 @@ class _Part:
 
     Generated parts carry one ``trigger``; trace parts carry their rows in
     ``trace`` (aligned with ``time_us``) and the file name in ``source``.
+    ``zone`` is the workload's time zone (trace rows naming one keep theirs).
     """
 
     time_us: np.ndarray
     trigger: str | None = None
     trace: pd.DataFrame | None = None
     source: str | None = None
+    zone: str = DEFAULT_ZONE
 
 
 def _workload_part(
     wl: WorkloadConfig, lo: int, hi: int, start_us: int, rng: np.random.Generator
 ) -> _Part:
+    zone = wl.timezone or DEFAULT_ZONE
     if wl.kind == "trace":
         assert wl.path is not None
         trace = read_trace(wl.path)
@@ -292,23 +321,26 @@ def _workload_part(
         keep = np.flatnonzero((us >= lo) & (us < hi))
         # Traces need not be sorted; a stable sort keeps file order for equal times.
         keep = keep[np.argsort(us[keep], kind="stable")]
-        return _Part(us[keep], trace=trace.iloc[keep].reset_index(drop=True), source=str(wl.path))
+        rows = trace.iloc[keep].reset_index(drop=True)
+        return _Part(us[keep], trace=rows, source=str(wl.path), zone=zone)
     assert wl.trigger is not None
     empty = np.empty(0, np.int64)
     if wl.kind == "burst":
         at = start_us if wl.at is None else _to_us(wl.at)
         inside = lo <= at < hi
-        return _Part(np.full(wl.count or 0, at, np.int64) if inside else empty, wl.trigger)
+        return _Part(np.full(wl.count or 0, at, np.int64) if inside else empty, wl.trigger,
+                     zone=zone)
     assert wl.rate_per_hour is not None
     if hi <= lo:
-        return _Part(empty, wl.trigger)
+        return _Part(empty, wl.trigger, zone=zone)
     if wl.kind == "constant":
-        return _Part(_constant_us(wl.rate_per_hour, lo, hi), wl.trigger)
+        return _Part(_constant_us(wl.rate_per_hour, lo, hi), wl.trigger, zone=zone)
     if wl.kind == "poisson":
-        return _Part(_poisson_us(wl.rate_per_hour, lo, hi, rng), wl.trigger)
+        return _Part(_poisson_us(wl.rate_per_hour, lo, hi, rng), wl.trigger, zone=zone)
     if wl.kind == "diurnal":
         assert wl.profile is not None
-        return _Part(_diurnal_us(wl.rate_per_hour, wl.profile, lo, hi, rng), wl.trigger)
+        return _Part(_diurnal_us(wl.rate_per_hour, wl.profile, lo, hi, rng), wl.trigger,
+                     zone=zone)
     raise ScenarioError(f"workload.kind: {wl.kind!r} is not valid; expected one of the known kinds")
 
 
@@ -405,6 +437,25 @@ def _device_codes(
     return codes
 
 
+def _zone_codes(
+    codes: np.ndarray, gen: np.ndarray, trace_idx: np.ndarray, trace: pd.DataFrame | None
+) -> np.ndarray:
+    """Return ``codes`` (arrivals in final order) with each trace phone's first zone.
+
+    A lead is created once, at its first arrival; later rows of that phone
+    (another trigger, another trace) keep its zone, as they keep its device.
+    Generated phones are unique, so only trace rows can repeat a phone.
+    """
+    if trace is None or not len(trace):
+        return codes
+    pos = np.flatnonzero(~gen)
+    phones = trace["phone"].to_numpy(dtype=object)[trace_idx[pos]]
+    first = pd.Series(codes[pos]).groupby(phones, sort=False).transform("first")
+    out = codes.copy()
+    out[pos] = first.to_numpy(dtype=np.int64)
+    return out
+
+
 def generate_arrivals(
     workloads: Sequence[WorkloadConfig],
     start: datetime,
@@ -422,11 +473,19 @@ def generate_arrivals(
     assigned round robin over new leads in arrival order unless a trace row
     names one; a phone repeated in a trace keeps one device.
 
+    Each arrival's ``timezone`` is its lead's IANA zone: for generated leads
+    the workload's ``timezone``, else UTC; for a trace row its own
+    ``timezone`` cell if given, else the workload's, else UTC. A phone that
+    arrives more than once (in one trace or several) keeps the zone of its
+    first arrival on every row, as the lead is created once; differing zones
+    are not an error.
+
     Returns:
-        A frame with columns ``time`` (datetime64[us], naive UTC), ``phone``,
-        ``trigger``, ``device_id`` (str), sorted by time; ties keep workload
-        order, then generation (or file) order. Same inputs and an identically
-        seeded ``rng`` give an identical frame.
+        A frame with columns `ARRIVAL_COLUMNS`: ``time`` (datetime64[us], naive
+        UTC), ``phone``, ``trigger``, ``device_id``, ``timezone`` (str, never
+        missing), sorted by time; ties keep workload order, then generation (or
+        file) order. Same inputs and an identically seeded ``rng`` give an
+        identical frame; zones draw no random numbers.
 
     Raises:
         ScenarioError: ``devices`` < 1, an unreadable/invalid trace, a trace
@@ -445,6 +504,8 @@ def generate_arrivals(
 
     triggers: list[str] = []
     trig_pieces: list[np.ndarray] = [np.empty(0, np.int64)]
+    zones: list[str] = []
+    zone_pieces: list[np.ndarray] = [np.empty(0, np.int64)]
     idx_pieces: list[np.ndarray] = [np.empty(0, np.int64)]
     traces: list[pd.DataFrame] = []
     n_trace = 0
@@ -456,12 +517,21 @@ def generate_arrivals(
                 triggers.append(part.trigger)
             trig_pieces.append(np.full(size, triggers.index(part.trigger), np.int64))
             idx_pieces.append(np.full(size, -1, np.int64))
+            if part.zone not in zones:
+                zones.append(part.zone)
+            zone_pieces.append(np.full(size, zones.index(part.zone), np.int64))
         else:
             for trig in part.trace["trigger"].unique():
                 if trig not in triggers:
                     triggers.append(trig)
             lookup = {t: i for i, t in enumerate(triggers)}
             trig_pieces.append(part.trace["trigger"].map(lookup).to_numpy(dtype=np.int64))
+            row_zones = part.trace["timezone"].fillna(part.zone)
+            for zone in row_zones.unique():
+                if zone not in zones:
+                    zones.append(zone)
+            zone_lookup = {z: i for i, z in enumerate(zones)}
+            zone_pieces.append(row_zones.map(zone_lookup).to_numpy(dtype=np.int64))
             idx_pieces.append(np.arange(n_trace, n_trace + size, dtype=np.int64))
             traces.append(part.trace.assign(source=part.source))
             n_trace += size
@@ -492,5 +562,8 @@ def generate_arrivals(
             "phone": pd.array(phones, dtype="str"),
             "trigger": _dictionary(np.concatenate(trig_pieces)[order], triggers),
             "device_id": _dictionary(_device_codes(gen, trace_idx, trace, names), names),
+            "timezone": _dictionary(
+                _zone_codes(np.concatenate(zone_pieces)[order], gen, trace_idx, trace), zones
+            ),
         }
     )

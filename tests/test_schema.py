@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pandas as pd
 import pytest
 
 from seqsim import schema
@@ -21,7 +24,7 @@ def test_tables_have_the_production_columns() -> None:
         "id", "sequence_id", "day_number", "trigger", "next_trigger", "trigger_delay_hours",
         "is_entry_point",
     ]
-    assert cols["leads"][:4] == ["phone", "name", "device_id", "trigger"]
+    assert cols["leads"] == ["phone", "name", "device_id", "trigger", "created_at", "timezone"]
     for col in (
         "id", "sequence_id", "contact_phone", "contact_name", "current_step", "status",
         "current_trigger", "next_trigger_time", "sequence_stepid", "assigned_device_id",
@@ -93,3 +96,92 @@ def test_no_sql_default_reads_the_database_clock() -> None:
     ).fetchall()
     for (default,) in defaults:
         assert "now" not in default.lower() and "current_" not in default.lower(), default
+
+
+def test_leads_timezone_column_is_last_not_null_default_utc() -> None:
+    con = schema.connect()
+    rows = con.execute(
+        "SELECT column_name, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_name = 'leads' ORDER BY ordinal_position"
+    ).fetchall()
+    name, kind, nullable, default = rows[-1]
+    assert (name, kind, nullable) == ("timezone", "VARCHAR", "NO")
+    assert "UTC" in default
+    con.execute("INSERT INTO leads (phone) VALUES ('+9')")
+    assert con.execute("SELECT timezone FROM leads").fetchone()[0] == "UTC"
+
+
+def test_add_lead_timezone_default_and_explicit() -> None:
+    con = schema.connect()
+    schema.add_lead(con, "+1", "cold", created_at=T0)
+    schema.add_lead(con, "+2", "cold", created_at=T0, timezone="Asia/Singapore")
+    leads = table(con, "leads")
+    assert leads.set_index("phone")["timezone"].to_dict() == {"+1": "UTC", "+2": "Asia/Singapore"}
+
+
+def _lead_frame(**extra: object) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "phone": ["+1", "+2", "+3"],
+            "trigger": ["cold", "cold", "warm"],
+            "device_id": ["dev-001", "dev-002", "dev-001"],
+            "created_at": pd.to_datetime([T0, T0 + timedelta(1), T0 + timedelta(2)]).astype(
+                "datetime64[us]"
+            ),
+        }
+    )
+    return frame.assign(**extra)
+
+
+def test_add_leads_takes_timezone_column() -> None:
+    con = schema.connect()
+    schema.add_leads(con, _lead_frame(timezone=["Asia/Singapore", "UTC", "America/New_York"]))
+    got = table(con, "leads").set_index("phone")["timezone"].to_dict()
+    assert got == {"+1": "Asia/Singapore", "+2": "UTC", "+3": "America/New_York"}
+
+
+def test_add_leads_without_timezone_column_is_utc() -> None:
+    con = schema.connect()
+    # Extra columns (as in an arrivals frame) are ignored.
+    schema.add_leads(con, _lead_frame(extra=[1, 2, 3]))
+    assert table(con, "leads")["timezone"].tolist() == ["UTC", "UTC", "UTC"]
+
+
+def test_add_leads_missing_zone_values_are_utc() -> None:
+    con = schema.connect()
+    schema.add_leads(con, _lead_frame(timezone=pd.array(["Europe/Paris", None, None], dtype="str")))
+    assert table(con, "leads")["timezone"].tolist() == ["Europe/Paris", "UTC", "UTC"]
+
+
+def test_add_leads_duplicate_still_refused() -> None:
+    con = schema.connect()
+    schema.add_lead(con, "+2", "cold", created_at=T0)
+    with pytest.raises(EngineError, match=r"leads\.phone: .*already exists"):
+        schema.add_leads(con, _lead_frame(timezone=["UTC", "UTC", "UTC"]))
+    assert con.execute("SELECT count(*) FROM leads").fetchone()[0] == 1
+
+
+def test_canonical_leads_frame_has_timezone() -> None:
+    assert schema.column_types("leads")[-1] == ("timezone", "str")
+    # A frame without the column (e.g. an engine or a database from before) gets UTC.
+    frame = _lead_frame(name=[None, None, None])
+    canon = schema.canonical_frame("leads", frame)
+    assert list(canon.columns) == [c for c, _ in schema.column_types("leads")]
+    assert canon["timezone"].dtype == "str"
+    assert canon["timezone"].tolist() == ["UTC", "UTC", "UTC"]
+    # A frame with it keeps the values, as str.
+    zoned = frame.assign(timezone=pd.Series(["Asia/Tokyo", "UTC", "Europe/Paris"], dtype=object))
+    canon = schema.canonical_frame("leads", zoned)
+    assert canon["timezone"].dtype == "str"
+    assert canon["timezone"].tolist() == ["Asia/Tokyo", "UTC", "Europe/Paris"]
+    # Canonical input passes through unchanged.
+    assert schema.canonical_frame("leads", canon) is canon
+
+
+def test_read_tables_returns_lead_timezones() -> None:
+    con = schema.connect()
+    schema.add_leads(con, _lead_frame(timezone=["Asia/Singapore", "UTC", "America/New_York"]))
+    leads = schema.read_tables(con)["leads"]
+    assert list(leads.columns)[-1] == "timezone"
+    assert leads["timezone"].dtype == "str"
+    assert leads["timezone"].tolist() == ["Asia/Singapore", "UTC", "America/New_York"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 
 from seqsim.errors import ScenarioError
 from seqsim.scenario import Scenario, WorkloadConfig
-from seqsim.workload import device_ids, generate_arrivals, read_trace
+from seqsim.workload import (
+    ARRIVAL_COLUMNS,
+    TRACE_COLUMNS,
+    device_ids,
+    generate_arrivals,
+    read_trace,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 START = datetime(2025, 7, 1)
@@ -46,18 +53,20 @@ def write_trace(tmp_path: Path, body: str, name: str = "t.csv") -> Path:
 
 def test_columns_and_dtypes() -> None:
     df = arrivals([poisson()])
-    assert list(df.columns) == ["time", "phone", "trigger", "device_id"]
+    assert list(df.columns) == ["time", "phone", "trigger", "device_id", "timezone"]
+    assert list(df.columns) == list(ARRIVAL_COLUMNS)
     assert df["time"].dtype == "datetime64[us]"
-    for col in ("phone", "trigger", "device_id"):
+    for col in ("phone", "trigger", "device_id", "timezone"):
         assert df[col].dtype == "str"
     assert df.index.equals(pd.RangeIndex(len(df)))
 
 
 def test_empty_workload_list() -> None:
     df = arrivals([])
-    assert list(df.columns) == ["time", "phone", "trigger", "device_id"]
+    assert list(df.columns) == list(ARRIVAL_COLUMNS)
     assert len(df) == 0
     assert df["time"].dtype == "datetime64[us]"
+    assert df["timezone"].dtype == "str"
 
 
 def test_device_ids() -> None:
@@ -338,7 +347,7 @@ def test_read_trace_frame(tmp_path: Path) -> None:
         "+1556,warm,2025-07-01T02:00:00\n",
     )
     df = read_trace(path)
-    assert list(df.columns) == ["timestamp", "phone", "trigger", "device_id", "line"]
+    assert list(df.columns) == ["timestamp", "phone", "trigger", "device_id", "timezone", "line"]
     assert list(df["timestamp"]) == [
         pd.Timestamp("2025-07-01T01:00"),
         pd.Timestamp("2025-07-01T02:00"),
@@ -346,6 +355,7 @@ def test_read_trace_frame(tmp_path: Path) -> None:
     assert df["timestamp"].dtype == "datetime64[us]"
     assert list(df["line"]) == [2, 4]
     assert df["device_id"].isna().all()
+    assert df["timezone"].isna().all()
 
 
 @pytest.mark.parametrize(
@@ -366,7 +376,16 @@ def test_read_trace_frame(tmp_path: Path) -> None:
             r"t\.csv:3: device_id 'dev-002' is not valid; expected 'dev-001'",
         ),
         ("timestamp,phone\n", r"t\.csv:1: column 'trigger' is missing"),
-        ("timestamp,phone,trigger,colour\n", r"t\.csv:1: column 'colour' is not valid"),
+        (
+            "timestamp,phone,trigger,colour\n",
+            r"t\.csv:1: column 'colour' is not valid; expected columns "
+            r"timestamp,phone,trigger\[,device_id\]\[,timezone\]",
+        ),
+        ("timestamp,phone,trigger,tz\n", r"t\.csv:1: column 'tz' is not valid"),
+        (
+            "timestamp,phone,trigger,timezone,TimeZone\n",
+            r"t\.csv:1: column 'timezone' is not valid; .*twice",
+        ),
         ("timestamp,phone,phone,trigger\n", r"t\.csv:1: column 'phone' is not valid; .*twice"),
         ("", r"t\.csv:1: missing header"),
     ],
@@ -395,3 +414,162 @@ def test_sample_trace_shape() -> None:
     assert df["timestamp"].min() >= START
     assert df["timestamp"].max() < START + timedelta(days=2)
     assert set(df["device_id"].dropna()) == {"dev-001", "dev-002"}
+
+
+# --------------------------------------------------------------------------- time zones
+
+TZ_HEADER = "timestamp,phone,trigger,TimeZone\n"
+
+
+def test_trace_columns_include_timezone() -> None:
+    assert "timezone" in TRACE_COLUMNS
+    assert ARRIVAL_COLUMNS[-1] == "timezone"
+
+
+def test_read_trace_timezone_column(tmp_path: Path) -> None:
+    # Mixed case header; blank cells mean "not given"; surrounding spaces stripped.
+    path = write_trace(
+        tmp_path,
+        TZ_HEADER
+        + "2025-07-01T01:00:00,+1555,cold,Asia/Singapore\n"
+        + "2025-07-01T02:00:00,+1556,cold,\n"
+        + "2025-07-01T03:00:00,+1557,cold, America/New_York \n",
+    )
+    df = read_trace(path)
+    assert "timezone" in df.columns
+    assert df["timezone"].tolist()[0] == "Asia/Singapore"
+    assert pd.isna(df["timezone"].iloc[1])
+    assert df["timezone"].iloc[2] == "America/New_York"
+    assert df["device_id"].isna().all()
+
+
+def test_read_trace_timezone_with_device(tmp_path: Path) -> None:
+    path = write_trace(
+        tmp_path,
+        "TIMEZONE,timestamp,Device_ID,phone,trigger\n"
+        "Europe/Berlin,2025-07-01T01:00:00,dev-001,+1555,cold\n",
+    )
+    row = read_trace(path).iloc[0]
+    got = (row["timezone"], row["device_id"], row["phone"])
+    assert got == ("Europe/Berlin", "dev-001", "+1555")
+
+
+@pytest.mark.parametrize("zone", ["Mars/Base", "utc+8", "../etc/passwd"])
+def test_read_trace_rejects_bad_zone(tmp_path: Path, zone: str) -> None:
+    path = write_trace(
+        tmp_path,
+        TZ_HEADER
+        + "2025-07-01T01:00:00,+1555,cold,UTC\n"
+        + f"2025-07-01T02:00:00,+1556,cold,{zone}\n",
+    )
+    with pytest.raises(
+        ScenarioError,
+        match=rf"t\.csv:3: timezone '{re.escape(zone)}' is not valid; expected an IANA time zone",
+    ):
+        read_trace(path)
+
+
+def test_scenario_rejects_bad_zone_in_trace(tmp_path: Path) -> None:
+    path = write_trace(tmp_path, TZ_HEADER + "2025-07-01T01:00:00,+1555,cold,Nowhere/Town\n")
+    with pytest.raises(ScenarioError, match=r"t\.csv:2: timezone 'Nowhere/Town' is not valid"):
+        Scenario.from_dict(
+            {
+                "simulation": {"start": "2025-07-01T00:00:00", "duration": "1d"},
+                "sequences": [{"name": "COLD", "trigger": "cold", "days": [1]}],
+                "workload": [{"kind": "trace", "path": str(path)}],
+                "capacity": {"devices": 1},
+            }
+        )
+
+
+def test_generated_workloads_default_to_utc() -> None:
+    wls = [
+        poisson(),
+        WorkloadConfig(kind="constant", trigger="cold", rate_per_hour=2),
+        WorkloadConfig(kind="diurnal", trigger="cold", rate_per_hour=5),
+        WorkloadConfig(kind="burst", trigger="cold", count=3),
+    ]
+    df = arrivals(wls)
+    assert len(df) > 0
+    assert (df["timezone"] == "UTC").all()
+    assert df["timezone"].notna().all()
+
+
+def test_generated_workloads_carry_their_zone() -> None:
+    wls = [
+        WorkloadConfig(kind="constant", trigger="cold", rate_per_hour=1, timezone="Asia/Singapore"),
+        WorkloadConfig(kind="burst", trigger="warm", count=2, timezone="America/New_York"),
+        WorkloadConfig(kind="poisson", trigger="hot", rate_per_hour=1),
+    ]
+    df = arrivals(wls)
+    zone_of = dict(zip(df["trigger"], df["timezone"], strict=False))
+    assert df.groupby("trigger")["timezone"].nunique().eq(1).all()
+    assert zone_of == {"cold": "Asia/Singapore", "warm": "America/New_York", "hot": "UTC"}
+
+
+def test_trace_rows_fall_back_to_workload_zone(tmp_path: Path) -> None:
+    path = write_trace(
+        tmp_path,
+        TZ_HEADER
+        + "2025-07-01T01:00:00,+1555,cold,Asia/Singapore\n"
+        + "2025-07-01T02:00:00,+1556,cold,\n",
+    )
+    no_column = write_trace(tmp_path, HEADER + "2025-07-01T03:00:00,+1557,cold,\n", "b.csv")
+    with_zone = arrivals(
+        [
+            WorkloadConfig(kind="trace", path=str(path), timezone="Europe/London"),
+            WorkloadConfig(kind="trace", path=str(no_column), timezone="Africa/Lagos"),
+        ]
+    )
+    assert with_zone["timezone"].tolist() == ["Asia/Singapore", "Europe/London", "Africa/Lagos"]
+    default = arrivals([WorkloadConfig(kind="trace", path=str(path))])
+    assert default["timezone"].tolist() == ["Asia/Singapore", "UTC"]
+
+
+def test_repeated_phone_keeps_first_zone(tmp_path: Path) -> None:
+    # The lead is created once, at its first arrival (here line 3, sorted by time):
+    # every arrival of that phone carries that zone; differing zones are no error.
+    path = write_trace(
+        tmp_path,
+        TZ_HEADER
+        + "2025-07-01T05:00:00,+1555,warm,Europe/Paris\n"
+        + "2025-07-01T01:00:00,+1555,cold,Asia/Tokyo\n"
+        + "2025-07-01T03:00:00,+1556,cold,\n",
+    )
+    df = arrivals([WorkloadConfig(kind="trace", path=str(path))])
+    assert df["phone"].tolist() == ["+1555", "+1556", "+1555"]
+    assert df["timezone"].tolist() == ["Asia/Tokyo", "UTC", "Asia/Tokyo"]
+
+
+def test_zone_does_not_change_other_columns(tmp_path: Path) -> None:
+    path = write_trace(
+        tmp_path,
+        TZ_HEADER
+        + "2025-07-01T05:00:00,+1555,warm,Europe/Paris\n"
+        + "2025-07-01T00:00:00,+1556,cold,\n",
+    )
+
+    def workloads(zone: str | None) -> list[WorkloadConfig]:
+        return [
+            poisson(timezone=zone),
+            WorkloadConfig(kind="diurnal", trigger="cold", rate_per_hour=10, timezone=zone),
+            WorkloadConfig(kind="burst", trigger="warm", count=4, timezone=zone),
+            WorkloadConfig(kind="trace", path=str(path), timezone=zone),
+        ]
+
+    plain = arrivals(workloads(None), seed=9)
+    zoned = arrivals(workloads("Asia/Singapore"), seed=9)
+    others = list(ARRIVAL_COLUMNS[:-1])
+    pd.testing.assert_frame_equal(plain[others], zoned[others])
+    assert set(plain["timezone"]) == {"UTC", "Europe/Paris"}
+    assert set(zoned["timezone"]) == {"Asia/Singapore", "Europe/Paris"}
+
+
+def test_sample_trace_zones() -> None:
+    df = read_trace(DATA / "traces" / "sample.csv")
+    assert "timezone" in df.columns
+    got = generate_arrivals(
+        [WorkloadConfig(kind="trace", path=str(DATA / "traces" / "sample.csv"))],
+        START, START + timedelta(days=3), 2, np.random.default_rng(0),
+    )
+    assert got["timezone"].notna().all()
