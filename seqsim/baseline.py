@@ -46,6 +46,12 @@ from, without ``simulation.engine`` (both engines give identical results) and
 are named by their content hash. ``overrides`` are applied to the scenario
 file before each check (e.g. a reduced size). When the scenario no longer
 matches, the check still compares every metric and lists what changed.
+
+Older baselines stay valid: the summary KPIs added since (:data:`NEW_METRICS`)
+may be missing from a file, and are then reported as passing rows noted "new
+metric; re-record to track it"; the policy keys added since are left out of
+the scenario identity while they have their default value, so an older
+scenario keeps its fingerprint.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ __all__ = [
     "BASELINE_VERSION",
     "DEFAULT_TOLERANCES",
     "EXACT_METRICS",
+    "NEW_METRICS",
     "Baseline",
     "BaselineError",
     "BaselineMismatch",
@@ -111,9 +118,11 @@ DEFAULT_TOLERANCES: tuple[tuple[str, float, float], ...] = (
     ("summary.duplicate_sends", 0, 0.0),
     ("summary.lost_contacts", 0, 0.0),
     ("summary.max_active_rows_per_contact", 0, 0.0),
+    ("summary.early_sends", 0, 0.0),
     ("summary.lateness_*", 60, 0.05),
     ("steps.*.lateness_*", 60, 0.05),
     ("summary.*_hours", 0.25, 0.0),
+    ("summary.drift_hours_*", 0.25, 0.0),
     ("steps.*.completion_*", 0.25, 0.0),
     ("daily.*", 5, 0.02),
     ("*", 0, 0.01),
@@ -124,6 +133,28 @@ EXACT_METRICS: tuple[str, ...] = (
     "summary.lost_contacts",
     "summary.max_active_rows_per_contact",
 )
+#: Summary KPIs added after baselines were first recorded: a baseline without
+#: them is still valid, and a check reports them as passing "new metric" rows
+#: until the baseline is re-recorded.
+NEW_METRICS: tuple[str, ...] = (
+    "summary.early_sends",
+    "summary.drift_hours_p50",
+    "summary.drift_hours_p95",
+    "summary.drift_hours_max",
+    "summary.max_messages_per_contact_per_hour",
+    "summary.skipped_steps",
+)
+_NEW_METRIC_NOTE = "new metric; re-record to track it"
+#: Policy keys added after baselines were first recorded, with their value in
+#: `Scenario.to_dict` when left at the default: left out of the identity then,
+#: so a scenario that does not use them keeps its fingerprint.
+_NEW_POLICY_DEFAULTS: dict[str, Any] = {
+    "daily_cap": "rolling",
+    "daily_cap_zone": "UTC",
+    "outages": [],
+    "catch_up": "burst",
+    "stale_after": "1d",
+}
 _SEED_SE = 3.0  # seeds: abs tolerance >= this many standard errors of the mean
 _TOP_KEYS = ("fingerprint", "format", "metrics", "overrides", "scenario", "seeds",
              "seqsim_version", "version")
@@ -256,10 +287,19 @@ def _plain_value(value: Any) -> Any:
 def scenario_identity(scenario: Scenario) -> dict[str, Any]:
     """Return what identifies a scenario's results: its resolved tables without
     ``simulation.engine`` and ``simulation.seed``, trace paths replaced by the
-    file's content hash (so the identity is the same on every machine)."""
+    file's content hash (so the identity is the same on every machine).
+
+    Policy keys added since baselines were first recorded (``daily_cap``,
+    ``daily_cap_zone``, ``outages``, ``catch_up``, ``stale_after``) are left
+    out while they have their default value, so older baselines keep their
+    fingerprint."""
     data = scenario.to_dict()
     data["simulation"].pop("engine", None)
     data["simulation"].pop("seed", None)
+    policy = data.get("policy", {})
+    for key, default in _NEW_POLICY_DEFAULTS.items():
+        if key in policy and policy[key] == default:
+            del policy[key]
     for workload in data["workload"]:
         if workload.get("kind") == "trace":
             path = Path(workload["path"])
@@ -596,7 +636,8 @@ def read_baseline(path: str | os.PathLike[str]) -> Baseline:
             or not JSON; the format or version is not this one; a key is
             unknown or missing; seeds are not distinct integers; a metric
             lacks ``value``, ``abs`` or ``rel`` or has the wrong type; a summary
-            KPI is missing; the scenario section does not match its fingerprint.
+            KPI is missing (except :data:`NEW_METRICS`); the scenario section
+            does not match its fingerprint.
     """
     p = Path(path)
     try:
@@ -725,7 +766,7 @@ def _validate_metrics(metrics: Any, p: Path | None) -> dict[str, MetricBaseline]
             raise _bad(p, f"{key}.seed_sd", sd, "a number >= 0 (spread over the seeds)")
         out[name] = MetricBaseline(value, tol["abs"], tol["rel"], sd)
     for key in SUMMARY_KEYS:
-        if f"summary.{key}" not in out:
+        if f"summary.{key}" not in out and f"summary.{key}" not in NEW_METRICS:
             raise _missing(
                 p, f"metrics.summary.{key}",
                 f"a metric entry; every baseline has all the summary KPIs ({_RECORD_HINT})",
@@ -894,6 +935,8 @@ def _table(rows: Sequence[MetricRow]) -> list[str]:
 
 def _compare(name: str, base: MetricBaseline | None, now: Any) -> MetricRow:
     if base is None:
+        if name in NEW_METRICS:  # a baseline recorded before the metric existed
+            return MetricRow(name, None, now, None, None, True, _NEW_METRIC_NOTE)
         return MetricRow(name, None, now, None, None, False, "not in baseline")
     allowed = base.allowed()
     if now is _ABSENT:
@@ -978,7 +1021,7 @@ def compare_to_baseline(
         changes = scenario_changes(base.scenario, identity) or [
             f"fingerprint {base.fingerprint} -> {fingerprint}"]
     if strict and not changes:
-        missing = [n for n in now if n not in base.metrics]
+        missing = [n for n in now if n not in base.metrics and n not in NEW_METRICS]
         extra = [n for n in base.metrics if n not in now]
         if missing or extra:
             where = f"{base.path}: " if base.path is not None else ""

@@ -22,13 +22,14 @@ import tomli_w
 from seqsim.errors import SeqsimError
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame, contact_pair_codes
-from seqsim.testing import ContactChecks, check_contacts
+from seqsim.testing import ContactChecks, check_contacts, skipped_rows
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "build_result",
            "load_result"]
 
 SENDS_COLUMNS = ("contact_phone", "sequence", "day_number", "due_at", "sent_at", "lateness_s",
-                 "device_id", "outcome", "attempt", "queued_at")
+                 "device_id", "outcome", "attempt", "queued_at", "designed_at", "drift_hours",
+                 "early")
 TIMELINE_COLUMNS = ("time", "enrolled", "sent", "failed", "backlog", "active",
                     "completed_contacts", "skipped")
 SUMMARY_KEYS = (
@@ -36,7 +37,11 @@ SUMMARY_KEYS = (
     "contacts_failed", "contacts_active", "peak_backlog", "lateness_p50_s", "lateness_p95_s",
     "lateness_p99_s", "lateness_max_s", "mean_completion_hours", "designed_completion_hours",
     "duplicate_sends", "lost_contacts", "max_active_rows_per_contact",
+    "early_sends", "drift_hours_p50", "drift_hours_p95", "drift_hours_max",
+    "max_messages_per_contact_per_hour", "skipped_steps",
 )
+_HOUR_US = 3_600_000_000
+_NAT = np.datetime64("NaT", "us")
 _FILES = ("sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
           "scenario.toml", "info.json", "seqsim.duckdb")
 
@@ -185,22 +190,48 @@ def build_result(
     ``pairs``: the contacts' :func:`seqsim.schema.contact_pair_codes`, when
     the engine already knows them.
     """
-    sends = build_sends(tables["messages"], tables["sequences"])
     contacts = tables["sequence_contacts"]
+    steps = tables["sequence_steps"]
     pairs = contact_pair_codes(contacts) if pairs is None else pairs
-    checks = check_contacts(contacts, tables["sequence_steps"], pairs=pairs,
-                            check_timing=scenario.policy.delay_from == "next_step")
+    sends = build_sends(tables["messages"], tables["sequences"], contacts=contacts, steps=steps,
+                        pairs=pairs)
+    checks = check_contacts(contacts, steps, pairs=pairs, policy=scenario.policy)
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
                             tables["messages"], pairs=pairs, checks=checks)
     info = {**info, "invariant_violations": checks.problems}
     return Result(scenario, sends, timeline, contacts, summary, tables, info)
 
 
-def build_sends(messages: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per delivered send attempt, in send order."""
+def build_sends(
+    messages: pd.DataFrame,
+    sequences: pd.DataFrame,
+    *,
+    contacts: pd.DataFrame | None = None,
+    steps: pd.DataFrame | None = None,
+    pairs: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Return one row per delivered send attempt, in send order.
+
+    The schedule columns need the ``sequence_steps`` table (``steps``) and,
+    for ``designed_at``/``drift_hours``, the ``sequence_contacts`` table
+    (``contacts``; ``pairs``: its :func:`seqsim.schema.contact_pair_codes`, if
+    known). Without them ``designed_at`` is NaT, ``drift_hours`` NaN and
+    ``early`` False.
+
+    - ``designed_at``: the contact's enrolment in the sequence (its entry
+      row's ``created_at``) + the step's designed offset, the sum of the
+      ``trigger_delay_hours`` of the sequence's steps after the entry up to
+      and including this one (0 for the entry step);
+    - ``drift_hours``: ``sent_at - designed_at`` in hours;
+    - ``early``: a successful send of a non-entry step before the contact's
+      first successful send of the previous step + this step's delay (False
+      when the previous step was never sent).
+    """
     delivered = messages["outcome"].notna().to_numpy()
     # Usually every message was delivered: share its columns instead of copying.
     done = messages if delivered.all() else messages[delivered]
+    designed, early = _schedule(done, contacts, steps, pairs)
+    sent_at = done["sent_at"].to_numpy()
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     sends = pd.DataFrame(
         {
@@ -214,6 +245,9 @@ def build_sends(messages: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame
             "outcome": done["outcome"].array,
             "attempt": done["attempt"].to_numpy(dtype="int64"),
             "queued_at": done["queued_at"].to_numpy(),
+            "designed_at": designed,
+            "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
+            "early": early,
         },
         copy=False,
     )
@@ -221,6 +255,81 @@ def build_sends(messages: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame
         # Messages are numbered in queue order; pacing can reorder their sends.
         sends = sends.take(np.lexsort((done["id"].to_numpy(), sends["sent_at"].to_numpy())))
     return sends.reset_index(drop=True)
+
+
+def _find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None = None
+          ) -> np.ndarray:
+    """Return, for each query, the position in ``keys`` of an equal key, or -1.
+
+    Among equal keys the one with the smallest ``tiebreak`` (else the first)
+    is returned. Sort + searchsorted: no hashing, no Python loop.
+    """
+    if not len(keys):
+        return np.full(len(queries), -1, dtype=np.int64)
+    order = (np.argsort(keys, kind="stable") if tiebreak is None
+             else np.lexsort((tiebreak, keys)))
+    ordered = keys[order]
+    at = np.minimum(np.searchsorted(ordered, queries), len(ordered) - 1)
+    return np.where(ordered[at] == queries, order[at], -1)
+
+
+def _schedule(
+    done: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    steps: pd.DataFrame | None,
+    pairs: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``designed_at`` and ``early`` columns of :func:`build_sends`."""
+    n = len(done)
+    designed = np.full(n, _NAT)
+    early = np.zeros(n, dtype=bool)
+    if steps is None or not n or steps.empty:
+        return designed, early
+    # Steps in (sequence, day) order; each one's designed offset from enrolment.
+    by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
+    seq = by_day["sequence_id"].to_numpy(np.int64)
+    delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * _HOUR_US
+    first = np.r_[True, seq[1:] != seq[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(seq)), 0))
+    total = np.cumsum(delay)
+    offset = total - total[start]
+    step = pd.Index(by_day["id"].to_numpy(np.int64)).get_indexer(
+        done["sequence_stepid"].to_numpy(np.int64))
+    known = step >= 0
+    step = np.where(known, step, 0)
+    sent_at = done["sent_at"].to_numpy("datetime64[us]")
+
+    if contacts is not None and not contacts.empty:
+        pairs = contact_pair_codes(contacts) if pairs is None else pairs
+        row = _find(contacts["id"].to_numpy(np.int64),
+                    done["sequence_contact_id"].to_numpy(np.int64))
+        pair = np.where(row >= 0, pairs[np.maximum(row, 0)], -1)
+        entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
+        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_ids)
+        created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
+        entry = _find(pairs[is_entry], pair, tiebreak=created.astype(np.int64))
+        found = known & (row >= 0) & (entry >= 0)
+        enrolled = created[np.maximum(entry, 0)]
+        designed = np.where(found, enrolled + offset[step].astype("timedelta64[us]"), _NAT)
+    else:
+        pair = contact_pair_codes(done)
+
+    # early: against the contact's first successful send of the previous step.
+    sent = (done["outcome"] == "sent").to_numpy() & known & (pair >= 0)
+    if not sent.any():
+        return designed, early
+    width = len(by_day)
+    if int(pair.max()) >= np.iinfo(np.int64).max // (width + 1):  # pragma: no cover - huge
+        pair = np.unique(pair, return_inverse=True)[1].astype(np.int64)
+    key = pair * width + step
+    sent_pos = np.flatnonzero(sent)
+    has_prev = sent & ~first[step]
+    prev_key = key - 1  # the previous step of a sequence is the previous row of by_day
+    hit = _find(key[sent_pos], prev_key, tiebreak=sent_at[sent_pos].astype(np.int64))
+    prev_sent = np.where(hit >= 0, sent_at[sent_pos[np.maximum(hit, 0)]], _NAT)
+    due = prev_sent + delay[step].astype("timedelta64[us]")
+    early = has_prev & (hit >= 0) & (sent_at < due)
+    return designed, early
 
 
 def _quantile(values: np.ndarray, q: float) -> float | None:
@@ -262,6 +371,11 @@ def build_summary(
     planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
     designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
     sent_rows = messages.loc[(messages["outcome"] == "sent").to_numpy(), "sequence_contact_id"]
+    if "drift_hours" in sends:
+        drift = sends["drift_hours"].to_numpy(dtype=float)[sent_mask]
+        drift = drift[~np.isnan(drift)]
+    else:  # a send log from before the schedule columns
+        drift = np.array([], dtype=float)
     return {
         "contacts_enrolled": int(is_entry.sum()),
         "messages_sent": int(sent_mask.sum()),
@@ -280,4 +394,35 @@ def build_summary(
         "duplicate_sends": int(len(sent_rows) - sent_rows.nunique()),
         "lost_contacts": checks.lost,
         "max_active_rows_per_contact": checks.max_active_rows,
+        "early_sends": int(sends["early"].sum()) if "early" in sends else 0,
+        "drift_hours_p50": _quantile(drift, 0.50),
+        "drift_hours_p95": _quantile(drift, 0.95),
+        "drift_hours_max": None if not len(drift) else round(float(drift.max()), 6),
+        "max_messages_per_contact_per_hour": _max_sends_in_an_hour(
+            sends["contact_phone"].to_numpy()[sent_mask], sends["sent_at"].to_numpy()[sent_mask]),
+        "skipped_steps": int(((status == "completed").to_numpy()
+                              & skipped_rows(contacts)).sum()),
     }
+
+
+def _max_sends_in_an_hour(phones: np.ndarray, times: np.ndarray) -> int:
+    """Return the most sends one phone got within any half-open hour ``(t - 1h, t]``.
+
+    Vectorised: sort by (phone, time), clamp each gap between consecutive
+    sends to just over an hour (a longer gap separates the same windows, and
+    the clamped running sum stays far from int64 overflow), separate phones
+    by such a gap too, then count each send's window with two searchsorted.
+    """
+    if not len(times):
+        return 0
+    codes, _ = pd.factorize(phones)
+    micros = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+    order = np.lexsort((micros, codes))
+    codes, micros = codes[order], micros[order]
+    apart = _HOUR_US + 1
+    gaps = np.minimum(np.diff(micros), apart)
+    gaps[codes[1:] != codes[:-1]] = apart
+    key = np.r_[np.int64(0), np.cumsum(gaps, dtype=np.int64)]
+    upto = np.searchsorted(key, key, side="right")
+    before = np.searchsorted(key, key - _HOUR_US, side="right")
+    return int((upto - before).max())

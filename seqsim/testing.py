@@ -1,4 +1,7 @@
-"""Invariants of the one-by-one design, as checks a test suite can call.
+"""Invariants of the sequence engine, as checks a test suite can call.
+
+The checks follow the run's scheduling policy (`seqsim.scenario.PolicyConfig`,
+``policy=None`` meaning the default: one-by-one, delays from the next step).
 
 The checks take the final ``sequence_contacts`` table (``contacts``) and the
 ``sequence_steps`` table, so they work on a live connection's tables, a
@@ -15,12 +18,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from seqsim.schema import contact_pair_codes
+
+if TYPE_CHECKING:  # seqsim.scenario is heavy to import and not needed to check tables
+    from seqsim.scenario import PolicyConfig
 
 __all__ = [
     "ContactChecks",
@@ -33,6 +39,7 @@ __all__ = [
     "max_active_rows",
     "result_violations",
     "send_violations",
+    "skipped_rows",
 ]
 
 
@@ -58,18 +65,36 @@ class ContactChecks:
     max_active_rows: int
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What the checks need of a policy (``None``: the default policy)."""
+
+    strategy: str = "one_by_one"
+    delay_from: str = "next_step"
+    shifted: bool = False  # catch_up = "reschedule" with outages moved due times
+
+    @classmethod
+    def of(cls, policy: PolicyConfig | None) -> _Rules:
+        if policy is None:
+            return cls()
+        return cls(policy.strategy, policy.delay_from,
+                   policy.catch_up == "reschedule" and bool(policy.outages))
+
+
 def invariant_violations(
     contacts: pd.DataFrame,
     steps: pd.DataFrame,
     *,
     check_timing: bool = True,
     pairs: np.ndarray | None = None,
+    policy: PolicyConfig | None = None,
 ) -> list[str]:
     """Return a description of every invariant the tables break (empty if none).
 
     See :func:`check_contacts` for what is checked.
     """
-    return check_contacts(contacts, steps, check_timing=check_timing, pairs=pairs).problems
+    return check_contacts(contacts, steps, check_timing=check_timing, pairs=pairs,
+                          policy=policy).problems
 
 
 def check_contacts(
@@ -78,24 +103,31 @@ def check_contacts(
     *,
     check_timing: bool = True,
     pairs: np.ndarray | None = None,
+    policy: PolicyConfig | None = None,
 ) -> ContactChecks:
     """Check the ``sequence_contacts`` table once, for the invariants and the
     figures derived from the same ordering (lost pairs, max active rows).
 
     ``pairs`` may pass :func:`seqsim.schema.contact_pair_codes` of ``contacts``
-    when the caller already has them.
+    when the caller already has them. ``policy``: the run's
+    `seqsim.scenario.PolicyConfig` (None: the default policy).
 
     Checked:
 
-    - at most one active row per contact per sequence;
+    - (``strategy = "one_by_one"``) at most one active row per contact per
+      sequence;
     - no contact lost: every (contact, sequence) whose latest row is completed
       is at the sequence's last step (else the next row was never created);
     - ``current_step`` is the day_number of the row's step, and
       ``current_trigger`` the step's keyword;
-    - (``check_timing``, the default policy) an entry row is due at its
-      creation, and every later row at the previous row's ``completed_at``
-      plus its own step's ``trigger_delay_hours``.
+    - (``check_timing``) the due times, see :func:`_timing_violations`: an
+      entry row is due at its creation and every later row as ``delay_from``
+      and ``strategy`` say; under ``all_at_enrollment`` every row was created
+      with the entry row. Due times are not checked when ``catch_up =
+      "reschedule"`` moved them after an outage. A step skipped by
+      ``catch_up = "skip_stale"`` counts as completed at the skip.
     """
+    rules = _Rules.of(policy)
     problems: list[str] = []
     if contacts.empty:
         return ContactChecks(problems, 0, 0)
@@ -112,7 +144,7 @@ def check_contacts(
 
     active = (rows["status"] == "active").to_numpy()
     codes, counts = np.unique(pairs[active], return_counts=True)
-    if (counts > 1).any():
+    if rules.strategy == "one_by_one" and (counts > 1).any():
         multi = rows[active & np.isin(pairs, codes[counts > 1])].drop_duplicates(
             ["sequence_id", "contact_phone"])
         problems.append(
@@ -151,7 +183,7 @@ def check_contacts(
 
     has_previous = np.r_[False, ~latest[:-1]]
     if check_timing:
-        problems.extend(_timing_violations(rows, ordered, has_previous))
+        problems.extend(_timing_violations(rows, ordered, has_previous, rules))
     if len(rows) == len(contacts):
         most = _max_active(contacts, ordered, has_previous, pairs)
     else:  # rows naming no step are left out of the ordering: count them all
@@ -256,35 +288,90 @@ def lost_contacts(
     return check_contacts(contacts, steps, check_timing=False, pairs=pairs).lost
 
 
+def _previous(values: np.ndarray, has_previous: np.ndarray) -> np.ndarray:
+    """Return each row's predecessor's value in the ordering (NaT/0 where none)."""
+    if values.dtype.kind == "M":
+        fill = np.array([np.datetime64("NaT")], dtype=values.dtype)
+        shifted = np.r_[fill, values[:-1]]
+        return np.where(has_previous, shifted, fill[0])
+    return np.where(has_previous, np.r_[np.zeros(1, values.dtype), values[:-1]], 0)
+
+
 def _timing_violations(
-    rows: pd.DataFrame, ordered: pd.DataFrame, has_previous: np.ndarray
+    rows: pd.DataFrame,
+    ordered: pd.DataFrame,
+    has_previous: np.ndarray,
+    rules: _Rules | None = None,
 ) -> list[str]:
-    """``ordered`` comes from :func:`_ordered`; ``has_previous`` flags rows whose
-    predecessor in it is the same pair's previous step."""
+    """Return how the rows' due times break the policy's schedule.
+
+    ``ordered`` comes from :func:`_ordered`; ``has_previous`` flags rows whose
+    predecessor in it is the same pair's previous step. An entry row is due
+    at its creation. A later row is due at its anchor plus a delay:
+
+    - anchor: the previous row's ``completed_at`` (one-by-one, ``delay_from``
+      ``next_step`` or ``completed_step``), else the previous row's
+      ``next_trigger_time`` (``delay_from = "enrollment"``, and every
+      ``all_at_enrollment`` row);
+    - delay: the row's own step's ``trigger_delay_hours``, or the previous
+      step's under ``completed_step``.
+
+    One-by-one, a row's previous row must be completed (it was created at
+    that completion). ``all_at_enrollment``: every row of a pair was created
+    at the first (entry) row's ``created_at``. With ``rules.shifted``
+    (rescheduled after an outage) due times are not checked.
+    """
+    rules = rules or _Rules()
     problems = []
+    positions = ordered["_pos"].to_numpy()
+    created = ordered["created_at"].to_numpy()
+    at_enrolment = rules.strategy == "all_at_enrollment"
+    if at_enrolment:
+        index = np.arange(len(ordered))
+        first = np.maximum.accumulate(np.where(has_previous, 0, index))
+        enrolled = created[first]
+        late = has_previous & (created != enrolled)
+        if late.any():
+            off = rows.iloc[positions[late]].assign(entry_created_at=enrolled[late])
+            problems.append(
+                f"{int(late.sum())} rows were not created with their contact's entry row "
+                "(all_at_enrollment creates every step's row at enrolment): "
+                + _examples(off, ["id", "entry_created_at", "created_at"])
+            )
+    if rules.shifted:
+        return problems
     is_entry = ordered["is_entry_point"].astype(bool).to_numpy()
     due = ordered["next_trigger_time"].to_numpy()
-    early = is_entry & (due != ordered["created_at"].to_numpy())
+    early = is_entry & (due != created)
     if early.any():
         problems.append(
             f"{int(early.sum())} entry rows are not due at their enrolment: "
-            + _examples(rows.iloc[ordered["_pos"].to_numpy()[early]],
-                        ["id", "created_at", "next_trigger_time"])
+            + _examples(rows.iloc[positions[early]], ["id", "created_at", "next_trigger_time"])
         )
-    completed = ordered["completed_at"].to_numpy()
-    prev_completed = np.r_[np.array([np.datetime64("NaT")], dtype=completed.dtype),
-                           completed[:-1]]
-    prev_completed = np.where(has_previous, prev_completed, np.datetime64("NaT"))
-    hours = ordered["trigger_delay_hours"].to_numpy().astype("int64").astype("timedelta64[h]")
-    expected = prev_completed + hours
-    off_mask = ~is_entry & ((due != expected) | np.isnat(prev_completed))
+    own = ordered["trigger_delay_hours"].to_numpy().astype("int64")
+    from_completed = rules.delay_from == "completed_step"
+    hours = (_previous(own, has_previous) if from_completed else own).astype("timedelta64[h]")
+    prev_completed = _previous(ordered["completed_at"].to_numpy(), has_previous)
+    if at_enrolment or rules.delay_from == "enrollment":
+        anchor = _previous(due, has_previous)
+        anchor_name, what = "prev_due", "the previous row's due time"
+    else:
+        anchor = prev_completed
+        anchor_name, what = "prev_completed_at", "the previous step's completion"
+    expected = anchor + hours
+    off_mask = ~is_entry & ((due != expected) | np.isnat(anchor))
+    if not at_enrolment:
+        off_mask |= ~is_entry & np.isnat(prev_completed)
     if off_mask.any():
-        off = rows.iloc[ordered["_pos"].to_numpy()[off_mask]].assign(
-            prev_completed_at=prev_completed[off_mask])
+        whose = "the previous step's" if from_completed else "their step's"
+        off = rows.iloc[positions[off_mask]].assign(
+            **{anchor_name: anchor[off_mask], "expected": expected[off_mask]})
+        columns = ["id", anchor_name, "trigger_delay_hours", "next_trigger_time"]
+        if at_enrolment or rules.delay_from != "next_step":
+            columns.append("expected")
         problems.append(
-            f"{len(off)} rows are not due at the previous step's completion + their step's "
-            "delay: " + _examples(off, ["id", "prev_completed_at", "trigger_delay_hours",
-                                         "next_trigger_time"])
+            f"{len(off)} rows are not due at {what} + {whose} delay: "
+            + _examples(off, columns)
         )
     return problems
 
@@ -311,6 +398,9 @@ def send_violations(
     - ``progress_on = "delivery"``: the completed rows are exactly the steps
       with a successful send, and (given ``max_retries``) each failed row has
       ``max_retries + 1`` failed attempts;
+    - a step skipped by ``catch_up = "skip_stale"`` (completed, ``last_error``
+      starting with ``"skipped"``) has no successful send: it counts as
+      completed without one;
     - ``progress_on = "queue"``: every step with a send attempt is completed
       and has one attempt (failures are not fed back, so nothing is retried).
     """
@@ -337,6 +427,7 @@ def send_violations(
             "sequence": contacts["sequence_id"].map(names).astype(str),
             "day_number": contacts["current_step"].astype("int64"),
             "status": contacts["status"].astype(str),
+            "skipped": skipped_rows(contacts),
         }
     ).drop_duplicates(keys)
     attempts = sends[keys].assign(
@@ -362,6 +453,13 @@ def send_violations(
             f"sends inconsistent with contacts: {len(dup)} steps were sent more than once: "
             + _examples(dup, [*keys, "sent"])
         )
+    skipped = both["skipped"].eq(True) & (both["status"] == "completed")
+    sent_skipped = both[skipped & (both["sent"] > 0)]
+    if not sent_skipped.empty:
+        problems.append(
+            f"sends inconsistent with contacts: {len(sent_skipped)} steps were skipped "
+            "(catch_up = 'skip_stale') but also sent: " + _examples(sent_skipped, [*keys, "sent"])
+        )
     completed = both["status"] == "completed"
     if progress_on == "queue":
         not_done = both[(both["attempts"] > 0) & ~completed]
@@ -379,7 +477,7 @@ def send_violations(
                 + _examples(again, [*keys, "attempts"])
             )
         return problems
-    unsent = both[completed & (both["sent"] == 0)]
+    unsent = both[completed & ~skipped & (both["sent"] == 0)]
     if not unsent.empty:
         problems.append(
             f"sends inconsistent with contacts: {len(unsent)} completed rows have no successful "
@@ -402,15 +500,31 @@ def send_violations(
     return problems
 
 
-def result_violations(result: Any, *, check_timing: bool = True) -> list[str]:
+def skipped_rows(contacts: pd.DataFrame) -> np.ndarray:
+    """Return a boolean array flagging the rows whose ``last_error`` starts with
+    ``"skipped"`` (steps ``catch_up = "skip_stale"`` completed without sending)."""
+    if "last_error" not in contacts:
+        return np.zeros(len(contacts), dtype=bool)
+    errors = contacts["last_error"]
+    if not errors.notna().any():  # the usual case: no error at all
+        return np.zeros(len(contacts), dtype=bool)
+    return errors.astype(object).str.startswith("skipped", na=False).to_numpy(dtype=bool)
+
+
+def result_violations(
+    result: Any, *, check_timing: bool = True, policy: PolicyConfig | None = None
+) -> list[str]:
     """Return every broken invariant of a :class:`seqsim.Result` (empty if none).
 
-    The table checks of :func:`invariant_violations` plus :func:`send_violations`
-    with the run's ``progress_on`` and ``max_retries``.
+    The table checks of :func:`invariant_violations` under the run's policy
+    (``result.scenario.policy``, or ``policy`` when given) plus
+    :func:`send_violations` with the run's ``progress_on`` and ``max_retries``.
     """
     steps = result.tables["sequence_steps"]
-    problems = invariant_violations(result.contacts, steps, check_timing=check_timing)
     scenario = result.scenario
+    policy = scenario.policy if policy is None else policy
+    problems = invariant_violations(result.contacts, steps, check_timing=check_timing,
+                                    policy=policy)
     problems += send_violations(
         result.sends,
         result.contacts,
@@ -421,20 +535,24 @@ def result_violations(result: Any, *, check_timing: bool = True) -> list[str]:
     return problems
 
 
-def assert_invariants(result: Any, *, check_timing: bool = True) -> None:
+def assert_invariants(
+    result: Any, *, check_timing: bool = True, policy: PolicyConfig | None = None
+) -> None:
     """Raise :class:`InvariantError` listing every broken invariant.
 
     ``result`` is a :class:`seqsim.Result` (checked with
-    :func:`result_violations`: the tables and the send log), or a pair
-    ``(contacts, steps)`` of DataFrames (checked with
-    :func:`invariant_violations`).
+    :func:`result_violations`: the tables and the send log, under the run's
+    policy unless ``policy`` is given), or a pair ``(contacts, steps)`` of
+    DataFrames (checked with :func:`invariant_violations` under ``policy``,
+    default: the default policy).
     """
     __tracebackhide__ = True  # pytest: report the failure at the caller's line
     if isinstance(result, tuple):
         contacts, steps = result
-        problems = invariant_violations(contacts, steps, check_timing=check_timing)
+        problems = invariant_violations(contacts, steps, check_timing=check_timing,
+                                        policy=policy)
     else:
-        problems = result_violations(result, check_timing=check_timing)
+        problems = result_violations(result, check_timing=check_timing, policy=policy)
     if problems:
         raise InvariantError("invariants broken:\n- " + "\n- ".join(problems))
 

@@ -10,8 +10,11 @@ import pytest
 
 from seqsim import Scenario, ScenarioError, SeqsimError, simulate
 from seqsim.baseline import (
+    _NEW_POLICY_DEFAULTS,
     DEFAULT_TOLERANCES,
+    NEW_METRICS,
     BaselineError,
+    _fingerprint,
     baseline_candidates,
     baseline_path_for,
     check_scenario,
@@ -20,7 +23,9 @@ from seqsim.baseline import (
     read_baseline,
     record_baseline,
     result_metrics,
+    scenario_changes,
     scenario_fingerprint,
+    scenario_identity,
     write_baseline,
 )
 from seqsim.results import SUMMARY_KEYS
@@ -442,3 +447,78 @@ def test_bad_stored_override_names_the_file(baseline_file: Path) -> None:
     edit(baseline_file, lambda data: data.update(overrides={"capacity.devics": 3}))
     with pytest.raises(BaselineError, match=r"burst\.json: overrides: capacity\.devics: unknown"):
         check_scenario(burst(), baseline_file)
+
+
+# ------------------------------------------------------------------ older baselines
+
+
+def test_new_metric_tolerances() -> None:
+    assert default_tolerance("summary.early_sends") == (0, 0.0)
+    assert default_tolerance("summary.drift_hours_p50") == (0.25, 0.0)
+    assert default_tolerance("summary.drift_hours_max") == (0.25, 0.0)
+    assert default_tolerance("summary.max_messages_per_contact_per_hour") == (0, 0.01)
+    assert default_tolerance("summary.skipped_steps") == (0, 0.01)
+    assert set(NEW_METRICS) <= {f"summary.{key}" for key in SUMMARY_KEYS}
+
+
+def _drop_new_metrics(data):
+    for name in NEW_METRICS:
+        del data["metrics"][name]
+
+
+def test_old_baseline_without_the_new_metrics_still_passes(baseline_file: Path) -> None:
+    edit(baseline_file, _drop_new_metrics)
+    assert not set(NEW_METRICS) & set(read_baseline(baseline_file).metrics)
+    report = check_scenario(burst(), baseline_file)
+    assert report.ok, report.format()
+    assert not report.scenario_changed
+    new = {r.name: r for r in report.rows if r.name in NEW_METRICS}
+    assert set(new) == set(NEW_METRICS)
+    assert all(r.ok and r.note == "new metric; re-record to track it" and r.baseline is None
+               for r in new.values())
+    assert new["summary.early_sends"].now == 0
+    assert "new metric; re-record to track it" in report.format(verbose=True)
+    # an old metric deleted by hand is still bad input
+    edit(baseline_file, lambda data: data["metrics"].pop("summary.peak_backlog"))
+    with pytest.raises(BaselineError, match=r"metrics\.summary\.peak_backlog: missing"):
+        check_scenario(burst(), baseline_file)
+
+
+def test_update_adds_the_new_metrics(baseline_file: Path) -> None:
+    edit(baseline_file, _drop_new_metrics)
+    check_scenario(burst(), baseline_file, update=True)
+    metrics = read_baseline(baseline_file).metrics
+    assert set(NEW_METRICS) <= set(metrics)
+    assert metrics["summary.early_sends"].abs == 0
+
+
+def test_identity_leaves_out_new_policy_keys_at_their_default() -> None:
+    policy = scenario_identity(burst())["policy"]
+    assert policy == {"strategy": "one_by_one", "delay_from": "next_step",
+                      "progress_on": "delivery"}
+    # the defaults left out are what Scenario.to_dict() writes for them
+    written = burst().to_dict()["policy"]
+    assert {key: written[key] for key in _NEW_POLICY_DEFAULTS} == _NEW_POLICY_DEFAULTS
+    assert scenario_fingerprint(burst()) == _fingerprint({
+        **scenario_identity(burst()), "policy": policy})
+
+
+def test_identity_keeps_new_policy_keys_that_are_set(recorded: Path) -> None:
+    changed = burst({"policy.catch_up": "skip_stale", "policy.stale_after": "12h",
+                     "policy.outages": [{"start": "2025-07-01T06:00:00", "duration": "2h"}]})
+    policy = scenario_identity(changed)["policy"]
+    assert policy["catch_up"] == "skip_stale" and policy["stale_after"] == "12h"
+    assert policy["outages"] == [{"start": "2025-07-01T06:00:00", "end": "2025-07-01T08:00:00"}]
+    assert "daily_cap" not in policy
+    assert scenario_fingerprint(changed) != scenario_fingerprint(burst())
+    assert scenario_changes(scenario_identity(burst()), scenario_identity(changed)) == [
+        'policy.catch_up: (absent) -> "skip_stale"',
+        'policy.outages.0.end: (absent) -> "2025-07-01T08:00:00"',
+        'policy.outages.0.start: (absent) -> "2025-07-01T06:00:00"',
+        'policy.stale_after: (absent) -> "12h"',
+    ]
+    # explicitly set to the default: the same scenario as before
+    assert scenario_fingerprint(burst({"policy.catch_up": "burst"})) == scenario_fingerprint(
+        burst())
+    report = check_scenario(burst({"policy.daily_cap": "rolling"}), recorded)
+    assert report.ok and not report.scenario_changed

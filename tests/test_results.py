@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
 import seqsim
-from seqsim import Result, Scenario, SeqsimError, load_result
+from seqsim import Result, Scenario, SeqsimError, SequenceConfig, load_result
+from seqsim.results import (
+    SENDS_COLUMNS,
+    SUMMARY_KEYS,
+    _max_sends_in_an_hour,
+    build_sends,
+    build_summary,
+)
+from seqsim.schema import canonical_frame, column_types, connect, load_sequences, read_tables
 from seqsim.testing import assert_invariants
 
 FILES = ["sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
@@ -206,3 +217,196 @@ def test_load_result_does_not_need_the_trace_file(tmp_path: Path) -> None:
     trace.unlink()
     loaded = load_result(out)
     assert_frame_equal(loaded.sends, res.sends)
+
+
+# ------------------------------------------------------------------ schedule columns, new KPIs
+
+T0 = datetime(2025, 7, 1)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+def cold_tables() -> dict[str, pd.DataFrame]:
+    """COLD: days 1, 3, 6 with delays 0, 48, 72 h (step ids 1, 2, 3)."""
+    con = connect()
+    load_sequences(con, [SequenceConfig(name="COLD", trigger="cold", days=[1, 3, 6],
+                                        delay_hours=[0, 48, 72])])
+    tables = read_tables(con)
+    con.close()
+    return tables
+
+
+TABLES = cold_tables()
+STEPS, SEQUENCES = TABLES["sequence_steps"], TABLES["sequences"]
+STEP_ID = dict(zip(STEPS["day_number"], STEPS["id"], strict=True))
+
+
+def frame(table: str, rows: list[dict]) -> pd.DataFrame:
+    data = pd.DataFrame(rows)
+    for name, _ in column_types(table):
+        if name not in data:
+            data[name] = pd.Series([None] * len(data), dtype=object)
+    return canonical_frame(table, data)
+
+
+def contacts_of(*rows: tuple) -> pd.DataFrame:
+    """Rows ``(id, phone, day, status, created_at[, last_error])`` of COLD."""
+    return frame("sequence_contacts", [
+        {"id": i, "sequence_id": 1, "contact_phone": phone, "current_step": day,
+         "status": status, "next_trigger_time": created, "sequence_stepid": STEP_ID[day],
+         "created_at": created, "retry_count": 0, "last_error": rest[0] if rest else None,
+         "completed_at": created if status == "completed" else None}
+        for i, phone, day, status, created, *rest in rows
+    ])
+
+
+def messages_of(*rows: tuple) -> pd.DataFrame:
+    """Rows ``(contact row id, phone, day, sent_at, outcome[, attempt])``, ids 1.. ."""
+    return frame("messages", [
+        {"id": i, "sequence_contact_id": cid, "contact_phone": phone, "sequence_id": 1,
+         "sequence_stepid": STEP_ID[day], "day_number": day, "device_id": "dev-001",
+         "due_at": sent, "queued_at": sent, "scheduled_at": sent, "sent_at": sent,
+         "outcome": outcome, "attempt": rest[0] if rest else 1}
+        for i, (cid, phone, day, sent, outcome, *rest) in enumerate(rows, start=1)
+    ])
+
+
+#: +1 enrolled at T0: day 1 sent 10 min late, day 3 exactly 48 h after it, day 6
+#: 100 h after enrolment (early: 20 h before day 3's send + 72 h).
+#: +2 enrolled at T0+1h: day 1 fails, then is sent at T0+3h; day 3 is sent at
+#: T0+50h, before that first successful send + 48 h (early).
+#: +3 enrolled at T0: day 1 only failed (never sent); day 3 sent at T0+48h.
+CONTACTS = contacts_of(
+    (1, "+1", 1, "completed", T0), (2, "+1", 3, "completed", T0 + 10 * M),
+    (3, "+1", 6, "completed", T0 + 48 * H + 10 * M),
+    (4, "+2", 1, "completed", T0 + H), (5, "+2", 3, "completed", T0 + 3 * H),
+    (6, "+3", 1, "failed", T0), (7, "+3", 3, "completed", T0),
+)
+MESSAGES = messages_of(
+    (1, "+1", 1, T0 + 10 * M, "sent"),
+    (4, "+2", 1, T0 + H, "failed"),
+    (6, "+3", 1, T0, "failed"),
+    (4, "+2", 1, T0 + 3 * H, "sent", 2),
+    (7, "+3", 3, T0 + 48 * H, "sent"),
+    (2, "+1", 3, T0 + 48 * H + 10 * M, "sent"),
+    (5, "+2", 3, T0 + 50 * H, "sent"),
+    (3, "+1", 6, T0 + 100 * H, "sent"),
+)
+
+
+def sends_and_summary(contacts: pd.DataFrame = CONTACTS, messages: pd.DataFrame = MESSAGES
+                      ) -> tuple[pd.DataFrame, dict]:
+    sends = build_sends(messages, SEQUENCES, contacts=contacts, steps=STEPS)
+    summary = build_summary(sends, pd.DataFrame({"backlog": [0]}), contacts, STEPS, messages)
+    return sends, summary
+
+
+def test_sends_designed_at_drift_and_early() -> None:
+    sends, _ = sends_and_summary()
+    assert list(sends.columns) == list(SENDS_COLUMNS)
+    assert list(SENDS_COLUMNS[-3:]) == ["designed_at", "drift_hours", "early"]
+    assert sends["designed_at"].dtype == "datetime64[us]"
+    assert sends["drift_hours"].dtype == float and sends["early"].dtype == bool
+    got = {(r.contact_phone, r.day_number, r.attempt): (r.designed_at, r.drift_hours, r.early)
+           for r in sends.itertuples()}
+    assert got == {
+        ("+1", 1, 1): (T0, pytest.approx(1 / 6), False),
+        ("+1", 3, 1): (T0 + 48 * H, pytest.approx(1 / 6), False),  # exactly on time: not early
+        ("+1", 6, 1): (T0 + 120 * H, -20.0, True),
+        ("+2", 1, 1): (T0 + H, 0.0, False),  # a failed attempt is never early
+        ("+2", 1, 2): (T0 + H, 2.0, False),
+        ("+2", 3, 1): (T0 + 49 * H, 1.0, True),  # before the first *successful* day 1 + 48 h
+        ("+3", 1, 1): (T0, 0.0, False),
+        ("+3", 3, 1): (T0 + 48 * H, 0.0, False),  # day 1 never sent: not early
+    }
+    assert sends["sent_at"].is_monotonic_increasing
+
+
+def test_sends_without_the_tables_have_empty_schedule_columns() -> None:
+    sends = build_sends(MESSAGES, SEQUENCES)
+    assert list(sends.columns) == list(SENDS_COLUMNS)
+    assert sends["designed_at"].isna().all() and sends["drift_hours"].isna().all()
+    assert not sends["early"].any()
+    # steps alone are enough for `early`
+    sends = build_sends(MESSAGES, SEQUENCES, steps=STEPS)
+    assert sends["designed_at"].isna().all()
+    assert sorted(sends.loc[sends["early"], "contact_phone"]) == ["+1", "+2"]
+
+
+def test_summary_early_and_drift() -> None:
+    _, summary = sends_and_summary()
+    assert list(summary) == list(SUMMARY_KEYS)
+    assert summary["early_sends"] == 2
+    # successful drifts: -20, 0, 1/6, 1/6, 1, 2 (hours)
+    assert summary["drift_hours_p50"] == 0.166667
+    assert summary["drift_hours_p95"] == 1.75
+    assert summary["drift_hours_max"] == 2.0
+    assert summary["max_messages_per_contact_per_hour"] == 1
+    assert summary["skipped_steps"] == 0
+    json.dumps(summary)
+
+
+def test_summary_without_sends() -> None:
+    messages = MESSAGES.iloc[:0]
+    sends, summary = sends_and_summary(messages=messages)
+    assert sends.empty and list(sends.columns) == list(SENDS_COLUMNS)
+    assert summary["early_sends"] == 0
+    assert summary["drift_hours_p50"] is None and summary["drift_hours_max"] is None
+    assert summary["max_messages_per_contact_per_hour"] == 0
+
+
+@pytest.mark.parametrize(
+    ("gaps", "most"),
+    [
+        ([0, 60], 1),  # exactly an hour apart: (t - 1h, t] leaves the first out
+        ([0, 59], 2),
+        ([0, 30, 61], 2),
+        ([0, 0, 0], 3),
+        ([0, 59, 118, 177], 2),
+        ([], 0),
+    ],
+)
+def test_max_sends_in_an_hour(gaps: list[int], most: int) -> None:
+    times = np.array([T0 + g * M for g in gaps], dtype="datetime64[us]")
+    assert _max_sends_in_an_hour(np.array(["+1"] * len(gaps), dtype=object), times) == most
+
+
+def test_max_sends_in_an_hour_per_phone_not_across_phones() -> None:
+    phones = np.array(["+1", "+2", "+1", "+2"], dtype=object)
+    times = np.array([T0, T0 + M, T0 + 2 * H, T0 + 2 * H], dtype="datetime64[us]")
+    assert _max_sends_in_an_hour(phones, times) == 1
+
+
+def test_summary_max_messages_per_contact_per_hour() -> None:
+    def most(*rows: tuple) -> int:
+        contacts = contacts_of((1, "+1", 1, "completed", T0), (2, "+1", 3, "completed", T0))
+        return sends_and_summary(contacts, messages_of(*rows))[1][
+            "max_messages_per_contact_per_hour"]
+
+    assert most((1, "+1", 1, T0, "sent"), (2, "+1", 3, T0 + H, "sent")) == 1
+    assert most((1, "+1", 1, T0, "sent"), (2, "+1", 3, T0 + 59 * M, "sent")) == 2
+    # failed attempts are not messages received
+    assert most((1, "+1", 1, T0, "sent"), (2, "+1", 3, T0 + M, "failed"),
+                (2, "+1", 3, T0 + 2 * H, "sent", 2)) == 1
+
+
+def test_summary_skipped_steps() -> None:
+    skipped = "skipped: overdue at recovery"
+    contacts = contacts_of(
+        (1, "+1", 1, "completed", T0), (2, "+1", 3, "completed", T0, skipped),
+        (3, "+1", 6, "completed", T0, skipped),
+        (4, "+2", 1, "failed", T0, skipped),  # not completed: not a skipped step
+        (5, "+3", 1, "completed", T0, "timeout"),
+    )
+    _, summary = sends_and_summary(contacts, messages_of((1, "+1", 1, T0, "sent")))
+    assert summary["skipped_steps"] == 2
+
+
+def test_result_has_the_new_columns_and_keys(result: Result) -> None:
+    assert list(result.sends.columns) == list(SENDS_COLUMNS)
+    assert set(SUMMARY_KEYS) <= set(result.summary)
+    sent = result.sends[result.sends["outcome"] == "sent"]
+    assert result.summary["early_sends"] == 0  # one-by-one, progress on delivery
+    assert result.summary["drift_hours_max"] == round(float(sent["drift_hours"].max()), 6)
+    assert (sent["drift_hours"] >= 0).all()
+    assert result.summary["skipped_steps"] == 0

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from seqsim import simulate
+from seqsim import PolicyConfig, SequenceConfig, simulate
 from seqsim.baseline import BaselineMismatch, record_baseline, write_baseline
+from seqsim.schema import canonical_frame, column_types, connect, load_sequences, read_tables
 from seqsim.testing import (
     InvariantError,
     assert_invariants,
     assert_matches_baseline,
     check_contacts,
+    invariant_violations,
     max_active_rows,
     result_violations,
     send_violations,
+    skipped_rows,
 )
 from tests.ci_helpers import break_engine, burst
 
@@ -153,3 +157,223 @@ def test_max_active_rows_one_pass_agrees_with_the_sweep(run) -> None:
     first = left_open.index[left_open["status"] == "completed"][0]
     left_open.loc[first, ["status", "completed_at"]] = ["active", pd.NaT]
     assert check_contacts(left_open, steps, check_timing=False).max_active_rows == 2
+
+
+# ------------------------------------------------------------------ hand-built tables
+
+T0 = datetime(2025, 7, 1)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+SKIPPED = "skipped: overdue at recovery"
+
+
+def sequence_tables() -> dict[str, pd.DataFrame]:
+    """COLD: days 1, 3, 6 with delays 0, 48, 72 h (step ids 1, 2, 3)."""
+    con = connect()
+    load_sequences(con, [SequenceConfig(name="COLD", trigger="cold", days=[1, 3, 6],
+                                        delay_hours=[0, 48, 72])])
+    tables = read_tables(con)
+    con.close()
+    return tables
+
+
+STEPS = sequence_tables()["sequence_steps"]
+SEQUENCES = sequence_tables()["sequences"]
+
+
+def contacts(*rows: tuple) -> pd.DataFrame:
+    """Rows ``(phone, day, status, created_at, due, completed_at[, last_error])``, ids 1.."""
+    step = STEPS.set_index("day_number")
+    frame = pd.DataFrame(
+        [
+            {
+                "id": i, "sequence_id": 1, "contact_phone": phone, "current_step": day,
+                "status": status, "current_trigger": step.loc[day, "trigger"],
+                "next_trigger_time": due, "sequence_stepid": step.loc[day, "id"],
+                "completed_at": done, "created_at": created, "retry_count": 0,
+                "last_error": rest[0] if rest else None,
+            }
+            for i, (phone, day, status, created, due, done, *rest) in enumerate(rows, start=1)
+        ]
+    )
+    for name, _ in column_types("sequence_contacts"):
+        if name not in frame:
+            frame[name] = pd.Series([None] * len(frame), dtype=object)
+    return canonical_frame("sequence_contacts", frame)
+
+
+def one_by_one(delay_from: str = "next_step") -> pd.DataFrame:
+    """One contact through COLD, one-by-one: step 1 completes at +5 min, step 2
+    at +48h20m, step 3 is active; due times as ``delay_from`` says."""
+    c1, c2 = T0 + 5 * M, T0 + 48 * H + 20 * M
+    due2, due3 = {
+        "next_step": (c1 + 48 * H, c2 + 72 * H),
+        "completed_step": (c1, c2 + 48 * H),
+        "enrollment": (T0 + 48 * H, T0 + 120 * H),
+    }[delay_from]
+    return contacts(
+        ("+1", 1, "completed", T0, T0, c1),
+        ("+1", 3, "completed", c1, due2, c2),
+        ("+1", 6, "active", c2, due3, None),
+    )
+
+
+def at_enrolment(delay_from: str = "next_step") -> pd.DataFrame:
+    """One contact, all_at_enrollment: every row created at T0; step 1 sent."""
+    due2, due3 = (T0, T0 + 48 * H) if delay_from == "completed_step" else (
+        T0 + 48 * H, T0 + 120 * H)
+    return contacts(
+        ("+1", 1, "completed", T0, T0, T0 + 5 * M),
+        ("+1", 3, "active", T0, due2, None),
+        ("+1", 6, "active", T0, due3, None),
+    )
+
+
+def shift_due(frame: pd.DataFrame, row_id: int, by: timedelta = H) -> pd.DataFrame:
+    out = frame.copy()
+    out.loc[out["id"] == row_id, "next_trigger_time"] += by
+    return out
+
+
+@pytest.mark.parametrize("delay_from", ["next_step", "completed_step", "enrollment"])
+def test_timing_one_by_one_follows_delay_from(delay_from: str) -> None:
+    policy = PolicyConfig(delay_from=delay_from)
+    table = one_by_one(delay_from)
+    assert invariant_violations(table, STEPS, policy=policy) == []
+    problems = invariant_violations(shift_due(table, 3), STEPS, policy=policy)
+    assert len(problems) == 1 and "1 rows are not due at" in problems[0], problems
+    assert "id=3" in problems[0]
+    # The other rules' tables do not pass under this one.
+    for other in {"next_step", "completed_step", "enrollment"} - {delay_from}:
+        assert invariant_violations(one_by_one(other), STEPS, policy=policy) != []
+
+
+def test_timing_messages_name_the_rule() -> None:
+    cases = [
+        ("next_step", "previous step's completion + their step's delay"),
+        ("completed_step", "previous step's completion + the previous step's delay"),
+        ("enrollment", "previous row's due time + their step's delay"),
+    ]
+    for delay_from, text in cases:
+        broken = shift_due(one_by_one(delay_from), 2)
+        with pytest.raises(InvariantError, match=re.escape(text)):
+            assert_invariants((broken, STEPS), policy=PolicyConfig(delay_from=delay_from))
+
+
+def test_default_policy_is_next_step_one_by_one() -> None:
+    assert invariant_violations(one_by_one(), STEPS) == []
+    assert invariant_violations(one_by_one(), STEPS, policy=PolicyConfig()) == []
+    assert invariant_violations(one_by_one("enrollment"), STEPS) != []
+
+
+def test_one_by_one_row_needs_its_previous_row_completed() -> None:
+    table = one_by_one("enrollment")
+    table.loc[table["id"] == 2, ["status", "completed_at"]] = ["active", pd.NaT]
+    problems = invariant_violations(table, STEPS, policy=PolicyConfig(delay_from="enrollment"))
+    assert any("more than one active row" in p for p in problems)
+    assert any("1 rows are not due at the previous row's due time" in p and "id=3" in p
+               for p in problems), problems
+
+
+@pytest.mark.parametrize("delay_from", ["next_step", "completed_step", "enrollment"])
+def test_timing_all_at_enrollment(delay_from: str) -> None:
+    policy = PolicyConfig(strategy="all_at_enrollment", delay_from=delay_from)
+    table = at_enrolment(delay_from)
+    assert invariant_violations(table, STEPS, policy=policy) == []
+    problems = invariant_violations(shift_due(table, 2, -H), STEPS, policy=policy)
+    # row 2 off by an hour; row 3 is anchored on row 2's due time, so it is off too
+    assert len(problems) == 1 and problems[0].startswith("2 rows are not due at the previous "
+                                                         "row's due time"), problems
+    assert "id=2" in problems[0] and "id=3" in problems[0]
+    problems = invariant_violations(shift_due(table, 3), STEPS, policy=policy)
+    assert len(problems) == 1 and "1 rows are not due" in problems[0] and "id=3" in problems[0]
+
+
+def test_all_at_enrollment_rows_are_created_at_enrolment() -> None:
+    policy = PolicyConfig(strategy="all_at_enrollment")
+    table = at_enrolment()
+    table.loc[table["id"] == 3, "created_at"] = T0 + M
+    with pytest.raises(InvariantError, match=r"1 rows were not created with their contact's "
+                                             r"entry row .*id=3"):
+        assert_invariants((table, STEPS), policy=policy)
+
+
+def test_several_active_rows_allowed_only_all_at_enrollment() -> None:
+    table = at_enrolment()
+    all_at = PolicyConfig(strategy="all_at_enrollment")
+    checks = check_contacts(table, STEPS, policy=all_at)
+    assert checks.problems == [] and checks.max_active_rows == 3
+    problems = invariant_violations(table, STEPS, check_timing=False)
+    assert len(problems) == 1
+    assert "1 contacts have more than one active row in a sequence (max 2)" in problems[0]
+
+
+def outage_policy(catch_up: str) -> PolicyConfig:
+    return PolicyConfig(catch_up=catch_up,
+                        outages=[{"start": "2025-07-02T00:00:00", "duration": "2d"}])
+
+
+def test_rescheduled_due_times_are_not_checked_after_an_outage() -> None:
+    moved = shift_due(one_by_one(), 3, 7 * H)
+    assert invariant_violations(moved, STEPS, policy=outage_policy("reschedule")) == []
+    # without an outage nothing was rescheduled: the check applies
+    assert invariant_violations(moved, STEPS, policy=PolicyConfig(catch_up="reschedule")) != []
+    assert invariant_violations(moved, STEPS, policy=outage_policy("burst")) != []
+    # the structural checks still run
+    early_entry = shift_due(moved, 1)
+    assert invariant_violations(early_entry, STEPS, policy=outage_policy("reschedule")) == []
+    lost = moved[moved["id"] != 3]
+    assert any("contacts are lost" in p for p in
+               invariant_violations(lost, STEPS, policy=outage_policy("reschedule")))
+
+
+def test_skipped_step_counts_as_completed_at_the_skip() -> None:
+    skip = T0 + 50 * H
+    table = contacts(
+        ("+1", 1, "completed", T0, T0, T0 + 5 * M),
+        ("+1", 3, "completed", T0 + 5 * M, T0 + 5 * M + 48 * H, skip, SKIPPED),
+        ("+1", 6, "active", skip, skip + 72 * H, None),
+    )
+    policy = outage_policy("skip_stale")
+    assert invariant_violations(table, STEPS, policy=policy) == []
+    assert invariant_violations(shift_due(table, 3), STEPS, policy=policy) != []
+
+
+def sends_of(rows: list[tuple]) -> pd.DataFrame:
+    """Send rows ``(phone, day, sent_at, outcome)`` of COLD."""
+    return pd.DataFrame(
+        [{"contact_phone": p, "sequence": "COLD", "day_number": d, "due_at": T0,
+          "sent_at": t, "outcome": o, "attempt": 1} for p, d, t, o in rows]
+    )
+
+
+def test_send_violations_skipped_rows_need_no_send() -> None:
+    table = contacts(
+        ("+1", 1, "completed", T0, T0, T0 + M),
+        ("+1", 3, "completed", T0 + M, T0 + 48 * H + M, T0 + 60 * H, SKIPPED),
+        ("+2", 1, "completed", T0, T0, T0 + M, "an old error"),
+    )
+    sends = sends_of([("+1", 1, T0 + M, "sent"), ("+2", 1, T0 + M, "sent")])
+    assert send_violations(sends, table, SEQUENCES) == []
+    assert send_violations(sends, table, SEQUENCES, progress_on="queue") == []
+    # a failed attempt before the skip is fine; a successful one is not
+    failed = pd.concat([sends, sends_of([("+1", 3, T0 + 49 * H, "failed")])])
+    assert send_violations(failed, table, SEQUENCES) == []
+    sent = pd.concat([sends, sends_of([("+1", 3, T0 + 49 * H, "sent")])])
+    problems = send_violations(sent, table, SEQUENCES)
+    assert len(problems) == 1 and "1 steps were skipped (catch_up = 'skip_stale') but also sent" \
+        in problems[0]
+    # a completed row whose last_error is not a skip still needs its send
+    problems = send_violations(sends.iloc[:1], table, SEQUENCES)
+    assert len(problems) == 1 and "1 completed rows have no successful send" in problems[0]
+    assert "contact_phone=+2" in problems[0]
+    assert skipped_rows(table).tolist() == [False, True, False]
+
+
+def test_result_violations_use_the_run_policy(run) -> None:
+    assert result_violations(run) == []
+    # the run's tables are one-by-one: judged as all-at-enrolment they break it
+    problems = result_violations(run, policy=PolicyConfig(strategy="all_at_enrollment"))
+    assert any("were not created with their contact's entry row" in p for p in problems)
+    with pytest.raises(InvariantError, match="previous row's due time"):
+        assert_invariants(run, policy=PolicyConfig(delay_from="enrollment"))
