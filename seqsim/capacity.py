@@ -5,7 +5,9 @@ device was offline or over its limits (80 messages/hour, 800/day, 50 in
 flight). Each device sends one message at a time, waiting a pacing gap drawn
 uniformly between the sequence's min and max delay seconds after its
 previous send. Limits count messages *queued* on the device within a rolling
-hour / day, which is when production counted them.
+hour / day, which is when production counted them; with a ``calendar`` (the
+``daily_cap = "calendar"`` policy) the daily limit counts per calendar day
+instead, and a capped device waits for the next midnight.
 
 Instants may be datetimes (the per-row engine) or integer microseconds (the
 batch engine): a device only compares and adds them, with the hour and day
@@ -48,6 +50,9 @@ class Device:
     in_flight: int = 0
     hour: Any = field(default=timedelta(hours=1), repr=False)
     day: Any = field(default=timedelta(days=1), repr=False)
+    #: None: the daily limit counts a rolling ``day``; else an object whose
+    #: ``start(t)``/``next_start(t)`` give the calendar day around ``t``.
+    calendar: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._last_hour: deque[Any] = deque()
@@ -63,7 +68,7 @@ class Device:
         if self.hourly_limit:
             left.append(self.hourly_limit - _count_since(self._last_hour, now - self.hour))
         if self.daily_limit:
-            left.append(self.daily_limit - _count_since(self._last_day, now - self.day))
+            left.append(self.daily_limit - self._day_count(now))
         return max(0, min(left)) if left else None
 
     def blocked(self, now: Any) -> str | None:
@@ -90,7 +95,10 @@ class Device:
         if self._hour_full(now):
             times.append(self._last_hour[-self.hourly_limit] + self.hour)
         if self._day_full(now):
-            times.append(self._last_day[-self.daily_limit] + self.day)
+            if self.calendar is None:
+                times.append(self._last_day[-self.daily_limit] + self.day)
+            else:
+                times.append(self.calendar.next_start(now))
         return max(times) if times else now
 
     def _hour_full(self, now: Any) -> bool:
@@ -99,7 +107,16 @@ class Device:
 
     def _day_full(self, now: Any) -> bool:
         limit = self.daily_limit
-        return bool(limit) and _count_since(self._last_day, now - self.day) >= limit
+        return bool(limit) and self._day_count(now) >= limit
+
+    def _day_count(self, now: Any) -> int:
+        if self.calendar is None:
+            return _count_since(self._last_day, now - self.day)
+        start = self.calendar.start(now)
+        window = self._last_day
+        while window and window[0] < start:
+            window.popleft()
+        return len(window)
 
     def queue(self, now: Any, gap: Any) -> Any:
         """Queue one message; return when the device will send it."""
@@ -129,7 +146,8 @@ class Fleet:
     """The devices a run sends from, by id.
 
     ``hour``/``day`` are the rolling-window spans in the unit instants use
-    (timedelta for datetimes, the default; 3_600_000_000 for microseconds).
+    (timedelta for datetimes, the default; 3_600_000_000 for microseconds);
+    ``calendar`` makes the daily limit count calendar days (see `Device`).
     """
 
     def __init__(
@@ -141,9 +159,11 @@ class Fleet:
         in_flight_limit: int,
         hour: Any = timedelta(hours=1),
         day: Any = timedelta(days=1),
+        calendar: Any = None,
     ) -> None:
         self.devices = {
-            d: Device(d, hourly_limit, daily_limit, in_flight_limit, hour=hour, day=day)
+            d: Device(d, hourly_limit, daily_limit, in_flight_limit, hour=hour, day=day,
+                      calendar=calendar)
             for d in device_ids
         }
 

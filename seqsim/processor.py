@@ -15,6 +15,13 @@ Each poll, in production order:
 
 Random draws (failure, pacing gap) happen per queued message, two at a time,
 in processing order, so every engine can reproduce the same stream.
+
+Policies (:class:`seqsim.scenario.PolicyConfig`) change this as follows:
+rows of a sequence with a send window are selected only while their lead's
+window is open; during an outage no poll runs (:meth:`RowProcessor.down`
+gives its timeline row; devices still deliver what they had queued, recorded
+by the next poll); the first poll after an outage applies the catch-up
+policy before enrolling (:meth:`RowProcessor.poll` with ``recovering``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from seqsim import schema
 from seqsim.capacity import Fleet, pacing_gap
 from seqsim.clock import VirtualClock
 from seqsim.engine import row
+from seqsim.policy import SendWindows, from_us, to_us
 from seqsim.scenario import Scenario
 
 __all__ = ["Arrivals", "PollStats", "RowProcessor"]
@@ -50,6 +58,9 @@ class Arrivals:
         self.phones: list[str] = frame["phone"].tolist()
         self.triggers: list[str] = frame["trigger"].tolist()
         self.devices: list[str] = frame["device_id"].tolist()
+        self.zones: list[str] = (
+            frame["timezone"].tolist() if "timezone" in frame else ["UTC"] * len(frame)
+        )
 
 
 class PollStats(NamedTuple):
@@ -87,7 +98,13 @@ class RowProcessor:
     ) -> None:
         self.con = con
         self.capacity = scenario.capacity
-        self.on_queue = scenario.policy.progress_on == "queue"
+        policy = self.policy = scenario.policy
+        self.on_queue = policy.progress_on == "queue"
+        self.schedule = row.Schedule(policy.strategy, policy.delay_from)
+        ids = dict(con.execute("SELECT name, id FROM sequences").fetchall())
+        self.windows = SendWindows(policy, scenario.sequences, ids)
+        self._zones: set[str] = set()
+        self._now: datetime | None = None
         self.fleet = fleet
         self.rng = rng
         self._in_flight: list[_InFlight] = []
@@ -106,7 +123,15 @@ class RowProcessor:
         That is the next delivery or the earliest due row; arrivals are the
         caller's to add. None when nothing is pending.
         """
-        times = [t for t in (row.next_due_time(self.con),) if t is not None]
+        if self.windows.active and self._now is not None:
+            # A waiting row can go when its window is open, from the next poll on.
+            after = to_us(self._now) + 1
+            times = [
+                from_us(self.windows.next_open(seq_id, zone, max(to_us(due), after)))
+                for seq_id, zone, due in row.due_groups(self.con)
+            ]
+        else:
+            times = [t for t in (row.next_due_time(self.con),) if t is not None]
         if self._in_flight:
             times.append(self._in_flight[0].send_at)
         return min(times) if times else None
@@ -114,22 +139,43 @@ class RowProcessor:
     def idle(self, at: datetime) -> PollStats:
         """Return the timeline row of a poll at which nothing can happen.
 
-        Only called before :meth:`next_event`, when no row is due yet.
+        Only called before :meth:`next_event`, when no row can be sent yet:
+        none is due, or (send windows) the due ones wait for their window.
         """
-        return PollStats(at, 0, 0, 0, 0, 0, self._active, self.completed_contacts)
+        backlog = row.count_backlog(self.con, now=at) if self.windows.active else 0
+        return PollStats(at, 0, 0, 0, 0, backlog, self._active, self.completed_contacts)
+
+    def down(self, at: datetime) -> PollStats:
+        """Return the timeline row of a poll that an outage prevents.
+
+        Nothing runs; the backlog is what is due and waiting at ``at``.
+        """
+        return PollStats(at, 0, 0, 0, 0, row.count_backlog(self.con, now=at), self._active,
+                         self.completed_contacts)
 
     # ------------------------------------------------------------------- poll
     def poll(
-        self, clock: VirtualClock, at: datetime, arrivals: Arrivals, lo: int, hi: int
+        self,
+        clock: VirtualClock,
+        at: datetime,
+        arrivals: Arrivals,
+        lo: int,
+        hi: int,
+        *,
+        recovering: bool = False,
     ) -> PollStats:
         """Run one poll at ``at`` and return its statistics.
 
         ``arrivals.frame.iloc[lo:hi]`` are the leads (time, phone, trigger,
-        device_id) that arrived since the previous poll; they are enrolled at
-        ``at``.
+        device_id, timezone) that arrived since the previous poll; they are
+        enrolled at ``at``. ``recovering``: the first poll after an outage,
+        which applies the catch-up policy first.
         """
         self._deliver(clock, before=at, inclusive=False)
         clock.advance_to(at)
+        self._now = at
+        if recovering:
+            self._catch_up(at)
         if lo < hi:
             self._enrol(arrivals.frame.iloc[lo:hi], at)
         skipped = self._process_due(at)
@@ -159,15 +205,40 @@ class RowProcessor:
             seen.append(phone in self._phones)
             self._phones.add(phone)
         mask = pd.Series(seen, index=arrivals.index)
+        if "timezone" in arrivals:
+            self._zones.update(arrivals["timezone"])
         schema.add_leads(self.con, arrivals[~mask].rename(columns={"time": "created_at"}))
         for phone, trigger in arrivals.loc[mask, ["phone", "trigger"]].itertuples(index=False):
             schema.add_lead_trigger(self.con, phone, trigger)
         for phone in phones:
-            self._enrolled += sum(e.enrolled for e in row.enroll_lead(self.con, phone, now=at))
+            enrolments = row.enroll_lead(self.con, phone, now=at, schedule=self.schedule)
+            self._enrolled += sum(e.enrolled for e in enrolments)
+
+    def _catch_up(self, at: datetime) -> None:
+        """Apply the catch-up policy at the first poll after an outage."""
+        if self.policy.catch_up == "skip_stale":
+            # Skipping a step of an anchored schedule can create a next step that is
+            # stale already: skip again until none is left.
+            while stale := row.overdue_rows(self.con, at - self.policy.stale_after):
+                for row_id in stale:
+                    self._advance(row.complete_step(self.con, row_id, now=at,
+                                                    schedule=self.schedule, skipped=True))
+        elif self.policy.catch_up == "reschedule":
+            row.reschedule_overdue(self.con, now=at)
+
+    def _open_windows(self, at: datetime) -> row.OpenWindows | None:
+        if not self.windows.active:
+            return None
+        t = to_us(at)
+        windowed = self.windows.windowed_sequences
+        keys = [f"{seq_id}|{zone}" for seq_id in windowed for zone in sorted(self._zones)
+                if self.windows.is_open(seq_id, zone, t)]
+        return row.OpenWindows(windowed, keys)
 
     def _process_due(self, at: datetime) -> int:
         skipped = 0
-        for due in row.due_rows(self.con, self.capacity.batch_size, now=at):
+        windows = self._open_windows(at)
+        for due in row.due_rows(self.con, self.capacity.batch_size, now=at, windows=windows):
             device = due.assigned_device_id
             if self.fleet.blocked(device, at) is not None:
                 skipped += 1
@@ -180,7 +251,7 @@ class RowProcessor:
             outcome = "failed" if u_fail < self.capacity.failure_rate else "sent"
             message_id = row.queue_message(self.con, due, device, scheduled_at=send_at, now=at)
             if self.on_queue:
-                self._advance(row.complete_step(self.con, due.id, now=at))
+                self._advance(row.complete_step(self.con, due.id, now=at, schedule=self.schedule))
             self._queued += 1
             heapq.heappush(
                 self._in_flight,
@@ -200,7 +271,8 @@ class RowProcessor:
             if msg.outcome == "sent":
                 self._sent += 1
                 if not self.on_queue:
-                    self._advance(row.complete_step(self.con, msg.row_id, now=msg.send_at))
+                    self._advance(row.complete_step(self.con, msg.row_id, now=msg.send_at,
+                                                    schedule=self.schedule))
             else:
                 self._failed += 1
                 if not self.on_queue:

@@ -22,6 +22,7 @@ from seqsim.clock import VirtualClock, real_seconds
 from seqsim.engine import ENGINES, vector
 from seqsim.engine.batch import BatchProcessor
 from seqsim.errors import ScenarioError
+from seqsim.policy import DatetimeCalendar, Outages, calendar_days
 from seqsim.processor import Arrivals, PollStats, RowProcessor
 from seqsim.progress import Progress
 from seqsim.results import Result, build_result
@@ -127,8 +128,10 @@ def _processor(
     if name == "batch":
         return BatchProcessor(con, scenario, devices, rng)
     cap = scenario.capacity
+    days = calendar_days(scenario.policy)
     fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
-                  in_flight_limit=cap.in_flight_limit)
+                  in_flight_limit=cap.in_flight_limit,
+                  calendar=None if days is None else DatetimeCalendar(days))
     return RowProcessor(con, scenario, fleet, rng)
 
 
@@ -139,10 +142,16 @@ def _run_polls(
     progress: bool | None,
     skip_idle: bool,
 ) -> tuple[int, pd.DataFrame]:
-    """Run every poll; return how many were really run, and the timeline."""
+    """Run every poll; return how many were really run, and the timeline.
+
+    Polls in an outage do not run (their timeline row says what waits); the
+    arrivals of an outage are enrolled by the first poll after it, which also
+    applies the catch-up policy.
+    """
     sim = scenario.simulation
     start, poll = sim.start, sim.poll_interval
     total = _poll_count(sim.duration, poll)
+    outages = Outages.for_run(scenario.policy, start, poll, total)
     # The poll at which each lead arrives: the first at or after its arrival.
     offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
     arrival_poll = -(-offsets // np.timedelta64(poll)) if len(offsets) else offsets
@@ -151,14 +160,19 @@ def _run_polls(
     stats: list[PollStats] = []
     event_poll = 0
     polls_run = 0
+    lo = 0
     with VirtualClock(start) as clock, Progress(total, enabled=progress) as bar:
         for k in range(total):
             at = start + k * poll
-            lo, hi = bounds[k], bounds[k + 1]
-            if skip_idle and k < event_poll and lo == hi:
+            hi = bounds[k + 1]
+            if k in outages.down:
+                stats.append(processor.down(at))
+            elif skip_idle and k < event_poll and lo == hi and k not in outages.recovery:
                 stats.append(processor.idle(at))
             else:
-                stats.append(processor.poll(clock, at, batch, lo, hi))
+                stats.append(processor.poll(clock, at, batch, lo, hi,
+                                            recovering=k in outages.recovery))
+                lo = hi
                 polls_run += 1
                 event = processor.next_event()
                 event_poll = total if event is None else -(-(event - start) // poll)

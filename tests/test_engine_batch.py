@@ -3,7 +3,9 @@
 Hypothesis draws small worlds (sequences with random day numbers and delays,
 including 0, chains, pacing, a few devices with tight limits, failures with
 retries, small batches, bursts and random arrivals, both progress_on
-policies) and runs each on both engines. ``SEQSIM_HYPOTHESIS_EXAMPLES``
+policies) and runs each on both engines; a second property adds every
+scheduling policy (strategies, delay_from, send windows in several time
+zones, calendar caps, outages with each catch-up). ``SEQSIM_HYPOTHESIS_EXAMPLES``
 raises the budget (``make test-deep``).
 """
 
@@ -49,8 +51,54 @@ def sequences(draw: st.DrawFn) -> list[dict]:
     return out
 
 
+_HOURS = ["09:00-17:00", "22:00-06:00", "00:00-12:00", "13:30-14:00", "06:00-24:00"]
+_DAYS = [["mon", "tue", "wed", "thu", "fri"], ["tue"], ["wed", "thu"], ["sat", "sun"]]
+_ZONES = ["UTC", "Asia/Singapore", "America/New_York"]
+
+
 @st.composite
-def scenarios(draw: st.DrawFn) -> seqsim.Scenario:
+def policies(draw: st.DrawFn, seqs: list[dict], workload: list[dict], duration: str) -> dict:
+    """A random [policy] table; may also give sequences windows and workloads zones."""
+    policy: dict = {
+        "strategy": draw(st.sampled_from(["one_by_one", "all_at_enrollment"])),
+        "delay_from": draw(st.sampled_from(["next_step", "completed_step", "enrollment"])),
+        "daily_cap": draw(st.sampled_from(["rolling", "calendar"])),
+        "daily_cap_zone": draw(st.sampled_from(_ZONES)),
+        "catch_up": draw(st.sampled_from(["burst", "skip_stale", "reschedule"])),
+        "stale_after": draw(st.sampled_from(["30m", "2h", "1d"])),
+    }
+    if draw(st.booleans()):
+        policy["send_hours"] = draw(st.sampled_from(_HOURS))
+    if draw(st.booleans()):
+        policy["send_days"] = draw(st.sampled_from(_DAYS))
+    for seq in seqs:
+        if draw(st.integers(0, 3)) == 0:
+            seq["send_hours"] = draw(st.sampled_from(_HOURS))
+    for wl in workload:
+        wl["timezone"] = draw(st.sampled_from(_ZONES))
+    outages = []
+    last_hour = 47 if duration == "2d" else 23
+    count = draw(st.sampled_from([0, 1, 1, 2]))
+    for start in sorted(draw(st.sets(st.integers(0, last_hour), min_size=count,
+                                     max_size=count))):
+        day, hour = divmod(start, 24)
+        outages.append({"start": f"2025-07-0{1 + day}T{hour:02d}:10:00",
+                        "duration": draw(st.sampled_from(["20m", "1h", "6h"]))})
+    # Sorted starts an hour or more apart; drop an outage that overlaps the previous.
+    policy["outages"] = [o for i, o in enumerate(outages)
+                         if i == 0 or o["start"] >= _end(outages[i - 1])]
+    return policy
+
+
+def _end(outage: dict) -> str:
+    from seqsim.scenario import parse_duration, parse_instant
+
+    end = parse_instant(outage["start"], "start") + parse_duration(outage["duration"], "d")
+    return end.isoformat()
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, with_policies: bool = False) -> seqsim.Scenario:
     seqs = draw(sequences())
     triggers = [s["trigger"] for s in seqs]
     workload = []
@@ -65,12 +113,16 @@ def scenarios(draw: st.DrawFn) -> seqsim.Scenario:
             wl["rate_per_hour"] = draw(st.sampled_from([0.5, 1, 2, 4]))
             wl["end"] = "2025-07-01T06:00:00"
         workload.append(wl)
+    duration = draw(st.sampled_from(["1d", "2d"]))
+    policy = {"progress_on": draw(st.sampled_from(["delivery", "queue"]))}
+    if with_policies:
+        policy.update(draw(policies(seqs, workload, duration)))
     data = {
         "simulation": {
             "start": "2025-07-01T00:00:00",
             # A poll where rows are due costs the row engine several statements even
             # when every device is capped: coarse polls keep each example short.
-            "duration": draw(st.sampled_from(["1d", "2d"])),
+            "duration": duration,
             "poll_interval": draw(st.sampled_from(["2m", "7m", "30m"])),
             "seed": draw(st.integers(0, 2**16)),
         },
@@ -85,8 +137,10 @@ def scenarios(draw: st.DrawFn) -> seqsim.Scenario:
             "failure_rate": draw(st.sampled_from([0.0, 0.0, 0.2, 0.5])),
             "max_retries": draw(st.integers(0, 2)),
         },
-        "policy": {"progress_on": draw(st.sampled_from(["delivery", "queue"]))},
+        "policy": policy,
     }
+    if policy.get("daily_cap") == "calendar" and not data["capacity"]["daily_limit"]:
+        policy["daily_cap"] = "rolling"
     return seqsim.Scenario.from_dict(data)
 
 
@@ -97,6 +151,21 @@ def test_batch_engine_matches_row_engine(scenario: seqsim.Scenario) -> None:
     batch = seqsim.simulate(scenario, engine="batch", progress=False)
     assert_same_tables(row, batch)
     assert_invariants(batch)
+
+
+@ENGINE_PROPERTY
+@given(scenarios(with_policies=True))
+def test_batch_engine_matches_row_engine_under_policies(scenario: seqsim.Scenario) -> None:
+    policy = scenario.policy
+    event(f"strategy={policy.strategy}")
+    event(f"windows={policy.send_hours is not None or policy.send_days is not None}")
+    event(f"outages={len(policy.outages)}, catch_up={policy.catch_up}")
+    row = seqsim.simulate(scenario, engine="row", progress=False)
+    batch = seqsim.simulate(scenario, engine="batch", progress=False)
+    assert_same_tables(row, batch)
+    assert_invariants(batch)
+    if policy.catch_up == "skip_stale" and batch.summary.get("skipped_steps"):
+        event("some steps skipped")
 
 
 @pytest.mark.parametrize("skip_idle", [True, False])

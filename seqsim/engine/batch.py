@@ -21,11 +21,16 @@ What makes it fast:
 
 All instants are integer microseconds since 1970-01-01 (naive UTC) inside the
 engine; they are converted once, at the end.
+
+Policies follow :mod:`seqsim.processor` exactly; with send windows, due rows
+are also indexed per (sequence, lead time zone) so a poll merges only the
+groups whose window is open.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,27 +41,25 @@ import pandas as pd
 from sortedcontainers import SortedList
 
 from seqsim.capacity import Fleet, pacing_gap_us
+from seqsim.policy import (
+    SKIPPED_ERROR,
+    SendWindows,
+    calendar_days,
+    enrollment_offsets,
+    from_us,
+    next_due,
+    to_us,
+)
 from seqsim.processor import FAILED_SEND_ERROR, Arrivals, PollStats
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame
 
 __all__ = ["BatchProcessor"]
 
-_EPOCH = datetime(1970, 1, 1)
-_US = timedelta(microseconds=1)
 _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
 _NEVER = 2**62
-
-
-def to_us(instant: datetime) -> int:
-    """Return a naive UTC datetime as integer microseconds since 1970."""
-    return (instant - _EPOCH) // _US
-
-
-def from_us(micros: int) -> datetime:
-    """Return integer microseconds since 1970 as a naive UTC datetime."""
-    return _EPOCH + timedelta(microseconds=micros)
+_Key = tuple[int, int, str, int, int]  # due, sequence id, phone, day number, row index
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,14 @@ class _Messages:
 
 
 class _Lead:
-    __slots__ = ("created_at", "device_id", "triggers")
+    __slots__ = ("created_at", "device_id", "timezone", "triggers")
 
-    def __init__(self, device_id: str | None, trigger: str, created_at: int) -> None:
+    def __init__(self, device_id: str | None, trigger: str, created_at: int,
+                 timezone: str) -> None:
         self.device_id = device_id
         self.triggers = [trigger]
         self.created_at = created_at
+        self.timezone = timezone
 
 
 class BatchProcessor:
@@ -162,11 +167,20 @@ class BatchProcessor:
         self.batch_size = cap.batch_size
         self.failure_rate = cap.failure_rate
         self.max_retries = cap.max_retries
-        self.on_queue = scenario.policy.progress_on == "queue"
+        policy = self.policy = scenario.policy
+        self.on_queue = policy.progress_on == "queue"
+        self.all_at_enrollment = policy.strategy == "all_at_enrollment"
         self.rng = rng
         self.fleet = Fleet(device_ids, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
-                           in_flight_limit=cap.in_flight_limit, hour=_HOUR_US, day=_DAY_US)
+                           in_flight_limit=cap.in_flight_limit, hour=_HOUR_US, day=_DAY_US,
+                           calendar=calendar_days(policy))
         self.steps, self.sequences = self._load_definitions(con)
+        ids = {name: seq_id for seq_id, name in con.execute("SELECT id, name FROM sequences")
+               .fetchall()}
+        self.windows = SendWindows(policy, scenario.sequences, ids)
+        # Per (sequence id, time zone): the due index of a send window's rows.
+        self._due_by_group: dict[tuple[int, str], SortedList] = {}
+        self._offsets = {seq_id: self._schedule(seq_id) for seq_id in self.sequences}
         self._by_trigger = {s.trigger: s for s in self.sequences.values()}
         self.rows = _Rows()
         self.messages = _Messages()
@@ -211,14 +225,35 @@ class BatchProcessor:
         }
         return steps, sequences
 
+    def _schedule(self, seq_id: int) -> list[tuple[int, int]]:
+        """Return a sequence's (step id, offset from enrolment) in day order, for
+        all-at-enrolment."""
+        step_ids = []
+        step: int | None = self.sequences[seq_id].entry_step
+        while step is not None:
+            step_ids.append(step)
+            step = self.steps[step].next_step
+        delays = [self.steps[s].delay_us for s in step_ids]
+        return list(zip(step_ids, enrollment_offsets(self.policy.delay_from, delays),
+                        strict=True))
+
     # ------------------------------------------------------------ due index
-    def _key(self, i: int) -> tuple[int, int, str, int, int]:
+    def _key(self, i: int) -> _Key:
         r = self.rows
         return (r.due[i], r.sequence_id[i], r.phone[i], self.steps[r.step[i]].day_number, i)
+
+    def _group(self, i: int) -> tuple[int, str]:
+        return self.rows.sequence_id[i], self.leads[self.rows.phone[i]].timezone
 
     def _make_due(self, i: int) -> None:
         key = self._key(i)
         self._due.add(key)
+        if self.windows.active:
+            group = self._group(i)
+            per_group = self._due_by_group.get(group)
+            if per_group is None:
+                per_group = self._due_by_group[group] = SortedList()
+            per_group.add(key)
         if not self._limited:
             return
         device = self.rows.device[i]
@@ -227,10 +262,24 @@ class BatchProcessor:
             per_device = self._due_by_device[device] = SortedList()
         per_device.add(key)
 
-    def _drop_due(self, key: tuple[int, int, str, int, int]) -> None:
+    def _drop_due(self, key: _Key) -> None:
         self._due.remove(key)
+        if self.windows.active:
+            self._due_by_group[self._group(key[4])].remove(key)
         if self._limited:
             self._due_by_device[self.rows.device[key[4]]].remove(key)
+
+    def _open_groups(self, now: int) -> list[SortedList]:
+        """Return the due indexes of the groups whose send window is open at ``now``."""
+        windows = self.windows
+        return [keys for (seq_id, zone), keys in self._due_by_group.items()
+                if keys and windows.is_open(seq_id, zone, now)]
+
+    def _eligible_count(self, now: int) -> int:
+        """Return how many rows a poll at ``now`` could select (due, window open)."""
+        if not self.windows.active:
+            return self._due_count(now)
+        return sum(keys.bisect_left((now + 1,)) for keys in self._open_groups(now))
 
     def _due_count(self, at: int) -> int:
         return self._due.bisect_left((at + 1,))
@@ -239,6 +288,14 @@ class BatchProcessor:
     def next_event(self) -> datetime | None:
         """Return the earliest instant a poll could change anything, or None."""
         best = self._in_flight[0][0] if self._in_flight else _NEVER
+        if self.windows.active:
+            # A waiting row can go when its window is open, from the next poll on.
+            after = self._now + 1
+            for (seq_id, zone), keys in self._due_by_group.items():
+                if keys:
+                    first = max(keys[0][0], after)
+                    best = min(best, self.windows.next_open(seq_id, zone, first))
+            return None if best == _NEVER else from_us(best)
         blocked = {d: u for d, u in self._blocked_until.items() if u > self._now}
         self._blocked_until = blocked
         if not blocked:
@@ -266,16 +323,28 @@ class BatchProcessor:
         Rows may be due there, all on devices over a limit: such a poll would
         select them and skip every one, as the row engine's poll does.
         """
-        due = self._due_count(to_us(at))
-        return PollStats(at, 0, 0, 0, min(due, self.batch_size), due, self.active,
+        now = to_us(at)
+        due = self._due_count(now)
+        return PollStats(at, 0, 0, 0, min(self._eligible_count(now), self.batch_size), due,
+                         self.active, self.completed_contacts)
+
+    def down(self, at: datetime) -> PollStats:
+        """Return the timeline row of a poll that an outage prevents (nothing runs)."""
+        return PollStats(at, 0, 0, 0, 0, self._due_count(to_us(at)), self.active,
                          self.completed_contacts)
 
     # ---------------------------------------------------------------- poll
-    def poll(self, clock: Any, at: datetime, arrivals: Arrivals, lo: int, hi: int) -> PollStats:
-        """Run one poll at ``at`` enrolling ``arrivals[lo:hi]``; return its timeline row."""
+    def poll(self, clock: Any, at: datetime, arrivals: Arrivals, lo: int, hi: int, *,
+             recovering: bool = False) -> PollStats:
+        """Run one poll at ``at`` enrolling ``arrivals[lo:hi]``; return its timeline row.
+
+        ``recovering``: the first poll after an outage (applies the catch-up).
+        """
         now = self._now = to_us(at)
         self._deliver(now, inclusive=False)
         clock.advance_to(at)
+        if recovering:
+            self._catch_up(now)
         self._enrol(arrivals, lo, hi, now)
         skipped = self._process_due(now)
         self._deliver(now, inclusive=True)
@@ -289,12 +358,13 @@ class BatchProcessor:
         if lo == hi:
             return
         phones = arrivals.phones[lo:hi]
-        for phone, trigger, device, t in zip(phones, arrivals.triggers[lo:hi],
-                                             arrivals.devices[lo:hi], arrivals.times_us[lo:hi],
-                                             strict=True):
+        for phone, trigger, device, t, zone in zip(
+            phones, arrivals.triggers[lo:hi], arrivals.devices[lo:hi], arrivals.times_us[lo:hi],
+            arrivals.zones[lo:hi], strict=True,
+        ):
             lead = self.leads.get(phone)
             if lead is None:
-                self.leads[phone] = _Lead(device, trigger, t)
+                self.leads[phone] = _Lead(device, trigger, t, zone)
             elif trigger not in lead.triggers:
                 lead.triggers.append(trigger)
         for phone in phones:
@@ -315,14 +385,49 @@ class BatchProcessor:
             return
         self._keys.add(key)
         lead = self.leads[phone]
-        i = self.rows.add(seq_id, phone, None, seq.entry_step, now, lead.device_id, now)
-        self.active += 1
         self._enrolled += 1
-        self._make_due(i)
+        if not self.all_at_enrollment:
+            i = self.rows.add(seq_id, phone, None, seq.entry_step, now, lead.device_id, now)
+            self.active += 1
+            self._make_due(i)
+            return
+        for step, offset in self._offsets[seq_id]:
+            self._keys.add((seq_id, phone, step))
+            i = self.rows.add(seq_id, phone, None, step, now + offset, lead.device_id, now)
+            self.active += 1
+            self._make_due(i)
 
-    def _candidates(self, now: int) -> tuple[list[tuple[int, int, str, int, int]], int]:
+    def _catch_up(self, now: int) -> None:
+        """Apply the catch-up policy at the first poll after an outage."""
+        policy = self.policy
+        if policy.catch_up == "skip_stale":
+            cutoff = now - policy.stale_after // timedelta(microseconds=1)
+            # Skipping a step of an anchored schedule can create a next step that is
+            # stale already: skip again until none is left.
+            while stale := list(self._due.irange(maximum=(cutoff,), inclusive=(True, False))):
+                for key in stale:
+                    self._drop_due(key)
+                    self.rows.last_error[key[4]] = SKIPPED_ERROR
+                    self._complete(key[4], now)
+        elif policy.catch_up == "reschedule":
+            first: dict[tuple[int, str], int] = {}
+            for key in self._due.irange(maximum=(now,), inclusive=(True, False)):
+                first.setdefault((key[1], key[2]), key[0])
+            if not first:
+                return
+            moved = [k for k in self._due if (k[1], k[2]) in first]
+            for key in moved:
+                self._drop_due(key)
+            for key in moved:
+                i = key[4]
+                self.rows.due[i] += now - first[(key[1], key[2])]
+                self._make_due(i)
+
+    def _candidates(self, now: int) -> tuple[list[_Key], int]:
         """Return the due rows this poll queues, in processing order, and how many
         selected rows it skips because their device is over a limit."""
+        if self.windows.active:
+            return self._candidates_in_windows(now)
         selected = min(self._due_count(now), self.batch_size)
         if selected == 0:
             return [], 0
@@ -353,13 +458,23 @@ class BatchProcessor:
         chosen.sort()
         return chosen, selected - len(chosen)
 
-    def _candidates_by_row(
-        self, now: int, selected: int
-    ) -> tuple[list[tuple[int, int, str, int, int]], int]:
-        """`_candidates` for a short batch: walk its rows, a quota per device."""
+    def _candidates_in_windows(self, now: int) -> tuple[list[_Key], int]:
+        """`_candidates` under send windows: the oldest due rows of the open groups."""
+        bound = (now, _NEVER)
+        merged = heapq.merge(*(keys.irange(maximum=bound) for keys in self._open_groups(now)))
+        selected = list(itertools.islice(merged, self.batch_size))
+        if not self._limited:
+            return selected, 0
+        return self._candidates_by_row(now, selected)
+
+    def _candidates_by_row(self, now: int, selected: int | list[_Key]) -> tuple[list[_Key], int]:
+        """`_candidates` for a short batch (the first ``selected`` due rows, or
+        those rows): walk its rows, a quota per device."""
+        keys = self._due.islice(0, selected) if isinstance(selected, int) else selected
+        count = selected if isinstance(selected, int) else len(selected)
         quotas: dict[str | None, int | None] = {}
         chosen = []
-        for key in self._due.islice(0, selected):
+        for key in keys:
             device = self.rows.device[key[4]]
             if device in quotas:
                 quota = quotas[device]
@@ -377,7 +492,7 @@ class BatchProcessor:
                 continue
             quotas[device] = None if quota is None else quota - 1
             chosen.append(key)
-        return chosen, selected - len(chosen)
+        return chosen, count - len(chosen)
 
     def _process_due(self, now: int) -> int:
         chosen, skipped = self._candidates(now)
@@ -445,8 +560,8 @@ class BatchProcessor:
                 return
             self._keys.add(key)
             nxt = self.steps[step.next_step]
-            j = rows.add(seq_id, phone, rows.name[i], nxt.id, now + nxt.delay_us,
-                         rows.device[i], now)
+            due = next_due(self.policy.delay_from, now, rows.due[i], step.delay_us, nxt.delay_us)
+            j = rows.add(seq_id, phone, rows.name[i], nxt.id, due, rows.device[i], now)
             self.active += 1
             self._make_due(j)
             return
@@ -487,6 +602,7 @@ class BatchProcessor:
                 "device_id": [lead.device_id for lead in self.leads.values()],
                 "trigger": [",".join(lead.triggers) or None for lead in self.leads.values()],
                 "created_at": _timestamps([lead.created_at for lead in self.leads.values()]),
+                "timezone": [lead.timezone for lead in self.leads.values()],
             }
         )
         r = self.rows

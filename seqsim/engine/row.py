@@ -18,6 +18,11 @@ The one-by-one rules it implements (see ``shared/domain.md``):
 4. After the last step the sequence's trigger is removed from the lead; if
    the last step's ``next_trigger`` is another sequence's entry trigger, the
    lead is enrolled there.
+
+A :class:`Schedule` selects the other designs planners compare: every
+step's row created at enrolment (``all_at_enrollment``, the design the
+one-by-one rules replaced), and which delay sets a new row's due time
+(``delay_from``). The default is the one-by-one design above.
 """
 
 from __future__ import annotations
@@ -32,28 +37,64 @@ import duckdb
 
 from seqsim.clock import now as clock_now
 from seqsim.errors import EngineError
+from seqsim.policy import HOUR_US, SKIPPED_ERROR, enrollment_offsets, from_us, next_due, to_us
 
 __all__ = [
+    "DEFAULT_SCHEDULE",
     "Advance",
     "DueRow",
     "Enrollment",
+    "OpenWindows",
+    "Schedule",
     "claim",
     "complete_step",
     "count_active",
     "count_backlog",
+    "due_groups",
     "due_rows",
     "enroll",
     "enroll_lead",
     "enroll_new_leads",
     "fail_step",
     "next_due_time",
+    "overdue_rows",
     "queue_message",
     "record_delivery",
     "release_stale_claims",
+    "reschedule_overdue",
 ]
 
 T = TypeVar("T")
 Connection = duckdb.DuckDBPyConnection
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How rows are created and timed (see :class:`seqsim.scenario.PolicyConfig`).
+
+    ``strategy``: ``one_by_one`` (a step's row when the previous completes) or
+    ``all_at_enrollment`` (every row at enrolment); ``delay_from``:
+    ``next_step``, ``completed_step`` or ``enrollment``.
+    """
+
+    strategy: str = "one_by_one"
+    delay_from: str = "next_step"
+
+
+DEFAULT_SCHEDULE = Schedule()
+
+
+@dataclass(frozen=True)
+class OpenWindows:
+    """Which rows a poll may send under send windows.
+
+    ``windowed`` lists the sequence ids that have a window; ``open`` the
+    ``"<sequence_id>|<time zone>"`` keys whose window is open now. Rows of
+    other sequences may always be sent.
+    """
+
+    windowed: list[int]
+    open: list[str]
 
 
 @dataclass(frozen=True)
@@ -139,7 +180,11 @@ def _sequence(con: Connection, sequence: str | int) -> tuple[int, str, str, bool
 
 
 def _insert_entry_row(
-    con: Connection, seq: tuple[int, str, str, bool], phone: str, now: datetime
+    con: Connection,
+    seq: tuple[int, str, str, bool],
+    phone: str,
+    now: datetime,
+    schedule: Schedule = DEFAULT_SCHEDULE,
 ) -> Enrollment:
     seq_id, name, _trigger, is_active = seq
     if not is_active:
@@ -169,26 +214,67 @@ def _insert_entry_row(
     if not inserted:
         reason = "already enrolled (the entry step's row exists)"
         return Enrollment(name, phone, False, None, reason)
+    if schedule.strategy == "all_at_enrollment":
+        _insert_later_rows(con, seq_id, phone, lead, now, schedule.delay_from)
     return Enrollment(name, phone, True, inserted[0][0], "enrolled")
 
 
+def _insert_later_rows(
+    con: Connection, seq_id: int, phone: str, lead: tuple[str, str], now: datetime,
+    delay_from: str,
+) -> None:
+    """All-at-enrolment: insert every later step's row, due at its precomputed offset."""
+    steps = con.execute(
+        'SELECT id, day_number, "trigger", trigger_delay_hours FROM sequence_steps '
+        "WHERE sequence_id = ? ORDER BY day_number",
+        [seq_id],
+    ).fetchall()
+    offsets = enrollment_offsets(delay_from, [h * HOUR_US for *_, h in steps])
+    for (step_id, day_number, step_trigger, _), offset in zip(steps[1:], offsets[1:],
+                                                               strict=True):
+        con.execute(
+            """
+            INSERT INTO sequence_contacts (
+                sequence_id, contact_phone, contact_name, current_step, status,
+                current_trigger, next_trigger_time, sequence_stepid, assigned_device_id,
+                retry_count, created_at)
+            VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, 0, ?)
+            ON CONFLICT DO NOTHING
+            """,
+            [seq_id, phone, lead[0], day_number, step_trigger,
+             now + timedelta(microseconds=offset), step_id, lead[1], now],
+        )
+
+
 def enroll(
-    con: Connection, sequence: str | int, phone: str, *, now: datetime | None = None
+    con: Connection,
+    sequence: str | int,
+    phone: str,
+    *,
+    now: datetime | None = None,
+    schedule: Schedule = DEFAULT_SCHEDULE,
 ) -> Enrollment:
     """Enrol a lead directly in a sequence (by name or id).
 
-    Creates only the entry step's row, due now. Re-enrolment is a no-op that
-    says so in the returned ``reason``.
+    Creates only the entry step's row, due now (under ``all_at_enrollment``
+    every step's row, at its offset). Re-enrolment is a no-op that says so in
+    the returned ``reason``.
 
     Raises:
         EngineError: unknown sequence or lead.
     """
     at = _now(now)
     seq = _sequence(con, sequence)
-    return _in_transaction(con, lambda: _insert_entry_row(con, seq, phone, at))
+    return _in_transaction(con, lambda: _insert_entry_row(con, seq, phone, at, schedule))
 
 
-def enroll_lead(con: Connection, phone: str, *, now: datetime | None = None) -> list[Enrollment]:
+def enroll_lead(
+    con: Connection,
+    phone: str,
+    *,
+    now: datetime | None = None,
+    schedule: Schedule = DEFAULT_SCHEDULE,
+) -> list[Enrollment]:
     """Enrol a lead in every active sequence whose trigger its ``trigger`` lists.
 
     Returns:
@@ -209,10 +295,13 @@ def enroll_lead(con: Connection, phone: str, *, now: datetime | None = None) -> 
         'WHERE is_active AND list_contains(?, "trigger") ORDER BY id',
         [keywords],
     ).fetchall()
-    return [_in_transaction(con, lambda s=s: _insert_entry_row(con, s, phone, at)) for s in matches]
+    return [_in_transaction(con, lambda s=s: _insert_entry_row(con, s, phone, at, schedule))
+            for s in matches]
 
 
-def enroll_new_leads(con: Connection, *, now: datetime | None = None) -> list[Enrollment]:
+def enroll_new_leads(
+    con: Connection, *, now: datetime | None = None, schedule: Schedule = DEFAULT_SCHEDULE
+) -> list[Enrollment]:
     """Enrol every lead whose triggers name an active sequence it has no row in.
 
     This is the enrolment step of each production poll.
@@ -233,40 +322,140 @@ def enroll_new_leads(con: Connection, *, now: datetime | None = None) -> list[En
     ).fetchall()
     out: list[Enrollment] = []
     for (phone,) in candidates:
-        out.extend(e for e in enroll_lead(con, phone, now=at) if e.enrolled)
+        out.extend(e for e in enroll_lead(con, phone, now=at, schedule=schedule) if e.enrolled)
     return out
 
 
+_DUE_COLUMNS = """
+        SELECT sc.id, sc.sequence_id, sc.contact_phone, sc.current_step, sc.sequence_stepid,
+               sc.assigned_device_id, sc.next_trigger_time, sc.retry_count,
+               s.min_delay_seconds, s.max_delay_seconds
+        FROM sequence_contacts sc
+        JOIN sequences s ON s.id = sc.sequence_id
+"""
+_DUE_ORDER = """
+        ORDER BY sc.next_trigger_time, sc.sequence_id, sc.contact_phone, sc.current_step
+"""
+
+
 def due_rows(
-    con: Connection, batch_size: int, *, now: datetime | None = None
+    con: Connection,
+    batch_size: int,
+    *,
+    now: datetime | None = None,
+    windows: OpenWindows | None = None,
 ) -> list[DueRow]:
     """Select the rows a poll processes: active, due, unclaimed, sequence active.
 
     Oldest ``next_trigger_time`` first; ties in sequence then phone then step
     order, so the order never depends on row ids. At most ``batch_size`` rows.
+    With ``windows``, a row of a windowed sequence is selected only while its
+    lead's window is open (a due row outside it waits for the next opening).
 
     Raises:
         EngineError: ``batch_size`` < 1.
     """
     if batch_size < 1:
         raise EngineError(f"batch_size: {batch_size!r} is not valid; expected an integer >= 1")
-    rows = con.execute(
+    if windows is None:
+        rows = con.execute(
+            _DUE_COLUMNS
+            + """
+            WHERE sc.status = 'active'
+              AND sc.next_trigger_time <= ?
+              AND s.is_active
+              AND sc.processing_device_id IS NULL
+            """
+            + _DUE_ORDER
+            + "LIMIT ?",
+            [_now(now), batch_size],
+        ).fetchall()
+    else:
+        rows = con.execute(
+            _DUE_COLUMNS
+            + """
+            JOIN leads l ON l.phone = sc.contact_phone
+            WHERE sc.status = 'active'
+              AND sc.next_trigger_time <= ?
+              AND s.is_active
+              AND sc.processing_device_id IS NULL
+              AND (NOT list_contains(?::BIGINT[], sc.sequence_id)
+                   OR list_contains(?::VARCHAR[], sc.sequence_id::VARCHAR || '|' || l.timezone))
+            """
+            + _DUE_ORDER
+            + "LIMIT ?",
+            [_now(now), windows.windowed, windows.open, batch_size],
+        ).fetchall()
+    return [DueRow(*r) for r in rows]
+
+
+def due_groups(con: Connection) -> list[tuple[int, str, datetime]]:
+    """Return the earliest due time of the waiting rows per (sequence id, lead time zone).
+
+    Only active, unclaimed rows of active sequences count. Send windows are
+    per sequence and zone, so this says when each window has work.
+    """
+    return con.execute(
         """
-        SELECT sc.id, sc.sequence_id, sc.contact_phone, sc.current_step, sc.sequence_stepid,
-               sc.assigned_device_id, sc.next_trigger_time, sc.retry_count,
-               s.min_delay_seconds, s.max_delay_seconds
+        SELECT sc.sequence_id, l.timezone, min(sc.next_trigger_time)
         FROM sequence_contacts sc
         JOIN sequences s ON s.id = sc.sequence_id
-        WHERE sc.status = 'active'
-          AND sc.next_trigger_time <= ?
-          AND s.is_active
-          AND sc.processing_device_id IS NULL
-        ORDER BY sc.next_trigger_time, sc.sequence_id, sc.contact_phone, sc.current_step
-        LIMIT ?
-        """,
-        [_now(now), batch_size],
+        JOIN leads l ON l.phone = sc.contact_phone
+        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
+        GROUP BY sc.sequence_id, l.timezone
+        ORDER BY sc.sequence_id, l.timezone
+        """
     ).fetchall()
-    return [DueRow(*r) for r in rows]
+
+
+def overdue_rows(con: Connection, before: datetime) -> list[int]:
+    """Return the ids of the waiting rows due before ``before``, in processing order.
+
+    Waiting: active, unclaimed, of an active sequence (what a poll could pick).
+    """
+    return [
+        r[0]
+        for r in con.execute(
+            """
+            SELECT sc.id
+            FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
+            WHERE sc.status = 'active' AND sc.next_trigger_time < ? AND s.is_active
+              AND sc.processing_device_id IS NULL
+            """
+            + _DUE_ORDER,
+            [before],
+        ).fetchall()
+    ]
+
+
+def reschedule_overdue(con: Connection, *, now: datetime | None = None) -> int:
+    """Restart overdue schedules from ``now`` (the ``reschedule`` catch-up).
+
+    For every (contact, sequence) with a waiting row due before ``now``, all
+    its waiting rows move by the same amount, so that the earliest is due
+    ``now`` and the spacing of the rest is kept. Rows being sent are left alone.
+
+    Returns:
+        The number of rows moved.
+    """
+    at = _now(now)
+    with _transaction(con):
+        return con.execute(
+            """
+            UPDATE sequence_contacts AS sc
+            SET next_trigger_time = sc.next_trigger_time + (?::TIMESTAMP - o.first_due)
+            FROM (
+                SELECT c.sequence_id, c.contact_phone, min(c.next_trigger_time) AS first_due
+                FROM sequence_contacts c JOIN sequences s ON s.id = c.sequence_id
+                WHERE c.status = 'active' AND s.is_active AND c.processing_device_id IS NULL
+                GROUP BY c.sequence_id, c.contact_phone
+                HAVING min(c.next_trigger_time) < ?
+            ) AS o
+            WHERE sc.sequence_id = o.sequence_id AND sc.contact_phone = o.contact_phone
+              AND sc.status = 'active' AND sc.processing_device_id IS NULL
+            """,
+            [at, at],
+        ).fetchone()[0]
 
 
 def claim(con: Connection, row_id: int, device_id: str, *, now: datetime | None = None) -> bool:
@@ -361,14 +550,24 @@ def record_delivery(
         )
 
 
-def complete_step(con: Connection, row_id: int, *, now: datetime | None = None) -> Advance:
+def complete_step(
+    con: Connection,
+    row_id: int,
+    *,
+    now: datetime | None = None,
+    schedule: Schedule = DEFAULT_SCHEDULE,
+    skipped: bool = False,
+) -> Advance:
     """Complete a contact's current step and create the next one, in one transaction.
 
     Marks the row ``completed`` (``completed_at = now``) and inserts the next
-    step's row: ``active``, due at ``now + next step's trigger_delay_hours``,
-    ``current_step`` = its day_number. After the last step it removes the
-    sequence's trigger from the lead and, when the last step's
-    ``next_trigger`` is another sequence's entry trigger, enrols the lead there.
+    step's row: ``active``, due at ``now + next step's trigger_delay_hours``
+    (or as ``schedule.delay_from`` says), ``current_step`` = its day_number.
+    Under ``all_at_enrollment`` the later rows exist already and nothing is
+    inserted. After the last step it removes the sequence's trigger from the
+    lead and, when the last step's ``next_trigger`` is another sequence's
+    entry trigger, enrols the lead there. ``skipped`` records a step the
+    catch-up skipped (``last_error`` = :data:`seqsim.policy.SKIPPED_ERROR`).
     Completing a row that is not active is a no-op that says so.
 
     Raises:
@@ -379,7 +578,8 @@ def complete_step(con: Connection, row_id: int, *, now: datetime | None = None) 
         row = con.execute(
             """
             SELECT sc.status, sc.sequence_id, sc.contact_phone, sc.contact_name,
-                   sc.assigned_device_id, st.next_trigger, s."trigger"
+                   sc.assigned_device_id, st.next_trigger, s."trigger",
+                   sc.next_trigger_time, st.trigger_delay_hours
             FROM sequence_contacts sc
             JOIN sequence_steps st ON st.id = sc.sequence_stepid
             JOIN sequences s ON s.id = sc.sequence_id
@@ -389,25 +589,30 @@ def complete_step(con: Connection, row_id: int, *, now: datetime | None = None) 
         ).fetchone()
         if row is None:
             raise EngineError(f"sequence_contacts.id: {row_id!r} is not valid; no such row")
-        status, seq_id, phone, name, device, next_trigger, seq_trigger = row
+        status, seq_id, phone, name, device, next_trigger, seq_trigger, due, delay = row
         if status != "active":
             return Advance(row_id, False, None, False, None, f"row is {status}, not active")
         con.execute(
             """
             UPDATE sequence_contacts
             SET status = 'completed', completed_at = ?,
-                processing_device_id = NULL, processing_started_at = NULL
+                processing_device_id = NULL, processing_started_at = NULL,
+                last_error = CASE WHEN ? THEN ? ELSE last_error END
             WHERE id = ?
             """,
-            [at, row_id],
+            [at, skipped, SKIPPED_ERROR, row_id],
         )
         nxt = con.execute(
             'SELECT id, day_number, "trigger", trigger_delay_hours FROM sequence_steps '
             'WHERE sequence_id = ? AND "trigger" = ?',
             [seq_id, next_trigger],
         ).fetchone()
+        if nxt is not None and schedule.strategy == "all_at_enrollment":
+            return Advance(row_id, True, None, False, None, "completed (later rows exist)")
         if nxt is not None:
             step_id, day_number, step_trigger, delay_hours = nxt
+            next_at = from_us(next_due(schedule.delay_from, to_us(at), to_us(due),
+                                       delay * HOUR_US, delay_hours * HOUR_US))
             inserted = con.execute(
                 """
                 INSERT INTO sequence_contacts (
@@ -418,13 +623,12 @@ def complete_step(con: Connection, row_id: int, *, now: datetime | None = None) 
                 ON CONFLICT DO NOTHING
                 RETURNING id
                 """,
-                [seq_id, phone, name, day_number, step_trigger,
-                 at + timedelta(hours=delay_hours), step_id, device, at],
+                [seq_id, phone, name, day_number, step_trigger, next_at, step_id, device, at],
             ).fetchall()
             if not inserted:
                 return Advance(row_id, True, None, False, None, "next step's row already exists")
             return Advance(row_id, True, inserted[0][0], False, None, "advanced")
-        chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at)
+        chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at, schedule)
         return Advance(row_id, True, None, True, chained, "finished")
 
 
@@ -433,7 +637,12 @@ def _keywords(trigger: str | None) -> list[str]:
 
 
 def _finish_sequence(
-    con: Connection, phone: str, seq_trigger: str, next_trigger: str | None, at: datetime
+    con: Connection,
+    phone: str,
+    seq_trigger: str,
+    next_trigger: str | None,
+    at: datetime,
+    schedule: Schedule,
 ) -> Enrollment | None:
     """Remove the finished sequence's trigger from the lead; enrol the chained one."""
     lead = con.execute('SELECT "trigger" FROM leads WHERE phone = ?', [phone]).fetchone()
@@ -447,7 +656,7 @@ def _finish_sequence(
         if seq is not None:
             if next_trigger not in keywords:
                 keywords.append(next_trigger)
-            chained = _insert_entry_row(con, seq, phone, at)
+            chained = _insert_entry_row(con, seq, phone, at, schedule)
     if lead is not None:
         con.execute(
             'UPDATE leads SET "trigger" = ? WHERE phone = ?',

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from seqsim.policy import is_default_timing
 from seqsim.processor import PollStats
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame
@@ -64,10 +65,15 @@ class _Position:
 
 
 def applies(scenario: Scenario) -> bool:
-    """Return whether a scenario's capacity and pacing allow the closed form."""
+    """Return whether a scenario's capacity, pacing and policy allow the closed form.
+
+    Only the one-by-one design with delays from the next step, no send
+    windows and no outages has the closed form; other policies run poll by poll.
+    """
     cap = scenario.capacity
     return (
-        not (cap.hourly_limit or cap.daily_limit or cap.in_flight_limit)
+        is_default_timing(scenario.policy, scenario.sequences)
+        and not (cap.hourly_limit or cap.daily_limit or cap.in_flight_limit)
         and cap.failure_rate == 0
         and all(s.max_delay_seconds == 0 for s in scenario.sequences)
     )
