@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from seqsim import cli_check, cli_compare
+from seqsim.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.engine import ENGINES
 from seqsim.errors import SeqsimError
 from seqsim.results import Result
@@ -24,23 +24,9 @@ __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
 
-_SUMMARY_LABELS = (
-    ("contacts_enrolled", "contacts enrolled", ""),
-    ("contacts_completed", "contacts completed", ""),
-    ("contacts_active", "contacts still active", ""),
-    ("contacts_failed", "contacts failed", ""),
-    ("messages_sent", "messages sent", ""),
-    ("messages_failed", "send attempts failed", ""),
-    ("peak_backlog", "peak backlog (rows due, not sent)", ""),
-    ("lateness_p50_s", "lateness p50", "s"),
-    ("lateness_p95_s", "lateness p95", "s"),
-    ("lateness_p99_s", "lateness p99", "s"),
-    ("lateness_max_s", "lateness max", "s"),
-    ("mean_completion_hours", "mean completion time", "h"),
-    ("designed_completion_hours", "designed completion time", "h"),
-    ("duplicate_sends", "duplicate sends", ""),
-    ("lost_contacts", "lost contacts", ""),
-    ("max_active_rows_per_contact", "max active rows per contact", ""),
+#: The summary keys the run command prints, labelled and formatted as compare tables are.
+_SUMMARY_LABELS = tuple(
+    (key, label, unit) for key, (label, unit) in KPI_LABELS.items() if key not in EXTRA_KPIS
 )
 
 
@@ -74,26 +60,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _format_value(value: Any, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return _format_seconds(float(value))
-    if unit == "h":
-        return f"{value:,.1f} h ({value / 24:,.2f} d)"
-    if isinstance(value, float):
-        return f"{value:,.3f}"
-    return f"{value:,}"
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:,.1f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:,.1f} min"
-    return f"{seconds / 3600:,.1f} h"
-
-
 def format_summary(result: Result) -> str:
     """Return the summary as an aligned two-column table."""
     sim = result.scenario.simulation
@@ -103,7 +69,7 @@ def format_summary(result: Result) -> str:
     ]
     width = max(len(label) for _, label, _ in _SUMMARY_LABELS)
     for key, label, unit in _SUMMARY_LABELS:
-        lines.append(f"  {label:<{width}}  {_format_value(result.summary.get(key), unit)}")
+        lines.append(f"  {label:<{width}}  {format_value(result.summary.get(key), unit)}")
     info = result.info
     if "polls" in info:
         lines.append(

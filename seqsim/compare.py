@@ -56,6 +56,12 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "duplicate_sends": ("duplicate sends", ""),
     "lost_contacts": ("lost contacts", ""),
     "max_active_rows_per_contact": ("max active rows per contact", ""),
+    "max_messages_per_contact_per_hour": ("max messages to one contact in an hour", ""),
+    "early_sends": ("early sends (before previous step + delay)", ""),
+    "drift_hours_p50": ("drift from designed schedule p50", "h"),
+    "drift_hours_p95": ("drift from designed schedule p95", "h"),
+    "drift_hours_max": ("drift from designed schedule max", "h"),
+    "skipped_steps": ("steps skipped after an outage", ""),
 }
 
 _EXPECTED = ("a dict of name -> seqsim.Result (or a saved result directory), or a list of "
