@@ -47,9 +47,11 @@ bench: $(VENV)/.installed-dev
 .PHONY: check baselines
 check: $(VENV)/.installed
 	$(BIN)/seqsim check data/scenarios
+	$(BIN)/seqsim check data/scenarios/policies
 
 baselines: $(VENV)/.installed
 	$(BIN)/seqsim check data/scenarios --update
+	$(BIN)/seqsim check data/scenarios/policies --update
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/

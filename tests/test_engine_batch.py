@@ -12,6 +12,7 @@ raises the budget (``make test-deep``).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
@@ -189,8 +190,6 @@ def test_batch_skipping_blocked_polls_changes_nothing(skip_idle: bool) -> None:
 
 
 def test_shipped_scenarios_agree_at_small_size() -> None:
-    from pathlib import Path
-
     folder = Path(__file__).resolve().parents[1] / "data" / "scenarios"
     shrink = {
         "baseline.toml": {"simulation.duration": "2d", "workload.0.end": "2025-07-01T06:00:00"},
@@ -207,6 +206,25 @@ def test_shipped_scenarios_agree_at_small_size() -> None:
         row = seqsim.simulate(scn, engine="row", progress=False)
         batch = seqsim.simulate(scn, engine="batch", progress=False)
         assert_same_tables(row, batch)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "data" / "scenarios" / "policies")
+           .glob("*.toml")),
+    ids=lambda p: p.stem,
+)
+def test_policy_scenarios_agree_at_small_size(path: Path) -> None:
+    # A twentieth of the arrivals and coarser polls: the row engine runs every poll
+    # in which a row waits for a send window.
+    base = seqsim.Scenario.from_toml(path)
+    overrides = {f"workload.{i}.rate_per_hour": wl.rate_per_hour / 20
+                 for i, wl in enumerate(base.workload)}
+    scn = base.with_overrides({**overrides, "simulation.poll_interval": "5m"})
+    row = seqsim.simulate(scn, engine="row", progress=False)
+    batch = seqsim.simulate(scn, engine="batch", progress=False)
+    assert_same_tables(row, batch)
+    assert_invariants(batch)
 
 
 @st.composite

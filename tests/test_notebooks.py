@@ -28,6 +28,7 @@ TEST_PARAMETERS = {
         "TARGET_P95_S = 3600"
     ),
     "04_sql_on_results.ipynb": 'SCALE = 0.1\nDURATION = "16d"',
+    "05_policy_comparison.ipynb": "SCALE = 0.25",
 }
 
 #: What a notebook may import: the public API and the analysis libraries.

@@ -1,10 +1,11 @@
 """Every shipped scenario has a baseline in data/baselines/, and still matches it.
 
 `seqsim check data/scenarios` finds data/baselines/NAME.json for
-data/scenarios/NAME.toml. The four scenarios run at full size (about 10 s on
-the batch engine together). After a deliberate change to a scenario or the
-engine, re-record with `seqsim check data/scenarios --update` and review the
-diff of data/baselines/ in the pull request.
+data/scenarios/NAME.toml; the policy comparison set keeps its baselines beside
+its scenarios (data/scenarios/policies/NAME.baseline.json). All run at full
+size (about 15 s on the batch engine together). After a deliberate change to a
+scenario or the engine, re-record with `make baselines` and review the diff of
+the baseline files in the pull request.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from seqsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.toml"))
+POLICIES = sorted((ROOT / "data" / "scenarios" / "policies").glob("*.toml"))
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("scenario", SCENARIOS + POLICIES, ids=lambda p: p.stem)
 def test_every_scenario_has_a_current_baseline(scenario: Path) -> None:
     path = baseline_path_for(scenario)
-    assert path == ROOT / "data" / "baselines" / f"{scenario.stem}.json"
+    if scenario in POLICIES:
+        assert path == scenario.with_name(f"{scenario.stem}.baseline.json")
+    else:
+        assert path == ROOT / "data" / "baselines" / f"{scenario.stem}.json"
     baseline = read_baseline(path)
     assert baseline.overrides == {}, "shipped baselines are recorded at full size"
     assert baseline.fingerprint == scenario_fingerprint(Scenario.from_toml(scenario)), (
@@ -37,3 +42,10 @@ def test_shipped_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"{len(SCENARIOS)} scenarios checked: {len(SCENARIOS)} passed" in out
+
+
+def test_policy_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", str(ROOT / "data" / "scenarios" / "policies")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"{len(POLICIES)} scenarios checked: {len(POLICIES)} passed" in out
