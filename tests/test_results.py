@@ -13,7 +13,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import seqsim
-from seqsim import Result, Scenario, SeqsimError, SequenceConfig, load_result
+from seqsim import Result, Scenario, SeqsimError, load_result
 from seqsim.results import (
     SENDS_COLUMNS,
     SUMMARY_KEYS,
@@ -21,8 +21,9 @@ from seqsim.results import (
     build_sends,
     build_summary,
 )
-from seqsim.schema import canonical_frame, column_types, connect, load_sequences, read_tables
+from seqsim.schema import canonical_frame, column_types
 from seqsim.testing import assert_invariants
+from tests.definitions import cold_tables
 
 FILES = ["sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
          "scenario.toml", "seqsim.duckdb"]
@@ -224,16 +225,6 @@ def test_load_result_does_not_need_the_trace_file(tmp_path: Path) -> None:
 T0 = datetime(2025, 7, 1)
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
-
-
-def cold_tables() -> dict[str, pd.DataFrame]:
-    """COLD: days 1, 3, 6 with delays 0, 48, 72 h (step ids 1, 2, 3)."""
-    con = connect()
-    load_sequences(con, [SequenceConfig(name="COLD", trigger="cold", days=[1, 3, 6],
-                                        delay_hours=[0, 48, 72])])
-    tables = read_tables(con)
-    con.close()
-    return tables
 
 
 TABLES = cold_tables()

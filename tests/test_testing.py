@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from seqsim import PolicyConfig, SequenceConfig, simulate
+from seqsim import PolicyConfig, simulate
 from seqsim.baseline import BaselineMismatch, record_baseline, write_baseline
-from seqsim.schema import canonical_frame, column_types, connect, load_sequences, read_tables
+from seqsim.schema import canonical_frame, column_types
 from seqsim.testing import (
     InvariantError,
     assert_invariants,
@@ -23,6 +23,7 @@ from seqsim.testing import (
     skipped_rows,
 )
 from tests.ci_helpers import break_engine, burst
+from tests.definitions import cold_tables
 
 
 @pytest.fixture(scope="module")
@@ -167,18 +168,8 @@ M = timedelta(minutes=1)
 SKIPPED = "skipped: overdue at recovery"
 
 
-def sequence_tables() -> dict[str, pd.DataFrame]:
-    """COLD: days 1, 3, 6 with delays 0, 48, 72 h (step ids 1, 2, 3)."""
-    con = connect()
-    load_sequences(con, [SequenceConfig(name="COLD", trigger="cold", days=[1, 3, 6],
-                                        delay_hours=[0, 48, 72])])
-    tables = read_tables(con)
-    con.close()
-    return tables
-
-
-STEPS = sequence_tables()["sequence_steps"]
-SEQUENCES = sequence_tables()["sequences"]
+STEPS = cold_tables()["sequence_steps"]
+SEQUENCES = cold_tables()["sequences"]
 
 
 def contacts(*rows: tuple) -> pd.DataFrame:

@@ -230,20 +230,38 @@ def _insert_later_rows(
         [seq_id],
     ).fetchall()
     offsets = enrollment_offsets(delay_from, [h * HOUR_US for *_, h in steps])
-    for (step_id, day_number, step_trigger, _), offset in zip(steps[1:], offsets[1:],
-                                                               strict=True):
-        con.execute(
-            """
-            INSERT INTO sequence_contacts (
-                sequence_id, contact_phone, contact_name, current_step, status,
-                current_trigger, next_trigger_time, sequence_stepid, assigned_device_id,
-                retry_count, created_at)
-            VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, 0, ?)
-            ON CONFLICT DO NOTHING
-            """,
-            [seq_id, phone, lead[0], day_number, step_trigger,
-             now + timedelta(microseconds=offset), step_id, lead[1], now],
-        )
+    for step, offset in zip(steps[1:], offsets[1:], strict=True):
+        _insert_step_row(con, seq_id, phone, lead[0], step, lead[1],
+                         due=now + timedelta(microseconds=offset), now=now)
+
+
+def _insert_step_row(
+    con: Connection,
+    seq_id: int,
+    phone: str,
+    name: str | None,
+    step: tuple[int, int, str, int],
+    device: str | None,
+    *,
+    due: datetime,
+    now: datetime,
+) -> int | None:
+    """Insert a later step's row (``step``: id, day_number, trigger, delay), active,
+    due at ``due``; return its id, or None when it exists already (the unique key)."""
+    step_id, day_number, step_trigger, _ = step
+    inserted = con.execute(
+        """
+        INSERT INTO sequence_contacts (
+            sequence_id, contact_phone, contact_name, current_step, status,
+            current_trigger, next_trigger_time, sequence_stepid, assigned_device_id,
+            retry_count, created_at)
+        VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, 0, ?)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """,
+        [seq_id, phone, name, day_number, step_trigger, due, step_id, device, now],
+    ).fetchall()
+    return inserted[0][0] if inserted else None
 
 
 def enroll(
@@ -610,24 +628,12 @@ def complete_step(
         if nxt is not None and schedule.strategy == "all_at_enrollment":
             return Advance(row_id, True, None, False, None, "completed (later rows exist)")
         if nxt is not None:
-            step_id, day_number, step_trigger, delay_hours = nxt
             next_at = from_us(next_due(schedule.delay_from, to_us(at), to_us(due),
-                                       delay * HOUR_US, delay_hours * HOUR_US))
-            inserted = con.execute(
-                """
-                INSERT INTO sequence_contacts (
-                    sequence_id, contact_phone, contact_name, current_step, status,
-                    current_trigger, next_trigger_time, sequence_stepid, assigned_device_id,
-                    retry_count, created_at)
-                VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, 0, ?)
-                ON CONFLICT DO NOTHING
-                RETURNING id
-                """,
-                [seq_id, phone, name, day_number, step_trigger, next_at, step_id, device, at],
-            ).fetchall()
-            if not inserted:
+                                       delay * HOUR_US, nxt[3] * HOUR_US))
+            new_id = _insert_step_row(con, seq_id, phone, name, nxt, device, due=next_at, now=at)
+            if new_id is None:
                 return Advance(row_id, True, None, False, None, "next step's row already exists")
-            return Advance(row_id, True, inserted[0][0], False, None, "advanced")
+            return Advance(row_id, True, new_id, False, None, "advanced")
         chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at, schedule)
         return Advance(row_id, True, None, True, chained, "finished")
 
