@@ -273,6 +273,34 @@ def _find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None 
     return np.where(ordered[at] == queries, order[at], -1)
 
 
+def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the position of each ``wanted`` id in ``ids`` (-1 when absent).
+
+    The engines number rows 1..n in order: then the position is the id - 1.
+    """
+    n = len(ids)
+    if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
+        return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
+    return _find(ids, wanted)
+
+
+def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """Return each ``pair``'s enrolment (its entry row's ``created``), NaT when unknown.
+
+    Pair codes are small integers (a phone code times the sequence count): a
+    table indexed by code answers without sorting; otherwise sort + search.
+    """
+    top = int(max(entry_pairs.max(initial=-1), pair.max(initial=-1))) + 1
+    if 0 < top <= 4 * (len(entry_pairs) + len(pair)) + 16 and pair.min(initial=0) >= -1:
+        by_code = np.full(top + 1, _NAT)  # the extra slot answers pair == -1 with NaT
+        # One entry row per pair (the unique key); the earliest wins if not.
+        order = np.argsort(created, kind="stable")[::-1]
+        by_code[entry_pairs[order]] = created[order]
+        return by_code[np.where(pair >= 0, pair, top)]
+    entry = _find(entry_pairs, pair, tiebreak=created.astype(np.int64))
+    return np.where(entry >= 0, created[np.maximum(entry, 0)], _NAT)
+
+
 def _schedule(
     done: pd.DataFrame,
     contacts: pd.DataFrame | None,
@@ -301,15 +329,14 @@ def _schedule(
 
     if contacts is not None and not contacts.empty:
         pairs = contact_pair_codes(contacts) if pairs is None else pairs
-        row = _find(contacts["id"].to_numpy(np.int64),
-                    done["sequence_contact_id"].to_numpy(np.int64))
+        row = _rows_of(contacts["id"].to_numpy(np.int64),
+                       done["sequence_contact_id"].to_numpy(np.int64))
         pair = np.where(row >= 0, pairs[np.maximum(row, 0)], -1)
         entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
         is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_ids)
         created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
-        entry = _find(pairs[is_entry], pair, tiebreak=created.astype(np.int64))
-        found = known & (row >= 0) & (entry >= 0)
-        enrolled = created[np.maximum(entry, 0)]
+        enrolled = _entry_times(pairs[is_entry], created, pair)
+        found = known & (row >= 0) & ~np.isnat(enrolled)
         designed = np.where(found, enrolled + offset[step].astype("timedelta64[us]"), _NAT)
     else:
         pair = contact_pair_codes(done)
@@ -325,11 +352,28 @@ def _schedule(
     sent_pos = np.flatnonzero(sent)
     has_prev = sent & ~first[step]
     prev_key = key - 1  # the previous step of a sequence is the previous row of by_day
-    hit = _find(key[sent_pos], prev_key, tiebreak=sent_at[sent_pos].astype(np.int64))
-    prev_sent = np.where(hit >= 0, sent_at[sent_pos[np.maximum(hit, 0)]], _NAT)
+    prev_sent = _first_sent(key, sent_pos, sent_at, prev_key)
     due = prev_sent + delay[step].astype("timedelta64[us]")
-    early = has_prev & (hit >= 0) & (sent_at < due)
+    early = has_prev & ~np.isnat(prev_sent) & (sent_at < due)
     return designed, early
+
+
+def _first_sent(key: np.ndarray, sent_pos: np.ndarray, sent_at: np.ndarray,
+                wanted: np.ndarray) -> np.ndarray:
+    """Return, for each ``wanted`` key, the earliest ``sent_at`` among the rows
+    ``sent_pos`` with that key (NaT when none). A table indexed by key when the
+    keys are dense enough; else sort + search."""
+    top = int(key.max()) + 1
+    if top <= 8 * len(key) + 16 and key.min() >= 0:
+        never = np.iinfo(np.int64).max
+        first = np.full(top, never, dtype=np.int64)
+        np.minimum.at(first, key[sent_pos], sent_at[sent_pos].astype(np.int64))
+        inside = (wanted >= 0) & (wanted < top)
+        found = first[np.where(inside, wanted, 0)]
+        found = np.where(inside & (found != never), found, np.iinfo(np.int64).min)
+        return found.astype("datetime64[us]")
+    hit = _find(key[sent_pos], wanted, tiebreak=sent_at[sent_pos].astype(np.int64))
+    return np.where(hit >= 0, sent_at[sent_pos[np.maximum(hit, 0)]], _NAT)
 
 
 def _quantile(values: np.ndarray, q: float) -> float | None:
@@ -399,13 +443,13 @@ def build_summary(
         "drift_hours_p95": _quantile(drift, 0.95),
         "drift_hours_max": None if not len(drift) else round(float(drift.max()), 6),
         "max_messages_per_contact_per_hour": _max_sends_in_an_hour(
-            sends["contact_phone"].to_numpy()[sent_mask], sends["sent_at"].to_numpy()[sent_mask]),
+            sends["contact_phone"][sent_mask], sends["sent_at"].to_numpy()[sent_mask]),
         "skipped_steps": int(((status == "completed").to_numpy()
                               & skipped_rows(contacts)).sum()),
     }
 
 
-def _max_sends_in_an_hour(phones: np.ndarray, times: np.ndarray) -> int:
+def _max_sends_in_an_hour(phones: pd.Series | np.ndarray, times: np.ndarray) -> int:
     """Return the most sends one phone got within any half-open hour ``(t - 1h, t]``.
 
     Vectorised: sort by (phone, time), clamp each gap between consecutive
