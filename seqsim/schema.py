@@ -384,7 +384,8 @@ def contact_pair_codes(contacts: pd.DataFrame) -> np.ndarray:
     """Return one integer per ``sequence_contacts`` row naming its (sequence, contact).
 
     Equal codes mean the same contact in the same sequence; grouping on them
-    is much cheaper than on the phone strings.
+    is much cheaper than on the phone strings. ``code // (max sequence_id + 1)``
+    names the phone alone (engines that build codes themselves keep this).
     """
     phone_codes, _ = pd.factorize(contacts["contact_phone"])
     width = int(contacts["sequence_id"].max()) + 1 if len(contacts) else 1
