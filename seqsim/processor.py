@@ -26,6 +26,7 @@ policy before enrolling (:meth:`RowProcessor.poll` with ``recovering``).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,6 +106,7 @@ class RowProcessor:
         self.windows = SendWindows(policy, scenario.sequences, ids)
         self._zones: set[str] = set()
         self._now: datetime | None = None
+        self._waiting: list[datetime] = []
         self.fleet = fleet
         self.rng = rng
         self._in_flight: list[_InFlight] = []
@@ -124,6 +126,9 @@ class RowProcessor:
         caller's to add. None when nothing is pending.
         """
         if self.windows.active and self._now is not None:
+            # Rows may wait for their window over many idle polls: keep their due
+            # times so idle() counts the backlog without a query per poll.
+            self._waiting = row.waiting_due_times(self.con)
             # A waiting row can go when its window is open, from the next poll on.
             after = to_us(self._now) + 1
             times = [
@@ -142,7 +147,7 @@ class RowProcessor:
         Only called before :meth:`next_event`, when no row can be sent yet:
         none is due, or (send windows) the due ones wait for their window.
         """
-        backlog = row.count_backlog(self.con, now=at) if self.windows.active else 0
+        backlog = bisect.bisect_right(self._waiting, at) if self.windows.active else 0
         return PollStats(at, 0, 0, 0, 0, backlog, self._active, self.completed_contacts)
 
     def down(self, at: datetime) -> PollStats:

@@ -320,3 +320,78 @@ def test_invariant_checker_catches_wrong_delay(cold: SequenceConfig) -> None:
                 "INTERVAL 1 HOUR WHERE status = 'active'")
     problems = invariant_violations(table(con, "sequence_contacts"), table(con, "sequence_steps"))
     assert len(problems) == 1 and "previous step's completion" in problems[0]
+
+
+# ------------------------------------------------------------------ policies
+
+H = timedelta(hours=1)
+ALL_AT = row.Schedule(strategy="all_at_enrollment")
+
+
+def test_all_at_enrollment_creates_every_row_at_its_offset(cold: SequenceConfig) -> None:
+    con = make_db([cold], [("+1", "cold")])
+    row.enroll(con, "COLD", "+1", now=T0, schedule=ALL_AT)
+    rows = table(con, "sequence_contacts")
+    assert rows["current_step"].tolist() == [1, 3, 6, 9]
+    assert rows["status"].tolist() == ["active"] * 4
+    assert rows["next_trigger_time"].tolist() == [T0, T0 + 48 * H, T0 + 120 * H, T0 + 192 * H]
+    assert set(rows["created_at"]) == {T0}
+    # Completing a step inserts nothing; the last one finishes the sequence.
+    assert row.complete_step(con, 1, now=T0, schedule=ALL_AT).next_row_id is None
+    assert len(table(con, "sequence_contacts")) == 4
+    assert row.complete_step(con, 4, now=T0 + 200 * H, schedule=ALL_AT).finished
+
+
+@pytest.mark.parametrize(
+    ("delay_from", "due"),
+    [("next_step", T0 + 53 * H),        # completed at 5 h + step 3's 48 h
+     ("completed_step", T0 + 5 * H),    # + the entry step's own 0 h
+     ("enrollment", T0 + 48 * H)],      # the entry's due time (T0) + 48 h
+)
+def test_delay_from_sets_the_next_due_time(cold: SequenceConfig, delay_from: str,
+                                           due: datetime) -> None:
+    con = make_db([cold], [("+1", "cold")])
+    row.enroll(con, "COLD", "+1", now=T0)
+    row.complete_step(con, 1, now=T0 + 5 * H, schedule=row.Schedule(delay_from=delay_from))
+    assert table(con, "sequence_contacts")["next_trigger_time"].tolist()[1] == due
+
+
+def test_skipped_step_is_completed_with_the_marker(cold: SequenceConfig) -> None:
+    con = make_db([cold], [("+1", "cold")])
+    row.enroll(con, "COLD", "+1", now=T0)
+    advance = row.complete_step(con, 1, now=T0 + H, skipped=True)
+    rows = table(con, "sequence_contacts")
+    assert advance.completed and rows["last_error"].tolist()[0] == "skipped: overdue at recovery"
+    assert rows["status"].tolist() == ["completed", "active"]
+
+
+def test_windows_select_only_open_sequence_zone_pairs(cold: SequenceConfig) -> None:
+    con = make_db([cold], [("+1", "cold"), ("+2", "cold")])
+    con.execute("UPDATE leads SET timezone = 'Asia/Singapore' WHERE phone = '+2'")
+    for phone in ("+1", "+2"):
+        row.enroll(con, "COLD", phone, now=T0)
+    only_utc = row.OpenWindows(windowed=[1], open=["1|UTC"])
+    assert [r.contact_phone for r in row.due_rows(con, 10, now=T0, windows=only_utc)] == ["+1"]
+    none_open = row.OpenWindows(windowed=[1], open=[])
+    assert row.due_rows(con, 10, now=T0, windows=none_open) == []
+    unwindowed = row.OpenWindows(windowed=[], open=[])
+    assert len(row.due_rows(con, 10, now=T0, windows=unwindowed)) == 2
+    assert row.due_groups(con) == [(1, "Asia/Singapore", T0), (1, "UTC", T0)]
+    assert row.waiting_due_times(con) == [T0, T0]
+
+
+def test_overdue_rows_and_reschedule(cold: SequenceConfig) -> None:
+    con = make_db([cold], [("+1", "cold"), ("+2", "cold")])
+    row.enroll(con, "COLD", "+1", now=T0, schedule=ALL_AT)
+    row.enroll(con, "COLD", "+2", now=T0 + 50 * H, schedule=ALL_AT)
+    recovery = T0 + 60 * H
+    # +1's entry (T0) and day 3 (T0 + 48 h) and +2's entry are overdue.
+    assert len(row.overdue_rows(con, recovery)) == 3
+    assert row.overdue_rows(con, T0 + H) == [1]
+    moved = row.reschedule_overdue(con, now=recovery)
+    assert moved == 8  # every waiting row of both contacts
+    due = table(con, "sequence_contacts").set_index(["contact_phone", "current_step"])
+    due = due["next_trigger_time"]
+    # +1 moved by 60 h (its earliest was T0), +2 by 10 h: spacing kept.
+    assert due[("+1", 1)] == recovery and due[("+1", 3)] == recovery + 48 * H
+    assert due[("+2", 1)] == recovery and due[("+2", 9)] == recovery + 192 * H

@@ -62,6 +62,7 @@ __all__ = [
     "record_delivery",
     "release_stale_claims",
     "reschedule_overdue",
+    "waiting_due_times",
 ]
 
 T = TypeVar("T")
@@ -732,6 +733,23 @@ def next_due_time(con: Connection) -> datetime | None:
         WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
         """
     ).fetchone()[0]
+
+
+def waiting_due_times(con: Connection) -> list[datetime]:
+    """Return the due times of the rows a poll could pick, sorted (active,
+    unclaimed, of an active sequence). :func:`count_backlog` at any instant
+    is the number of them at or before it, while nothing changes."""
+    return [
+        r[0]
+        for r in con.execute(
+            """
+            SELECT sc.next_trigger_time
+            FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
+            WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
+            ORDER BY sc.next_trigger_time
+            """
+        ).fetchall()
+    ]
 
 
 def count_backlog(con: Connection, *, now: datetime | None = None) -> int:
