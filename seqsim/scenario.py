@@ -42,9 +42,6 @@ __all__ = [
     "DAILY_CAPS",
     "DEFAULT_DIURNAL_PROFILE",
     "DELAY_FROM",
-    "PLANNED_DELAY_FROM",
-    "PLANNED_PROGRESS_ON",
-    "PLANNED_STRATEGIES",
     "PROGRESS_ON",
     "STRATEGIES",
     "WORKLOAD_KINDS",
@@ -93,17 +90,12 @@ DEFAULT_DIURNAL_PROFILE: tuple[float, ...] = (
     0.6, 0.4, 0.3, 0.2, 0.1, 0.1,  # 18-23 evening tail
 )  # fmt: skip
 
-#: Policy values implemented today. Extend these tuples as the engine grows.
+#: The values each `[policy]` choice accepts.
 STRATEGIES: tuple[str, ...] = ("one_by_one", "all_at_enrollment")
 DELAY_FROM: tuple[str, ...] = ("next_step", "completed_step", "enrollment")
 PROGRESS_ON: tuple[str, ...] = ("delivery", "queue")
 DAILY_CAPS: tuple[str, ...] = ("rolling", "calendar")
 CATCH_UP: tuple[str, ...] = ("burst", "skip_stale", "reschedule")
-#: Policy values named in architecture.md but not implemented yet: they get a
-#: "not supported yet" message rather than "unknown value".
-PLANNED_STRATEGIES: tuple[str, ...] = ()
-PLANNED_DELAY_FROM: tuple[str, ...] = ()
-PLANNED_PROGRESS_ON: tuple[str, ...] = ()
 
 _TOP_LEVEL_KEYS: tuple[str, ...] = ("simulation", "sequences", "workload", "capacity", "policy")
 
@@ -164,10 +156,15 @@ def _table(key: str, value: Any) -> Mapping[str, Any]:
     return value
 
 
-def _list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
+def _as_list(key: str, value: Any, expected: str) -> list[Any]:
+    """Return a list-like ``value`` as a list; a string, table or scalar is rejected."""
     if isinstance(value, (Mapping, str, bytes)) or not isinstance(value, Iterable):
-        raise _fail(key, value, f"a list of tables ([[{key}]])")
-    items = list(value)
+        raise _fail(key, value, expected)
+    return list(value)
+
+
+def _list_of_tables(key: str, value: Any) -> list[Mapping[str, Any]]:
+    items = _as_list(key, value, f"a list of tables ([[{key}]])")
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise _fail(f"{key}[{i}]", item, f"a table ([[{key}]])")
@@ -286,16 +283,9 @@ def _format_instant(value: datetime) -> str:
     return value.isoformat()
 
 
-def _parse_choice(
-    key: str, value: Any, supported: tuple[str, ...], planned: tuple[str, ...] = ()
-) -> str:
+def _parse_choice(key: str, value: Any, supported: tuple[str, ...]) -> str:
     if isinstance(value, str) and value in supported:
         return value
-    if isinstance(value, str) and value in planned:
-        raise ScenarioError(
-            f"{key}: {value!r} is not valid; it is not supported yet, "
-            f"expected one of {_quoted(supported)}"
-        )
     raise _fail(key, value, f"one of {_quoted(supported)}")
 
 
@@ -612,9 +602,9 @@ class PolicyConfig:
     stale_after: timedelta = timedelta(hours=24)
 
     def __post_init__(self) -> None:
-        _parse_choice("policy.strategy", self.strategy, STRATEGIES, PLANNED_STRATEGIES)
-        _parse_choice("policy.delay_from", self.delay_from, DELAY_FROM, PLANNED_DELAY_FROM)
-        _parse_choice("policy.progress_on", self.progress_on, PROGRESS_ON, PLANNED_PROGRESS_ON)
+        _parse_choice("policy.strategy", self.strategy, STRATEGIES)
+        _parse_choice("policy.delay_from", self.delay_from, DELAY_FROM)
+        _parse_choice("policy.progress_on", self.progress_on, PROGRESS_ON)
         _parse_choice("policy.daily_cap", self.daily_cap, DAILY_CAPS)
         _parse_choice("policy.catch_up", self.catch_up, CATCH_UP)
         if self.send_hours is not None:
@@ -631,10 +621,9 @@ class PolicyConfig:
 
 def _outages(value: Any) -> tuple[OutageConfig, ...]:
     """Return outages as sorted, non-overlapping `OutageConfig` (tables accepted)."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise _fail("policy.outages", value, "a list of tables ([[policy.outages]])")
     items = []
-    for i, item in enumerate(value):
+    for i, item in enumerate(_as_list("policy.outages", value,
+                                      "a list of tables ([[policy.outages]])")):
         key = f"policy.outages[{i}]"
         if isinstance(item, OutageConfig):
             items.append(item)
@@ -715,9 +704,7 @@ class Scenario:
 
     @staticmethod
     def _as_tuple(key: str, value: Any, cls: type) -> tuple[Any, ...]:
-        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-            raise _fail(key, value, f"a list of {cls.__name__}")
-        items = tuple(value)
+        items = tuple(_as_list(key, value, f"a list of {cls.__name__}"))
         for i, item in enumerate(items):
             if not isinstance(item, cls):
                 raise _fail(f"{key}[{i}]", item, f"a {cls.__name__}")
