@@ -126,14 +126,18 @@ class RowProcessor:
         caller's to add. None when nothing is pending.
         """
         if self.windows.active and self._now is not None:
+            waiting = row.waiting_rows(self.con)
             # Rows may wait for their window over many idle polls: keep their due
             # times so idle() counts the backlog without a query per poll.
-            self._waiting = row.waiting_due_times(self.con)
+            self._waiting = [due for due, _, _ in waiting]
+            first: dict[tuple[int, str], datetime] = {}
+            for due, seq_id, zone in waiting:
+                first.setdefault((seq_id, zone), due)
             # A waiting row can go when its window is open, from the next poll on.
             after = to_us(self._now) + 1
             times = [
                 from_us(self.windows.next_open(seq_id, zone, max(to_us(due), after)))
-                for seq_id, zone, due in row.due_groups(self.con)
+                for (seq_id, zone), due in first.items()
             ]
         else:
             times = [t for t in (row.next_due_time(self.con),) if t is not None]

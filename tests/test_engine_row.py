@@ -376,8 +376,7 @@ def test_windows_select_only_open_sequence_zone_pairs(cold: SequenceConfig) -> N
     assert row.due_rows(con, 10, now=T0, windows=none_open) == []
     unwindowed = row.OpenWindows(windowed=[], open=[])
     assert len(row.due_rows(con, 10, now=T0, windows=unwindowed)) == 2
-    assert row.due_groups(con) == [(1, "Asia/Singapore", T0), (1, "UTC", T0)]
-    assert row.waiting_due_times(con) == [T0, T0]
+    assert row.waiting_rows(con) == [(T0, 1, "Asia/Singapore"), (T0, 1, "UTC")]
 
 
 def test_overdue_rows_and_reschedule(cold: SequenceConfig) -> None:

@@ -50,7 +50,6 @@ __all__ = [
     "complete_step",
     "count_active",
     "count_backlog",
-    "due_groups",
     "due_rows",
     "enroll",
     "enroll_lead",
@@ -62,7 +61,7 @@ __all__ = [
     "record_delivery",
     "release_stale_claims",
     "reschedule_overdue",
-    "waiting_due_times",
+    "waiting_rows",
 ]
 
 T = TypeVar("T")
@@ -408,25 +407,6 @@ def due_rows(
     return [DueRow(*r) for r in rows]
 
 
-def due_groups(con: Connection) -> list[tuple[int, str, datetime]]:
-    """Return the earliest due time of the waiting rows per (sequence id, lead time zone).
-
-    Only active, unclaimed rows of active sequences count. Send windows are
-    per sequence and zone, so this says when each window has work.
-    """
-    return con.execute(
-        """
-        SELECT sc.sequence_id, l.timezone, min(sc.next_trigger_time)
-        FROM sequence_contacts sc
-        JOIN sequences s ON s.id = sc.sequence_id
-        JOIN leads l ON l.phone = sc.contact_phone
-        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-        GROUP BY sc.sequence_id, l.timezone
-        ORDER BY sc.sequence_id, l.timezone
-        """
-    ).fetchall()
-
-
 def overdue_rows(con: Connection, before: datetime) -> list[int]:
     """Return the ids of the waiting rows due before ``before``, in processing order.
 
@@ -735,21 +715,24 @@ def next_due_time(con: Connection) -> datetime | None:
     ).fetchone()[0]
 
 
-def waiting_due_times(con: Connection) -> list[datetime]:
-    """Return the due times of the rows a poll could pick, sorted (active,
-    unclaimed, of an active sequence). :func:`count_backlog` at any instant
-    is the number of them at or before it, while nothing changes."""
-    return [
-        r[0]
-        for r in con.execute(
-            """
-            SELECT sc.next_trigger_time
-            FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
-            WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-            ORDER BY sc.next_trigger_time
-            """
-        ).fetchall()
-    ]
+def waiting_rows(con: Connection) -> list[tuple[datetime, int, str]]:
+    """Return (due time, sequence id, lead time zone) of every row a poll could
+    pick (active, unclaimed, of an active sequence), oldest due first.
+
+    Send windows are per sequence and zone: this says when each window has
+    work, and :func:`count_backlog` at any instant is the number of these due
+    at or before it, while nothing changes.
+    """
+    return con.execute(
+        """
+        SELECT sc.next_trigger_time, sc.sequence_id, l.timezone
+        FROM sequence_contacts sc
+        JOIN sequences s ON s.id = sc.sequence_id
+        JOIN leads l ON l.phone = sc.contact_phone
+        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
+        ORDER BY sc.next_trigger_time, sc.sequence_id, l.timezone
+        """
+    ).fetchall()
 
 
 def count_backlog(con: Connection, *, now: datetime | None = None) -> int:
