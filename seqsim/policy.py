@@ -26,6 +26,7 @@ from seqsim.sequence import SequenceConfig
 from seqsim.windows import CalendarDays, SendWindow
 
 __all__ = [
+    "HOUR_US",
     "SKIPPED_ERROR",
     "DatetimeCalendar",
     "Outages",
@@ -43,6 +44,7 @@ SKIPPED_ERROR = "skipped: overdue at recovery"
 
 _EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
+#: One hour in the integer microseconds every engine computes in.
 HOUR_US = 3_600_000_000
 
 

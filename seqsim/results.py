@@ -20,6 +20,7 @@ import pandas as pd
 import tomli_w
 
 from seqsim.errors import SeqsimError
+from seqsim.policy import HOUR_US
 from seqsim.scenario import Scenario
 from seqsim.schema import canonical_frame, contact_pair_codes
 from seqsim.testing import ContactChecks, check_contacts, skipped_rows
@@ -40,7 +41,6 @@ SUMMARY_KEYS = (
     "early_sends", "drift_hours_p50", "drift_hours_p95", "drift_hours_max",
     "max_messages_per_contact_per_hour", "skipped_steps",
 )
-_HOUR_US = 3_600_000_000
 _NAT = np.datetime64("NaT", "us")
 _FILES = ("sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
           "scenario.toml", "info.json", "seqsim.duckdb")
@@ -318,7 +318,7 @@ def _schedule(
     # Steps in (sequence, day) order; each one's designed offset from enrolment.
     by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
     seq = by_day["sequence_id"].to_numpy(np.int64)
-    delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * _HOUR_US
+    delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * HOUR_US
     first = np.r_[True, seq[1:] != seq[:-1]]
     start = np.maximum.accumulate(np.where(first, np.arange(len(seq)), 0))
     total = np.cumsum(delay)
@@ -496,12 +496,12 @@ def _max_sends_in_an_hour(phones: pd.Series | np.ndarray, times: np.ndarray) -> 
         order = np.lexsort((micros, codes))
         codes, micros = codes[order], micros[order]
     same = codes[1:] == codes[:-1]
-    if not (same & (np.diff(micros) < _HOUR_US)).any():
+    if not (same & (np.diff(micros) < HOUR_US)).any():
         return 1  # no phone got two sends within an hour
-    apart = _HOUR_US + 1
+    apart = HOUR_US + 1
     gaps = np.minimum(np.diff(micros), apart)
     gaps[codes[1:] != codes[:-1]] = apart
     key = np.r_[np.int64(0), np.cumsum(gaps, dtype=np.int64)]
     upto = np.searchsorted(key, key, side="right")
-    before = np.searchsorted(key, key - _HOUR_US, side="right")
+    before = np.searchsorted(key, key - HOUR_US, side="right")
     return int((upto - before).max())

@@ -42,6 +42,7 @@ from sortedcontainers import SortedList
 
 from seqsim.capacity import Fleet, pacing_gap_us
 from seqsim.policy import (
+    HOUR_US,
     SKIPPED_ERROR,
     SendWindows,
     calendar_days,
@@ -56,8 +57,7 @@ from seqsim.schema import canonical_frame
 
 __all__ = ["BatchProcessor"]
 
-_HOUR_US = 3_600_000_000
-_DAY_US = 24 * _HOUR_US
+_DAY_US = 24 * HOUR_US
 _NEVER = 2**62
 _Key = tuple[int, int, str, int, int]  # due, sequence id, phone, day number, row index
 
@@ -172,7 +172,7 @@ class BatchProcessor:
         self.all_at_enrollment = policy.strategy == "all_at_enrollment"
         self.rng = rng
         self.fleet = Fleet(device_ids, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
-                           in_flight_limit=cap.in_flight_limit, hour=_HOUR_US, day=_DAY_US,
+                           in_flight_limit=cap.in_flight_limit, hour=HOUR_US, day=_DAY_US,
                            calendar=calendar_days(policy))
         self.steps, self.sequences = self._load_definitions(con)
         ids = {name: seq_id for seq_id, name in con.execute("SELECT id, name FROM sequences")
@@ -216,7 +216,7 @@ class BatchProcessor:
         entry = {}
         for sid, seq, day, trig, nxt, delay, is_entry in step_rows:
             following = step_by_key.get((seq, nxt))
-            steps[sid] = _Step(sid, seq, day, trig, delay * _HOUR_US, following,
+            steps[sid] = _Step(sid, seq, day, trig, delay * HOUR_US, following,
                                seq_by_trigger.get(nxt) if following is None else None)
             if is_entry:
                 entry[seq] = sid
