@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pandas.testing import assert_frame_equal
 
+from seqsim import simulate
 from seqsim.results import Result
+from seqsim.scenario import Scenario
 
 _CONTACT_ORDER = ["sequence_id", "contact_phone", "current_step"]
 
@@ -25,3 +29,12 @@ def assert_same_tables(a: Result, b: Result) -> None:
 def _contacts(result: Result):
     frame = result.contacts.drop(columns="id").sort_values(_CONTACT_ORDER)
     return frame.reset_index(drop=True)
+
+
+def run_both_engines(scenario: Scenario, **batch_options: Any) -> tuple[Result, Result]:
+    """Run a scenario on the row and the batch engine, assert identical tables,
+    and return both results (``batch_options`` go to the batch run's simulate)."""
+    row = simulate(scenario, engine="row", progress=False)
+    batch = simulate(scenario, engine="batch", progress=False, **batch_options)
+    assert_same_tables(row, batch)
+    return row, batch

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 
 import seqsim
 from seqsim.testing import assert_invariants
-from tests.equivalence import assert_same_tables
+from tests.equivalence import assert_same_tables, run_both_engines
 from tests.strategies import day_numbers
 
 # Each example runs the row engine (~8 ms a message): keep `make test` quick;
@@ -148,9 +148,7 @@ def scenarios(draw: st.DrawFn, with_policies: bool = False) -> seqsim.Scenario:
 @ENGINE_PROPERTY
 @given(scenarios())
 def test_batch_engine_matches_row_engine(scenario: seqsim.Scenario) -> None:
-    row = seqsim.simulate(scenario, engine="row", progress=False)
-    batch = seqsim.simulate(scenario, engine="batch", progress=False)
-    assert_same_tables(row, batch)
+    _, batch = run_both_engines(scenario)
     assert_invariants(batch)
 
 
@@ -161,9 +159,7 @@ def test_batch_engine_matches_row_engine_under_policies(scenario: seqsim.Scenari
     event(f"strategy={policy.strategy}")
     event(f"windows={policy.send_hours is not None or policy.send_days is not None}")
     event(f"outages={len(policy.outages)}, catch_up={policy.catch_up}")
-    row = seqsim.simulate(scenario, engine="row", progress=False)
-    batch = seqsim.simulate(scenario, engine="batch", progress=False)
-    assert_same_tables(row, batch)
+    _, batch = run_both_engines(scenario)
     assert_invariants(batch)
     if policy.catch_up == "skip_stale" and batch.summary.get("skipped_steps"):
         event("some steps skipped")
@@ -181,9 +177,7 @@ def test_batch_skipping_blocked_polls_changes_nothing(skip_idle: bool) -> None:
             "capacity": {"devices": 2, "hourly_limit": 5, "daily_limit": 40},
         }
     )
-    row = seqsim.simulate(scn, engine="row", progress=False)
-    batch = seqsim.simulate(scn, engine="batch", progress=False, skip_idle=skip_idle)
-    assert_same_tables(row, batch)
+    row, batch = run_both_engines(scn, skip_idle=skip_idle)
     assert row.summary["peak_backlog"] > 0
     if skip_idle:
         assert batch.info["polls_run"] < row.info["polls_run"]
@@ -203,9 +197,7 @@ def test_shipped_scenarios_agree_at_small_size() -> None:
         overrides = shrink.get(path.name)
         assert overrides is not None, f"{path.name}: add a small-size override here"
         scn = base.with_overrides(overrides)
-        row = seqsim.simulate(scn, engine="row", progress=False)
-        batch = seqsim.simulate(scn, engine="batch", progress=False)
-        assert_same_tables(row, batch)
+        run_both_engines(scn)
 
 
 @pytest.mark.parametrize(
@@ -221,9 +213,7 @@ def test_policy_scenarios_agree_at_small_size(path: Path) -> None:
     overrides = {f"workload.{i}.rate_per_hour": wl.rate_per_hour / 20
                  for i, wl in enumerate(base.workload)}
     scn = base.with_overrides({**overrides, "simulation.poll_interval": "5m"})
-    row = seqsim.simulate(scn, engine="row", progress=False)
-    batch = seqsim.simulate(scn, engine="batch", progress=False)
-    assert_same_tables(row, batch)
+    _, batch = run_both_engines(scn)
     assert_invariants(batch)
 
 

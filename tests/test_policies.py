@@ -15,7 +15,7 @@ import pytest
 
 import seqsim
 from seqsim.testing import assert_invariants
-from tests.equivalence import assert_same_tables
+from tests.equivalence import run_both_engines
 
 UNLIMITED = {"devices": 1, "hourly_limit": 0, "daily_limit": 0, "in_flight_limit": 0}
 
@@ -48,9 +48,7 @@ def scenario(
 
 
 def run_both(scn: seqsim.Scenario) -> seqsim.Result:
-    row = seqsim.simulate(scn, engine="row", progress=False)
-    batch = seqsim.simulate(scn, engine="batch", progress=False)
-    assert_same_tables(row, batch)
+    row, batch = run_both_engines(scn)
     assert_invariants(row)
     assert_invariants(batch)
     return batch
