@@ -386,12 +386,9 @@ class BatchProcessor:
         self._keys.add(key)
         lead = self.leads[phone]
         self._enrolled += 1
-        if not self.all_at_enrollment:
-            i = self.rows.add(seq_id, phone, None, seq.entry_step, now, lead.device_id, now)
-            self.active += 1
-            self._make_due(i)
-            return
-        for step, offset in self._offsets[seq_id]:
+        # One-by-one creates the entry row only; all-at-enrolment every step's.
+        steps = self._offsets[seq_id] if self.all_at_enrollment else [(seq.entry_step, 0)]
+        for step, offset in steps:
             self._keys.add((seq_id, phone, step))
             i = self.rows.add(seq_id, phone, None, step, now + offset, lead.device_id, now)
             self.active += 1
@@ -435,7 +432,7 @@ class BatchProcessor:
             # Every device the workload assigns exists (scenario validation).
             return list(self._due.islice(0, selected)), 0
         if selected <= 2 * len(self.fleet.devices):
-            return self._candidates_by_row(now, selected)
+            return self._candidates_by_row(now, list(self._due.islice(0, selected)))
         cutoff = self._due[selected - 1]
         chosen: list[tuple[int, int, str, int, int]] = []
         for device, keys in self._due_by_device.items():
@@ -467,14 +464,12 @@ class BatchProcessor:
             return selected, 0
         return self._candidates_by_row(now, selected)
 
-    def _candidates_by_row(self, now: int, selected: int | list[_Key]) -> tuple[list[_Key], int]:
-        """`_candidates` for a short batch (the first ``selected`` due rows, or
-        those rows): walk its rows, a quota per device."""
-        keys = self._due.islice(0, selected) if isinstance(selected, int) else selected
-        count = selected if isinstance(selected, int) else len(selected)
+    def _candidates_by_row(self, now: int, selected: list[_Key]) -> tuple[list[_Key], int]:
+        """`_candidates` for a short batch of ``selected`` due rows: walk them, a
+        quota per device."""
         quotas: dict[str | None, int | None] = {}
         chosen = []
-        for key in keys:
+        for key in selected:
             device = self.rows.device[key[4]]
             if device in quotas:
                 quota = quotas[device]
@@ -492,7 +487,7 @@ class BatchProcessor:
                 continue
             quotas[device] = None if quota is None else quota - 1
             chosen.append(key)
-        return chosen, count - len(chosen)
+        return chosen, len(selected) - len(chosen)
 
     def _process_due(self, now: int) -> int:
         chosen, skipped = self._candidates(now)
