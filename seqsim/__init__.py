@@ -8,18 +8,18 @@
 
 from __future__ import annotations
 
-from seqsim.compare import compare
+from seqsim.analysis.compare import compare
 from seqsim.errors import EngineError, ScenarioError, SeqsimError, SequenceDefinitionError
-from seqsim.results import Result, load_result
-from seqsim.scenario import (
+from seqsim.model.scenario import (
     CapacityConfig,
     PolicyConfig,
     Scenario,
     SimulationConfig,
     WorkloadConfig,
 )
-from seqsim.sequence import SequenceConfig
-from seqsim.simulate import simulate
+from seqsim.model.sequence import SequenceConfig
+from seqsim.results.result import Result, load_result
+from seqsim.run.simulate import simulate
 
 __all__ = [
     "CapacityConfig",

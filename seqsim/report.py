@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from seqsim import plot
-from seqsim.compare import compare, readable, scenario_differences
+from seqsim.analysis.compare import compare, readable, scenario_differences
 from seqsim.errors import SeqsimError
-from seqsim.results import Result
-from seqsim.scenario import format_duration
+from seqsim.model.scenario import format_duration
+from seqsim.results.result import Result
 
 __all__ = ["COMPARISON_CHARTS", "RUN_CHARTS", "write_report"]
 

@@ -1,6 +1,6 @@
 """Invariants of the sequence engine, as checks a test suite can call.
 
-The checks follow the run's scheduling policy (`seqsim.scenario.PolicyConfig`,
+The checks follow the run's scheduling policy (`seqsim.model.scenario.PolicyConfig`,
 ``policy=None`` meaning the default: one-by-one, delays from the next step).
 
 The checks take the final ``sequence_contacts`` table (``contacts``) and the
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from seqsim.schema import contact_pair_codes
+from seqsim.engine.schema import contact_pair_codes
 
-if TYPE_CHECKING:  # seqsim.scenario is heavy to import and not needed to check tables
-    from seqsim.scenario import PolicyConfig
+if TYPE_CHECKING:  # seqsim.model.scenario is heavy to import and not needed to check tables
+    from seqsim.model.scenario import PolicyConfig
 
 __all__ = [
     "ContactChecks",
@@ -108,9 +108,9 @@ def check_contacts(
     """Check the ``sequence_contacts`` table once, for the invariants and the
     figures derived from the same ordering (lost pairs, max active rows).
 
-    ``pairs`` may pass :func:`seqsim.schema.contact_pair_codes` of ``contacts``
+    ``pairs`` may pass :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``
     when the caller already has them. ``policy``: the run's
-    `seqsim.scenario.PolicyConfig` (None: the default policy).
+    `seqsim.model.scenario.PolicyConfig` (None: the default policy).
 
     Checked:
 
@@ -214,7 +214,7 @@ def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> 
 
     A row is active from ``created_at`` until ``completed_at``/``failed_at``
     (half-open, so a step that completes and creates the next at the same
-    instant counts once). ``pairs``: :func:`seqsim.schema.contact_pair_codes`
+    instant counts once). ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes`
     of ``contacts``, if known.
     """
     if contacts.empty:
@@ -283,7 +283,7 @@ def lost_contacts(
 ) -> int:
     """Return how many (contact, sequence) pairs stopped without finishing or failing.
 
-    ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, if known.
+    ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, if known.
     """
     return check_contacts(contacts, steps, check_timing=False, pairs=pairs).lost
 

@@ -9,8 +9,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from seqsim import schema
-from seqsim.sequence import SequenceConfig
+from seqsim.engine import schema
+from seqsim.model.sequence import SequenceConfig
 
 T0 = datetime(2025, 7, 1)
 

@@ -6,8 +6,8 @@ from functools import cache
 
 import pandas as pd
 
-from seqsim.schema import connect, load_sequences, read_tables
-from seqsim.sequence import SequenceConfig
+from seqsim.engine.schema import connect, load_sequences, read_tables
+from seqsim.model.sequence import SequenceConfig
 
 
 @cache

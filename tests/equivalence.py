@@ -6,9 +6,9 @@ from typing import Any
 
 from pandas.testing import assert_frame_equal
 
-from seqsim import simulate
-from seqsim.results import Result
-from seqsim.scenario import Scenario
+from seqsim.model.scenario import Scenario
+from seqsim.results.result import Result
+from seqsim.run import simulate
 
 _CONTACT_ORDER = ["sequence_id", "contact_phone", "current_step"]
 

@@ -28,7 +28,7 @@ from seqsim.baseline import (
     scenario_identity,
     write_baseline,
 )
-from seqsim.results import SUMMARY_KEYS
+from seqsim.results.result import SUMMARY_KEYS
 from tests.ci_helpers import TINY, break_engine, burst, write_burst
 
 ROOT = Path(__file__).resolve().parents[1]

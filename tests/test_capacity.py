@@ -1,4 +1,4 @@
-"""Unit tests of seqsim.capacity: pacing gaps, device limits and the fleet."""
+"""Unit tests of seqsim.engine.fleet: pacing gaps, device limits and the fleet."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from seqsim.capacity import Device, Fleet, pacing_gap
+from seqsim.engine.fleet import Device, Fleet, pacing_gap
 
 T0 = datetime(2025, 7, 1, 9, 0)
 US = timedelta(microseconds=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seqsim.cli import main
+from seqsim.cli.main import main
 from tests.ci_helpers import BURST, TINY, break_engine, write_burst
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2

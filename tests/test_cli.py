@@ -1,4 +1,4 @@
-"""The `seqsim` command line (seqsim.cli.main and the installed console script)."""
+"""The `seqsim` command line (seqsim.cli.main.main and the installed console script)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from seqsim import load_result
-from seqsim.cli import main
+from seqsim.cli.main import main
 from seqsim.testing import assert_invariants
 
 TINY = """

@@ -1,4 +1,4 @@
-"""`seqsim compare DIR ...` and `seqsim run ... --report` (seqsim.cli.main)."""
+"""`seqsim compare DIR ...` and `seqsim run ... --report` (seqsim.cli.main.main)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from seqsim import load_result
-from seqsim.cli import main
+from seqsim.cli.main import main
 from tests.small_runs import BACKLOG_OVERRIDES, SCENARIOS, backlog_run
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from seqsim import clock
 from seqsim.errors import EngineError
+from seqsim.run import clock
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seqsim"
 

@@ -11,7 +11,7 @@ import pytest
 
 import seqsim
 from seqsim import Result, SeqsimError
-from seqsim.compare import (
+from seqsim.analysis.compare import (
     EXTRA_KPIS,
     format_comparison,
     format_differences,
@@ -20,7 +20,7 @@ from seqsim.compare import (
     readable,
     scenario_differences,
 )
-from seqsim.results import SUMMARY_KEYS
+from seqsim.results.result import SUMMARY_KEYS
 from tests.small_runs import backlog_run
 
 

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from seqsim import clock
 from seqsim.engine import row
 from seqsim.errors import EngineError
-from seqsim.sequence import SequenceConfig
+from seqsim.model.sequence import SequenceConfig
+from seqsim.run import clock
 from seqsim.testing import assert_invariants, invariant_violations
 from tests.conftest import T0, make_db, table
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from seqsim.engine import row
-from seqsim.sequence import SequenceConfig
+from seqsim.model.sequence import SequenceConfig
 from seqsim.testing import invariant_violations
 from tests.conftest import T0, make_db, table
 from tests.strategies import day_numbers
@@ -57,7 +57,7 @@ class RowEngine(RuleBasedStateMachine):
         self.leads += 1
         phone = f"+{self.leads:04d}"
         idx = [i for i in range(len(self.seqs)) if trigger_all or i == which % len(self.seqs)]
-        from seqsim import schema
+        from seqsim.engine import schema
 
         schema.add_lead(self.con, phone, ",".join(self.seqs[i].trigger for i in idx),
                         device_id="dev-001", created_at=self.now)

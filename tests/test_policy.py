@@ -1,11 +1,11 @@
-"""seqsim.policy: the policy questions both engines ask."""
+"""seqsim.engine.rules: the policy questions both engines ask."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import seqsim
-from seqsim.policy import (
+from seqsim.engine.rules import (
     HOUR_US,
     DatetimeCalendar,
     Outages,
@@ -17,9 +17,9 @@ from seqsim.policy import (
     next_due,
     to_us,
 )
-from seqsim.scenario import PolicyConfig
-from seqsim.sequence import SequenceConfig
-from seqsim.windows import CalendarDays
+from seqsim.model.scenario import PolicyConfig
+from seqsim.model.sequence import SequenceConfig
+from seqsim.model.windows import CalendarDays
 
 START = datetime(2025, 7, 1)
 POLL = timedelta(minutes=5)

@@ -1,4 +1,4 @@
-"""Tests of seqsim.scenario: parsing, validation, TOML round trip, overrides."""
+"""Tests of seqsim.model.scenario: parsing, validation, TOML round trip, overrides."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from seqsim.engine import DEFAULT_ENGINE
 from seqsim.errors import ScenarioError, SequenceDefinitionError
-from seqsim.scenario import (
+from seqsim.model.scenario import (
     DEFAULT_DIURNAL_PROFILE,
     CapacityConfig,
     PolicyConfig,
@@ -23,7 +23,7 @@ from seqsim.scenario import (
     parse_instant,
     parse_override,
 )
-from seqsim.sequence import SequenceConfig
+from seqsim.model.sequence import SequenceConfig
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 START = datetime(2025, 7, 1)

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from seqsim import schema
+from seqsim.engine import schema
 from seqsim.errors import EngineError, SequenceDefinitionError
-from seqsim.sequence import SequenceConfig
+from seqsim.model.sequence import SequenceConfig
 from tests.conftest import T0, table
 
 

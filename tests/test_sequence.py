@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from seqsim.errors import ScenarioError, SeqsimError, SequenceDefinitionError
-from seqsim.sequence import SequenceConfig, check_chains, default_delay_hours, step_trigger
+from seqsim.model.sequence import SequenceConfig, check_chains, default_delay_hours, step_trigger
 
 
 def test_default_delays_are_day_gaps_times_24() -> None:

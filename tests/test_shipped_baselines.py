@@ -16,7 +16,7 @@ import pytest
 
 from seqsim import Scenario
 from seqsim.baseline import baseline_path_for, read_baseline, scenario_fingerprint
-from seqsim.cli import main
+from seqsim.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.toml"))

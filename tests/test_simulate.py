@@ -20,7 +20,7 @@ from pandas.testing import assert_frame_equal
 import seqsim
 from seqsim import Scenario, ScenarioError
 from seqsim.engine import ENGINES
-from seqsim.results import SUMMARY_KEYS
+from seqsim.results.result import SUMMARY_KEYS
 from seqsim.testing import assert_invariants
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import pytest
 
 from seqsim import PolicyConfig, simulate
 from seqsim.baseline import BaselineMismatch, record_baseline, write_baseline
-from seqsim.schema import canonical_frame, column_types
+from seqsim.engine.schema import canonical_frame, column_types
 from seqsim.testing import (
     InvariantError,
     assert_invariants,

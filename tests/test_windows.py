@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 from seqsim.errors import ScenarioError
-from seqsim.windows import (
+from seqsim.model.windows import (
     WEEKDAYS,
     CalendarDays,
     SendWindow,

@@ -1,4 +1,4 @@
-"""Tests of seqsim.workload: arrival generators and trace reading."""
+"""Tests of seqsim.model.workload: arrival generators and trace reading."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from seqsim.errors import ScenarioError
-from seqsim.scenario import Scenario, WorkloadConfig
-from seqsim.workload import (
+from seqsim.model.scenario import Scenario, WorkloadConfig
+from seqsim.model.workload import (
     ARRIVAL_COLUMNS,
     TRACE_COLUMNS,
     device_ids,

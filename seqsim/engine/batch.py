@@ -22,7 +22,7 @@ What makes it fast:
 All instants are integer microseconds since 1970-01-01 (naive UTC) inside the
 engine; they are converted once, at the end.
 
-Policies follow :mod:`seqsim.processor` exactly; with send windows, due rows
+Policies follow :mod:`seqsim.engine.row_processor` exactly; with send windows, due rows
 are also indexed per (sequence, lead time zone) so a poll merges only the
 groups whose window is open.
 """
@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 from sortedcontainers import SortedList
 
-from seqsim.capacity import Fleet, pacing_gap_us
-from seqsim.policy import (
+from seqsim.engine.fleet import Fleet, pacing_gap_us
+from seqsim.engine.row_processor import FAILED_SEND_ERROR, Arrivals, PollStats
+from seqsim.engine.rules import (
     HOUR_US,
     SKIPPED_ERROR,
     SendWindows,
@@ -51,9 +52,8 @@ from seqsim.policy import (
     next_due,
     to_us,
 )
-from seqsim.processor import FAILED_SEND_ERROR, Arrivals, PollStats
-from seqsim.scenario import Scenario
-from seqsim.schema import canonical_frame
+from seqsim.engine.schema import canonical_frame
+from seqsim.model.scenario import Scenario
 
 __all__ = ["BatchProcessor"]
 
@@ -151,7 +151,7 @@ class _Lead:
 class BatchProcessor:
     """Runs polls on in-memory state; :meth:`tables` returns the tables.
 
-    Same interface as :class:`seqsim.processor.RowProcessor`: ``poll``,
+    Same interface as :class:`seqsim.engine.row_processor.RowProcessor`: ``poll``,
     ``idle`` and ``next_event``.
     """
 
@@ -587,7 +587,7 @@ class BatchProcessor:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` tables.
 
-        They have the canonical columns and dtypes of :func:`seqsim.schema.canonical_frame`,
+        They have the canonical columns and dtypes of :func:`seqsim.engine.schema.canonical_frame`,
         as the row engine's tables read back from DuckDB do.
         """
         leads = pd.DataFrame(

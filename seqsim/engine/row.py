@@ -2,7 +2,7 @@
 
 This module reads like the production poller. Every function takes a DuckDB
 connection and an optional ``now`` (default: the virtual clock's
-:func:`seqsim.clock.now`), which is bound into the SQL as a parameter; the
+:func:`seqsim.run.clock.now`), which is bound into the SQL as a parameter; the
 database's own clock is never read.
 
 The one-by-one rules it implements (see ``shared/domain.md``):
@@ -35,9 +35,9 @@ from typing import TypeVar
 
 import duckdb
 
-from seqsim.clock import now as clock_now
+from seqsim.engine.rules import HOUR_US, SKIPPED_ERROR, enrollment_offsets, from_us, next_due, to_us
 from seqsim.errors import EngineError
-from seqsim.policy import HOUR_US, SKIPPED_ERROR, enrollment_offsets, from_us, next_due, to_us
+from seqsim.run.clock import now as clock_now
 
 __all__ = [
     "DEFAULT_SCHEDULE",
@@ -70,7 +70,7 @@ Connection = duckdb.DuckDBPyConnection
 
 @dataclass(frozen=True)
 class Schedule:
-    """How rows are created and timed (see :class:`seqsim.scenario.PolicyConfig`).
+    """How rows are created and timed (see :class:`seqsim.model.scenario.PolicyConfig`).
 
     ``strategy``: ``one_by_one`` (a step's row when the previous completes) or
     ``all_at_enrollment`` (every row at enrolment); ``delay_from``:
@@ -566,7 +566,7 @@ def complete_step(
     inserted. After the last step it removes the sequence's trigger from the
     lead and, when the last step's ``next_trigger`` is another sequence's
     entry trigger, enrols the lead there. ``skipped`` records a step the
-    catch-up skipped (``last_error`` = :data:`seqsim.policy.SKIPPED_ERROR`).
+    catch-up skipped (``last_error`` = :data:`seqsim.engine.rules.SKIPPED_ERROR`).
     Completing a row that is not active is a no-op that says so.
 
     Raises:

@@ -28,10 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from seqsim.policy import is_default_timing
-from seqsim.processor import PollStats
-from seqsim.scenario import Scenario
-from seqsim.schema import canonical_frame
+from seqsim.engine.row_processor import PollStats
+from seqsim.engine.rules import is_default_timing
+from seqsim.engine.schema import canonical_frame
+from seqsim.model.scenario import Scenario
 
 __all__ = ["ClosedForm", "applies", "run_closed_form"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqsim.errors import SequenceDefinitionError
-from seqsim.windows import parse_days, parse_hours
+from seqsim.model.windows import parse_days, parse_hours
 
 __all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
 
@@ -69,7 +69,7 @@ class SequenceConfig:
         min_delay_seconds / max_delay_seconds: device pacing gap range.
         is_active: inactive sequences are never processed.
         send_hours / send_days: this sequence's send window, replacing the
-            ``[policy]`` one (see `seqsim.scenario.PolicyConfig`); None: the
+            ``[policy]`` one (see `seqsim.model.scenario.PolicyConfig`); None: the
             policy's.
 
     Raises:

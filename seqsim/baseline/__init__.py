@@ -73,8 +73,8 @@ import numpy as np
 import pandas as pd
 
 from seqsim.errors import ScenarioError
-from seqsim.results import SUMMARY_KEYS, Result
-from seqsim.scenario import Scenario
+from seqsim.model.scenario import Scenario
+from seqsim.results.result import SUMMARY_KEYS, Result
 from seqsim.testing import result_violations
 
 __all__ = [
@@ -369,7 +369,7 @@ def run_seeds(
     engine: str | None = None,
 ) -> list[Result]:
     """Run ``scenario`` once per seed (``simulation.seed`` replaced); return the results."""
-    from seqsim.simulate import simulate  # simulate imports results; keep the import light
+    from seqsim.run.simulate import simulate  # simulate imports results; keep the import light
 
     return [
         simulate(scenario.with_overrides({"simulation.seed": seed}), engine=engine,

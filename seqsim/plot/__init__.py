@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, Locator, MaxNLocator
 
 from seqsim.errors import SeqsimError
-from seqsim.results import Result
+from seqsim.results.result import Result
 
 __all__ = [
     "COMPARISON_METRICS",

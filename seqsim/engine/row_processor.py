@@ -16,7 +16,7 @@ Each poll, in production order:
 Random draws (failure, pacing gap) happen per queued message, two at a time,
 in processing order, so every engine can reproduce the same stream.
 
-Policies (:class:`seqsim.scenario.PolicyConfig`) change this as follows:
+Policies (:class:`seqsim.model.scenario.PolicyConfig`) change this as follows:
 rows of a sequence with a send window are selected only while their lead's
 window is open; during an outage no poll runs (:meth:`RowProcessor.down`
 gives its timeline row; devices still deliver what they had queued, recorded
@@ -36,12 +36,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from seqsim import schema
-from seqsim.capacity import Fleet, pacing_gap
-from seqsim.clock import VirtualClock
-from seqsim.engine import row
-from seqsim.policy import SendWindows, from_us, to_us
-from seqsim.scenario import Scenario
+from seqsim.engine import row, schema
+from seqsim.engine.fleet import Fleet, pacing_gap
+from seqsim.engine.rules import SendWindows, from_us, to_us
+from seqsim.model.scenario import Scenario
+from seqsim.run.clock import VirtualClock
 
 __all__ = ["Arrivals", "PollStats", "RowProcessor"]
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
+from seqsim.engine.rules import HOUR_US
+from seqsim.engine.schema import canonical_frame, contact_pair_codes
 from seqsim.errors import SeqsimError
-from seqsim.policy import HOUR_US
-from seqsim.scenario import Scenario
-from seqsim.schema import canonical_frame, contact_pair_codes
+from seqsim.model.scenario import Scenario
 from seqsim.testing import ContactChecks, check_contacts, skipped_rows
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "build_result",
@@ -187,7 +187,7 @@ def build_result(
 ) -> Result:
     """Assemble a :class:`Result` from a finished run's tables and timeline.
 
-    ``pairs``: the contacts' :func:`seqsim.schema.contact_pair_codes`, when
+    ``pairs``: the contacts' :func:`seqsim.engine.schema.contact_pair_codes`, when
     the engine already knows them.
     """
     contacts = tables["sequence_contacts"]
@@ -216,7 +216,7 @@ def build_sends(
 
     The schedule columns need the ``sequence_steps`` table (``steps``) and,
     for ``designed_at``/``drift_hours``, the ``sequence_contacts`` table
-    (``contacts``; ``pairs``: its :func:`seqsim.schema.contact_pair_codes`, if
+    (``contacts``; ``pairs``: its :func:`seqsim.engine.schema.contact_pair_codes`, if
     known). Without them ``designed_at`` is NaT, ``drift_hours`` NaN and
     ``early`` False.
 
@@ -396,7 +396,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable.
 
-    ``pairs``: :func:`seqsim.schema.contact_pair_codes` of ``contacts``, and
+    ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, and
     ``checks``: :func:`seqsim.testing.check_contacts` of them, if known.
     """
     sent_mask = (sends["outcome"] == "sent").to_numpy()
@@ -459,7 +459,7 @@ def _max_messages_per_hour(
     pairs: np.ndarray,
 ) -> int:
     """Return ``max_messages_per_contact_per_hour``, phones named by pair codes
-    (``code // (max sequence_id + 1)``, see :func:`seqsim.schema.contact_pair_codes`)
+    (``code // (max sequence_id + 1)``, see :func:`seqsim.engine.schema.contact_pair_codes`)
     rather than by factorising millions of phone strings again."""
     sent = (messages["outcome"] == "sent").to_numpy()
     if len(contacts) and sent.any():

@@ -1,7 +1,7 @@
 """A progress bar for long runs, timed by the real clock.
 
 The simulation runs under a frozen virtual clock; tqdm is listed among the
-modules freezegun leaves on real time (see :mod:`seqsim.clock`), so the bar's
+modules freezegun leaves on real time (see :mod:`seqsim.run.clock`), so the bar's
 rate and refresh interval are real seconds.
 """
 

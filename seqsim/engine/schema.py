@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.errors import EngineError
-from seqsim.sequence import SequenceConfig, check_chains
+from seqsim.model.sequence import SequenceConfig, check_chains
 
 __all__ = [
     "PRODUCTION_TABLES",

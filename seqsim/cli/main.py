@@ -12,13 +12,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqsim import cli_check, cli_compare
-from seqsim.compare import EXTRA_KPIS, KPI_LABELS, format_value
+from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
+from seqsim.cli import check as cli_check
+from seqsim.cli import compare as cli_compare
 from seqsim.engine import ENGINES
 from seqsim.errors import SeqsimError
-from seqsim.results import Result
-from seqsim.scenario import Scenario, format_duration, parse_override
-from seqsim.simulate import simulate
+from seqsim.model.scenario import Scenario, format_duration, parse_override
+from seqsim.results.result import Result
+from seqsim.run.simulate import simulate
 
 __all__ = ["main"]
 

@@ -58,7 +58,7 @@ class VirtualClock:
             clock.tick(timedelta(seconds=15))
             clock.now  # 2025-07-01 00:00:15
 
-    Inside the block :func:`seqsim.clock.now` (and ``datetime.now()``)
+    Inside the block :func:`seqsim.run.clock.now` (and ``datetime.now()``)
     return the virtual time.
     """
 

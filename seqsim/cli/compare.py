@@ -13,9 +13,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from seqsim.compare import compare, format_comparison, format_differences, scenario_differences
+from seqsim.analysis.compare import (
+    compare,
+    format_comparison,
+    format_differences,
+    scenario_differences,
+)
 from seqsim.errors import SeqsimError
-from seqsim.results import Result, load_result
+from seqsim.results.result import Result, load_result
 
 __all__ = ["add_commands", "check_report_flag", "write_run_report"]
 

@@ -6,7 +6,7 @@
 
 The frame returned by :func:`compare` is indexed by result name (the first is
 the reference) and has, for every KPI, two columns side by side: ``<kpi>``
-(the run's value, units as in :data:`seqsim.results.SUMMARY_KEYS`: seconds for
+(the run's value, units as in :data:`seqsim.results.result.SUMMARY_KEYS`: seconds for
 ``lateness_*_s``, hours for ``*_hours``) and ``<kpi>_diff`` (that value minus
 the first run's; 0 on the first row, NaN where either value is missing).
 ``frame.filter(regex="^lateness_p95")`` picks one KPI and its diff;
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.errors import SeqsimError
-from seqsim.results import SUMMARY_KEYS, Result, load_result
+from seqsim.results.result import SUMMARY_KEYS, Result, load_result
 
 __all__ = ["EXTRA_KPIS", "KPI_LABELS", "compare", "format_comparison", "format_differences",
            "kpi_columns", "readable", "scenario_differences"]
@@ -112,7 +112,7 @@ def _peak_sends(result: Result, seconds: float) -> int:
 def kpi_columns(summaries: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     """Return the KPI names a comparison shows, in order.
 
-    The summary's :data:`~seqsim.results.SUMMARY_KEYS`, then :data:`EXTRA_KPIS`,
+    The summary's :data:`~seqsim.results.result.SUMMARY_KEYS`, then :data:`EXTRA_KPIS`,
     then any other numeric key found in ``summaries`` (KPIs added later).
     """
     columns = [*SUMMARY_KEYS, *EXTRA_KPIS]

@@ -1,6 +1,6 @@
 """A scenario's scheduling policy as the engines apply it.
 
-`seqsim.scenario.PolicyConfig` is what a planner writes; this module turns it
+`seqsim.model.scenario.PolicyConfig` is what a planner writes; this module turns it
 into what both engines ask at run time, so the per-row engine and the batch
 engine answer every policy question with the same code:
 
@@ -9,10 +9,10 @@ engine answer every policy question with the same code:
 - whether a (sequence, time zone) send window is open, and when it next opens
   (:class:`SendWindows`);
 - which polls fall in an outage (:class:`Outages`);
-- the calendar day a daily cap counts in (:class:`seqsim.windows.CalendarDays`).
+- the calendar day a daily cap counts in (:class:`seqsim.model.windows.CalendarDays`).
 
 Instants here are integer microseconds since 1970 (naive UTC), the unit of
-:mod:`seqsim.windows`; the per-row engine converts with :func:`to_us`.
+:mod:`seqsim.model.windows`; the per-row engine converts with :func:`to_us`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from seqsim.scenario import PolicyConfig
-from seqsim.sequence import SequenceConfig
-from seqsim.windows import CalendarDays, SendWindow
+from seqsim.model.scenario import PolicyConfig
+from seqsim.model.sequence import SequenceConfig
+from seqsim.model.windows import CalendarDays, SendWindow
 
 __all__ = [
     "HOUR_US",
@@ -108,7 +108,7 @@ def calendar_days(policy: PolicyConfig) -> CalendarDays | None:
 
 
 class DatetimeCalendar:
-    """:class:`~seqsim.windows.CalendarDays` for datetime instants (the per-row engine's)."""
+    """:class:`~seqsim.model.windows.CalendarDays` for datetime instants (the per-row engine's)."""
 
     def __init__(self, days: CalendarDays) -> None:
         self._days = days

@@ -5,7 +5,7 @@ arrivals (constant, poisson, diurnal, burst and trace workloads), drawing all
 randomness from the run's single `numpy.random.Generator`. Generators are
 vectorised: a million poisson arrivals take a fraction of a second.
 
-`read_trace` loads and validates a CSV trace; `seqsim.scenario` calls it at
+`read_trace` loads and validates a CSV trace; `seqsim.model.scenario` calls it at
 load time so a bad trace is rejected before a run starts.
 """
 
@@ -26,11 +26,11 @@ import pandas as pd
 import pyarrow as pa
 
 from seqsim.errors import ScenarioError
-from seqsim.windows import check_zone
+from seqsim.model.windows import check_zone
 
 if TYPE_CHECKING:
-    # Runtime import would be circular: seqsim.scenario imports read_trace from here.
-    from seqsim.scenario import WorkloadConfig
+    # Runtime import would be circular: seqsim.model.scenario imports read_trace from here.
+    from seqsim.model.scenario import WorkloadConfig
 
 __all__ = [
     "ARRIVAL_COLUMNS",

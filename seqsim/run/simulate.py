@@ -16,18 +16,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from seqsim import schema
-from seqsim.capacity import Fleet
-from seqsim.clock import VirtualClock, real_seconds
-from seqsim.engine import ENGINES, vector
+from seqsim.engine import ENGINES, schema, vector
 from seqsim.engine.batch import BatchProcessor
+from seqsim.engine.fleet import Fleet
+from seqsim.engine.row_processor import Arrivals, PollStats, RowProcessor
+from seqsim.engine.rules import DatetimeCalendar, Outages, calendar_days
 from seqsim.errors import ScenarioError
-from seqsim.policy import DatetimeCalendar, Outages, calendar_days
-from seqsim.processor import Arrivals, PollStats, RowProcessor
-from seqsim.progress import Progress
-from seqsim.results import Result, build_result
-from seqsim.scenario import Scenario
-from seqsim.workload import device_ids, generate_arrivals
+from seqsim.model.scenario import Scenario
+from seqsim.model.workload import device_ids, generate_arrivals
+from seqsim.results.result import Result, build_result
+from seqsim.run.clock import VirtualClock, real_seconds
+from seqsim.run.progress import Progress
 
 __all__ = ["simulate"]
 

@@ -1,7 +1,7 @@
 """Scenario dataclasses, TOML load/save, validation and overrides.
 
 A `Scenario` is everything one simulation run needs: the clock settings
-(`SimulationConfig`), the sequences (`seqsim.sequence.SequenceConfig`), the
+(`SimulationConfig`), the sequences (`seqsim.model.sequence.SequenceConfig`), the
 enrolment workload (`WorkloadConfig`), the device fleet (`CapacityConfig`) and
 the engine policy (`PolicyConfig`).
 
@@ -33,9 +33,9 @@ import tomli_w
 
 from seqsim.engine import DEFAULT_ENGINE, ENGINES
 from seqsim.errors import ScenarioError
-from seqsim.sequence import SequenceConfig, check_chains, default_delay_hours
-from seqsim.windows import check_zone, parse_days, parse_hours
-from seqsim.workload import device_ids, first_unknown_device, read_trace
+from seqsim.model.sequence import SequenceConfig, check_chains, default_delay_hours
+from seqsim.model.windows import check_zone, parse_days, parse_hours
+from seqsim.model.workload import device_ids, first_unknown_device, read_trace
 
 __all__ = [
     "CATCH_UP",

@@ -1,0 +1,1 @@
+"""The ``seqsim`` command line: a thin layer over the public API (``main``)."""

@@ -1,0 +1,2 @@
+"""What a run produced: the Result (tables, sends, timeline, summary) and save/load.
+Imports the base modules, the model, the engine's schema and rules, and checks."""
