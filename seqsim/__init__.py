@@ -20,6 +20,7 @@ from seqsim.model.scenario import (
 from seqsim.model.sequence import SequenceConfig
 from seqsim.results.result import Result, load_result
 from seqsim.run.simulate import simulate
+from seqsim.version import __version__ as __version__
 
 __all__ = [
     "CapacityConfig",
@@ -50,4 +51,3 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"seqsim.{name}")
     raise AttributeError(f"module 'seqsim' has no attribute {name!r}")
 
-__version__ = "0.1.0"

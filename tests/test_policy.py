@@ -6,20 +6,18 @@ from datetime import datetime, timedelta
 
 import seqsim
 from seqsim.engine.rules import (
-    HOUR_US,
     DatetimeCalendar,
     Outages,
     SendWindows,
     calendar_days,
     enrollment_offsets,
-    from_us,
     is_default_timing,
     next_due,
-    to_us,
 )
 from seqsim.model.scenario import PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.model.windows import CalendarDays
+from seqsim.units import HOUR_US, from_us, to_us
 
 START = datetime(2025, 7, 1)
 POLL = timedelta(minutes=5)

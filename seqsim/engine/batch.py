@@ -43,21 +43,18 @@ from sortedcontainers import SortedList
 from seqsim.engine.fleet import Fleet, pacing_gap_us
 from seqsim.engine.row_processor import FAILED_SEND_ERROR, Arrivals, PollStats
 from seqsim.engine.rules import (
-    HOUR_US,
     SKIPPED_ERROR,
     SendWindows,
     calendar_days,
     enrollment_offsets,
-    from_us,
     next_due,
-    to_us,
 )
 from seqsim.engine.schema import canonical_frame
 from seqsim.model.scenario import Scenario
+from seqsim.units import DAY_US, HOUR_US, from_us, to_us
 
 __all__ = ["BatchProcessor"]
 
-_DAY_US = 24 * HOUR_US
 _NEVER = 2**62
 _Key = tuple[int, int, str, int, int]  # due, sequence id, phone, day number, row index
 
@@ -172,7 +169,7 @@ class BatchProcessor:
         self.all_at_enrollment = policy.strategy == "all_at_enrollment"
         self.rng = rng
         self.fleet = Fleet(device_ids, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
-                           in_flight_limit=cap.in_flight_limit, hour=HOUR_US, day=_DAY_US,
+                           in_flight_limit=cap.in_flight_limit, hour=HOUR_US, day=DAY_US,
                            calendar=calendar_days(policy))
         self.steps, self.sequences = self._load_definitions(con)
         ids = {name: seq_id for seq_id, name in con.execute("SELECT id, name FROM sequences")

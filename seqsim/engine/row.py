@@ -2,7 +2,7 @@
 
 This module reads like the production poller. Every function takes a DuckDB
 connection and an optional ``now`` (default: the virtual clock's
-:func:`seqsim.run.clock.now`), which is bound into the SQL as a parameter; the
+:func:`seqsim.units.now`), which is bound into the SQL as a parameter; the
 database's own clock is never read.
 
 The one-by-one rules it implements (see ``shared/domain.md``):
@@ -35,9 +35,10 @@ from typing import TypeVar
 
 import duckdb
 
-from seqsim.engine.rules import HOUR_US, SKIPPED_ERROR, enrollment_offsets, from_us, next_due, to_us
+from seqsim.engine.rules import SKIPPED_ERROR, enrollment_offsets, next_due
 from seqsim.errors import EngineError
-from seqsim.run.clock import now as clock_now
+from seqsim.units import HOUR_US, from_us, to_us
+from seqsim.units import now as clock_now
 
 __all__ = [
     "DEFAULT_SCHEDULE",

@@ -38,9 +38,10 @@ import pandas as pd
 
 from seqsim.engine import row, schema
 from seqsim.engine.fleet import Fleet, pacing_gap
-from seqsim.engine.rules import SendWindows, from_us, to_us
+from seqsim.engine.rules import SendWindows
 from seqsim.model.scenario import Scenario
 from seqsim.run.clock import VirtualClock
+from seqsim.units import from_us, to_us
 
 __all__ = ["Arrivals", "PollStats", "RowProcessor"]
 

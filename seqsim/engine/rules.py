@@ -24,39 +24,21 @@ from datetime import datetime, timedelta
 from seqsim.model.scenario import PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.model.windows import CalendarDays, SendWindow
+from seqsim.units import from_us, to_us
 
 __all__ = [
-    "HOUR_US",
     "SKIPPED_ERROR",
     "DatetimeCalendar",
     "Outages",
     "SendWindows",
     "calendar_days",
     "enrollment_offsets",
-    "from_us",
     "is_default_timing",
     "next_due",
-    "to_us",
 ]
 
 #: ``last_error`` of a step that ``catch_up = "skip_stale"`` skipped (completed unsent).
 SKIPPED_ERROR = "skipped: overdue at recovery"
-
-_EPOCH = datetime(1970, 1, 1)
-_US = timedelta(microseconds=1)
-#: One hour in the integer microseconds every engine computes in.
-HOUR_US = 3_600_000_000
-
-
-def to_us(instant: datetime) -> int:
-    """Return a naive UTC datetime as integer microseconds since 1970."""
-    return (instant - _EPOCH) // _US
-
-
-def from_us(micros: int) -> datetime:
-    """Return integer microseconds since 1970 as a naive UTC datetime."""
-    return _EPOCH + timedelta(microseconds=micros)
-
 
 def next_due(
     delay_from: str, completed_at: int, completed_due: int, completed_delay_us: int,

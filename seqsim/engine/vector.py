@@ -32,6 +32,7 @@ from seqsim.engine.row_processor import PollStats
 from seqsim.engine.rules import is_default_timing
 from seqsim.engine.schema import canonical_frame
 from seqsim.model.scenario import Scenario
+from seqsim.units import HOUR_US
 
 __all__ = ["ClosedForm", "applies", "run_closed_form"]
 
@@ -102,7 +103,7 @@ def _paths(
             for k, st in enumerate(rows):
                 positions.append(
                     _Position(int(current), int(st.id), int(st.day_number), str(st.trigger),
-                              int(st.trigger_delay_hours) * 3_600_000_000,
+                              int(st.trigger_delay_hours) * HOUR_US,
                               chained and k == 0, k == len(rows) - 1)
                 )
             nxt = by_trigger.get(rows[-1].next_trigger) if rows[-1].next_trigger else None

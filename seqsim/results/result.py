@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from seqsim.engine.rules import HOUR_US
 from seqsim.engine.schema import canonical_frame, contact_pair_codes
 from seqsim.errors import SeqsimError
 from seqsim.model.scenario import Scenario
 from seqsim.testing import ContactChecks, check_contacts, skipped_rows
+from seqsim.units import HOUR_US
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "build_result",
            "load_result"]

@@ -1,10 +1,10 @@
 """The virtual clock.
 
-The engine reads the time in one place, :func:`now`, which is
+The engine reads the time in one place, :func:`seqsim.units.now`, which is
 ``datetime.now()`` in UTC. A :class:`VirtualClock` freezes that with
 freezegun at a start instant and moves it only when told to, so a month of
 polls runs in seconds and every run is reproducible. The engine binds the
-value of :func:`now` into its SQL as a parameter: DuckDB's own ``now()`` and
+value of :func:`seqsim.units.now` into its SQL as a parameter: DuckDB's own ``now()`` and
 the SQL-standard current-time functions read the machine's clock, which
 freezegun cannot reach, so the engine never calls them (a test greps for
 them).
@@ -15,24 +15,20 @@ real elapsed time (progress bars, benchmarks) must use :func:`real_seconds`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import freezegun.api as _freezegun_api
 from freezegun import freeze_time
 
 from seqsim.errors import EngineError
+from seqsim.units import to_naive_utc
 
-__all__ = ["VirtualClock", "now", "real_seconds", "to_naive_utc"]
+__all__ = ["VirtualClock", "real_seconds"]
 
 # Modules that must keep the real clock while time is frozen: tqdm rates and
 # refresh intervals would otherwise stand still.
 _REAL_TIME_MODULES = ["tqdm"]
-
-
-def now() -> datetime:
-    """Return the current instant as a naive UTC datetime (virtual when frozen)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def real_seconds() -> float:
@@ -40,13 +36,6 @@ def real_seconds() -> float:
     # Looked up at call time: freezegun rebinds any module-level name that holds
     # time.perf_counter while time is frozen, but not its own saved original.
     return _freezegun_api.real_perf_counter()
-
-
-def to_naive_utc(instant: datetime) -> datetime:
-    """Return ``instant`` as naive UTC (aware values are converted, naive kept)."""
-    if instant.tzinfo is not None:
-        return instant.astimezone(UTC).replace(tzinfo=None)
-    return instant
 
 
 class VirtualClock:
@@ -58,7 +47,7 @@ class VirtualClock:
             clock.tick(timedelta(seconds=15))
             clock.now  # 2025-07-01 00:00:15
 
-    Inside the block :func:`seqsim.run.clock.now` (and ``datetime.now()``)
+    Inside the block :func:`seqsim.units.now` (and ``datetime.now()``)
     return the virtual time.
     """
 

@@ -1,0 +1,115 @@
+"""Validation helpers every input surface shares.
+
+One integer check, one number check, one did-you-mean, and the standard
+rejection ``"<key>: <value> is not valid; expected <what is valid>"``, so a
+scenario file, a ``--set`` override, a trace or a baseline file reads the
+same way when it is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from seqsim.errors import ScenarioError
+
+__all__ = [
+    "as_list",
+    "check_keys",
+    "close_match",
+    "fail",
+    "is_int",
+    "is_number",
+    "parse_choice",
+    "parse_int",
+    "quoted",
+    "unknown_key",
+]
+
+
+def fail(key: str, value: Any, expected: str) -> ScenarioError:
+    """Return (not raise) the standard rejection so call sites read ``raise fail(...)``."""
+    return ScenarioError(f"{key}: {value!r} is not valid; expected {expected}")
+
+
+def is_int(value: Any) -> bool:
+    """Return whether ``value`` is a whole number given as an integer type.
+
+    bool is an int subclass, but ``devices = true`` is a mistake, not 1 device;
+    numpy integers (sweep grids, frames) are accepted: callers store ``int()``.
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value: Any) -> bool:
+    """Return whether ``value`` is a real number (int or float types, not bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def quoted(values: Iterable[Any]) -> str:
+    """Return ``'a', 'b', 'c'``: the valid values of an error message."""
+    return ", ".join(repr(v) for v in values)
+
+
+def close_match(name: str, valid: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """Return the valid name closest to ``name`` (a did-you-mean), or None."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def unknown_key(key: str, name: str, valid: Iterable[str]) -> ScenarioError:
+    """Return the ScenarioError for an unknown key, with a did-you-mean when one is close."""
+    valid = list(valid)
+    close = close_match(name, valid)
+    if close is not None:
+        return ScenarioError(f"{key}: unknown key; did you mean {close!r}?")
+    return ScenarioError(f"{key}: unknown key; expected one of {quoted(valid)}")
+
+
+def check_keys(key: str, table: Mapping[str, Any], valid: Iterable[str]) -> None:
+    """Reject any key of ``table`` not in ``valid`` (``key`` is the table's path).
+
+    Raises:
+        ScenarioError: naming ``key.<name>``, with a did-you-mean.
+    """
+    valid = tuple(valid)
+    for name in table:
+        if name not in valid:
+            raise unknown_key(f"{key}.{name}" if key else str(name), str(name), valid)
+
+
+def as_list(key: str, value: Any, expected: str) -> list[Any]:
+    """Return a list-like ``value`` as a list; a string, table or scalar is rejected.
+
+    Raises:
+        ScenarioError: naming ``key`` and ``expected``.
+    """
+    if isinstance(value, (Mapping, str, bytes)) or not isinstance(value, Iterable):
+        raise fail(key, value, expected)
+    return list(value)
+
+
+def parse_choice(key: str, value: Any, supported: tuple[str, ...]) -> str:
+    """Return ``value`` when it is one of ``supported``.
+
+    Raises:
+        ScenarioError: naming ``key`` and the supported values.
+    """
+    if isinstance(value, str) and value in supported:
+        return value
+    raise fail(key, value, f"one of {quoted(supported)}")
+
+
+def parse_int(key: str, value: Any, minimum: int, expected: str) -> int:
+    """Return ``value`` as an int when it is a whole number >= ``minimum``.
+
+    Raises:
+        ScenarioError: naming ``key`` and ``expected``.
+    """
+    if not is_int(value) or value < minimum:
+        raise fail(key, value, expected)
+    return int(value)
