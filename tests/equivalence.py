@@ -8,7 +8,7 @@ from pandas.testing import assert_frame_equal
 
 from seqsim.model.scenario import Scenario
 from seqsim.results.result import Result
-from seqsim.run import simulate
+from seqsim.run.simulate import simulate
 
 _CONTACT_ORDER = ["sequence_id", "contact_phone", "current_step"]
 

@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from seqsim.engine import row
+from seqsim.engine import row, row_queries, row_send
+from seqsim.engine.rules import Schedule
+from seqsim.model.scenario import PolicyConfig
 from seqsim.errors import EngineError
 from seqsim.model.sequence import SequenceConfig
 from seqsim.run import clock
@@ -30,7 +32,7 @@ def _run_to_end(con, *, late: dict[int, timedelta] | None = None, limit: int = 5
         ).fetchone()[0]
         if nxt is None:
             return sends
-        due = row.due_rows(con, 100, now=nxt)
+        due = row_send.due_rows(con, 100, now=nxt)
         for r in due:
             at = nxt + late.get(r.current_step, timedelta(0))
             sends.append((r.contact_phone, r.sequence_id, r.current_step, at))
@@ -105,31 +107,31 @@ def test_due_rows_oldest_first_limited_and_unclaimed(cold: SequenceConfig) -> No
     con = make_db([cold], [(f"+{i}", "cold") for i in range(1, 6)])
     for i in (3, 1, 2, 5, 4):
         row.enroll(con, "COLD", f"+{i}", now=T0 + i * timedelta(minutes=1))
-    assert row.due_rows(con, 10, now=T0) == []
-    due = row.due_rows(con, 3, now=T0 + 10 * H)
+    assert row_send.due_rows(con, 10, now=T0) == []
+    due = row_send.due_rows(con, 3, now=T0 + 10 * H)
     assert [r.contact_phone for r in due] == ["+1", "+2", "+3"]
-    assert row.claim(con, due[0].id, "dev-001", now=T0 + 10 * H)
-    assert [r.contact_phone for r in row.due_rows(con, 10, now=T0 + 10 * H)] == [
+    assert row_send.claim(con, due[0].id, "dev-001", now=T0 + 10 * H)
+    assert [r.contact_phone for r in row_send.due_rows(con, 10, now=T0 + 10 * H)] == [
         "+2", "+3", "+4", "+5"
     ]
     # Not yet due at the instant before +4 was enrolled.
-    assert len(row.due_rows(con, 10, now=T0 + 3 * timedelta(minutes=1))) == 2
+    assert len(row_send.due_rows(con, 10, now=T0 + 3 * timedelta(minutes=1))) == 2
     with pytest.raises(EngineError, match="batch_size: 0"):
-        row.due_rows(con, 0, now=T0)
+        row_send.due_rows(con, 0, now=T0)
 
 
 def test_ties_are_ordered_by_sequence_then_phone_not_row_id(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+2", "cold"), ("+1", "cold")])
     row.enroll(con, "COLD", "+2", now=T0)
     row.enroll(con, "COLD", "+1", now=T0)
-    assert [r.contact_phone for r in row.due_rows(con, 10, now=T0)] == ["+1", "+2"]
+    assert [r.contact_phone for r in row_send.due_rows(con, 10, now=T0)] == ["+1", "+2"]
 
 
 def test_double_claim_fails(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+1", "cold")])
     rid = row.enroll(con, "COLD", "+1", now=T0).row_id
-    assert row.claim(con, rid, "dev-001", now=T0)
-    assert not row.claim(con, rid, "dev-002", now=T0)
+    assert row_send.claim(con, rid, "dev-001", now=T0)
+    assert not row_send.claim(con, rid, "dev-002", now=T0)
     r = table(con, "sequence_contacts").iloc[0]
     assert r.processing_device_id == "dev-001" and r.processing_started_at == T0
 
@@ -137,12 +139,12 @@ def test_double_claim_fails(cold: SequenceConfig) -> None:
 def test_stale_claims_are_released_with_a_retry(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+1", "cold")])
     rid = row.enroll(con, "COLD", "+1", now=T0).row_id
-    row.claim(con, rid, "dev-001", now=T0)
-    assert row.release_stale_claims(con, timedelta(minutes=5), now=T0 + timedelta(minutes=4)) == 0
-    assert row.release_stale_claims(con, timedelta(minutes=5), now=T0 + timedelta(minutes=6)) == 1
+    row_send.claim(con, rid, "dev-001", now=T0)
+    assert row_send.release_stale_claims(con, timedelta(minutes=5), now=T0 + timedelta(minutes=4)) == 0
+    assert row_send.release_stale_claims(con, timedelta(minutes=5), now=T0 + timedelta(minutes=6)) == 1
     r = table(con, "sequence_contacts").iloc[0]
     assert r.retry_count == 1 and r.processing_device_id is None
-    assert len(row.due_rows(con, 10, now=T0 + timedelta(minutes=6))) == 1
+    assert len(row_send.due_rows(con, 10, now=T0 + timedelta(minutes=6))) == 1
 
 
 # Rule 3: completion marks completed and inserts the next step, due after its delay.
@@ -239,15 +241,15 @@ def test_chain_reports_the_enrolment() -> None:
 def test_fail_step_retries_then_fails(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+1", "cold")])
     rid = row.enroll(con, "COLD", "+1", now=T0).row_id
-    row.claim(con, rid, "dev-001", now=T0)
+    row_send.claim(con, rid, "dev-001", now=T0)
     assert row.fail_step(con, rid, "timeout", max_retries=2, now=T0) == "active"
     assert row.fail_step(con, rid, "timeout", max_retries=2, now=T0) == "active"
-    assert len(row.due_rows(con, 10, now=T0)) == 1
+    assert len(row_send.due_rows(con, 10, now=T0)) == 1
     assert row.fail_step(con, rid, "device offline", max_retries=2, now=T0 + H) == "failed"
     r = table(con, "sequence_contacts").iloc[0]
     assert (r.status, r.retry_count, r.last_error) == ("failed", 3, "device offline")
     assert r.failed_at == T0 + H
-    assert row.due_rows(con, 10, now=T0 + H) == []
+    assert row_send.due_rows(con, 10, now=T0 + H) == []
     with pytest.raises(EngineError, match="the row is failed, not active"):
         row.fail_step(con, rid, "x", max_retries=2, now=T0)
     with pytest.raises(EngineError, match="max_retries: -1"):
@@ -258,20 +260,20 @@ def test_fail_step_retries_then_fails(cold: SequenceConfig) -> None:
 def test_messages_log_queue_and_delivery(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+1", "cold")])
     row.enroll(con, "COLD", "+1", now=T0)
-    due = row.due_rows(con, 10, now=T0 + H)[0]
-    row.claim(con, due.id, "dev-001", now=T0 + H)
-    mid = row.queue_message(con, due, "dev-001", scheduled_at=T0 + H + timedelta(seconds=9),
+    due = row_send.due_rows(con, 10, now=T0 + H)[0]
+    row_send.claim(con, due.id, "dev-001", now=T0 + H)
+    mid = row_send.queue_message(con, due, "dev-001", scheduled_at=T0 + H + timedelta(seconds=9),
                             now=T0 + H)
-    row.record_delivery(con, mid, "sent", now=T0 + H + timedelta(seconds=9))
+    row_send.record_delivery(con, mid, "sent", now=T0 + H + timedelta(seconds=9))
     msg = table(con, "messages").iloc[0]
     assert (msg.due_at, msg.queued_at, msg.sent_at) == (
         T0, T0 + H, T0 + H + timedelta(seconds=9)
     )
     assert (msg.outcome, msg.attempt, msg.day_number) == ("sent", 1, 1)
     with pytest.raises(EngineError, match="no such message waiting"):
-        row.record_delivery(con, mid, "sent", now=T0 + 2 * H)
+        row_send.record_delivery(con, mid, "sent", now=T0 + 2 * H)
     with pytest.raises(EngineError, match="outcome: 'lost'"):
-        row.record_delivery(con, mid, "lost", now=T0 + 2 * H)
+        row_send.record_delivery(con, mid, "lost", now=T0 + 2 * H)
 
 
 def test_engine_reads_the_virtual_clock_by_default(cold: SequenceConfig) -> None:
@@ -279,8 +281,8 @@ def test_engine_reads_the_virtual_clock_by_default(cold: SequenceConfig) -> None
     with clock.VirtualClock(datetime(2025, 7, 1, 9)) as c:
         rid = row.enroll(con, "COLD", "+1").row_id
         c.tick(timedelta(minutes=1))
-        assert [r.id for r in row.due_rows(con, 10)] == [rid]
-        row.claim(con, rid, "dev-001")
+        assert [r.id for r in row_send.due_rows(con, 10)] == [rid]
+        row_send.claim(con, rid, "dev-001")
         c.tick(timedelta(minutes=1))
         row.complete_step(con, rid)
     rows = table(con, "sequence_contacts")
@@ -325,7 +327,7 @@ def test_invariant_checker_catches_wrong_delay(cold: SequenceConfig) -> None:
 # ------------------------------------------------------------------ policies
 
 H = timedelta(hours=1)
-ALL_AT = row.Schedule(strategy="all_at_enrollment")
+ALL_AT = Schedule.of(PolicyConfig(strategy="all_at_enrollment"))
 
 
 def test_all_at_enrollment_creates_every_row_at_its_offset(cold: SequenceConfig) -> None:
@@ -352,7 +354,7 @@ def test_delay_from_sets_the_next_due_time(cold: SequenceConfig, delay_from: str
                                            due: datetime) -> None:
     con = make_db([cold], [("+1", "cold")])
     row.enroll(con, "COLD", "+1", now=T0)
-    row.complete_step(con, 1, now=T0 + 5 * H, schedule=row.Schedule(delay_from=delay_from))
+    row.complete_step(con, 1, now=T0 + 5 * H, schedule=Schedule.of(PolicyConfig(delay_from=delay_from)))
     assert table(con, "sequence_contacts")["next_trigger_time"].tolist()[1] == due
 
 
@@ -370,13 +372,13 @@ def test_windows_select_only_open_sequence_zone_pairs(cold: SequenceConfig) -> N
     con.execute("UPDATE leads SET timezone = 'Asia/Singapore' WHERE phone = '+2'")
     for phone in ("+1", "+2"):
         row.enroll(con, "COLD", phone, now=T0)
-    only_utc = row.OpenWindows(windowed=[1], open=["1|UTC"])
-    assert [r.contact_phone for r in row.due_rows(con, 10, now=T0, windows=only_utc)] == ["+1"]
-    none_open = row.OpenWindows(windowed=[1], open=[])
-    assert row.due_rows(con, 10, now=T0, windows=none_open) == []
-    unwindowed = row.OpenWindows(windowed=[], open=[])
-    assert len(row.due_rows(con, 10, now=T0, windows=unwindowed)) == 2
-    assert row.waiting_rows(con) == [(T0, 1, "Asia/Singapore"), (T0, 1, "UTC")]
+    only_utc = row_send.OpenWindows(windowed=[1], open=["1|UTC"])
+    assert [r.contact_phone for r in row_send.due_rows(con, 10, now=T0, windows=only_utc)] == ["+1"]
+    none_open = row_send.OpenWindows(windowed=[1], open=[])
+    assert row_send.due_rows(con, 10, now=T0, windows=none_open) == []
+    unwindowed = row_send.OpenWindows(windowed=[], open=[])
+    assert len(row_send.due_rows(con, 10, now=T0, windows=unwindowed)) == 2
+    assert row_queries.waiting_rows(con) == [(T0, 1, "Asia/Singapore"), (T0, 1, "UTC")]
 
 
 def test_overdue_rows_and_reschedule(cold: SequenceConfig) -> None:
@@ -385,9 +387,9 @@ def test_overdue_rows_and_reschedule(cold: SequenceConfig) -> None:
     row.enroll(con, "COLD", "+2", now=T0 + 50 * H, schedule=ALL_AT)
     recovery = T0 + 60 * H
     # +1's entry (T0) and day 3 (T0 + 48 h) and +2's entry are overdue.
-    assert len(row.overdue_rows(con, recovery)) == 3
-    assert row.overdue_rows(con, T0 + H) == [1]
-    moved = row.reschedule_overdue(con, now=recovery)
+    assert len(row_queries.overdue_rows(con, recovery)) == 3
+    assert row_queries.overdue_rows(con, T0 + H) == [1]
+    moved = row_queries.reschedule_overdue(con, now=recovery)
     assert moved == 8  # every waiting row of both contacts
     due = table(con, "sequence_contacts").set_index(["contact_phone", "current_step"])
     due = due["next_trigger_time"]

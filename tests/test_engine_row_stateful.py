@@ -13,7 +13,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from seqsim.engine import row
+from seqsim.engine import row, row_queries, row_send
 from seqsim.model.sequence import SequenceConfig
 from seqsim.testing import invariant_violations
 from tests.conftest import T0, make_db, table
@@ -85,7 +85,7 @@ class RowEngine(RuleBasedStateMachine):
     @rule(batch=st.integers(1, 20), actions=st.lists(st.sampled_from("ccfsd"), max_size=20),
           max_retries=st.integers(0, 2))
     def poll(self, batch: int, actions: list[str], max_retries: int) -> None:
-        due = row.due_rows(self.con, batch, now=self.now)
+        due = row_send.due_rows(self.con, batch, now=self.now)
         expected = sorted(
             (d, k[1], k[0]) for k, d in self.due_at.items()
             if isinstance(self.model[k], int) and d <= self.now
@@ -95,8 +95,8 @@ class RowEngine(RuleBasedStateMachine):
             key = (r.contact_phone, r.sequence_id - 1)
             if action == "s":
                 continue
-            assert row.claim(self.con, r.id, "dev-001", now=self.now)
-            assert not row.claim(self.con, r.id, "dev-001", now=self.now)
+            assert row_send.claim(self.con, r.id, "dev-001", now=self.now)
+            assert not row_send.claim(self.con, r.id, "dev-001", now=self.now)
             if action == "d":  # claimed, still sending: stays out of later polls
                 self.due_at[key] = None
                 self.model[key] = ("claimed", self.model[key], r.id)

@@ -15,13 +15,9 @@ from pandas.testing import assert_frame_equal
 import seqsim
 from seqsim import Result, Scenario, SeqsimError, load_result
 from seqsim.engine.schema import canonical_frame, column_types
-from seqsim.results.result import (
-    SENDS_COLUMNS,
-    SUMMARY_KEYS,
-    _max_sends_in_an_hour,
-    build_sends,
-    build_summary,
-)
+from seqsim.results.result import SENDS_COLUMNS, SUMMARY_KEYS
+from seqsim.results.sends import build_sends
+from seqsim.results.summary import _max_sends_in_an_hour, build_summary
 from seqsim.testing import assert_invariants
 from tests.definitions import cold_tables
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seqsim.engine import DEFAULT_ENGINE
+from seqsim.model.scenario import DEFAULT_ENGINE
 from seqsim.errors import ScenarioError, SequenceDefinitionError
 from seqsim.model.scenario import (
     DEFAULT_DIURNAL_PROFILE,

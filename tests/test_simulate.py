@@ -19,7 +19,7 @@ from pandas.testing import assert_frame_equal
 
 import seqsim
 from seqsim import Scenario, ScenarioError
-from seqsim.engine import ENGINES
+from seqsim.engine.registry import ENGINES
 from seqsim.results.result import SUMMARY_KEYS
 from seqsim.testing import assert_invariants
 
@@ -45,7 +45,7 @@ def run(scn: Scenario, **kw: Any) -> seqsim.Result:
     return result
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=tuple(ENGINES))
 def engine(request: pytest.FixtureRequest) -> str:
     """Every acceptance test runs on every engine: they must all behave the same."""
     return request.param
@@ -465,7 +465,7 @@ def test_trace_workload_uses_trace_phones_and_pinned_devices(engine: str) -> Non
 # --------------------------------------------------------------------- contract
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=tuple(ENGINES))
 def small_result(request: pytest.FixtureRequest) -> seqsim.Result:
     scn = small(**{"capacity.failure_rate": 0.2, "simulation.duration": "4h"})
     return run(scn, engine=request.param)

@@ -72,10 +72,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqsim.checks.invariants import result_violations
 from seqsim.errors import ScenarioError
 from seqsim.model.scenario import Scenario
 from seqsim.results.result import SUMMARY_KEYS, Result
-from seqsim.testing import result_violations
 
 __all__ = [
     "BASELINE_FORMAT",

@@ -20,7 +20,7 @@ from seqsim.baseline import (
     record_baseline,
     write_baseline,
 )
-from seqsim.engine import ENGINES
+from seqsim.engine.registry import ENGINES
 from seqsim.errors import ScenarioError, SeqsimError
 from seqsim.model.scenario import Scenario, parse_override
 
@@ -86,7 +86,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a scenario key, e.g. --set capacity.devices=4 (repeatable)",
     )
-    parser.add_argument("--engine", choices=ENGINES,
+    parser.add_argument("--engine", choices=tuple(ENGINES),
                         help="advance engine (default: the scenario's; both give the same "
                         "results)")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.cli import check as cli_check
 from seqsim.cli import compare as cli_compare
-from seqsim.engine import ENGINES
+from seqsim.engine.registry import ENGINES
 from seqsim.errors import SeqsimError
 from seqsim.model.scenario import Scenario, format_duration, parse_override
 from seqsim.results.result import Result
@@ -51,7 +51,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a scenario key, e.g. --set capacity.devices=4 (repeatable)",
     )
-    run.add_argument("--engine", choices=ENGINES, help="advance engine (default: the scenario's)")
+    run.add_argument("--engine", choices=tuple(ENGINES),
+                     help="advance engine (default: the scenario's)")
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     run.add_argument("--report", action="store_true",
                      help="also write the charts (PNG) and report.html into --out")

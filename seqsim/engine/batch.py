@@ -31,25 +31,33 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import duckdb
 import numpy as np
 import pandas as pd
 from sortedcontainers import SortedList
 
+from seqsim.engine.batch_state import Lead, Messages, Rows, load_definitions, state_tables
 from seqsim.engine.fleet import Fleet, pacing_gap_us
-from seqsim.engine.row_processor import FAILED_SEND_ERROR, Arrivals, PollStats
+from seqsim.engine.poll import Arrivals, Clock, PollStats
 from seqsim.engine.rules import (
+    FAILED_SEND_ERROR,
+    RESCHEDULE,
+    SKIP_STALE,
     SKIPPED_ERROR,
+    Schedule,
     SendWindows,
     calendar_days,
     enrollment_offsets,
     next_due,
+    reschedule_shift,
+    retries_exhausted,
+    send_fails,
+    stale_cutoff,
+    window_ready_after,
 )
-from seqsim.engine.schema import canonical_frame
+from seqsim.engine.schema import read_tables
 from seqsim.model.scenario import Scenario
 from seqsim.units import DAY_US, HOUR_US, from_us, to_us
 
@@ -57,92 +65,6 @@ __all__ = ["BatchProcessor"]
 
 _NEVER = 2**62
 _Key = tuple[int, int, str, int, int]  # due, sequence id, phone, day number, row index
-
-
-@dataclass(frozen=True)
-class _Step:
-    id: int
-    sequence_id: int
-    day_number: int
-    trigger: str
-    delay_us: int
-    next_step: int | None  # id of the following step in the same sequence
-    chain: int | None  # sequence entered after this (last) step
-
-
-@dataclass(frozen=True)
-class _Sequence:
-    id: int
-    trigger: str
-    is_active: bool
-    min_delay_seconds: float
-    max_delay_seconds: float
-    entry_step: int
-
-
-class _Rows:
-    """``sequence_contacts`` as columns; a row's index is its id - 1."""
-
-    def __init__(self) -> None:
-        self.sequence_id: list[int] = []
-        self.phone: list[str] = []
-        self.name: list[str | None] = []
-        self.step: list[int] = []
-        self.status: list[str] = []
-        self.due: list[int] = []
-        self.device: list[str | None] = []
-        self.claimed_by: list[str | None] = []
-        self.claimed_at: list[int | None] = []
-        self.completed_at: list[int | None] = []
-        self.failed_at: list[int | None] = []
-        self.retry_count: list[int] = []
-        self.last_error: list[str | None] = []
-        self.created_at: list[int] = []
-
-    def add(self, seq: int, phone: str, name: str | None, step: int, due: int,
-            device: str | None, now: int) -> int:
-        self.sequence_id.append(seq)
-        self.phone.append(phone)
-        self.name.append(name)
-        self.step.append(step)
-        self.status.append("active")
-        self.due.append(due)
-        self.device.append(device)
-        self.claimed_by.append(None)
-        self.claimed_at.append(None)
-        self.completed_at.append(None)
-        self.failed_at.append(None)
-        self.retry_count.append(0)
-        self.last_error.append(None)
-        self.created_at.append(now)
-        return len(self.phone) - 1
-
-
-class _Messages:
-    """The ``messages`` send log as columns; a message's index is its id - 1."""
-
-    def __init__(self) -> None:
-        self.row: list[int] = []
-        self.device: list[str] = []
-        self.due: list[int] = []
-        self.queued: list[int] = []
-        self.scheduled: list[int] = []
-        self.sent: list[int | None] = []
-        self.planned: list[str] = []  # drawn when queued, known once delivered
-        self.outcome: list[str | None] = []
-        self.attempt: list[int] = []
-        self.error: list[str | None] = []
-
-
-class _Lead:
-    __slots__ = ("created_at", "device_id", "timezone", "triggers")
-
-    def __init__(self, device_id: str | None, trigger: str, created_at: int,
-                 timezone: str) -> None:
-        self.device_id = device_id
-        self.triggers = [trigger]
-        self.created_at = created_at
-        self.timezone = timezone
 
 
 class BatchProcessor:
@@ -165,13 +87,14 @@ class BatchProcessor:
         self.failure_rate = cap.failure_rate
         self.max_retries = cap.max_retries
         policy = self.policy = scenario.policy
-        self.on_queue = policy.progress_on == "queue"
-        self.all_at_enrollment = policy.strategy == "all_at_enrollment"
+        schedule = self.schedule = Schedule.of(policy)
+        self.on_queue = schedule.on_queue
+        self.all_at_enrollment = schedule.all_at_enrollment
         self.rng = rng
         self.fleet = Fleet(device_ids, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
                            in_flight_limit=cap.in_flight_limit, hour=HOUR_US, day=DAY_US,
                            calendar=calendar_days(policy))
-        self.steps, self.sequences = self._load_definitions(con)
+        self.steps, self.sequences = load_definitions(con)
         ids = {name: seq_id for seq_id, name in con.execute("SELECT id, name FROM sequences")
                .fetchall()}
         self.windows = SendWindows(policy, scenario.sequences, ids)
@@ -179,9 +102,9 @@ class BatchProcessor:
         self._due_by_group: dict[tuple[int, str], SortedList] = {}
         self._offsets = {seq_id: self._schedule(seq_id) for seq_id in self.sequences}
         self._by_trigger = {s.trigger: s for s in self.sequences.values()}
-        self.rows = _Rows()
-        self.messages = _Messages()
-        self.leads: dict[str, _Lead] = {}
+        self.rows = Rows()
+        self.messages = Messages()
+        self.leads: dict[str, Lead] = {}
         self._keys: set[tuple[int, str, int]] = set()
         self._due: SortedList = SortedList()
         self._due_by_device: dict[str | None, SortedList] = {}
@@ -195,33 +118,6 @@ class BatchProcessor:
         self.completed_contacts = 0
         self._enrolled = self._sent = self._failed = 0
 
-    @staticmethod
-    def _load_definitions(
-        con: duckdb.DuckDBPyConnection,
-    ) -> tuple[dict[int, _Step], dict[int, _Sequence]]:
-        seq_rows = con.execute(
-            'SELECT id, "trigger", is_active, min_delay_seconds, max_delay_seconds '
-            "FROM sequences ORDER BY id"
-        ).fetchall()
-        step_rows = con.execute(
-            'SELECT id, sequence_id, day_number, "trigger", next_trigger, trigger_delay_hours, '
-            "is_entry_point FROM sequence_steps ORDER BY id"
-        ).fetchall()
-        seq_by_trigger = {r[1]: r[0] for r in seq_rows}
-        step_by_key = {(r[1], r[3]): r[0] for r in step_rows}
-        steps = {}
-        entry = {}
-        for sid, seq, day, trig, nxt, delay, is_entry in step_rows:
-            following = step_by_key.get((seq, nxt))
-            steps[sid] = _Step(sid, seq, day, trig, delay * HOUR_US, following,
-                               seq_by_trigger.get(nxt) if following is None else None)
-            if is_entry:
-                entry[seq] = sid
-        sequences = {
-            r[0]: _Sequence(r[0], r[1], r[2], r[3], r[4], entry[r[0]]) for r in seq_rows
-        }
-        return steps, sequences
-
     def _schedule(self, seq_id: int) -> list[tuple[int, int]]:
         """Return a sequence's (step id, offset from enrolment) in day order, for
         all-at-enrolment."""
@@ -231,7 +127,7 @@ class BatchProcessor:
             step_ids.append(step)
             step = self.steps[step].next_step
         delays = [self.steps[s].delay_us for s in step_ids]
-        return list(zip(step_ids, enrollment_offsets(self.policy.delay_from, delays),
+        return list(zip(step_ids, enrollment_offsets(self.schedule.delay_from, delays),
                         strict=True))
 
     # ------------------------------------------------------------ due index
@@ -287,7 +183,7 @@ class BatchProcessor:
         best = self._in_flight[0][0] if self._in_flight else _NEVER
         if self.windows.active:
             # A waiting row can go when its window is open, from the next poll on.
-            after = self._now + 1
+            after = window_ready_after(self._now)
             for (seq_id, zone), keys in self._due_by_group.items():
                 if keys:
                     first = max(keys[0][0], after)
@@ -331,7 +227,7 @@ class BatchProcessor:
                          self.completed_contacts)
 
     # ---------------------------------------------------------------- poll
-    def poll(self, clock: Any, at: datetime, arrivals: Arrivals, lo: int, hi: int, *,
+    def poll(self, clock: Clock, at: datetime, arrivals: Arrivals, lo: int, hi: int, *,
              recovering: bool = False) -> PollStats:
         """Run one poll at ``at`` enrolling ``arrivals[lo:hi]``; return its timeline row.
 
@@ -361,7 +257,7 @@ class BatchProcessor:
         ):
             lead = self.leads.get(phone)
             if lead is None:
-                self.leads[phone] = _Lead(device, trigger, t, zone)
+                self.leads[phone] = Lead(device, trigger, t, zone)
             elif trigger not in lead.triggers:
                 lead.triggers.append(trigger)
         for phone in phones:
@@ -393,9 +289,8 @@ class BatchProcessor:
 
     def _catch_up(self, now: int) -> None:
         """Apply the catch-up policy at the first poll after an outage."""
-        policy = self.policy
-        if policy.catch_up == "skip_stale":
-            cutoff = now - policy.stale_after // timedelta(microseconds=1)
+        if self.schedule.catch_up == SKIP_STALE:
+            cutoff = stale_cutoff(now, self.schedule.stale_after_us)
             # Skipping a step of an anchored schedule can create a next step that is
             # stale already: skip again until none is left.
             while stale := list(self._due.irange(maximum=(cutoff,), inclusive=(True, False))):
@@ -403,7 +298,7 @@ class BatchProcessor:
                     self._drop_due(key)
                     self.rows.last_error[key[4]] = SKIPPED_ERROR
                     self._complete(key[4], now)
-        elif policy.catch_up == "reschedule":
+        elif self.schedule.catch_up == RESCHEDULE:
             first: dict[tuple[int, str], int] = {}
             for key in self._due.irange(maximum=(now,), inclusive=(True, False)):
                 first.setdefault((key[1], key[2]), key[0])
@@ -414,7 +309,7 @@ class BatchProcessor:
                 self._drop_due(key)
             for key in moved:
                 i = key[4]
-                self.rows.due[i] += now - first[(key[1], key[2])]
+                self.rows.due[i] += reschedule_shift(now, first[(key[1], key[2])])
                 self._make_due(i)
 
     def _candidates(self, now: int) -> tuple[list[_Key], int]:
@@ -508,7 +403,7 @@ class BatchProcessor:
             msgs.queued.append(now)
             msgs.scheduled.append(send_at)
             msgs.sent.append(None)
-            msgs.planned.append("failed" if u_fail < self.failure_rate else "sent")
+            msgs.planned.append("failed" if send_fails(u_fail, self.failure_rate) else "sent")
             msgs.outcome.append(None)
             msgs.attempt.append(rows.retry_count[i] + 1)
             msgs.error.append(None)
@@ -552,7 +447,7 @@ class BatchProcessor:
                 return
             self._keys.add(key)
             nxt = self.steps[step.next_step]
-            due = next_due(self.policy.delay_from, now, rows.due[i], step.delay_us, nxt.delay_us)
+            due = next_due(self.schedule.delay_from, now, rows.due[i], step.delay_us, nxt.delay_us)
             j = rows.add(seq_id, phone, rows.name[i], nxt.id, due, rows.device[i], now)
             self.active += 1
             self._make_due(j)
@@ -573,7 +468,7 @@ class BatchProcessor:
         rows.retry_count[i] += 1
         rows.last_error[i] = FAILED_SEND_ERROR
         rows.claimed_by[i] = rows.claimed_at[i] = None
-        if rows.retry_count[i] > self.max_retries:
+        if retries_exhausted(rows.retry_count[i], self.max_retries):
             rows.status[i] = "failed"
             rows.failed_at[i] = now
             self.active -= 1
@@ -581,73 +476,10 @@ class BatchProcessor:
             self._make_due(i)
 
     # -------------------------------------------------------------- tables
+
     def tables(self) -> dict[str, pd.DataFrame]:
-        """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` tables.
-
-        They have the canonical columns and dtypes of :func:`seqsim.engine.schema.canonical_frame`,
-        as the row engine's tables read back from DuckDB do.
-        """
-        leads = pd.DataFrame(
-            {
-                "phone": list(self.leads),
-                "name": None,
-                "device_id": [lead.device_id for lead in self.leads.values()],
-                "trigger": [",".join(lead.triggers) or None for lead in self.leads.values()],
-                "created_at": _timestamps([lead.created_at for lead in self.leads.values()]),
-                "timezone": [lead.timezone for lead in self.leads.values()],
-            }
-        )
-        r = self.rows
-        steps = self.steps
-        contacts = pd.DataFrame(
-            {
-                "id": np.arange(1, len(r.phone) + 1, dtype=np.int64),
-                "sequence_id": r.sequence_id,
-                "contact_phone": r.phone,
-                "contact_name": r.name,
-                "current_step": [steps[s].day_number for s in r.step],
-                "status": r.status,
-                "current_trigger": [steps[s].trigger for s in r.step],
-                "next_trigger_time": _timestamps(r.due),
-                "sequence_stepid": r.step,
-                "assigned_device_id": r.device,
-                "processing_device_id": r.claimed_by,
-                "processing_started_at": _timestamps(r.claimed_at),
-                "completed_at": _timestamps(r.completed_at),
-                "failed_at": _timestamps(r.failed_at),
-                "retry_count": r.retry_count,
-                "last_error": r.last_error,
-                "created_at": _timestamps(r.created_at),
-            }
-        )
-        m = self.messages
-        rows_of = m.row
-        messages = pd.DataFrame(
-            {
-                "id": np.arange(1, len(rows_of) + 1, dtype=np.int64),
-                "sequence_contact_id": [i + 1 for i in rows_of],
-                "contact_phone": [r.phone[i] for i in rows_of],
-                "sequence_id": [r.sequence_id[i] for i in rows_of],
-                "sequence_stepid": [r.step[i] for i in rows_of],
-                "day_number": [steps[r.step[i]].day_number for i in rows_of],
-                "device_id": m.device,
-                "due_at": _timestamps(m.due),
-                "queued_at": _timestamps(m.queued),
-                "scheduled_at": _timestamps(m.scheduled),
-                "sent_at": _timestamps(m.sent),
-                "outcome": m.outcome,
-                "attempt": m.attempt,
-                "error": m.error,
-            }
-        )
-        return {
-            "leads": canonical_frame("leads", leads),
-            "sequence_contacts": canonical_frame("sequence_contacts", contacts),
-            "messages": canonical_frame("messages", messages),
-        }
-
-
-def _timestamps(values: list[int | None]) -> pd.Series:
-    """Return microsecond integers (None for NULL) as a datetime64[us] column."""
-    arr = np.array([np.iinfo(np.int64).min if v is None else v for v in values], dtype=np.int64)
-    return pd.Series(arr.view("datetime64[us]"))
+        """Return every table of the run: the static ones from the database, and
+        ``leads``, ``sequence_contacts`` and ``messages`` built from the engine's state
+        (canonical, as the row engine's tables read back from DuckDB are)."""
+        own = state_tables(self.leads, self.rows, self.messages, self.steps)
+        return {**read_tables(self.con), **own}

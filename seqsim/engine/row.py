@@ -19,83 +19,43 @@ The one-by-one rules it implements (see ``shared/domain.md``):
    the last step's ``next_trigger`` is another sequence's entry trigger, the
    lead is enrolled there.
 
-A :class:`Schedule` selects the other designs planners compare: every
+A :class:`seqsim.engine.rules.Schedule` selects the other designs planners compare: every
 step's row created at enrolment (``all_at_enrollment``, the design the
 one-by-one rules replaced), and which delay sets a new row's due time
 (``delay_from``). The default is the one-by-one design above.
+
+This module holds enrolment and advancing (rules 1, 3 and 4); the sending
+statements of rule 2 are in :mod:`seqsim.engine.row_send`, the bookkeeping
+queries and the catch-up statements in :mod:`seqsim.engine.row_queries`, and
+:mod:`seqsim.engine.row_processor` runs them poll by poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
-import duckdb
-
-from seqsim.engine.rules import SKIPPED_ERROR, enrollment_offsets, next_due
+from seqsim.engine.db import Connection, bound_now, in_transaction, transaction
+from seqsim.engine.rules import (
+    DEFAULT_SCHEDULE,
+    SKIPPED_ERROR,
+    Schedule,
+    enrollment_offsets,
+    next_due,
+    retries_exhausted,
+)
 from seqsim.errors import EngineError
 from seqsim.units import HOUR_US, from_us, to_us
-from seqsim.units import now as clock_now
 
 __all__ = [
-    "DEFAULT_SCHEDULE",
     "Advance",
-    "DueRow",
     "Enrollment",
-    "OpenWindows",
-    "Schedule",
-    "claim",
     "complete_step",
-    "count_active",
-    "count_backlog",
-    "due_rows",
     "enroll",
     "enroll_lead",
     "enroll_new_leads",
     "fail_step",
-    "next_due_time",
-    "overdue_rows",
-    "queue_message",
-    "record_delivery",
-    "release_stale_claims",
-    "reschedule_overdue",
-    "waiting_rows",
 ]
-
-T = TypeVar("T")
-Connection = duckdb.DuckDBPyConnection
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """How rows are created and timed (see :class:`seqsim.model.scenario.PolicyConfig`).
-
-    ``strategy``: ``one_by_one`` (a step's row when the previous completes) or
-    ``all_at_enrollment`` (every row at enrolment); ``delay_from``:
-    ``next_step``, ``completed_step`` or ``enrollment``.
-    """
-
-    strategy: str = "one_by_one"
-    delay_from: str = "next_step"
-
-
-DEFAULT_SCHEDULE = Schedule()
-
-
-@dataclass(frozen=True)
-class OpenWindows:
-    """Which rows a poll may send under send windows.
-
-    ``windowed`` lists the sequence ids that have a window; ``open`` the
-    ``"<sequence_id>|<time zone>"`` keys whose window is open now. Rows of
-    other sequences may always be sent.
-    """
-
-    windowed: list[int]
-    open: list[str]
 
 
 @dataclass(frozen=True)
@@ -108,21 +68,6 @@ class Enrollment:
     row_id: int | None
     reason: str
 
-
-@dataclass(frozen=True)
-class DueRow:
-    """A ``sequence_contacts`` row selected for processing."""
-
-    id: int
-    sequence_id: int
-    contact_phone: str
-    current_step: int
-    sequence_stepid: int
-    assigned_device_id: str | None
-    next_trigger_time: datetime
-    retry_count: int
-    min_delay_seconds: float
-    max_delay_seconds: float
 
 
 @dataclass(frozen=True)
@@ -141,26 +86,6 @@ class Advance:
     chained: Enrollment | None
     reason: str
 
-
-def _now(now: datetime | None) -> datetime:
-    return clock_now() if now is None else now
-
-
-@contextmanager
-def _transaction(con: Connection) -> Iterator[None]:
-    """Run a block in one transaction: committed on success, rolled back on any error."""
-    con.begin()
-    try:
-        yield
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
-
-
-def _in_transaction(con: Connection, fn: Callable[[], T]) -> T:
-    with _transaction(con):
-        return fn()
 
 
 def _sequence(con: Connection, sequence: str | int) -> tuple[int, str, str, bool]:
@@ -215,14 +140,14 @@ def _insert_entry_row(
     if not inserted:
         reason = "already enrolled (the entry step's row exists)"
         return Enrollment(name, phone, False, None, reason)
-    if schedule.strategy == "all_at_enrollment":
+    if schedule.all_at_enrollment:
         _insert_later_rows(con, seq_id, phone, lead, now, schedule.delay_from)
     return Enrollment(name, phone, True, inserted[0][0], "enrolled")
 
 
 def _insert_later_rows(
     con: Connection, seq_id: int, phone: str, lead: tuple[str, str], now: datetime,
-    delay_from: str,
+    delay_from: int,
 ) -> None:
     """All-at-enrolment: insert every later step's row, due at its precomputed offset."""
     steps = con.execute(
@@ -282,9 +207,9 @@ def enroll(
     Raises:
         EngineError: unknown sequence or lead.
     """
-    at = _now(now)
+    at = bound_now(now)
     seq = _sequence(con, sequence)
-    return _in_transaction(con, lambda: _insert_entry_row(con, seq, phone, at, schedule))
+    return in_transaction(con, lambda: _insert_entry_row(con, seq, phone, at, schedule))
 
 
 def enroll_lead(
@@ -302,7 +227,7 @@ def enroll_lead(
     Raises:
         EngineError: unknown lead.
     """
-    at = _now(now)
+    at = bound_now(now)
     lead = con.execute('SELECT "trigger" FROM leads WHERE phone = ?', [phone]).fetchone()
     if lead is None:
         raise EngineError(f"leads.phone: {phone!r} is not valid; no such lead")
@@ -314,7 +239,7 @@ def enroll_lead(
         'WHERE is_active AND list_contains(?, "trigger") ORDER BY id',
         [keywords],
     ).fetchall()
-    return [_in_transaction(con, lambda s=s: _insert_entry_row(con, s, phone, at, schedule))
+    return [in_transaction(con, lambda s=s: _insert_entry_row(con, s, phone, at, schedule))
             for s in matches]
 
 
@@ -325,7 +250,7 @@ def enroll_new_leads(
 
     This is the enrolment step of each production poll.
     """
-    at = _now(now)
+    at = bound_now(now)
     candidates = con.execute(
         """
         SELECT l.phone
@@ -343,211 +268,6 @@ def enroll_new_leads(
     for (phone,) in candidates:
         out.extend(e for e in enroll_lead(con, phone, now=at, schedule=schedule) if e.enrolled)
     return out
-
-
-_DUE_COLUMNS = """
-        SELECT sc.id, sc.sequence_id, sc.contact_phone, sc.current_step, sc.sequence_stepid,
-               sc.assigned_device_id, sc.next_trigger_time, sc.retry_count,
-               s.min_delay_seconds, s.max_delay_seconds
-        FROM sequence_contacts sc
-        JOIN sequences s ON s.id = sc.sequence_id
-"""
-_DUE_ORDER = """
-        ORDER BY sc.next_trigger_time, sc.sequence_id, sc.contact_phone, sc.current_step
-"""
-
-
-def due_rows(
-    con: Connection,
-    batch_size: int,
-    *,
-    now: datetime | None = None,
-    windows: OpenWindows | None = None,
-) -> list[DueRow]:
-    """Select the rows a poll processes: active, due, unclaimed, sequence active.
-
-    Oldest ``next_trigger_time`` first; ties in sequence then phone then step
-    order, so the order never depends on row ids. At most ``batch_size`` rows.
-    With ``windows``, a row of a windowed sequence is selected only while its
-    lead's window is open (a due row outside it waits for the next opening).
-
-    Raises:
-        EngineError: ``batch_size`` < 1.
-    """
-    if batch_size < 1:
-        raise EngineError(f"batch_size: {batch_size!r} is not valid; expected an integer >= 1")
-    if windows is None:
-        rows = con.execute(
-            _DUE_COLUMNS
-            + """
-            WHERE sc.status = 'active'
-              AND sc.next_trigger_time <= ?
-              AND s.is_active
-              AND sc.processing_device_id IS NULL
-            """
-            + _DUE_ORDER
-            + "LIMIT ?",
-            [_now(now), batch_size],
-        ).fetchall()
-    else:
-        rows = con.execute(
-            _DUE_COLUMNS
-            + """
-            JOIN leads l ON l.phone = sc.contact_phone
-            WHERE sc.status = 'active'
-              AND sc.next_trigger_time <= ?
-              AND s.is_active
-              AND sc.processing_device_id IS NULL
-              AND (NOT list_contains(?::BIGINT[], sc.sequence_id)
-                   OR list_contains(?::VARCHAR[], sc.sequence_id::VARCHAR || '|' || l.timezone))
-            """
-            + _DUE_ORDER
-            + "LIMIT ?",
-            [_now(now), windows.windowed, windows.open, batch_size],
-        ).fetchall()
-    return [DueRow(*r) for r in rows]
-
-
-def overdue_rows(con: Connection, before: datetime) -> list[int]:
-    """Return the ids of the waiting rows due before ``before``, in processing order.
-
-    Waiting: active, unclaimed, of an active sequence (what a poll could pick).
-    """
-    return [
-        r[0]
-        for r in con.execute(
-            """
-            SELECT sc.id
-            FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
-            WHERE sc.status = 'active' AND sc.next_trigger_time < ? AND s.is_active
-              AND sc.processing_device_id IS NULL
-            """
-            + _DUE_ORDER,
-            [before],
-        ).fetchall()
-    ]
-
-
-def reschedule_overdue(con: Connection, *, now: datetime | None = None) -> int:
-    """Restart overdue schedules from ``now`` (the ``reschedule`` catch-up).
-
-    For every (contact, sequence) with a waiting row due before ``now``, all
-    its waiting rows move by the same amount, so that the earliest is due
-    ``now`` and the spacing of the rest is kept. Rows being sent are left alone.
-
-    Returns:
-        The number of rows moved.
-    """
-    at = _now(now)
-    with _transaction(con):
-        return con.execute(
-            """
-            UPDATE sequence_contacts AS sc
-            SET next_trigger_time = sc.next_trigger_time + (?::TIMESTAMP - o.first_due)
-            FROM (
-                SELECT c.sequence_id, c.contact_phone, min(c.next_trigger_time) AS first_due
-                FROM sequence_contacts c JOIN sequences s ON s.id = c.sequence_id
-                WHERE c.status = 'active' AND s.is_active AND c.processing_device_id IS NULL
-                GROUP BY c.sequence_id, c.contact_phone
-                HAVING min(c.next_trigger_time) < ?
-            ) AS o
-            WHERE sc.sequence_id = o.sequence_id AND sc.contact_phone = o.contact_phone
-              AND sc.status = 'active' AND sc.processing_device_id IS NULL
-            """,
-            [at, at],
-        ).fetchone()[0]
-
-
-def claim(con: Connection, row_id: int, device_id: str, *, now: datetime | None = None) -> bool:
-    """Claim a row for sending with a conditional update.
-
-    Returns:
-        True if this call claimed it; False if it was already claimed or is
-        no longer active (a second claim of the same row fails).
-    """
-    changed = con.execute(
-        """
-        UPDATE sequence_contacts
-        SET processing_device_id = ?, processing_started_at = ?
-        WHERE id = ? AND status = 'active' AND processing_device_id IS NULL
-        """,
-        [device_id, _now(now), row_id],
-    ).fetchone()[0]
-    return changed == 1
-
-
-def release_stale_claims(
-    con: Connection, timeout: timedelta, *, now: datetime | None = None
-) -> int:
-    """Release claims older than ``timeout`` (retry_count + 1), as production did.
-
-    Returns:
-        The number of rows released.
-    """
-    cutoff = _now(now) - timeout
-    return con.execute(
-        """
-        UPDATE sequence_contacts
-        SET processing_device_id = NULL, processing_started_at = NULL,
-            retry_count = retry_count + 1
-        WHERE status = 'active' AND processing_started_at < ?
-        """,
-        [cutoff],
-    ).fetchone()[0]
-
-
-def queue_message(
-    con: Connection,
-    row: DueRow,
-    device_id: str,
-    *,
-    scheduled_at: datetime,
-    now: datetime | None = None,
-) -> int:
-    """Put a message for a claimed row on its device's queue.
-
-    ``scheduled_at`` is when the device will send it (after its pacing gap).
-
-    Returns:
-        The new ``messages.id``.
-    """
-    return con.execute(
-        """
-        INSERT INTO messages (sequence_contact_id, contact_phone, sequence_id, sequence_stepid,
-                              day_number, device_id, due_at, queued_at, scheduled_at, attempt)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        RETURNING id
-        """,
-        [row.id, row.contact_phone, row.sequence_id, row.sequence_stepid, row.current_step,
-         device_id, row.next_trigger_time, _now(now), scheduled_at, row.retry_count + 1],
-    ).fetchone()[0]
-
-
-def record_delivery(
-    con: Connection,
-    message_id: int,
-    outcome: str,
-    *,
-    error: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Record that a queued message was sent (``outcome='sent'``) or failed.
-
-    Raises:
-        EngineError: an unknown outcome, or a message that does not exist or
-            already has an outcome.
-    """
-    if outcome not in ("sent", "failed"):
-        raise EngineError(f"outcome: {outcome!r} is not valid; expected 'sent' or 'failed'")
-    changed = con.execute(
-        "UPDATE messages SET sent_at = ?, outcome = ?, error = ? "
-        "WHERE id = ? AND outcome IS NULL",
-        [_now(now), outcome, error, message_id],
-    ).fetchone()[0]
-    if changed != 1:
-        raise EngineError(
-            f"messages.id: {message_id!r} is not valid; no such message waiting for delivery"
-        )
 
 
 def complete_step(
@@ -573,8 +293,8 @@ def complete_step(
     Raises:
         EngineError: no such row.
     """
-    at = _now(now)
-    with _transaction(con):
+    at = bound_now(now)
+    with transaction(con):
         row = con.execute(
             """
             SELECT sc.status, sc.sequence_id, sc.contact_phone, sc.contact_name,
@@ -607,7 +327,7 @@ def complete_step(
             'WHERE sequence_id = ? AND "trigger" = ?',
             [seq_id, next_trigger],
         ).fetchone()
-        if nxt is not None and schedule.strategy == "all_at_enrollment":
+        if nxt is not None and schedule.all_at_enrollment:
             return Advance(row_id, True, None, False, None, "completed (later rows exist)")
         if nxt is not None:
             next_at = from_us(next_due(schedule.delay_from, to_us(at), to_us(due),
@@ -676,8 +396,8 @@ def fail_step(
     """
     if max_retries < 0:
         raise EngineError(f"max_retries: {max_retries!r} is not valid; expected an integer >= 0")
-    at = _now(now)
-    with _transaction(con):
+    at = bound_now(now)
+    with transaction(con):
         row = con.execute(
             "SELECT status, retry_count FROM sequence_contacts WHERE id = ?", [row_id]
         ).fetchone()
@@ -688,7 +408,7 @@ def fail_step(
                 f"sequence_contacts.id: {row_id!r} is not valid; the row is {row[0]}, not active"
             )
         retries = row[1] + 1
-        status = "failed" if retries > max_retries else "active"
+        status = "failed" if retries_exhausted(retries, max_retries) else "active"
         con.execute(
             """
             UPDATE sequence_contacts
@@ -702,55 +422,3 @@ def fail_step(
     return status
 
 
-def next_due_time(con: Connection) -> datetime | None:
-    """Return the earliest ``next_trigger_time`` a poll could pick, or None.
-
-    Only active, unclaimed rows of active sequences count.
-    """
-    return con.execute(
-        """
-        SELECT min(sc.next_trigger_time)
-        FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
-        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-        """
-    ).fetchone()[0]
-
-
-def waiting_rows(con: Connection) -> list[tuple[datetime, int, str]]:
-    """Return (due time, sequence id, lead time zone) of every row a poll could
-    pick (active, unclaimed, of an active sequence), oldest due first.
-
-    Send windows are per sequence and zone: this says when each window has
-    work, and :func:`count_backlog` at any instant is the number of these due
-    at or before it, while nothing changes.
-    """
-    return con.execute(
-        """
-        SELECT sc.next_trigger_time, sc.sequence_id, l.timezone
-        FROM sequence_contacts sc
-        JOIN sequences s ON s.id = sc.sequence_id
-        JOIN leads l ON l.phone = sc.contact_phone
-        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-        ORDER BY sc.next_trigger_time, sc.sequence_id, l.timezone
-        """
-    ).fetchall()
-
-
-def count_backlog(con: Connection, *, now: datetime | None = None) -> int:
-    """Return how many rows are due now but not picked up (active, due, unclaimed)."""
-    return con.execute(
-        """
-        SELECT count(*)
-        FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
-        WHERE sc.status = 'active' AND sc.next_trigger_time <= ? AND s.is_active
-          AND sc.processing_device_id IS NULL
-        """,
-        [_now(now)],
-    ).fetchone()[0]
-
-
-def count_active(con: Connection) -> int:
-    """Return the number of active rows (contacts waiting for or at a step)."""
-    return con.execute(
-        "SELECT count(*) FROM sequence_contacts WHERE status = 'active'"
-    ).fetchone()[0]

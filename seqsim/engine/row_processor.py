@@ -30,52 +30,30 @@ import bisect
 import heapq
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from seqsim.engine import row, schema
+from seqsim.engine import row, row_queries, row_send, schema
 from seqsim.engine.fleet import Fleet, pacing_gap
-from seqsim.engine.rules import SendWindows
+from seqsim.engine.poll import Arrivals, Clock, PollStats
+from seqsim.engine.rules import (
+    FAILED_SEND_ERROR,
+    RESCHEDULE,
+    SKIP_STALE,
+    DatetimeCalendar,
+    Schedule,
+    SendWindows,
+    calendar_days,
+    send_fails,
+    stale_cutoff,
+    window_ready_after,
+)
 from seqsim.model.scenario import Scenario
-from seqsim.run.clock import VirtualClock
 from seqsim.units import from_us, to_us
 
-__all__ = ["Arrivals", "PollStats", "RowProcessor"]
-
-FAILED_SEND_ERROR = "delivery failed"
-
-
-class Arrivals:
-    """A run's arrivals, as the frame and as plain lists for cheap slicing."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.times_us: list[int] = (
-            frame["time"].to_numpy().astype("datetime64[us]").astype(np.int64).tolist()
-        )
-        self.phones: list[str] = frame["phone"].tolist()
-        self.triggers: list[str] = frame["trigger"].tolist()
-        self.devices: list[str] = frame["device_id"].tolist()
-        self.zones: list[str] = (
-            frame["timezone"].tolist() if "timezone" in frame else ["UTC"] * len(frame)
-        )
-
-
-class PollStats(NamedTuple):
-    """What one poll did (a row of the timeline)."""
-
-    time: datetime
-    enrolled: int
-    sent: int
-    failed: int
-    skipped: int
-    backlog: int
-    active: int
-    completed_contacts: int
-
+__all__ = ["RowProcessor"]
 
 @dataclass(order=True)
 class _InFlight:
@@ -94,14 +72,18 @@ class RowProcessor:
         self,
         con: duckdb.DuckDBPyConnection,
         scenario: Scenario,
-        fleet: Fleet,
+        devices: list[str],
         rng: np.random.Generator,
     ) -> None:
         self.con = con
-        self.capacity = scenario.capacity
+        cap = self.capacity = scenario.capacity
         policy = self.policy = scenario.policy
-        self.on_queue = policy.progress_on == "queue"
-        self.schedule = row.Schedule(policy.strategy, policy.delay_from)
+        self.schedule = Schedule.of(policy)
+        self.on_queue = self.schedule.on_queue
+        days = calendar_days(policy)
+        fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
+                      in_flight_limit=cap.in_flight_limit,
+                      calendar=None if days is None else DatetimeCalendar(days))
         ids = dict(con.execute("SELECT name, id FROM sequences").fetchall())
         self.windows = SendWindows(policy, scenario.sequences, ids)
         self._zones: set[str] = set()
@@ -126,7 +108,7 @@ class RowProcessor:
         caller's to add. None when nothing is pending.
         """
         if self.windows.active and self._now is not None:
-            waiting = row.waiting_rows(self.con)
+            waiting = row_queries.waiting_rows(self.con)
             # Rows may wait for their window over many idle polls: keep their due
             # times so idle() counts the backlog without a query per poll.
             self._waiting = [due for due, _, _ in waiting]
@@ -134,13 +116,13 @@ class RowProcessor:
             for due, seq_id, zone in waiting:
                 first.setdefault((seq_id, zone), due)
             # A waiting row can go when its window is open, from the next poll on.
-            after = to_us(self._now) + 1
+            after = window_ready_after(to_us(self._now))
             times = [
                 from_us(self.windows.next_open(seq_id, zone, max(to_us(due), after)))
                 for (seq_id, zone), due in first.items()
             ]
         else:
-            times = [t for t in (row.next_due_time(self.con),) if t is not None]
+            times = [t for t in (row_queries.next_due_time(self.con),) if t is not None]
         if self._in_flight:
             times.append(self._in_flight[0].send_at)
         return min(times) if times else None
@@ -159,13 +141,13 @@ class RowProcessor:
 
         Nothing runs; the backlog is what is due and waiting at ``at``.
         """
-        return PollStats(at, 0, 0, 0, 0, row.count_backlog(self.con, now=at), self._active,
+        return PollStats(at, 0, 0, 0, 0, row_queries.count_backlog(self.con, now=at), self._active,
                          self.completed_contacts)
 
     # ------------------------------------------------------------------- poll
     def poll(
         self,
-        clock: VirtualClock,
+        clock: Clock,
         at: datetime,
         arrivals: Arrivals,
         lo: int,
@@ -195,8 +177,8 @@ class RowProcessor:
             sent=self._sent,
             failed=self._failed,
             skipped=skipped,
-            backlog=row.count_backlog(self.con, now=at),
-            active=row.count_active(self.con),
+            backlog=row_queries.count_backlog(self.con, now=at),
+            active=row_queries.count_active(self.con),
             completed_contacts=self.completed_contacts,
         )
         self._active = stats.active
@@ -225,40 +207,41 @@ class RowProcessor:
 
     def _catch_up(self, at: datetime) -> None:
         """Apply the catch-up policy at the first poll after an outage."""
-        if self.policy.catch_up == "skip_stale":
+        if self.schedule.catch_up == SKIP_STALE:
             # Skipping a step of an anchored schedule can create a next step that is
             # stale already: skip again until none is left.
-            while stale := row.overdue_rows(self.con, at - self.policy.stale_after):
+            cutoff = from_us(stale_cutoff(to_us(at), self.schedule.stale_after_us))
+            while stale := row_queries.overdue_rows(self.con, cutoff):
                 for row_id in stale:
                     self._advance(row.complete_step(self.con, row_id, now=at,
                                                     schedule=self.schedule, skipped=True))
-        elif self.policy.catch_up == "reschedule":
-            row.reschedule_overdue(self.con, now=at)
+        elif self.schedule.catch_up == RESCHEDULE:
+            row_queries.reschedule_overdue(self.con, now=at)
 
-    def _open_windows(self, at: datetime) -> row.OpenWindows | None:
+    def _open_windows(self, at: datetime) -> row_send.OpenWindows | None:
         if not self.windows.active:
             return None
         t = to_us(at)
         windowed = self.windows.windowed_sequences
         keys = [f"{seq_id}|{zone}" for seq_id in windowed for zone in sorted(self._zones)
                 if self.windows.is_open(seq_id, zone, t)]
-        return row.OpenWindows(windowed, keys)
+        return row_send.OpenWindows(windowed, keys)
 
     def _process_due(self, at: datetime) -> int:
         skipped = 0
         windows = self._open_windows(at)
-        for due in row.due_rows(self.con, self.capacity.batch_size, now=at, windows=windows):
+        for due in row_send.due_rows(self.con, self.capacity.batch_size, now=at, windows=windows):
             device = due.assigned_device_id
             if self.fleet.blocked(device, at) is not None:
                 skipped += 1
                 continue
-            if not row.claim(self.con, due.id, device, now=at):
+            if not row_send.claim(self.con, due.id, device, now=at):
                 continue
             u_fail, u_gap = self.rng.random(2)
             gap = pacing_gap(u_gap, due.min_delay_seconds, due.max_delay_seconds)
             send_at = self.fleet.queue(device, at, gap)
-            outcome = "failed" if u_fail < self.capacity.failure_rate else "sent"
-            message_id = row.queue_message(self.con, due, device, scheduled_at=send_at, now=at)
+            outcome = "failed" if send_fails(u_fail, self.capacity.failure_rate) else "sent"
+            message_id = row_send.queue_message(self.con, due, device, scheduled_at=send_at, now=at)
             if self.on_queue:
                 self._advance(row.complete_step(self.con, due.id, now=at, schedule=self.schedule))
             self._queued += 1
@@ -268,14 +251,14 @@ class RowProcessor:
             )
         return skipped
 
-    def _deliver(self, clock: VirtualClock, *, before: datetime, inclusive: bool) -> None:
+    def _deliver(self, clock: Clock, *, before: datetime, inclusive: bool) -> None:
         heap = self._in_flight
         while heap and (heap[0].send_at < before or (inclusive and heap[0].send_at == before)):
             msg = heapq.heappop(heap)
             clock.advance_to(msg.send_at)
             self.fleet.delivered(msg.device_id)
             error = FAILED_SEND_ERROR if msg.outcome == "failed" else None
-            row.record_delivery(self.con, msg.message_id, msg.outcome, error=error,
+            row_send.record_delivery(self.con, msg.message_id, msg.outcome, error=error,
                                 now=msg.send_at)
             if msg.outcome == "sent":
                 self._sent += 1
@@ -293,3 +276,7 @@ class RowProcessor:
             self.completed_contacts += 1
         if advance.chained is not None and advance.chained.enrolled:
             self._enrolled += 1
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return every table of the run, read back from the database."""
+        return schema.read_tables(self.con)

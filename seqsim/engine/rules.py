@@ -1,18 +1,25 @@
-"""A scenario's scheduling policy as the engines apply it.
+"""The scheduling rules every engine calls: plain functions on plain numbers.
 
-`seqsim.model.scenario.PolicyConfig` is what a planner writes; this module turns it
-into what both engines ask at run time, so the per-row engine and the batch
-engine answer every policy question with the same code:
+`seqsim.model.policy.PolicyConfig` is what a planner writes; this module is
+what the engines decide with it, so the per-row engine, the batch engine and
+the closed form answer every scheduling question with the same code (and a
+compiled engine can call the same functions on integer arrays):
 
-- which step's delay sets a new row's due time (:func:`next_due`), and where
+- the policy's choices as integer codes (:class:`Schedule`);
+- when a new row is due once a step completes (:func:`next_due`), and where
   all-at-enrolment rows fall (:func:`enrollment_offsets`);
+- the poll an instant is first seen at (:func:`first_poll_at_or_after`);
+- whether a send fails and when retries are exhausted (:func:`send_fails`,
+  :func:`retries_exhausted`);
+- what the catch-up after an outage skips or moves (:func:`stale_cutoff`,
+  :func:`reschedule_shift`);
 - whether a (sequence, time zone) send window is open, and when it next opens
-  (:class:`SendWindows`);
-- which polls fall in an outage (:class:`Outages`);
-- the calendar day a daily cap counts in (:class:`seqsim.model.windows.CalendarDays`).
+  (:class:`SendWindows`); which polls fall in an outage (:class:`Outages`);
+  the calendar day a daily cap counts in (:func:`calendar_days`).
 
 Instants here are integer microseconds since 1970 (naive UTC), the unit of
-:mod:`seqsim.model.windows`; the per-row engine converts with :func:`to_us`.
+:mod:`seqsim.units`; the per-row engine converts its datetimes with
+:func:`seqsim.units.to_us`.
 """
 
 from __future__ import annotations
@@ -21,64 +28,184 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from seqsim.model.scenario import PolicyConfig
+from seqsim.model.scenario import CATCH_UP, DELAY_FROM, STRATEGIES, PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.model.windows import CalendarDays, SendWindow
-from seqsim.units import from_us, to_us
+from seqsim.units import DAY_US, ONE_US, from_us, to_us
 
 __all__ = [
+    "ALL_AT_ENROLLMENT",
+    "BURST",
+    "COMPLETED_STEP",
+    "DEFAULT_SCHEDULE",
+    "ENROLLMENT",
+    "FAILED_SEND_ERROR",
+    "NEXT_STEP",
+    "ONE_BY_ONE",
+    "RESCHEDULE",
     "SKIPPED_ERROR",
+    "SKIP_STALE",
     "DatetimeCalendar",
     "Outages",
+    "Schedule",
     "SendWindows",
     "calendar_days",
     "enrollment_offsets",
+    "first_poll_at_or_after",
     "is_default_timing",
     "next_due",
+    "reschedule_shift",
+    "retries_exhausted",
+    "send_fails",
+    "stale_cutoff",
+    "window_ready_after",
 ]
 
 #: ``last_error`` of a step that ``catch_up = "skip_stale"`` skipped (completed unsent).
 SKIPPED_ERROR = "skipped: overdue at recovery"
+#: ``last_error`` of a row (and ``error`` of a message) whose send failed.
+FAILED_SEND_ERROR = "delivery failed"
+
+# The policy's choices as the engines compute with them: each code is the
+# choice's index in the model's tuple of valid values.
+ONE_BY_ONE = STRATEGIES.index("one_by_one")
+ALL_AT_ENROLLMENT = STRATEGIES.index("all_at_enrollment")
+NEXT_STEP = DELAY_FROM.index("next_step")
+COMPLETED_STEP = DELAY_FROM.index("completed_step")
+ENROLLMENT = DELAY_FROM.index("enrollment")
+BURST = CATCH_UP.index("burst")
+SKIP_STALE = CATCH_UP.index("skip_stale")
+RESCHEDULE = CATCH_UP.index("reschedule")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How rows are created, timed and advanced: a policy's choices as codes.
+
+    ``strategy``: :data:`ONE_BY_ONE` (a step's row when the previous one
+    completes) or :data:`ALL_AT_ENROLLMENT` (every row at enrolment);
+    ``delay_from``: :data:`NEXT_STEP`, :data:`COMPLETED_STEP` or
+    :data:`ENROLLMENT`; ``on_queue``: a contact advances when its message is
+    queued (``progress_on = "queue"``) rather than delivered; ``catch_up``:
+    :data:`BURST`, :data:`SKIP_STALE` or :data:`RESCHEDULE`;
+    ``stale_after_us``: how overdue a step may be before ``skip_stale`` drops
+    it; ``moves_due_times``: the catch-up can move due times (``reschedule``
+    with outages), so due times are not checked against the delays.
+    """
+
+    strategy: int = ONE_BY_ONE
+    delay_from: int = NEXT_STEP
+    on_queue: bool = False
+    catch_up: int = BURST
+    stale_after_us: int = DAY_US
+    moves_due_times: bool = False
+
+    @classmethod
+    def of(cls, policy: PolicyConfig | None) -> Schedule:
+        """Return the schedule of ``policy`` (None: the default policy)."""
+        if policy is None:
+            return cls()
+        catch_up = CATCH_UP.index(policy.catch_up)
+        return cls(
+            strategy=STRATEGIES.index(policy.strategy),
+            delay_from=DELAY_FROM.index(policy.delay_from),
+            on_queue=policy.progress_on == "queue",
+            catch_up=catch_up,
+            stale_after_us=policy.stale_after // ONE_US,
+            moves_due_times=catch_up == RESCHEDULE and bool(policy.outages),
+        )
+
+    @property
+    def all_at_enrollment(self) -> bool:
+        """Whether every step's row is created at enrolment."""
+        return self.strategy == ALL_AT_ENROLLMENT
+
+    @property
+    def anchored(self) -> bool:
+        """Whether a row's due time follows the previous row's due time (not its completion)."""
+        return self.strategy == ALL_AT_ENROLLMENT or self.delay_from == ENROLLMENT
+
+
+DEFAULT_SCHEDULE = Schedule()
+
 
 def next_due(
-    delay_from: str, completed_at: int, completed_due: int, completed_delay_us: int,
+    delay_from: int, completed_at: int, completed_due: int, completed_delay_us: int,
     next_delay_us: int,
 ) -> int:
     """Return when the next step's row is due once a step completes (one-by-one).
 
-    ``next_step``: completion + the next step's delay (the design);
-    ``completed_step``: completion + the completed step's delay (the earlier
-    version's mistake); ``enrollment``: the completed row's due time + the
-    next step's delay, so the schedule stays anchored to enrolment whatever
-    the lateness.
+    :data:`NEXT_STEP`: completion + the next step's delay (the design);
+    :data:`COMPLETED_STEP`: completion + the completed step's delay (the
+    earlier version's mistake); :data:`ENROLLMENT`: the completed row's due
+    time + the next step's delay, so the schedule stays anchored to enrolment
+    whatever the lateness.
     """
-    if delay_from == "next_step":
+    if delay_from == NEXT_STEP:
         return completed_at + next_delay_us
-    if delay_from == "completed_step":
+    if delay_from == COMPLETED_STEP:
         return completed_at + completed_delay_us
     return completed_due + next_delay_us
 
 
-def enrollment_offsets(delay_from: str, delays_us: Sequence[int]) -> list[int]:
+def enrollment_offsets(delay_from: int, delays_us: Sequence[int]) -> list[int]:
     """Return each step's offset from enrolment under ``all_at_enrollment``.
 
     ``delays_us`` are the steps' trigger delays in day order. The entry step is
     due at enrolment; step k at step k-1's offset + step k's delay (or step
-    k-1's own delay under ``completed_step``).
+    k-1's own delay under :data:`COMPLETED_STEP`).
     """
     offsets = [0]
     for k in range(1, len(delays_us)):
-        step = delays_us[k - 1] if delay_from == "completed_step" else delays_us[k]
+        step = delays_us[k - 1] if delay_from == COMPLETED_STEP else delays_us[k]
         offsets.append(offsets[-1] + step)
     return offsets
+
+
+def first_poll_at_or_after(offset: int, poll: int) -> int:
+    """Return the index of the first poll at or after ``offset`` from the run start.
+
+    ``offset`` and ``poll`` are in one unit (microseconds, or timedeltas); a
+    lead arriving between two polls is enrolled by the next one, and an event
+    at ``offset`` can first be acted on by this poll.
+    """
+    return -(-offset // poll)
+
+
+def send_fails(u: float, failure_rate: float) -> bool:
+    """Return whether a send fails, for the uniform draw ``u`` in [0, 1) of its message."""
+    return u < failure_rate
+
+
+def retries_exhausted(retries: int, max_retries: int) -> bool:
+    """Return whether a row that has failed ``retries`` times fails for good."""
+    return retries > max_retries
+
+
+def stale_cutoff(now: int, stale_after_us: int) -> int:
+    """Return the due time before which ``catch_up = "skip_stale"`` skips a step at ``now``."""
+    return now - stale_after_us
+
+
+def reschedule_shift(now: int, first_due: int) -> int:
+    """Return how far ``catch_up = "reschedule"`` moves a contact's waiting rows:
+    so that its earliest overdue row (due ``first_due``) is due at ``now``."""
+    return now - first_due
+
+
+def window_ready_after(now: int) -> int:
+    """Return the first instant a row waiting for its send window can go: a
+    poll has already selected what it could at ``now``, so from the next one on."""
+    return now + 1
 
 
 def is_default_timing(policy: PolicyConfig, sequences: Iterable[SequenceConfig]) -> bool:
     """Return whether a run uses none of the policies that change when rows are sent
     (one-by-one, delays from the next step, no windows, no outages)."""
+    schedule = Schedule.of(policy)
     return (
-        policy.strategy == "one_by_one"
-        and policy.delay_from == "next_step"
+        schedule.strategy == ONE_BY_ONE
+        and schedule.delay_from == NEXT_STEP
         and not policy.outages
         and not SendWindows.configured(policy, sequences)
     )
@@ -185,8 +312,8 @@ class Outages:
         """Return the outage polls of a run of ``total`` polls from ``start``."""
         down: set[int] = set()
         for outage in policy.outages:
-            first = -(-(outage.start - start) // poll)
-            last = -(-(outage.end - start) // poll)  # first poll at or after the end
+            first = first_poll_at_or_after(outage.start - start, poll)
+            last = first_poll_at_or_after(outage.end - start, poll)  # the first after it
             down.update(range(max(first, 0), min(last, total)))
         recovery = {k + 1 for k in down if k + 1 not in down and k + 1 < total}
         return cls(frozenset(down), frozenset(recovery))

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from seqsim.engine.row_processor import PollStats
+from seqsim.engine.poll import PollStats
 from seqsim.engine.rules import is_default_timing
 from seqsim.engine.schema import canonical_frame
 from seqsim.model.scenario import Scenario

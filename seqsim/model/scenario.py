@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from seqsim.engine import DEFAULT_ENGINE, ENGINES
 from seqsim.errors import ScenarioError
 from seqsim.model.sequence import SequenceConfig, check_chains, default_delay_hours
 from seqsim.model.windows import check_zone, parse_days, parse_hours
@@ -58,6 +57,11 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------- constants
+
+#: Engine names a scenario or `simulate(engine=...)` may choose (see seqsim.engine.registry).
+ENGINE_NAMES: tuple[str, ...] = ("row", "batch")
+#: The engine used when a scenario does not name one.
+DEFAULT_ENGINE = "batch"
 
 #: Workload kinds a scenario may use.
 WORKLOAD_KINDS: tuple[str, ...] = ("constant", "poisson", "diurnal", "burst", "trace")
@@ -313,7 +317,7 @@ class SimulationConfig:
         duration: how long to simulate (duration string, timedelta or seconds).
         poll_interval: time between two polls of the processor (> 0).
         seed: seed of the run's single random generator (int >= 0).
-        engine: advance engine, one of `seqsim.engine.ENGINES`.
+        engine: advance engine, one of `ENGINE_NAMES`.
 
     Raises:
         ScenarioError: naming ``simulation.<field>``, the value and what is valid.
@@ -340,7 +344,7 @@ class SimulationConfig:
                 f"a duration >= poll_interval ({format_duration(poll)})",
             )
         seed = _parse_int("simulation.seed", self.seed, 0, "an integer >= 0")
-        engine = _parse_choice("simulation.engine", self.engine, ENGINES)
+        engine = _parse_choice("simulation.engine", self.engine, ENGINE_NAMES)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "duration", duration)
         object.__setattr__(self, "poll_interval", poll)

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from seqsim.engine import ENGINES, schema, vector
-from seqsim.engine.batch import BatchProcessor
-from seqsim.engine.fleet import Fleet
-from seqsim.engine.row_processor import Arrivals, PollStats, RowProcessor
-from seqsim.engine.rules import DatetimeCalendar, Outages, calendar_days
+from seqsim.engine import registry, schema
+from seqsim.engine.poll import Arrivals, PollStats, Processor
+from seqsim.engine.rules import Outages, first_poll_at_or_after
 from seqsim.errors import ScenarioError
 from seqsim.model.scenario import Scenario
 from seqsim.model.workload import device_ids, generate_arrivals
-from seqsim.results.result import Result, build_result
+from seqsim.results.build import build_result
+from seqsim.results.result import Result
 from seqsim.run.clock import VirtualClock, real_seconds
 from seqsim.run.progress import Progress
 
@@ -53,7 +51,7 @@ def simulate(
     Args:
         scenario: what to simulate.
         engine: ``"row"`` (the literal per-row engine) or another name in
-            :data:`seqsim.engine.ENGINES`; default: the scenario's.
+            :data:`seqsim.engine.registry.ENGINES`; default: the scenario's.
         progress: show a progress bar: None (default) shows one only when a
             run lasts more than two real seconds, True always, False never.
         skip_idle: jump over polls where nothing can happen (results are
@@ -67,11 +65,7 @@ def simulate(
             f"scenario: {type(scenario).__name__} is not valid; expected a seqsim.Scenario "
             "(load one with Scenario.from_toml)"
         )
-    name = scenario.simulation.engine if engine is None else engine
-    if name not in ENGINES:
-        raise ScenarioError(
-            f"engine: {name!r} is not valid; expected one of {', '.join(map(repr, ENGINES))}"
-        )
+    chosen = registry.get(scenario.simulation.engine if engine is None else engine)
     if progress not in (None, True, False):
         raise ScenarioError(f"progress: {progress!r} is not valid; expected None, True or False")
     wall_start = real_seconds()
@@ -79,64 +73,58 @@ def simulate(
     arrivals_rng, send_rng = _rngs(sim.seed)
     devices = device_ids(scenario.capacity.devices)
     arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices), arrivals_rng)
+    polls_run, tables, timeline, pairs = _run(chosen, scenario, devices, arrivals, send_rng,
+                                              progress, skip_idle)
+    info = {
+        "engine": chosen.name,
+        "polls": _poll_count(sim.duration, sim.poll_interval),
+        "polls_run": polls_run,
+        "wall_seconds": round(real_seconds() - wall_start, 3),
+    }
+    return build_result(scenario, tables, timeline, info, pairs=pairs)
 
+
+def _run(
+    engine: registry.Engine,
+    scenario: Scenario,
+    devices: list[str],
+    arrivals: pd.DataFrame,
+    rng: np.random.Generator,
+    progress: bool | None,
+    skip_idle: bool,
+) -> tuple[int, dict[str, pd.DataFrame], pd.DataFrame, np.ndarray | None]:
+    """Run the engine on a database holding the scenario's static tables.
+
+    Returns how many polls really ran, every table, the timeline and the
+    contacts' pair codes when the engine knows them.
+    """
     con = schema.connect()
     try:
         schema.load_sequences(con, scenario.sequences)
         cap = scenario.capacity
         schema.add_devices(con, devices, hourly_limit=cap.hourly_limit,
                            daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
-        closed = None
-        if name == "batch" and skip_idle:
+        if engine.closed_form is not None and skip_idle:
             static = schema.read_tables(con)
-            closed = vector.run_closed_form(scenario, static, arrivals)
-        if closed is not None:
-            # The closed form writes nothing to the database: its tables replace
-            # the (empty) leads, contacts and messages read above.
-            polls_run, timeline = 0, _timeline(closed.timeline)
-            tables = {**static, **closed.tables}
-        else:
-            processor = _processor(name, con, scenario, devices, send_rng)
-            polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
-            tables = schema.read_tables(con)
-            if isinstance(processor, BatchProcessor):
-                tables.update(processor.tables())
+            closed = engine.closed_form(scenario, static, arrivals)
+            if closed is not None:
+                # The closed form writes nothing to the database: its tables replace
+                # the (empty) leads, contacts and messages read above.
+                return 0, {**static, **closed.tables}, _timeline(closed.timeline), closed.pairs
+        processor = engine.processor(con, scenario, devices, rng)
+        polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
+        return polls_run, processor.tables(), timeline, None
     finally:
         con.close()
-    info = {
-        "engine": name,
-        "polls": _poll_count(sim.duration, sim.poll_interval),
-        "polls_run": polls_run,
-        "wall_seconds": round(real_seconds() - wall_start, 3),
-    }
-    return build_result(scenario, tables, timeline, info,
-                        pairs=None if closed is None else closed.pairs)
 
 
 def _poll_count(duration: timedelta, poll: timedelta) -> int:
-    return -(-duration // poll)
-
-
-def _processor(
-    name: str,
-    con: duckdb.DuckDBPyConnection,
-    scenario: Scenario,
-    devices: list[str],
-    rng: np.random.Generator,
-) -> RowProcessor | BatchProcessor:
-    if name == "batch":
-        return BatchProcessor(con, scenario, devices, rng)
-    cap = scenario.capacity
-    days = calendar_days(scenario.policy)
-    fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
-                  in_flight_limit=cap.in_flight_limit,
-                  calendar=None if days is None else DatetimeCalendar(days))
-    return RowProcessor(con, scenario, fleet, rng)
+    return first_poll_at_or_after(duration, poll)
 
 
 def _run_polls(
     scenario: Scenario,
-    processor: RowProcessor | BatchProcessor,
+    processor: Processor,
     arrivals: pd.DataFrame,
     progress: bool | None,
     skip_idle: bool,
@@ -153,7 +141,8 @@ def _run_polls(
     outages = Outages.for_run(scenario.policy, start, poll, total)
     # The poll at which each lead arrives: the first at or after its arrival.
     offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
-    arrival_poll = -(-offsets // np.timedelta64(poll)) if len(offsets) else offsets
+    arrival_poll = (first_poll_at_or_after(offsets, np.timedelta64(poll)) if len(offsets)
+                    else offsets)
     bounds = np.searchsorted(arrival_poll, np.arange(total + 1), side="left").tolist()
     batch = Arrivals(arrivals)
     stats: list[PollStats] = []
@@ -174,7 +163,8 @@ def _run_polls(
                 lo = hi
                 polls_run += 1
                 event = processor.next_event()
-                event_poll = total if event is None else -(-(event - start) // poll)
+                event_poll = (total if event is None
+                              else first_poll_at_or_after(event - start, poll))
             if k % 256 == 255:
                 bar.advance(256, stats[-1])
         bar.advance(total % 256, stats[-1] if stats else None)

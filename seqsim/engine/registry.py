@@ -1,0 +1,84 @@
+"""The engine registry: every engine a scenario or ``simulate(engine=...)`` may name.
+
+Nothing else chooses an engine: the run loop asks :func:`get` for the
+scenario's engine and drives what it returns. An engine is a processor (the
+production poll, see :class:`seqsim.engine.poll.Processor`) and, optionally,
+a closed form that computes a whole run without polling when the scenario
+allows it (returning None otherwise). Engines differ in how they store state,
+never in what they decide: every one calls :mod:`seqsim.engine.rules`, and
+every one must produce the per-row engine's tables (property-tested).
+
+The names are the model's :data:`seqsim.model.scenario.ENGINE_NAMES` (the
+vocabulary a scenario file is validated against); this registry gives each
+one its implementation, in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from seqsim.engine import vector
+from seqsim.engine.batch import BatchProcessor
+from seqsim.engine.poll import Processor
+from seqsim.engine.row_processor import RowProcessor
+from seqsim.errors import ScenarioError
+from seqsim.model.scenario import ENGINE_NAMES, Scenario
+from seqsim.validation import quoted
+
+__all__ = ["ENGINES", "Engine", "get"]
+
+ProcessorFactory = Callable[
+    [duckdb.DuckDBPyConnection, Scenario, list[str], np.random.Generator], Processor
+]
+ClosedFormRun = Callable[[Scenario, dict[str, pd.DataFrame], pd.DataFrame],
+                         "vector.ClosedForm | None"]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One engine: its name, what it is, and how to run it.
+
+    ``processor(con, scenario, device_ids, sending_rng)`` returns the object
+    that runs the polls; ``closed_form(scenario, static_tables, arrivals)``,
+    when given, computes a whole run at once or returns None when the
+    scenario needs polling.
+    """
+
+    name: str
+    summary: str
+    processor: ProcessorFactory
+    closed_form: ClosedFormRun | None = None
+
+
+#: Every engine, by name, in :data:`~seqsim.model.scenario.ENGINE_NAMES` order.
+ENGINES: dict[str, Engine] = {
+    engine.name: engine
+    for engine in (
+        Engine("row", "the reference: literal per-row SQL on DuckDB, as production ran it",
+               RowProcessor),
+        Engine("batch", "the same rules on indexed in-memory state, tables written once; "
+               "a closed form when nothing can hold a message back",
+               BatchProcessor, vector.run_closed_form),
+    )
+}
+if tuple(ENGINES) != ENGINE_NAMES:  # pragma: no cover - a programming error, caught by tests
+    raise RuntimeError(f"engine registry {tuple(ENGINES)} != model ENGINE_NAMES {ENGINE_NAMES}")
+
+
+def get(name: str) -> Engine:
+    """Return the engine called ``name``.
+
+    Raises:
+        ScenarioError: no engine has that name (naming the valid ones).
+    """
+    try:
+        return ENGINES[name]
+    except (KeyError, TypeError):
+        raise ScenarioError(
+            f"engine: {name!r} is not valid; expected one of {quoted(ENGINE_NAMES)}"
+        ) from None

@@ -1,0 +1,190 @@
+"""The send log: one row per delivered send attempt, with its schedule columns.
+
+Columns are :data:`seqsim.results.result.SENDS_COLUMNS` (a contract).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from seqsim.engine.schema import contact_pair_codes
+from seqsim.units import HOUR_US
+
+__all__ = ["build_sends", "rows_of"]
+
+_NAT = np.datetime64("NaT", "us")
+
+
+def build_sends(
+    messages: pd.DataFrame,
+    sequences: pd.DataFrame,
+    *,
+    contacts: pd.DataFrame | None = None,
+    steps: pd.DataFrame | None = None,
+    pairs: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Return one row per delivered send attempt, in send order.
+
+    The schedule columns need the ``sequence_steps`` table (``steps``) and,
+    for ``designed_at``/``drift_hours``, the ``sequence_contacts`` table
+    (``contacts``; ``pairs``: its :func:`seqsim.engine.schema.contact_pair_codes`, if
+    known). Without them ``designed_at`` is NaT, ``drift_hours`` NaN and
+    ``early`` False.
+
+    - ``designed_at``: the contact's enrolment in the sequence (its entry
+      row's ``created_at``) + the step's designed offset, the sum of the
+      ``trigger_delay_hours`` of the sequence's steps after the entry up to
+      and including this one (0 for the entry step);
+    - ``drift_hours``: ``sent_at - designed_at`` in hours;
+    - ``early``: a successful send of a non-entry step before the contact's
+      first successful send of the previous step + this step's delay (False
+      when the previous step was never sent).
+    """
+    delivered = messages["outcome"].notna().to_numpy()
+    # Usually every message was delivered: share its columns instead of copying.
+    done = messages if delivered.all() else messages[delivered]
+    designed, early = _schedule(done, contacts, steps, pairs)
+    sent_at = done["sent_at"].to_numpy()
+    names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
+    sends = pd.DataFrame(
+        {
+            "contact_phone": done["contact_phone"].array,
+            "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
+            "day_number": done["day_number"].to_numpy(dtype="int64"),
+            "due_at": done["due_at"].to_numpy(),
+            "sent_at": done["sent_at"].to_numpy(),
+            "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
+            "device_id": done["device_id"].array,
+            "outcome": done["outcome"].array,
+            "attempt": done["attempt"].to_numpy(dtype="int64"),
+            "queued_at": done["queued_at"].to_numpy(),
+            "designed_at": designed,
+            "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
+            "early": early,
+        },
+        copy=False,
+    )
+    if not sends["sent_at"].is_monotonic_increasing:
+        # Messages are numbered in queue order; pacing can reorder their sends.
+        sends = sends.take(np.lexsort((done["id"].to_numpy(), sends["sent_at"].to_numpy())))
+    return sends.reset_index(drop=True)
+
+
+def _find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None = None
+          ) -> np.ndarray:
+    """Return, for each query, the position in ``keys`` of an equal key, or -1.
+
+    Among equal keys the one with the smallest ``tiebreak`` (else the first)
+    is returned. Sort + searchsorted: no hashing, no Python loop.
+    """
+    if not len(keys):
+        return np.full(len(queries), -1, dtype=np.int64)
+    order = (np.argsort(keys, kind="stable") if tiebreak is None
+             else np.lexsort((tiebreak, keys)))
+    ordered = keys[order]
+    at = np.minimum(np.searchsorted(ordered, queries), len(ordered) - 1)
+    return np.where(ordered[at] == queries, order[at], -1)
+
+
+def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the position of each ``wanted`` id in ``ids`` (-1 when absent).
+
+    The engines number rows 1..n in order: then the position is the id - 1.
+    """
+    n = len(ids)
+    if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
+        return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
+    return _find(ids, wanted)
+
+
+def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """Return each ``pair``'s enrolment (its entry row's ``created``), NaT when unknown.
+
+    Pair codes are small integers (a phone code times the sequence count): a
+    table indexed by code answers without sorting; otherwise sort + search.
+    """
+    top = int(max(entry_pairs.max(initial=-1), pair.max(initial=-1))) + 1
+    if 0 < top <= 4 * (len(entry_pairs) + len(pair)) + 16 and pair.min(initial=0) >= -1:
+        by_code = np.full(top + 1, _NAT)  # the extra slot answers pair == -1 with NaT
+        # One entry row per pair (the unique key); the earliest wins if not.
+        order = np.argsort(created, kind="stable")[::-1]
+        by_code[entry_pairs[order]] = created[order]
+        return by_code[np.where(pair >= 0, pair, top)]
+    entry = _find(entry_pairs, pair, tiebreak=created.astype(np.int64))
+    return np.where(entry >= 0, created[np.maximum(entry, 0)], _NAT)
+
+
+def _schedule(
+    done: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    steps: pd.DataFrame | None,
+    pairs: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``designed_at`` and ``early`` columns of :func:`build_sends`."""
+    n = len(done)
+    designed = np.full(n, _NAT)
+    early = np.zeros(n, dtype=bool)
+    if steps is None or not n or steps.empty:
+        return designed, early
+    # Steps in (sequence, day) order; each one's designed offset from enrolment.
+    by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
+    seq = by_day["sequence_id"].to_numpy(np.int64)
+    delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * HOUR_US
+    first = np.r_[True, seq[1:] != seq[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(seq)), 0))
+    total = np.cumsum(delay)
+    offset = total - total[start]
+    step = pd.Index(by_day["id"].to_numpy(np.int64)).get_indexer(
+        done["sequence_stepid"].to_numpy(np.int64))
+    known = step >= 0
+    step = np.where(known, step, 0)
+    sent_at = done["sent_at"].to_numpy("datetime64[us]")
+
+    if contacts is not None and not contacts.empty:
+        pairs = contact_pair_codes(contacts) if pairs is None else pairs
+        row = rows_of(contacts["id"].to_numpy(np.int64),
+                       done["sequence_contact_id"].to_numpy(np.int64))
+        pair = np.where(row >= 0, pairs[np.maximum(row, 0)], -1)
+        entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
+        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_ids)
+        created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
+        enrolled = _entry_times(pairs[is_entry], created, pair)
+        found = known & (row >= 0) & ~np.isnat(enrolled)
+        designed = np.where(found, enrolled + offset[step].astype("timedelta64[us]"), _NAT)
+    else:
+        pair = contact_pair_codes(done)
+
+    # early: against the contact's first successful send of the previous step.
+    sent = (done["outcome"] == "sent").to_numpy() & known & (pair >= 0)
+    if not sent.any():
+        return designed, early
+    width = len(by_day)
+    if int(pair.max()) >= np.iinfo(np.int64).max // (width + 1):  # pragma: no cover - huge
+        pair = np.unique(pair, return_inverse=True)[1].astype(np.int64)
+    key = pair * width + step
+    sent_pos = np.flatnonzero(sent)
+    has_prev = sent & ~first[step]
+    prev_key = key - 1  # the previous step of a sequence is the previous row of by_day
+    prev_sent = _first_sent(key, sent_pos, sent_at, prev_key)
+    due = prev_sent + delay[step].astype("timedelta64[us]")
+    early = has_prev & ~np.isnat(prev_sent) & (sent_at < due)
+    return designed, early
+
+
+def _first_sent(key: np.ndarray, sent_pos: np.ndarray, sent_at: np.ndarray,
+                wanted: np.ndarray) -> np.ndarray:
+    """Return, for each ``wanted`` key, the earliest ``sent_at`` among the rows
+    ``sent_pos`` with that key (NaT when none). A table indexed by key when the
+    keys are dense enough; else sort + search."""
+    top = int(key.max()) + 1
+    if top <= 8 * len(key) + 16 and key.min() >= 0:
+        never = np.iinfo(np.int64).max
+        first = np.full(top, never, dtype=np.int64)
+        np.minimum.at(first, key[sent_pos], sent_at[sent_pos].astype(np.int64))
+        inside = (wanted >= 0) & (wanted < top)
+        found = first[np.where(inside, wanted, 0)]
+        found = np.where(inside & (found != never), found, np.iinfo(np.int64).min)
+        return found.astype("datetime64[us]")
+    hit = _find(key[sent_pos], wanted, tiebreak=sent_at[sent_pos].astype(np.int64))
+    return np.where(hit >= 0, sent_at[sent_pos[np.maximum(hit, 0)]], _NAT)

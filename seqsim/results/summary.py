@@ -1,0 +1,145 @@
+"""A run's KPIs: the summary (keys :data:`seqsim.results.result.SUMMARY_KEYS`, a contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seqsim.checks.contacts import ContactChecks, check_contacts
+from seqsim.checks.invariants import skipped_rows
+from seqsim.engine.schema import contact_pair_codes
+from seqsim.results.sends import rows_of
+from seqsim.units import HOUR_US
+
+__all__ = ["build_summary"]
+
+
+def _quantile(values: np.ndarray, q: float) -> float | None:
+    if not len(values):
+        return None
+    return round(float(np.quantile(values, q)), 6)
+
+
+def build_summary(
+    sends: pd.DataFrame,
+    timeline: pd.DataFrame,
+    contacts: pd.DataFrame,
+    steps: pd.DataFrame,
+    messages: pd.DataFrame,
+    *,
+    pairs: np.ndarray | None = None,
+    checks: ContactChecks | None = None,
+) -> dict[str, Any]:
+    """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable.
+
+    ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, and
+    ``checks``: :func:`seqsim.checks.contacts.check_contacts` of them, if known.
+    """
+    sent_mask = (sends["outcome"] == "sent").to_numpy()
+    lateness = sends["lateness_s"].to_numpy()[sent_mask]
+    pairs = contact_pair_codes(contacts) if pairs is None else pairs
+    if checks is None:
+        checks = check_contacts(contacts, steps, check_timing=False, pairs=pairs)
+    stepid = contacts["sequence_stepid"].to_numpy()
+    status = contacts["status"]
+    is_entry = np.isin(stepid, steps.loc[steps["is_entry_point"], "id"].to_numpy())
+    last_ids = steps.sort_values("day_number").groupby("sequence_id")["id"].last().to_numpy()
+    finished = np.isin(stepid, last_ids) & (status == "completed").to_numpy()
+    entry_created = pd.Series(contacts["created_at"].to_numpy()[is_entry], index=pairs[is_entry])
+    started = entry_created.reindex(pairs[finished]).to_numpy()
+    hours = (contacts["completed_at"].to_numpy()[finished] - started) / np.timedelta64(1, "h")
+    # What the same contacts would have taken on schedule: the sum of their
+    # sequence's step delays.
+    planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
+    designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
+    sent_rows = messages.loc[(messages["outcome"] == "sent").to_numpy(), "sequence_contact_id"]
+    if "drift_hours" in sends:
+        drift = sends["drift_hours"].to_numpy(dtype=float)[sent_mask]
+        drift = drift[~np.isnan(drift)]
+    else:  # a send log from before the schedule columns
+        drift = np.array([], dtype=float)
+    return {
+        "contacts_enrolled": int(is_entry.sum()),
+        "messages_sent": int(sent_mask.sum()),
+        "messages_failed": int((sends["outcome"] == "failed").sum()),
+        "contacts_completed": int(finished.sum()),
+        "contacts_failed": int(np.unique(pairs[(status == "failed").to_numpy()]).size),
+        "contacts_active": int(np.unique(pairs[(status == "active").to_numpy()]).size),
+        "peak_backlog": int(timeline["backlog"].max()) if not timeline.empty else 0,
+        "lateness_p50_s": _quantile(lateness, 0.50),
+        "lateness_p95_s": _quantile(lateness, 0.95),
+        "lateness_p99_s": _quantile(lateness, 0.99),
+        "lateness_max_s": None if not len(lateness) else round(float(lateness.max()), 6),
+        "mean_completion_hours": None if not len(hours) else round(float(hours.mean()), 6),
+        "designed_completion_hours": None if not len(designed)
+        else round(float(designed.mean()), 6),
+        "duplicate_sends": int(len(sent_rows) - sent_rows.nunique()),
+        "lost_contacts": checks.lost,
+        "max_active_rows_per_contact": checks.max_active_rows,
+        "early_sends": int(sends["early"].sum()) if "early" in sends else 0,
+        "drift_hours_p50": _quantile(drift, 0.50),
+        "drift_hours_p95": _quantile(drift, 0.95),
+        "drift_hours_max": None if not len(drift) else round(float(drift.max()), 6),
+        "max_messages_per_contact_per_hour": _max_messages_per_hour(
+            sends, sent_mask, messages, contacts, pairs),
+        "skipped_steps": int(((status == "completed").to_numpy()
+                              & skipped_rows(contacts)).sum()),
+    }
+
+
+def _max_messages_per_hour(
+    sends: pd.DataFrame,
+    sent_mask: np.ndarray,
+    messages: pd.DataFrame,
+    contacts: pd.DataFrame,
+    pairs: np.ndarray,
+) -> int:
+    """Return ``max_messages_per_contact_per_hour``, phones named by pair codes
+    (``code // (max sequence_id + 1)``, see :func:`seqsim.engine.schema.contact_pair_codes`)
+    rather than by factorising millions of phone strings again."""
+    sent = (messages["outcome"] == "sent").to_numpy()
+    if len(contacts) and sent.any():
+        row = rows_of(contacts["id"].to_numpy(np.int64),
+                       messages["sequence_contact_id"].to_numpy(np.int64)[sent])
+        if (row >= 0).all():
+            width = int(contacts["sequence_id"].max()) + 1
+            return _max_sends_in_an_hour(pairs[row] // width,
+                                         messages["sent_at"].to_numpy()[sent])
+    return _max_sends_in_an_hour(sends["contact_phone"][sent_mask],
+                                 sends["sent_at"].to_numpy()[sent_mask])
+
+
+def _max_sends_in_an_hour(phones: pd.Series | np.ndarray, times: np.ndarray) -> int:
+    """Return the most sends one phone got within any half-open hour ``(t - 1h, t]``.
+
+    Vectorised: sort by (phone, time), clamp each gap between consecutive
+    sends to just over an hour (a longer gap separates the same windows, and
+    the clamped running sum stays far from int64 overflow), separate phones
+    by such a gap too, then count each send's window with two searchsorted.
+    """
+    if not len(times):
+        return 0
+    is_code = isinstance(phones, np.ndarray) and phones.dtype.kind in "iu"
+    codes = phones.astype(np.int64) if is_code else pd.factorize(phones)[0].astype(np.int64)
+    micros = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+    micros -= micros.min()
+    span = int(micros.max()) + 1
+    if codes.min() >= 0 and int(codes.max()) < (2**62) // span:
+        # One sort of packed (phone, time) keys instead of a two-key lexsort.
+        packed = np.sort(codes * span + micros)
+        codes, micros = packed // span, packed % span
+    else:  # pragma: no cover - a span of centuries
+        order = np.lexsort((micros, codes))
+        codes, micros = codes[order], micros[order]
+    same = codes[1:] == codes[:-1]
+    if not (same & (np.diff(micros) < HOUR_US)).any():
+        return 1  # no phone got two sends within an hour
+    apart = HOUR_US + 1
+    gaps = np.minimum(np.diff(micros), apart)
+    gaps[codes[1:] != codes[:-1]] = apart
+    key = np.r_[np.int64(0), np.cumsum(gaps, dtype=np.int64)]
+    upto = np.searchsorted(key, key, side="right")
+    before = np.searchsorted(key, key - HOUR_US, side="right")
+    return int((upto - before).max())
