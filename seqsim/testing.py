@@ -26,7 +26,7 @@ import pandas as pd
 from seqsim.engine.schema import contact_pair_codes
 
 if TYPE_CHECKING:  # seqsim.model.scenario is heavy to import and not needed to check tables
-    from seqsim.model.scenario import PolicyConfig
+    from seqsim.model.policy import PolicyConfig
 
 __all__ = [
     "ContactChecks",

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from seqsim.model.scenario import PolicyConfig
+from seqsim.model.policy import PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.model.windows import CalendarDays, SendWindow
 from seqsim.units import from_us, to_us

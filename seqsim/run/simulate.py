@@ -22,8 +22,9 @@ from seqsim.engine.fleet import Fleet
 from seqsim.engine.row_processor import Arrivals, PollStats, RowProcessor
 from seqsim.engine.rules import DatetimeCalendar, Outages, calendar_days
 from seqsim.errors import ScenarioError
+from seqsim.model.arrivals import generate_arrivals
+from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
-from seqsim.model.workload import device_ids, generate_arrivals
 from seqsim.results.result import Result, build_result
 from seqsim.run.clock import VirtualClock, real_seconds
 from seqsim.run.progress import Progress
