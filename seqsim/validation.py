@@ -4,6 +4,10 @@ One integer check, one number check, one did-you-mean, and the standard
 rejection ``"<key>: <value> is not valid; expected <what is valid>"``, so a
 scenario file, a ``--set`` override, a trace or a baseline file reads the
 same way when it is wrong.
+
+Also the rules two model modules share: what a trigger keyword is, which keys
+a dataclass's table accepts, and re-keying a part's error for its place in
+the scenario.
 """
 
 from __future__ import annotations
