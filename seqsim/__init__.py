@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from seqsim.analysis.compare import compare
 from seqsim.errors import EngineError, ScenarioError, SeqsimError, SequenceDefinitionError
-from seqsim.model.scenario import (
-    CapacityConfig,
-    PolicyConfig,
-    Scenario,
-    SimulationConfig,
-    WorkloadConfig,
-)
+from seqsim.model.capacity import CapacityConfig
+from seqsim.model.policy import PolicyConfig
+from seqsim.model.scenario import Scenario, SimulationConfig
 from seqsim.model.sequence import SequenceConfig
+from seqsim.model.workload import WorkloadConfig
 from seqsim.results.result import Result, load_result
 from seqsim.run.simulate import simulate
 from seqsim.version import __version__ as __version__

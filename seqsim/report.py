@@ -25,8 +25,8 @@ from typing import Any
 from seqsim import plot
 from seqsim.analysis.compare import compare, readable, scenario_differences
 from seqsim.errors import SeqsimError
-from seqsim.model.scenario import format_duration
 from seqsim.results.result import Result
+from seqsim.units import format_duration
 
 __all__ = ["COMPARISON_CHARTS", "RUN_CHARTS", "write_report"]
 

@@ -1,6 +1,6 @@
 """Invariants of the sequence engine, as checks a test suite can call.
 
-The checks follow the run's scheduling policy (`seqsim.model.scenario.PolicyConfig`,
+The checks follow the run's scheduling policy (`seqsim.model.policy.PolicyConfig`,
 ``policy=None`` meaning the default: one-by-one, delays from the next step).
 
 The checks take the final ``sequence_contacts`` table (``contacts``) and the
@@ -27,7 +27,7 @@ from seqsim.checks.invariants import (
     send_violations,
     skipped_rows,
 )
-from seqsim.model.scenario import PolicyConfig
+from seqsim.model.policy import PolicyConfig
 
 __all__ = [
     "ContactChecks",

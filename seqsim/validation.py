@@ -4,6 +4,10 @@ One integer check, one number check, one did-you-mean, and the standard
 rejection ``"<key>: <value> is not valid; expected <what is valid>"``, so a
 scenario file, a ``--set`` override, a trace or a baseline file reads the
 same way when it is wrong.
+
+Also the rules two model modules share: what a trigger keyword is, which keys
+a dataclass's table accepts, and re-keying a part's error for its place in
+the scenario.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import difflib
 import numbers
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -18,17 +23,24 @@ import numpy as np
 from seqsim.errors import ScenarioError
 
 __all__ = [
+    "KEYWORD_EXPECTED",
     "as_list",
     "check_keys",
     "close_match",
     "fail",
+    "field_names",
     "is_int",
+    "is_keyword",
     "is_number",
     "parse_choice",
     "parse_int",
     "quoted",
     "unknown_key",
+    "with_key_prefix",
 ]
+
+#: What a trigger keyword must look like (a sequence's or a workload's).
+KEYWORD_EXPECTED = "a non-empty keyword without commas or surrounding spaces"
 
 
 def fail(key: str, value: Any, expected: str) -> ScenarioError:
@@ -113,3 +125,33 @@ def parse_int(key: str, value: Any, minimum: int, expected: str) -> int:
     if not is_int(value) or value < minimum:
         raise fail(key, value, expected)
     return int(value)
+
+
+def is_keyword(value: Any) -> bool:
+    """Return whether ``value`` is a trigger keyword: a str, not blank, no commas or padding.
+
+    Commas are rejected because a lead's ``trigger`` column lists keywords
+    separated by commas.
+    """
+    return (
+        isinstance(value, str) and bool(value.strip()) and "," not in value
+        and value == value.strip()
+    )
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """Return the field names of dataclass ``cls``: the keys its table accepts."""
+    return tuple(f.name for f in fields(cls))
+
+
+def with_key_prefix(exc: ScenarioError, old: str, new: str) -> ScenarioError:
+    """Return a ScenarioError like ``exc`` whose message's key prefix ``old`` reads ``new``.
+
+    A part validated on its own says ``workload.rate_per_hour``; the scenario
+    that holds it as item 2 says ``workload[2].rate_per_hour``. A message not
+    starting with ``old`` is kept as is.
+    """
+    msg = str(exc)
+    if msg.startswith(old):
+        msg = new + msg[len(old) :]
+    return ScenarioError(msg)

@@ -92,7 +92,7 @@ def policies(draw: st.DrawFn, seqs: list[dict], workload: list[dict], duration: 
 
 
 def _end(outage: dict) -> str:
-    from seqsim.model.scenario import parse_duration, parse_instant
+    from seqsim.units import parse_duration, parse_instant
 
     end = parse_instant(outage["start"], "start") + parse_duration(outage["duration"], "d")
     return end.isoformat()

@@ -8,8 +8,8 @@ import pytest
 
 from seqsim.engine import row, row_queries, row_send
 from seqsim.engine.rules import Schedule
-from seqsim.model.scenario import PolicyConfig
 from seqsim.errors import EngineError
+from seqsim.model.policy import PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.run import clock
 from seqsim.testing import assert_invariants, invariant_violations
@@ -140,8 +140,9 @@ def test_stale_claims_are_released_with_a_retry(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+1", "cold")])
     rid = row.enroll(con, "COLD", "+1", now=T0).row_id
     row_send.claim(con, rid, "dev-001", now=T0)
-    assert row_send.release_stale_claims(con, timedelta(minutes=5), now=T0 + timedelta(minutes=4)) == 0
-    assert row_send.release_stale_claims(con, timedelta(minutes=5), now=T0 + timedelta(minutes=6)) == 1
+    timeout = timedelta(minutes=5)
+    assert row_send.release_stale_claims(con, timeout, now=T0 + timedelta(minutes=4)) == 0
+    assert row_send.release_stale_claims(con, timeout, now=T0 + timedelta(minutes=6)) == 1
     r = table(con, "sequence_contacts").iloc[0]
     assert r.retry_count == 1 and r.processing_device_id is None
     assert len(row_send.due_rows(con, 10, now=T0 + timedelta(minutes=6))) == 1
@@ -354,7 +355,8 @@ def test_delay_from_sets_the_next_due_time(cold: SequenceConfig, delay_from: str
                                            due: datetime) -> None:
     con = make_db([cold], [("+1", "cold")])
     row.enroll(con, "COLD", "+1", now=T0)
-    row.complete_step(con, 1, now=T0 + 5 * H, schedule=Schedule.of(PolicyConfig(delay_from=delay_from)))
+    schedule = Schedule.of(PolicyConfig(delay_from=delay_from))
+    row.complete_step(con, 1, now=T0 + 5 * H, schedule=schedule)
     assert table(con, "sequence_contacts")["next_trigger_time"].tolist()[1] == due
 
 

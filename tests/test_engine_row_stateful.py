@@ -13,7 +13,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from seqsim.engine import row, row_queries, row_send
+from seqsim.engine import row, row_send
 from seqsim.model.sequence import SequenceConfig
 from seqsim.testing import invariant_violations
 from tests.conftest import T0, make_db, table

@@ -14,7 +14,7 @@ from seqsim.engine.rules import (
     is_default_timing,
     next_due,
 )
-from seqsim.model.scenario import PolicyConfig
+from seqsim.model.policy import PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.model.windows import CalendarDays
 from seqsim.units import HOUR_US, from_us, to_us

@@ -9,21 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seqsim.model.scenario import DEFAULT_ENGINE
 from seqsim.errors import ScenarioError, SequenceDefinitionError
-from seqsim.model.scenario import (
-    DEFAULT_DIURNAL_PROFILE,
-    CapacityConfig,
-    PolicyConfig,
-    Scenario,
-    SimulationConfig,
-    WorkloadConfig,
-    format_duration,
-    parse_duration,
-    parse_instant,
-    parse_override,
-)
+from seqsim.model.capacity import CapacityConfig
+from seqsim.model.overrides import parse_override
+from seqsim.model.policy import PolicyConfig
+from seqsim.model.scenario import DEFAULT_ENGINE, Scenario, SimulationConfig
 from seqsim.model.sequence import SequenceConfig
+from seqsim.model.workload import DEFAULT_DIURNAL_PROFILE, WorkloadConfig
+from seqsim.units import format_duration, parse_duration, parse_instant
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 START = datetime(2025, 7, 1)

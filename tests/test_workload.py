@@ -13,14 +13,11 @@ import pandas as pd
 import pytest
 
 from seqsim.errors import ScenarioError
-from seqsim.model.scenario import Scenario, WorkloadConfig
-from seqsim.model.workload import (
-    ARRIVAL_COLUMNS,
-    TRACE_COLUMNS,
-    device_ids,
-    generate_arrivals,
-    read_trace,
-)
+from seqsim.model.arrivals import ARRIVAL_COLUMNS, generate_arrivals
+from seqsim.model.capacity import device_ids
+from seqsim.model.scenario import Scenario
+from seqsim.model.trace import TRACE_COLUMNS, read_trace
+from seqsim.model.workload import WorkloadConfig
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 START = datetime(2025, 7, 1)

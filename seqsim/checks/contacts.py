@@ -23,7 +23,7 @@ from seqsim.engine.rules import (
     Schedule,
 )
 from seqsim.engine.schema import contact_pair_codes
-from seqsim.model.scenario import PolicyConfig
+from seqsim.model.policy import PolicyConfig
 
 __all__ = ["ContactChecks", "check_contacts", "examples", "lost_contacts", "max_active_rows"]
 
@@ -61,7 +61,7 @@ def check_contacts(
 
     ``pairs`` may pass :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``
     when the caller already has them. ``policy``: the run's
-    `seqsim.model.scenario.PolicyConfig` (None: the default policy).
+    `seqsim.model.policy.PolicyConfig` (None: the default policy).
 
     Checked:
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.checks.contacts import check_contacts, examples
-from seqsim.model.scenario import PolicyConfig
+from seqsim.model.policy import PolicyConfig
 
 __all__ = ["invariant_violations", "result_violations", "send_violations", "skipped_rows"]
 

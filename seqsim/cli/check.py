@@ -22,7 +22,8 @@ from seqsim.baseline import (
 )
 from seqsim.engine.registry import ENGINES
 from seqsim.errors import ScenarioError, SeqsimError
-from seqsim.model.scenario import Scenario, parse_override
+from seqsim.model.overrides import parse_override
+from seqsim.model.scenario import Scenario
 
 __all__ = ["EXIT_OK", "EXIT_REGRESSION", "add_commands"]
 

@@ -17,9 +17,11 @@ from seqsim.cli import check as cli_check
 from seqsim.cli import compare as cli_compare
 from seqsim.engine.registry import ENGINES
 from seqsim.errors import SeqsimError
-from seqsim.model.scenario import Scenario, format_duration, parse_override
+from seqsim.model.overrides import parse_override
+from seqsim.model.scenario import Scenario
 from seqsim.results.result import Result
 from seqsim.run.simulate import simulate
+from seqsim.units import format_duration
 
 __all__ = ["main"]
 

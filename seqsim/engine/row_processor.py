@@ -16,7 +16,7 @@ Each poll, in production order:
 Random draws (failure, pacing gap) happen per queued message, two at a time,
 in processing order, so every engine can reproduce the same stream.
 
-Policies (:class:`seqsim.model.scenario.PolicyConfig`) change this as follows:
+Policies (:class:`seqsim.model.policy.PolicyConfig`) change this as follows:
 rows of a sequence with a send window are selected only while their lead's
 window is open; during an outage no poll runs (:meth:`RowProcessor.down`
 gives its timeline row; devices still deliver what they had queued, recorded

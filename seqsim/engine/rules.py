@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from seqsim.model.scenario import CATCH_UP, DELAY_FROM, STRATEGIES, PolicyConfig
+from seqsim.model.policy import CATCH_UP, DELAY_FROM, STRATEGIES, PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.model.windows import CalendarDays, SendWindow
 from seqsim.units import DAY_US, ONE_US, from_us, to_us

@@ -1,2 +1,7 @@
-"""What a user describes: the scenario and its parts (sequences, workloads and
-traces, capacity, policy, send windows). Imports only the base modules."""
+"""What a user describes: the scenario and its parts. Imports only the base modules.
+
+`scenario` (the whole run, TOML load/save), `sequence`, `workload` (the
+enrolment generators' settings), `trace` (reading CSV traces), `arrivals`
+(generating enrolments), `capacity`, `policy`, `windows` (send windows and
+calendar days) and `overrides` (``--set key=value``).
+"""

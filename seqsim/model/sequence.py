@@ -15,6 +15,7 @@ from typing import Any
 
 from seqsim.errors import SequenceDefinitionError
 from seqsim.model.windows import parse_days, parse_hours
+from seqsim.validation import KEYWORD_EXPECTED, is_int, is_keyword, is_number
 
 __all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
 
@@ -32,10 +33,6 @@ def default_delay_hours(days: Sequence[int]) -> tuple[int, ...]:
     return (0, *((b - a) * 24 for a, b in itertools.pairwise(days)))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise SequenceDefinitionError(f"{where}: {value!r} is not valid; expected a list of {what}")
@@ -45,12 +42,71 @@ def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
         # Accept 48.0 from TOML/JSON but not 1.5: delays are whole hours, like production.
         if isinstance(item, float) and math.isfinite(item) and item.is_integer():
             item = int(item)
-        if not _is_int(item):
+        if not is_int(item):
             raise SequenceDefinitionError(
                 f"{where}[{i}]: {item!r} is not valid; expected {what} (whole numbers)"
             )
-        out.append(item)
+        # is_int admits numpy integers: store plain ints so tables and TOML stay the same.
+        out.append(int(item))
     return tuple(out)
+
+
+def _check_name_and_trigger(where: str, name: Any, trigger: Any) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise SequenceDefinitionError(
+            f"{where}.name: {name!r} is not valid; expected a non-empty string"
+        )
+    if not is_keyword(trigger):
+        raise SequenceDefinitionError(
+            f"{where}.trigger: {trigger!r} is not valid; expected {KEYWORD_EXPECTED}"
+        )
+
+
+def _step_days(where: str, value: Any) -> tuple[int, ...]:
+    """Return the validated day numbers: at least one, >= 0, strictly increasing."""
+    days = _int_tuple(f"{where}.days", value, "day numbers")
+    if not days:
+        raise SequenceDefinitionError(
+            f"{where}.days: [] is not valid; a sequence needs at least one step"
+        )
+    if days[0] < 0:
+        raise SequenceDefinitionError(
+            f"{where}.days[0]: {days[0]} is not valid; day numbers are >= 0"
+        )
+    for i in range(1, len(days)):
+        if days[i] <= days[i - 1]:
+            raise SequenceDefinitionError(
+                f"{where}.days: {list(days)} is not valid; day numbers must be strictly "
+                f"increasing (day {days[i]} follows day {days[i - 1]})"
+            )
+    return days
+
+
+def _step_delays(where: str, value: Any, days: tuple[int, ...]) -> tuple[int, ...]:
+    """Return the validated delay_hours, one per step (the default when ``value`` is None)."""
+    if value is None:
+        return default_delay_hours(days)
+    delays = _int_tuple(f"{where}.delay_hours", value, "hours >= 0")
+    if len(delays) != len(days):
+        raise SequenceDefinitionError(
+            f"{where}.delay_hours: {list(delays)} is not valid; expected one value per "
+            f"step ({len(days)} steps)"
+        )
+    for i, d in enumerate(delays):
+        if d < 0:
+            raise SequenceDefinitionError(
+                f"{where}.delay_hours[{i}]: {d} is not valid; expected hours >= 0"
+            )
+    return delays
+
+
+def _check_pacing_seconds(where: str, seq: SequenceConfig) -> None:
+    for attr in ("min_delay_seconds", "max_delay_seconds"):
+        v = getattr(seq, attr)
+        if not is_number(v) or not math.isfinite(v) or v < 0:
+            raise SequenceDefinitionError(
+                f"{where}.{attr}: {v!r} is not valid; expected seconds >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -69,7 +125,7 @@ class SequenceConfig:
         min_delay_seconds / max_delay_seconds: device pacing gap range.
         is_active: inactive sequences are never processed.
         send_hours / send_days: this sequence's send window, replacing the
-            ``[policy]`` one (see `seqsim.model.scenario.PolicyConfig`); None: the
+            ``[policy]`` one (see `seqsim.model.policy.PolicyConfig`); None: the
             policy's.
 
     Raises:
@@ -89,60 +145,15 @@ class SequenceConfig:
 
     def __post_init__(self) -> None:
         where = f"sequences.{self.name}" if isinstance(self.name, str) else "sequences.?"
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise SequenceDefinitionError(
-                f"{where}.name: {self.name!r} is not valid; expected a non-empty string"
-            )
-        if (
-            not isinstance(self.trigger, str)
-            or not self.trigger.strip()
-            or "," in self.trigger
-            or self.trigger != self.trigger.strip()
-        ):
-            raise SequenceDefinitionError(
-                f"{where}.trigger: {self.trigger!r} is not valid; expected a non-empty keyword "
-                "without commas or surrounding spaces"
-            )
-        days = _int_tuple(f"{where}.days", self.days, "day numbers")
-        if not days:
-            raise SequenceDefinitionError(
-                f"{where}.days: [] is not valid; a sequence needs at least one step"
-            )
-        if days[0] < 0:
-            raise SequenceDefinitionError(
-                f"{where}.days[0]: {days[0]} is not valid; day numbers are >= 0"
-            )
-        for i in range(1, len(days)):
-            if days[i] <= days[i - 1]:
-                raise SequenceDefinitionError(
-                    f"{where}.days: {list(days)} is not valid; day numbers must be strictly "
-                    f"increasing (day {days[i]} follows day {days[i - 1]})"
-                )
-        if self.delay_hours is None:
-            delays = default_delay_hours(days)
-        else:
-            delays = _int_tuple(f"{where}.delay_hours", self.delay_hours, "hours >= 0")
-            if len(delays) != len(days):
-                raise SequenceDefinitionError(
-                    f"{where}.delay_hours: {list(delays)} is not valid; expected one value per "
-                    f"step ({len(days)} steps)"
-                )
-            for i, d in enumerate(delays):
-                if d < 0:
-                    raise SequenceDefinitionError(
-                        f"{where}.delay_hours[{i}]: {d} is not valid; expected hours >= 0"
-                    )
+        # The checks run in this order so that the first bad field is the one reported.
+        _check_name_and_trigger(where, self.name, self.trigger)
+        days = _step_days(where, self.days)
+        delays = _step_delays(where, self.delay_hours, days)
         if self.next is not None and (not isinstance(self.next, str) or not self.next):
             raise SequenceDefinitionError(
                 f"{where}.next: {self.next!r} is not valid; expected the name of another sequence"
             )
-        for attr in ("min_delay_seconds", "max_delay_seconds"):
-            v = getattr(self, attr)
-            number = isinstance(v, (int, float)) and not isinstance(v, bool)
-            if not number or not math.isfinite(v) or v < 0:
-                raise SequenceDefinitionError(
-                    f"{where}.{attr}: {v!r} is not valid; expected seconds >= 0"
-                )
+        _check_pacing_seconds(where, self)
         if self.send_hours is not None:
             parse_hours(f"{where}.send_hours", self.send_hours)
         if self.send_days is not None:

@@ -37,7 +37,6 @@ the caches only ever hold correct values.
 
 from __future__ import annotations
 
-import difflib
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -46,6 +45,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from seqsim.errors import ScenarioError
+from seqsim.units import EPOCH, to_naive_utc, to_us
+from seqsim.validation import close_match, fail, is_int, quoted
 
 __all__ = [
     "WEEKDAYS",
@@ -73,12 +74,8 @@ _HOURS_EXPECTED = (
 _DAYS_EXPECTED = "a list of weekday names such as ['mon', 'tue', 'wed', 'thu', 'fri']"
 _ZONE_EXPECTED = "an IANA time zone such as 'UTC' or 'Asia/Singapore'"
 
-_MINUTE_US = 60_000_000
 _DAY_MINUTES = 1440
-_DAY_US = _DAY_MINUTES * _MINUTE_US
-_ONE_US = timedelta(microseconds=1)
-_EPOCH = datetime(1970, 1, 1)
-_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
+_EPOCH_UTC = EPOCH.replace(tzinfo=UTC)
 _FOREVER = 2**63 - 1  # next_close of a window that never closes (the largest int64)
 _NO_SEGMENT = (0, 0, False)  # an empty cached stretch: matches no instant
 _DAY_CACHE_LIMIT = 4096  # local days of openings kept per window before the cache is reset
@@ -103,11 +100,11 @@ def parse_hours(key: str, value: object) -> tuple[int, int]:
     """
     match = _HOURS_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise ScenarioError(f"{key}: {value!r} is not valid; expected {_HOURS_EXPECTED}")
+        raise fail(key, value, _HOURS_EXPECTED)
     sh, sm, eh, em = (int(part) for part in match.groups())
     end_ok = (eh <= 23 and em <= 59) or (eh == 24 and em == 0)
     if sh > 23 or sm > 59 or not end_ok:
-        raise ScenarioError(f"{key}: {value!r} is not valid; expected {_HOURS_EXPECTED}")
+        raise fail(key, value, _HOURS_EXPECTED)
     start, end = sh * 60 + sm, eh * 60 + em
     if start == end:
         raise ScenarioError(
@@ -131,7 +128,7 @@ def parse_days(key: str, value: object) -> tuple[str, ...]:
             suggests the closest name when there is one.
     """
     if not isinstance(value, list | tuple):
-        raise ScenarioError(f"{key}: {value!r} is not valid; expected {_DAYS_EXPECTED}")
+        raise fail(key, value, _DAYS_EXPECTED)
     if not value:
         raise ScenarioError(
             f"{key}: {value!r} is not valid; expected at least one weekday, "
@@ -141,19 +138,18 @@ def parse_days(key: str, value: object) -> tuple[str, ...]:
     for i, item in enumerate(value):
         index = _DAY_INDEX.get(item.lower()) if isinstance(item, str) else None
         if index is None:
-            raise ScenarioError(f"{key}[{i}]: {item!r} is not valid; expected {_day_hint(item)}")
+            raise fail(f"{key}[{i}]", item, _day_hint(item))
         found.add(index)
     return tuple(WEEKDAYS[i] for i in sorted(found))
 
 
 def _day_hint(item: object) -> str:
     """Return the 'expected ...' text for a bad weekday name, with a suggestion."""
-    valid = ", ".join(repr(name) for name in WEEKDAYS)
-    hint = f"a weekday name: one of {valid} (or the full English name)"
+    hint = f"a weekday name: one of {quoted(WEEKDAYS)} (or the full English name)"
     if isinstance(item, str):
-        close = difflib.get_close_matches(item.lower(), list(_DAY_INDEX), n=1, cutoff=0.6)
-        if close:
-            hint += f"; did you mean {WEEKDAYS[_DAY_INDEX[close[0]]]!r}?"
+        close = close_match(item.lower(), _DAY_INDEX)
+        if close is not None:
+            hint += f"; did you mean {WEEKDAYS[_DAY_INDEX[close]]!r}?"
     return hint
 
 
@@ -173,7 +169,7 @@ def check_zone(key: str, value: object) -> str:
             pass
         else:
             return value
-    raise ScenarioError(f"{key}: {value!r} is not valid; expected {_zone_hint(value)}")
+    raise fail(key, value, _zone_hint(value))
 
 
 def _zone_hint(value: object) -> str:
@@ -186,8 +182,8 @@ def _zone_hint(value: object) -> str:
         names = sorted(zoneinfo.available_timezones())
     except Exception:
         return _ZONE_EXPECTED
-    close = difflib.get_close_matches(value, names, n=1, cutoff=0.8)
-    return f"{_ZONE_EXPECTED}; did you mean {close[0]!r}?" if close else _ZONE_EXPECTED
+    close = close_match(value, names, cutoff=0.8)
+    return f"{_ZONE_EXPECTED}; did you mean {close!r}?" if close is not None else _ZONE_EXPECTED
 
 
 # ----------------------------------------------------------------------------- conversions
@@ -207,7 +203,7 @@ def _local_to_us(ordinal: int, minute: int, tz: ZoneInfo) -> int:
     day, minute = divmod(minute, _DAY_MINUTES)
     d = date.fromordinal(ordinal + day)
     local = datetime(d.year, d.month, d.day, minute // 60, minute % 60, tzinfo=tz)
-    return (local.astimezone(UTC).replace(tzinfo=None) - _EPOCH) // _ONE_US
+    return to_us(to_naive_utc(local))
 
 
 # ----------------------------------------------------------------------------- send windows
@@ -245,26 +241,20 @@ class SendWindow:
 
     def __post_init__(self) -> None:
         start, end = self.start_minute, self.end_minute
-        if not _is_int(start) or not 0 <= start <= _DAY_MINUTES - 1:
-            raise ScenarioError(
-                f"start_minute: {start!r} is not valid; expected a whole number from 0 to 1439"
-            )
-        if not _is_int(end) or not 1 <= end <= _DAY_MINUTES or end == start:
-            raise ScenarioError(
-                f"end_minute: {end!r} is not valid; expected a whole number from 1 to 1440 "
-                f"other than start_minute ({start})"
-            )
+        if not is_int(start) or not 0 <= start <= _DAY_MINUTES - 1:
+            raise fail("start_minute", start, "a whole number from 0 to 1439")
+        if not is_int(end) or not 1 <= end <= _DAY_MINUTES or end == start:
+            expected = f"a whole number from 1 to 1440 other than start_minute ({start})"
+            raise fail("end_minute", end, expected)
         days = self.days
         if not isinstance(days, set | frozenset | list | tuple) or not days:
-            raise ScenarioError(
-                f"days: {days!r} is not valid; expected a non-empty set of weekday numbers 0-6 "
-                "(0 = Monday)"
-            )
-        if not all(_is_int(d) and 0 <= d <= 6 for d in days):
-            raise ScenarioError(
-                f"days: {days!r} is not valid; expected weekday numbers 0-6 (0 = Monday)"
-            )
-        object.__setattr__(self, "days", frozenset(days))
+            raise fail("days", days, "a non-empty set of weekday numbers 0-6 (0 = Monday)")
+        if not all(is_int(d) and 0 <= d <= 6 for d in days):
+            raise fail("days", days, "weekday numbers 0-6 (0 = Monday)")
+        # is_int admits numpy integers: store plain ints so equality and repr stay the same.
+        object.__setattr__(self, "start_minute", int(start))
+        object.__setattr__(self, "end_minute", int(end))
+        object.__setattr__(self, "days", frozenset(int(d) for d in days))
         check_zone("zone", self.zone)
         object.__setattr__(self, "_tz", ZoneInfo(self.zone))
         always = start == 0 and end == _DAY_MINUTES and len(self.days) == 7
@@ -385,11 +375,6 @@ class SendWindow:
             last += 7
         self._segment[0] = segment
         return segment
-
-
-def _is_int(value: object) -> bool:
-    """Return True for an int that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # ----------------------------------------------------------------------------- calendar days

@@ -19,8 +19,9 @@ from seqsim.engine import registry, schema
 from seqsim.engine.poll import Arrivals, PollStats, Processor
 from seqsim.engine.rules import Outages, first_poll_at_or_after
 from seqsim.errors import ScenarioError
+from seqsim.model.arrivals import generate_arrivals
+from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
-from seqsim.model.workload import device_ids, generate_arrivals
 from seqsim.results.build import build_result
 from seqsim.results.result import Result
 from seqsim.run.clock import VirtualClock, real_seconds
