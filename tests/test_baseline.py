@@ -10,11 +10,9 @@ import pytest
 
 from seqsim import Scenario, ScenarioError, SeqsimError, simulate
 from seqsim.baseline import (
-    _NEW_POLICY_DEFAULTS,
     DEFAULT_TOLERANCES,
     NEW_METRICS,
     BaselineError,
-    _fingerprint,
     baseline_candidates,
     baseline_path_for,
     check_scenario,
@@ -28,6 +26,8 @@ from seqsim.baseline import (
     scenario_identity,
     write_baseline,
 )
+from seqsim.baseline.identity import _NEW_POLICY_DEFAULTS
+from seqsim.baseline.identity import fingerprint as _fingerprint
 from seqsim.results.result import SUMMARY_KEYS
 from tests.ci_helpers import TINY, break_engine, burst, write_burst
 
