@@ -18,12 +18,16 @@ import html
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from seqsim import plot
+import pandas as pd
+
+import seqsim.plot as plot
 from seqsim.analysis.compare import compare, readable, scenario_differences
+from seqsim.analysis.named import named_results
 from seqsim.errors import SeqsimError
 from seqsim.results.result import Result
 from seqsim.units import format_duration
@@ -31,6 +35,8 @@ from seqsim.units import format_duration
 __all__ = ["COMPARISON_CHARTS", "RUN_CHARTS", "write_report"]
 
 Chart = tuple[str, str, str, Callable[[Any], Any]]
+#: A chart written to disk: (file stem, heading, how to read it, PNG path).
+Written = tuple[str, str, str, Path]
 
 #: Charts of one run: (file stem, heading, how to read it, function).
 RUN_CHARTS: tuple[Chart, ...] = (
@@ -87,22 +93,6 @@ nav a { margin-right: 1em; }
 """
 
 
-def _named(results: Any) -> dict[str, Result]:
-    expected = "a seqsim.Result or a dict of name -> seqsim.Result"
-    if isinstance(results, Result):
-        return {"": results}
-    if isinstance(results, Mapping) and results:
-        bad = [k for k, v in results.items() if not isinstance(v, Result)]
-        if not bad:
-            return {str(k): v for k, v in results.items()}
-        value = results[bad[0]]
-        raise SeqsimError(
-            f"results[{bad[0]!r}]: {type(value).__name__} is not valid; expected a seqsim.Result"
-        )
-    what = "an empty dict" if isinstance(results, Mapping) else type(results).__name__
-    raise SeqsimError(f"results: {what} is not valid; expected {expected}")
-
-
 def _table_html(frame: Any) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame])
     body = "".join(
@@ -133,7 +123,8 @@ def _run_line(result: Result) -> str:
 
 
 def _write_charts(named: dict[str, Result], charts: tuple[Chart, ...], folder: Path,
-                  dpi: int) -> list[tuple[str, str, str, Path]]:
+                  dpi: int) -> list[Written]:
+    """Draw ``charts`` of the run(s) and save each as ``<stem>.png``; return what was written."""
     arg: Any = named[""] if list(named) == [""] else named
     written = []
     for stem, heading, caption, draw in charts:
@@ -170,10 +161,43 @@ def write_report(
         The path of ``report.html``.
 
     Raises:
-        SeqsimError: ``results`` is not a Result or a dict of Results, or
-            ``folder`` is an existing file.
+        SeqsimError: ``results`` is not a Result or a dict of Results,
+            ``folder`` is an existing file, or ``dpi`` is not a whole number
+            from 30 to 600.
     """
-    named = _named(results)
+    named = named_results(results)
+    target = _prepare_folder(folder, dpi)
+    if list(named) == [""]:
+        contents = _run_contents(named[""], target, dpi)
+    else:
+        contents = _comparison_contents(named, target, dpi)
+    page = _page(title or contents.title, contents, named)
+    report = target / "report.html"
+    tmp = target / ".report.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, report)  # a reader never sees half a report
+    return report
+
+
+@dataclass(frozen=True)
+class _Contents:
+    """What a report shows besides the scenarios, for one run or a comparison."""
+
+    title: str                 # the default heading
+    table: pd.DataFrame        # the readable KPI table
+    charts: list[Written]
+    meta: str                  # the line under the heading
+    problems: list[str]        # broken invariants, named by run when several
+    single: bool               # one run (Summary) or several (Comparison)
+
+
+def _prepare_folder(folder: str | os.PathLike[str], dpi: Any) -> Path:
+    """Return ``folder`` as a Path, created if needed, once ``folder`` and ``dpi`` are valid.
+
+    Raises:
+        SeqsimError: ``folder`` is an existing file, or ``dpi`` is not a whole
+            number from 30 to 600.
+    """
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise SeqsimError(f"folder: {str(target)!r} is not valid; it is a file, expected a "
@@ -181,43 +205,69 @@ def write_report(
     if not isinstance(dpi, int) or isinstance(dpi, bool) or not 30 <= dpi <= 600:
         raise SeqsimError(f"dpi: {dpi!r} is not valid; expected a whole number from 30 to 600")
     target.mkdir(parents=True, exist_ok=True)
-    single = list(named) == [""]
-    if single:
-        result = named[""]
-        title = title or "seqsim run report"
-        table = readable(compare({"value": result}, diffs=False))
-        table.columns = ["value"]
-        charts = _write_charts(named, RUN_CHARTS, target, dpi)
-        meta = _run_line(result)
-        problems = list(result.info.get("invariant_violations") or [])
-    else:
-        title = title or "seqsim comparison"
-        frame = compare(named)
-        frame.to_csv(target / "compare.csv")
-        table = readable(frame)
-        charts = _write_charts(named, COMPARISON_CHARTS, target, dpi)
-        meta = f"{len(named)} runs; differences are to the first, {next(iter(named))!r}"
-        problems = [f"{name}: {p}" for name, r in named.items()
-                    for p in r.info.get("invariant_violations") or []]
+    return target
+
+
+def _run_contents(result: Result, target: Path, dpi: int) -> _Contents:
+    """Return one run's report contents, writing its charts into ``target``."""
+    table = readable(compare({"value": result}, diffs=False))
+    table.columns = ["value"]
+    return _Contents(
+        title="seqsim run report",
+        table=table,
+        charts=_write_charts({"": result}, RUN_CHARTS, target, dpi),
+        meta=_run_line(result),
+        problems=list(result.info.get("invariant_violations") or []),
+        single=True,
+    )
+
+
+def _comparison_contents(named: dict[str, Result], target: Path, dpi: int) -> _Contents:
+    """Return a comparison's report contents, writing compare.csv and its charts."""
+    frame = compare(named)
+    frame.to_csv(target / "compare.csv")
+    return _Contents(
+        title="seqsim comparison",
+        table=readable(frame),
+        charts=_write_charts(named, COMPARISON_CHARTS, target, dpi),
+        meta=f"{len(named)} runs; differences are to the first, {next(iter(named))!r}",
+        problems=[f"{name}: {p}" for name, r in named.items()
+                  for p in r.info.get("invariant_violations") or []],
+        single=False,
+    )
+
+
+def _page(title: str, contents: _Contents, named: dict[str, Result]) -> str:
+    """Return the report's HTML: heading, tables, problems, charts, then the scenarios."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f'<p class="meta">{html.escape(meta)}. Written '
+        f'<p class="meta">{html.escape(contents.meta)}. Written '
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by seqsim.</p>",
         "<nav>" + "".join(f'<a href="#{stem}">{html.escape(heading)}</a>'
-                          for stem, heading, _c, _p in charts)
+                          for stem, heading, _c, _p in contents.charts)
         + '<a href="#scenario">Scenario</a></nav>',
-        "<h2>Summary</h2>" if single else "<h2>Comparison</h2>",
-        _table_html(table),
+        "<h2>Summary</h2>" if contents.single else "<h2>Comparison</h2>",
+        _table_html(contents.table),
     ]
-    if not single:
+    if not contents.single:
         differences = scenario_differences(named)
         parts.append("<h2>What differs between the scenarios</h2>")
         parts.append(_table_html(differences) if not differences.empty
                      else "<p>Nothing: the runs had identical scenarios.</p>")
-    parts += [f'<p class="problem">Invariant broken: {html.escape(p)}</p>' for p in problems]
+    parts += [f'<p class="problem">Invariant broken: {html.escape(p)}</p>'
+              for p in contents.problems]
+    parts += _chart_parts(contents.charts)
+    parts += _scenario_parts(named, contents.single)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _chart_parts(charts: list[Written]) -> list[str]:
+    """Return each chart's heading, caption and PNG embedded as base64."""
+    parts = []
     for stem, heading, caption, path in charts:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         parts += [
@@ -225,15 +275,15 @@ def write_report(
             f'<p class="caption">{html.escape(caption)}</p>',
             f'<img src="data:image/png;base64,{data}" alt="{html.escape(heading)}">',
         ]
-    parts.append('<h2 id="scenario">Scenario</h2>')
+    return parts
+
+
+def _scenario_parts(named: dict[str, Result], single: bool) -> list[str]:
+    """Return each run's scenario as TOML (named, with its run line, when several)."""
+    parts = ['<h2 id="scenario">Scenario</h2>']
     for name, result in named.items():
         if not single:
             parts.append(f"<h3>{html.escape(name)}</h3><p class=\"meta\">"
                          f"{html.escape(_run_line(result))}</p>")
         parts.append(f"<pre>{html.escape(_compact_toml(result.scenario.to_toml()))}</pre>")
-    parts.append("</body></html>")
-    report = target / "report.html"
-    tmp = target / ".report.html.tmp"
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, report)
-    return report
+    return parts

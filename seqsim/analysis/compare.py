@@ -20,14 +20,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from seqsim.analysis.durations import DAY_S, HOUR_S, format_seconds
+from seqsim.analysis.named import load_named
 from seqsim.errors import SeqsimError
-from seqsim.results.result import SUMMARY_KEYS, Result, load_result
+from seqsim.results.result import SUMMARY_KEYS, Result
 
 __all__ = ["EXTRA_KPIS", "KPI_LABELS", "compare", "format_comparison", "format_differences",
            "kpi_columns", "readable", "scenario_differences"]
@@ -63,42 +64,6 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "drift_hours_max": ("drift from designed schedule max", "h"),
     "skipped_steps": ("steps skipped after an outage", ""),
 }
-
-_EXPECTED = ("a dict of name -> seqsim.Result (or a saved result directory), or a list of "
-             "them")
-
-
-def _load(where: str, value: Any) -> Result:
-    if isinstance(value, Result):
-        return value
-    if isinstance(value, (str, os.PathLike)):
-        return load_result(value)
-    raise SeqsimError(
-        f"{where}: {type(value).__name__} is not valid; expected a seqsim.Result or the path "
-        "of a saved result directory"
-    )
-
-
-def _named(results: Any) -> dict[str, Result]:
-    """Return {name: Result} from a mapping or a sequence of Results / directories."""
-    if isinstance(results, Mapping):
-        items = [(str(name), _load(f"results[{name!r}]", value))
-                 for name, value in results.items()]
-    elif isinstance(results, Sequence) and not isinstance(results, (str, bytes)):
-        items = []
-        for i, value in enumerate(results):
-            name = Path(value).name if isinstance(value, (str, os.PathLike)) else f"run {i + 1}"
-            items.append((name, _load(f"results[{i}]", value)))
-        names = [n for n, _ in items]
-        if len(set(names)) < len(names):  # two directories with the same name
-            items = [(str(v) if isinstance(v, (str, os.PathLike)) else n, r)
-                     for (n, r), v in zip(items, results, strict=True)]
-    else:
-        raise SeqsimError(f"results: {type(results).__name__} is not valid; expected {_EXPECTED}")
-    if not items:
-        raise SeqsimError(f"results: an empty collection is not valid; expected {_EXPECTED}")
-    return dict(items)
-
 
 def _peak_sends(result: Result, seconds: float) -> int:
     sent = result.sends.loc[result.sends["outcome"] == "sent", "sent_at"]
@@ -148,14 +113,14 @@ def compare(
         SeqsimError: ``results`` is empty or holds something that is neither a
             Result nor a result directory.
     """
-    named = _named(results)
+    named = load_named(results)
     summaries = [r.summary for r in named.values()]
     columns = kpi_columns(summaries)
     rows = []
     for result in named.values():
         row: dict[str, Any] = {k: result.summary.get(k) for k in columns}
-        row["peak_sends_per_hour"] = _peak_sends(result, 3600.0)
-        row["peak_sends_per_day"] = _peak_sends(result, 86_400.0)
+        row["peak_sends_per_hour"] = _peak_sends(result, HOUR_S)
+        row["peak_sends_per_day"] = _peak_sends(result, DAY_S)
         rows.append(row)
     frame = pd.DataFrame(rows, index=pd.Index(list(named), name="result"), columns=columns)
     frame = frame.apply(pd.to_numeric)
@@ -190,18 +155,6 @@ def format_value(value: Any, unit: str, *, signed: bool = False) -> str:
     if float(value).is_integer():
         return f"{sign}{int(value):,}"
     return f"{sign}{float(value):,.3f}"
-
-
-def format_seconds(seconds: float) -> str:
-    """Return a duration in seconds as s, min, h or d, whichever reads best."""
-    size = abs(seconds)
-    if size < 120:
-        return f"{seconds:,.1f} s"
-    if size < 2 * 3600:
-        return f"{seconds / 60:,.1f} min"
-    if size < 48 * 3600:
-        return f"{seconds / 3600:,.1f} h"
-    return f"{seconds / 86_400:,.2f} d"
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -269,7 +222,7 @@ def scenario_differences(
     ``workload.0.rate_per_hour``), one column per run, values as text (``-``
     where a run lacks the key). Empty when every run had the same scenario.
     """
-    named = _named(results)
+    named = load_named(results)
     flats = {name: _flatten(r.scenario) for name, r in named.items()}
     keys = list(dict.fromkeys(k for flat in flats.values() for k in flat))
     differing = [k for k in keys if len({flat.get(k, "-") for flat in flats.values()}) > 1]
