@@ -546,7 +546,6 @@ def test_shipped_scenario_runs_small(path: Path, engine: str) -> None:
     result = run(scn, engine=engine)
     assert result.summary["contacts_enrolled"] > 0
     assert result.summary["messages_sent"] > 0
-    assert result.info["wall_seconds"] < 5
 
 
 @pytest.mark.parametrize("name", ["baseline", "backlog", "launch_burst", "chained"])

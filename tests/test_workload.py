@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -113,16 +112,12 @@ def test_poisson_gaps_look_exponential() -> None:
     assert abs(gaps.std() - mean) < 0.1 * mean
 
 
-def test_poisson_million_arrivals_fast() -> None:
+def test_poisson_million_arrivals() -> None:
+    # How fast this is belongs to benchmarks/ (make bench), not to a timed test.
     wl = poisson(rate=1_000_000 / 720)
-    end = START + timedelta(days=30)
-    arrivals([poisson()], end=START + timedelta(hours=1))  # warm up imports/caches
-    t0 = time.perf_counter()
-    df = arrivals([wl], end=end)
-    elapsed = time.perf_counter() - t0
+    df = arrivals([wl], end=START + timedelta(days=30))
     assert abs(len(df) - 1_000_000) < 5_000
     assert df["time"].is_monotonic_increasing
-    assert elapsed < 1.0, f"1M poisson arrivals took {elapsed:.2f}s"
 
 
 def test_constant_exact_spacing() -> None:

@@ -197,7 +197,7 @@ def format_comparison(frame: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- scenarios
 
 
-def _flatten(scenario: Any) -> dict[str, str]:
+def _key_texts(scenario: Any) -> dict[str, str]:
     """Return a scenario as {dotted key: value text}, keys as ``with_overrides`` takes them."""
     flat: dict[str, str] = {}
     for top, value in scenario.to_dict().items():
@@ -223,7 +223,7 @@ def scenario_differences(
     where a run lacks the key). Empty when every run had the same scenario.
     """
     named = load_named(results)
-    flats = {name: _flatten(r.scenario) for name, r in named.items()}
+    flats = {name: _key_texts(r.scenario) for name, r in named.items()}
     keys = list(dict.fromkeys(k for flat in flats.values() for k in flat))
     differing = [k for k in keys if len({flat.get(k, "-") for flat in flats.values()}) > 1]
     return pd.DataFrame(

@@ -93,18 +93,8 @@ def check_contacts(
         pairs = None
     pairs = contact_pair_codes(rows) if pairs is None else pairs
 
-    active = (rows["status"] == "active").to_numpy()
-    codes, counts = np.unique(pairs[active], return_counts=True)
-    if schedule.strategy == ONE_BY_ONE and (counts > 1).any():
-        multi = rows[active & np.isin(pairs, codes[counts > 1])].drop_duplicates(
-            ["sequence_id", "contact_phone"])
-        problems.append(
-            f"{int((counts > 1).sum())} contacts have more than one active row in a sequence "
-            f"(max {int(counts.max())}): "
-            + "; ".join(f"sequence_id={s}, phone={p}" for s, p in
-                        zip(multi["sequence_id"][:3], multi["contact_phone"][:3], strict=True))
-        )
-
+    if schedule.strategy == ONE_BY_ONE:
+        problems.extend(_several_active(rows, pairs))
     bad_status = rows[~rows["status"].isin(["active", "completed", "failed"])]
     if not bad_status.empty:
         problems.append(
@@ -140,6 +130,22 @@ def check_contacts(
     else:  # rows naming no step are left out of the ordering: count them all
         most = max_active_rows(contacts)
     return ContactChecks(problems, len(lost), most)
+
+
+def _several_active(rows: pd.DataFrame, pairs: np.ndarray) -> list[str]:
+    """Return the problem of contacts with more than one active row in a sequence."""
+    active = (rows["status"] == "active").to_numpy()
+    codes, counts = np.unique(pairs[active], return_counts=True)
+    if not (counts > 1).any():
+        return []
+    multi = rows[active & np.isin(pairs, codes[counts > 1])].drop_duplicates(
+        ["sequence_id", "contact_phone"])
+    return [
+        f"{int((counts > 1).sum())} contacts have more than one active row in a sequence "
+        f"(max {int(counts.max())}): "
+        + "; ".join(f"sequence_id={s}, phone={p}" for s, p in
+                    zip(multi["sequence_id"][:3], multi["contact_phone"][:3], strict=True))
+    ]
 
 
 def _max_active(

@@ -65,22 +65,60 @@ def send_violations(
     - ``progress_on = "queue"``: every step with a send attempt is completed
       and has one attempt (failures are not fed back, so nothing is retried).
     """
+    problems = _early_sends(sends)
+    both = _attempts_per_step(sends, contacts, sequences)
+    orphans = both[both["_merge"] == "left_only"]
+    _flag(problems, orphans, "{n} steps were sent but have no sequence_contacts row", _KEYS)
+    both = both[both["_merge"] != "left_only"].fillna({"sent": 0, "failed": 0, "attempts": 0})
+    _flag(problems, both[both["sent"] > 1], "{n} steps were sent more than once",
+          [*_KEYS, "sent"])
+    skipped = both["skipped"].eq(True) & (both["status"] == "completed")
+    _flag(problems, both[skipped & (both["sent"] > 0)],
+          "{n} steps were skipped (catch_up = 'skip_stale') but also sent", [*_KEYS, "sent"])
+    completed = both["status"] == "completed"
+    if progress_on == "queue":
+        return problems + _queue_violations(both, completed)
+    return problems + _delivery_violations(both, completed, skipped, max_retries)
+
+
+_KEYS = ["contact_phone", "sequence", "day_number"]
+_INCONSISTENT = "sends inconsistent with contacts: "
+
+
+def _flag(problems: list[str], offending: pd.DataFrame, what: str, columns: list[str]) -> None:
+    """Append ``sends inconsistent with contacts: <what>: <examples>`` when any row offends."""
+    if not offending.empty:
+        problems.append(_INCONSISTENT + what.format(n=len(offending)) + ": "
+                        + examples(offending, columns))
+
+
+def _early_sends(sends: pd.DataFrame) -> list[str]:
+    """Return the sends (and queueings) that happened before their step was due."""
     problems: list[str] = []
-    keys = ["contact_phone", "sequence", "day_number"]
-    if not sends.empty:
-        early = sends[sends["sent_at"] < sends["due_at"]]
-        if not early.empty:
+    if sends.empty:
+        return problems
+    early = sends[sends["sent_at"] < sends["due_at"]]
+    if not early.empty:
+        problems.append(
+            f"{len(early)} sends went out before their step was due (sent_at < due_at): "
+            + examples(early, [*_KEYS, "due_at", "sent_at"])
+        )
+    if "queued_at" in sends:
+        queued = sends[sends["queued_at"] < sends["due_at"]]
+        if not queued.empty:
             problems.append(
-                f"{len(early)} sends went out before their step was due (sent_at < due_at): "
-                + examples(early, [*keys, "due_at", "sent_at"])
+                f"{len(queued)} sends were queued before their step was due "
+                "(queued_at < due_at): " + examples(queued, [*_KEYS, "due_at", "queued_at"])
             )
-        if "queued_at" in sends:
-            queued = sends[sends["queued_at"] < sends["due_at"]]
-            if not queued.empty:
-                problems.append(
-                    f"{len(queued)} sends were queued before their step was due "
-                    "(queued_at < due_at): " + examples(queued, [*keys, "due_at", "queued_at"])
-                )
+    return problems
+
+
+def _attempts_per_step(
+    sends: pd.DataFrame, contacts: pd.DataFrame, sequences: pd.DataFrame
+) -> pd.DataFrame:
+    """Return one row per step (sends and contacts outer-joined on the step's keys) with
+    its ``sent``/``failed``/``attempts`` counts, the row's ``status`` and ``skipped`` flag,
+    and ``_merge`` saying which side it came from."""
     names = sequences.set_index("id")["name"]
     rows = pd.DataFrame(
         {
@@ -90,8 +128,8 @@ def send_violations(
             "status": contacts["status"].astype(str),
             "skipped": skipped_rows(contacts),
         }
-    ).drop_duplicates(keys)
-    attempts = sends[keys].assign(
+    ).drop_duplicates(_KEYS)
+    attempts = sends[_KEYS].assign(
         contact_phone=sends["contact_phone"].astype(str),
         sequence=sends["sequence"].astype(str),
         day_number=sends["day_number"].astype("int64"),
@@ -99,65 +137,36 @@ def send_violations(
         failed=(sends["outcome"] == "failed").astype("int64"),
         attempts=1,
     )
-    per_step = attempts.groupby(keys, as_index=False)[["sent", "failed", "attempts"]].sum()
-    both = per_step.merge(rows, on=keys, how="outer", indicator=True)
-    orphans = both[both["_merge"] == "left_only"]
-    if not orphans.empty:
-        problems.append(
-            f"sends inconsistent with contacts: {len(orphans)} steps were sent but have no "
-            "sequence_contacts row: " + examples(orphans, keys)
-        )
-    both = both[both["_merge"] != "left_only"].fillna({"sent": 0, "failed": 0, "attempts": 0})
-    dup = both[both["sent"] > 1]
-    if not dup.empty:
-        problems.append(
-            f"sends inconsistent with contacts: {len(dup)} steps were sent more than once: "
-            + examples(dup, [*keys, "sent"])
-        )
-    skipped = both["skipped"].eq(True) & (both["status"] == "completed")
-    sent_skipped = both[skipped & (both["sent"] > 0)]
-    if not sent_skipped.empty:
-        problems.append(
-            f"sends inconsistent with contacts: {len(sent_skipped)} steps were skipped "
-            "(catch_up = 'skip_stale') but also sent: " + examples(sent_skipped, [*keys, "sent"])
-        )
-    completed = both["status"] == "completed"
-    if progress_on == "queue":
-        not_done = both[(both["attempts"] > 0) & ~completed]
-        if not not_done.empty:
-            problems.append(
-                f"sends inconsistent with contacts: {len(not_done)} steps were queued but their "
-                "row is not completed (progress_on = 'queue'): "
-                + examples(not_done, [*keys, "status"])
-            )
-        again = both[both["attempts"] > 1]
-        if not again.empty:
-            problems.append(
-                f"sends inconsistent with contacts: {len(again)} steps were attempted more than "
-                "once although failures are not fed back (progress_on = 'queue'): "
-                + examples(again, [*keys, "attempts"])
-            )
-        return problems
-    unsent = both[completed & ~skipped & (both["sent"] == 0)]
-    if not unsent.empty:
-        problems.append(
-            f"sends inconsistent with contacts: {len(unsent)} completed rows have no successful "
-            "send: " + examples(unsent, keys)
-        )
-    open_sent = both[~completed & (both["sent"] > 0)]
-    if not open_sent.empty:
-        problems.append(
-            f"sends inconsistent with contacts: {len(open_sent)} steps were sent but their row "
-            "is not completed: " + examples(open_sent, [*keys, "status"])
-        )
+    per_step = attempts.groupby(_KEYS, as_index=False)[["sent", "failed", "attempts"]].sum()
+    return per_step.merge(rows, on=_KEYS, how="outer", indicator=True)
+
+
+def _queue_violations(both: pd.DataFrame, completed: pd.Series) -> list[str]:
+    """``progress_on = "queue"``: every attempted step is completed, attempted once."""
+    problems: list[str] = []
+    _flag(problems, both[(both["attempts"] > 0) & ~completed],
+          "{n} steps were queued but their row is not completed (progress_on = 'queue')",
+          [*_KEYS, "status"])
+    _flag(problems, both[both["attempts"] > 1],
+          "{n} steps were attempted more than once although failures are not fed back "
+          "(progress_on = 'queue')", [*_KEYS, "attempts"])
+    return problems
+
+
+def _delivery_violations(
+    both: pd.DataFrame, completed: pd.Series, skipped: pd.Series, max_retries: int | None
+) -> list[str]:
+    """``progress_on = "delivery"``: completed rows are exactly the sent steps, and a
+    failed row has ``max_retries + 1`` failed attempts."""
+    problems: list[str] = []
+    _flag(problems, both[completed & ~skipped & (both["sent"] == 0)],
+          "{n} completed rows have no successful send", _KEYS)
+    _flag(problems, both[~completed & (both["sent"] > 0)],
+          "{n} steps were sent but their row is not completed", [*_KEYS, "status"])
     if max_retries is not None:
-        failed = both[(both["status"] == "failed") & (both["failed"] != max_retries + 1)]
-        if not failed.empty:
-            problems.append(
-                f"sends inconsistent with contacts: {len(failed)} failed rows do not have "
-                f"max_retries + 1 = {max_retries + 1} failed attempts: "
-                + examples(failed, [*keys, "failed"])
-            )
+        _flag(problems, both[(both["status"] == "failed") & (both["failed"] != max_retries + 1)],
+              f"{{n}} failed rows do not have max_retries + 1 = {max_retries + 1} failed attempts",
+              [*_KEYS, "failed"])
     return problems
 
 

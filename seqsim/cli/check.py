@@ -25,10 +25,11 @@ from seqsim.errors import ScenarioError, SeqsimError
 from seqsim.model.overrides import parse_override
 from seqsim.model.scenario import Scenario
 
-__all__ = ["EXIT_OK", "EXIT_REGRESSION", "add_commands"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_REGRESSION", "add_commands"]
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
+#: Bad input (a scenario key, a flag, a baseline file): one line on stderr.
 EXIT_BAD_INPUT = 2
 
 _LOOKUP = "NAME.baseline.json beside DIR/NAME.toml, or DIR/../baselines/NAME.json"

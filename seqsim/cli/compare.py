@@ -36,7 +36,7 @@ def add_commands(sub: Any) -> None:
                      help="result directories written by `seqsim run --out`")
     cmp.add_argument("--out", type=Path,
                      help="write comparison charts (PNG), compare.csv and report.html here")
-    cmp.set_defaults(handler=_compare)
+    cmp.set_defaults(handler=_compare_command)
 
 
 def _names(dirs: list[Path]) -> list[str]:
@@ -46,7 +46,7 @@ def _names(dirs: list[Path]) -> list[str]:
     return names
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare_command(args: argparse.Namespace) -> int:
     names = _names(args.dirs)
     if len(set(names)) < len(names):
         raise SeqsimError(f"DIR: {', '.join(map(str, args.dirs))} is not valid; expected "

@@ -15,6 +15,7 @@ from pathlib import Path
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.cli import check as cli_check
 from seqsim.cli import compare as cli_compare
+from seqsim.cli.check import EXIT_BAD_INPUT
 from seqsim.engine.registry import ENGINES
 from seqsim.errors import SeqsimError
 from seqsim.model.overrides import parse_override
@@ -25,7 +26,6 @@ from seqsim.units import format_duration
 
 __all__ = ["main"]
 
-EXIT_BAD_INPUT = 2
 
 #: The summary keys the run command prints, labelled and formatted as compare tables are.
 _SUMMARY_LABELS = tuple(

@@ -17,11 +17,11 @@ import pandas as pd
 from seqsim.engine.schema import canonical_frame
 from seqsim.units import HOUR_US
 
-__all__ = ["Lead", "Messages", "Rows", "SequenceDef", "Step", "load_definitions", "state_tables"]
+__all__ = ["Lead", "Messages", "Rows", "SequenceDef", "StepDef", "load_definitions", "state_tables"]
 
 
 @dataclass(frozen=True)
-class Step:
+class StepDef:
     """One ``sequence_steps`` row as the engine uses it (delay in microseconds)."""
 
     id: int
@@ -113,7 +113,7 @@ class Lead:
 
 def load_definitions(
     con: duckdb.DuckDBPyConnection,
-) -> tuple[dict[int, Step], dict[int, SequenceDef]]:
+) -> tuple[dict[int, StepDef], dict[int, SequenceDef]]:
     """Return the run's steps and sequences by id, read from the static tables."""
     seq_rows = con.execute(
         'SELECT id, "trigger", is_active, min_delay_seconds, max_delay_seconds '
@@ -129,7 +129,7 @@ def load_definitions(
     entry = {}
     for sid, seq, day, trig, nxt, delay, is_entry in step_rows:
         following = step_by_key.get((seq, nxt))
-        steps[sid] = Step(sid, seq, day, trig, delay * HOUR_US, following,
+        steps[sid] = StepDef(sid, seq, day, trig, delay * HOUR_US, following,
                            seq_by_trigger.get(nxt) if following is None else None)
         if is_entry:
             entry[seq] = sid
@@ -141,7 +141,7 @@ def load_definitions(
 
 
 def state_tables(
-    leads: dict[str, Lead], rows: Rows, messages: Messages, steps: dict[int, Step]
+    leads: dict[str, Lead], rows: Rows, messages: Messages, steps: dict[int, StepDef]
 ) -> dict[str, pd.DataFrame]:
     """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` tables.
 

@@ -29,14 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seqsim.engine.poll import PollStats
-from seqsim.engine.rules import is_default_timing
+from seqsim.engine.rules import first_poll_at_or_after, is_default_timing
 from seqsim.engine.schema import canonical_frame
 from seqsim.model.scenario import Scenario
 from seqsim.units import HOUR_US
 
 __all__ = ["ClosedForm", "applies", "run_closed_form"]
 
-_NAT = np.iinfo(np.int64).min
+_NAT_US = np.iinfo(np.int64).min
 _FLAT_DTYPES = {
     "seq": np.int32, "step": np.int32, "day": np.int32, "arrival": np.int32,
     "due": np.int64, "created": np.int64, "sent_poll": np.int32, "created_poll": np.int32,
@@ -130,9 +130,9 @@ def run_closed_form(
     sim = scenario.simulation
     start = _us(sim.start)
     poll = sim.poll_interval // pd.Timedelta(microseconds=1)
-    total = -(-sim.duration // sim.poll_interval)
+    total = first_poll_at_or_after(sim.duration, sim.poll_interval)
     times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)
-    arrival_poll = -(-(times - start) // poll)
+    arrival_poll = first_poll_at_or_after(times - start, poll)
     seen = arrival_poll < total
     paths, _ = _paths(static["sequences"], static["sequence_steps"])
 
@@ -147,37 +147,8 @@ def run_closed_form(
     filled = 0
     for trigger, idx in groups:
         positions, triggers_after = paths[trigger]
-        finished = np.zeros(len(idx), dtype=np.int64)
-        prev_poll = arrival_poll[idx]
-        alive = np.ones(len(idx), dtype=bool)  # the previous position was sent in the run
-        for j, pos in enumerate(positions):
-            if j == 0:
-                due = start + prev_poll * poll
-                sent_poll = prev_poll
-            else:
-                due = start + prev_poll * poll + (0 if pos.chain_entry else pos.delay_us)
-                sent_poll = np.maximum(-(-(due - start) // poll), prev_poll + 1)
-            sent = alive & (sent_poll < total)
-            n = int(alive.sum())
-            if n == 0:
-                break
-            part = slice(filled, filled + n)
-            filled += n
-            flat["seq"][part] = pos.sequence_id
-            flat["step"][part] = pos.step_id
-            flat["day"][part] = pos.day_number
-            flat["arrival"][part] = idx[alive]
-            flat["due"][part] = due[alive]
-            flat["created"][part] = start + prev_poll[alive] * poll
-            flat["sent_poll"][part] = np.where(sent, sent_poll, -1)[alive]
-            flat["created_poll"][part] = prev_poll[alive]
-            flat["entry"][part] = j == 0 or pos.chain_entry
-            flat["first"][part] = j == 0
-            last = sent & pos.last_of_sequence
-            flat["finish"][part] = last[alive]
-            finished += last
-            alive = sent
-            prev_poll = sent_poll
+        filled, finished = _fill_paths(flat, filled, positions, idx, arrival_poll[idx],
+                                       start, poll, total)
         lead_trigger[idx] = np.array(triggers_after, dtype=object)[finished]
     flat = {k: v[:filled] for k, v in flat.items()}
     sends_per_poll = np.bincount(flat["sent_poll"][flat["sent_poll"] >= 0], minlength=total)
@@ -186,6 +157,55 @@ def run_closed_form(
     step_triggers = static["sequence_steps"].set_index("id")["trigger"]
     return _tables_and_timeline(scenario, arrivals, seen, lead_trigger, flat, step_triggers,
                                 total, start, poll)
+
+
+def _fill_paths(
+    flat: dict[str, np.ndarray],
+    filled: int,
+    positions: list[_Position],
+    idx: np.ndarray,
+    prev_poll: np.ndarray,
+    start: int,
+    poll: int,
+    total: int,
+) -> tuple[int, np.ndarray]:
+    """Write the rows of the contacts ``idx`` (arrivals with one entry trigger) into
+    ``flat`` from row ``filled`` on, one path position at a time.
+
+    ``prev_poll`` is each contact's arrival poll. Returns the next free row and
+    how many sequences each contact finished in the run.
+    """
+    finished = np.zeros(len(idx), dtype=np.int64)
+    alive = np.ones(len(idx), dtype=bool)  # the previous position was sent in the run
+    for j, pos in enumerate(positions):
+        if j == 0:
+            due = start + prev_poll * poll
+            sent_poll = prev_poll
+        else:
+            due = start + prev_poll * poll + (0 if pos.chain_entry else pos.delay_us)
+            sent_poll = np.maximum(first_poll_at_or_after(due - start, poll), prev_poll + 1)
+        sent = alive & (sent_poll < total)
+        n = int(alive.sum())
+        if n == 0:
+            break
+        part = slice(filled, filled + n)
+        filled += n
+        flat["seq"][part] = pos.sequence_id
+        flat["step"][part] = pos.step_id
+        flat["day"][part] = pos.day_number
+        flat["arrival"][part] = idx[alive]
+        flat["due"][part] = due[alive]
+        flat["created"][part] = start + prev_poll[alive] * poll
+        flat["sent_poll"][part] = np.where(sent, sent_poll, -1)[alive]
+        flat["created_poll"][part] = prev_poll[alive]
+        flat["entry"][part] = j == 0 or pos.chain_entry
+        flat["first"][part] = j == 0
+        last = sent & pos.last_of_sequence
+        flat["finish"][part] = last[alive]
+        finished += last
+        alive = sent
+        prev_poll = sent_poll
+    return filled, finished
 
 
 def _us(instant: datetime) -> int:
@@ -216,9 +236,9 @@ def _tables_and_timeline(
     )
     n = len(flat["seq"])
     sent = flat["sent_poll"] >= 0
-    completed_at = np.where(sent, start + flat["sent_poll"].astype(np.int64) * poll, _NAT)
+    completed_at = np.where(sent, start + flat["sent_poll"].astype(np.int64) * poll, _NAT_US)
     phone = arrivals["phone"].take(flat["arrival"]).array
-    nat = np.full(n, _NAT).astype("datetime64[us]")
+    nat = np.full(n, _NAT_US).astype("datetime64[us]")
     contacts = pd.DataFrame(
         {
             "id": np.arange(1, n + 1, dtype=np.int64),
@@ -252,7 +272,7 @@ def _tables_and_timeline(
     # codes without factorising the phone strings again.
     width = int(flat["seq"].max()) + 1 if n else 1
     pairs = flat["arrival"].astype(np.int64) * width + flat["seq"]
-    return ClosedForm(tables, _timeline(scenario, flat, sent, total), pairs)
+    return ClosedForm(tables, _poll_stats(scenario, flat, sent, total), pairs)
 
 
 def _phone_rank(arrivals: pd.DataFrame) -> np.ndarray:
@@ -318,7 +338,7 @@ def _queue_order(
     return np.lexsort((low, high))
 
 
-def _timeline(
+def _poll_stats(
     scenario: Scenario, flat: dict[str, np.ndarray], sent: np.ndarray, total: int
 ) -> list[PollStats]:
     sim = scenario.simulation

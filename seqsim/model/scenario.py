@@ -60,7 +60,7 @@ ENGINE_NAMES: tuple[str, ...] = ("row", "batch")
 DEFAULT_ENGINE = "batch"
 
 
-def _table(key: str, value: Any) -> Mapping[str, Any]:
+def _as_table(key: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise fail(key, value, f"a table ([{key}])")
     return value
@@ -252,13 +252,13 @@ class Scenario:
             ScenarioError: unknown keys (with a did-you-mean), missing tables or
                 keys, wrong types or bad values, naming the key path.
         """
-        d = _table("scenario", d)
+        d = _as_table("scenario", d)
         check_keys("", d, _TOP_LEVEL_KEYS)
         if "simulation" not in d:
             raise ScenarioError(
                 "simulation: missing; expected a [simulation] table with start and duration"
             )
-        sim_table = _table("simulation", d["simulation"])
+        sim_table = _as_table("simulation", d["simulation"])
         check_keys("simulation", sim_table, _TABLE_FIELDS["simulation"])
         for name, expected in (("start", INSTANT_EXPECTED), ("duration", DURATION_EXPECTED)):
             if name not in sim_table:
@@ -278,9 +278,9 @@ class Scenario:
             for i, t in enumerate(_list_of_tables("workload", d.get("workload", [])))
         )
 
-        cap_table = _table("capacity", d.get("capacity", {}))
+        cap_table = _as_table("capacity", d.get("capacity", {}))
         check_keys("capacity", cap_table, _TABLE_FIELDS["capacity"])
-        pol_table = _table("policy", d.get("policy", {}))
+        pol_table = _as_table("policy", d.get("policy", {}))
         check_keys("policy", pol_table, _TABLE_FIELDS["policy"])
         return cls(
             simulation=simulation,

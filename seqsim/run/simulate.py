@@ -74,7 +74,7 @@ def simulate(
     arrivals_rng, send_rng = _rngs(sim.seed)
     devices = device_ids(scenario.capacity.devices)
     arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices), arrivals_rng)
-    polls_run, tables, timeline, pairs = _run(chosen, scenario, devices, arrivals, send_rng,
+    polls_run, tables, timeline, pairs = _run_engine(chosen, scenario, devices, arrivals, send_rng,
                                               progress, skip_idle)
     info = {
         "engine": chosen.name,
@@ -85,7 +85,7 @@ def simulate(
     return build_result(scenario, tables, timeline, info, pairs=pairs)
 
 
-def _run(
+def _run_engine(
     engine: registry.Engine,
     scenario: Scenario,
     devices: list[str],
