@@ -6,6 +6,9 @@ from datetime import datetime, timedelta
 
 import seqsim
 from seqsim.engine.rules import (
+    COMPLETED_STEP,
+    ENROLLMENT,
+    NEXT_STEP,
     DatetimeCalendar,
     Outages,
     SendWindows,
@@ -33,17 +36,17 @@ def test_next_due_by_delay_from() -> None:
     # Completed at 10 h, the row had been due at 7 h; completed step's delay 2 h,
     # next step's 5 h.
     args = (10 * HOUR_US, 7 * HOUR_US, 2 * HOUR_US, 5 * HOUR_US)
-    assert next_due("next_step", *args) == 15 * HOUR_US
-    assert next_due("completed_step", *args) == 12 * HOUR_US
-    assert next_due("enrollment", *args) == 12 * HOUR_US
+    assert next_due(NEXT_STEP, *args) == 15 * HOUR_US
+    assert next_due(COMPLETED_STEP, *args) == 12 * HOUR_US
+    assert next_due(ENROLLMENT, *args) == 12 * HOUR_US
 
 
 def test_enrollment_offsets() -> None:
     delays = [0, 48, 72, 72]  # days 1, 3, 6, 9
-    assert enrollment_offsets("next_step", delays) == [0, 48, 120, 192]
-    assert enrollment_offsets("enrollment", delays) == [0, 48, 120, 192]
+    assert enrollment_offsets(NEXT_STEP, delays) == [0, 48, 120, 192]
+    assert enrollment_offsets(ENROLLMENT, delays) == [0, 48, 120, 192]
     # The completed step's delay: the entry's 0, then 48, then 72.
-    assert enrollment_offsets("completed_step", delays) == [0, 0, 48, 120]
+    assert enrollment_offsets(COMPLETED_STEP, delays) == [0, 0, 48, 120]
 
 
 def test_outage_polls_on_the_grid() -> None:
@@ -113,3 +116,15 @@ def test_closed_form_refuses_other_policies() -> None:
                        ("policy.send_hours", "09:00-17:00"),
                        ("policy.outages", [{"start": "2025-07-01T01:00:00", "duration": "1h"}])]:
         assert not vector.applies(scn.with_overrides({key: value})), key
+
+
+def test_schedule_codes_name_the_model_choices() -> None:
+    from seqsim.engine import rules
+    from seqsim.model.policy import CATCH_UP, DELAY_FROM, STRATEGIES
+
+    assert STRATEGIES[rules.ALL_AT_ENROLLMENT] == "all_at_enrollment"
+    assert DELAY_FROM[rules.COMPLETED_STEP] == "completed_step"
+    assert CATCH_UP[rules.RESCHEDULE] == "reschedule"
+    schedule = rules.Schedule.of(PolicyConfig(strategy="all_at_enrollment", progress_on="queue"))
+    assert schedule.all_at_enrollment and schedule.anchored and schedule.on_queue
+    assert rules.Schedule.of(None) == rules.DEFAULT_SCHEDULE
