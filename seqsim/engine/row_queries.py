@@ -2,16 +2,23 @@
 
 What the processor asks between polls (when the next row falls due, how many
 wait) and what the catch-up policy does to overdue rows, as literal SQL.
+The processor itself reads the waiting rows once per poll that ran
+(:class:`WaitingRows`) and answers the polls between from that snapshot:
+nothing writes to the database between two polls that run.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+
 from seqsim.engine.db import Connection, bound_now, transaction
 from seqsim.engine.row_send import DUE_ORDER
+from seqsim.engine.rules import SendWindows
 
 __all__ = [
+    "WaitingRows",
     "count_active",
     "count_backlog",
     "next_due_time",
@@ -123,3 +130,80 @@ def count_active(con: Connection) -> int:
     return con.execute(
         "SELECT count(*) FROM sequence_contacts WHERE status = 'active'"
     ).fetchone()[0]
+
+
+class WaitingRows:
+    """The rows a poll could pick (active, unclaimed, of an active sequence) and the
+    number of active rows, as one statement read them after a poll.
+
+    ``due`` holds the due times in microseconds since 1970, oldest first, with
+    each row's ``sequences``, lead ``zones`` and assigned ``devices`` beside it.
+    Until the next poll that runs writes, :meth:`backlog` at any instant is
+    :func:`count_backlog` then, and :meth:`selectable` the number of rows
+    :func:`seqsim.engine.row_send.due_rows` would find before its ``LIMIT``.
+    """
+
+    def __init__(self, active: int, due: np.ndarray, sequences: list[int], zones: list[str],
+                 devices: list[str | None]) -> None:
+        self.active = active
+        self.due = due
+        self.sequences = sequences
+        self.zones = zones
+        self.devices = devices
+        self._by_window: dict[tuple[int, str], np.ndarray] | None = None
+
+    @classmethod
+    def read(cls, con: Connection) -> WaitingRows:
+        """Return the waiting rows and the active count, read in one statement."""
+        cols = con.execute(
+            """
+            SELECT a.active, w.due, w.sequence_id, w.timezone, w.device
+            FROM (SELECT count(*) AS active FROM sequence_contacts WHERE status = 'active') a
+            LEFT JOIN (
+                SELECT epoch_us(sc.next_trigger_time) AS due, sc.sequence_id, l.timezone,
+                       sc.assigned_device_id AS device
+                FROM sequence_contacts sc
+                JOIN sequences s ON s.id = sc.sequence_id
+                LEFT JOIN leads l ON l.phone = sc.contact_phone
+                WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
+            ) w ON TRUE
+            ORDER BY w.due
+            """
+        ).fetchnumpy()
+        active = int(cols["active"][0])
+        if np.ma.is_masked(cols["due"]):  # the one row of no waiting rows: all NULL
+            return cls(active, np.empty(0, dtype=np.int64), [], [], [])
+        return cls(active, np.asarray(cols["due"], dtype=np.int64),
+                   cols["sequence_id"].tolist(), cols["timezone"].tolist(),
+                   cols["device"].tolist())
+
+    def backlog(self, t: int) -> int:
+        """Return how many of the rows are due at or before ``t``."""
+        return int(np.searchsorted(self.due, t, side="right"))
+
+    def selectable(self, t: int, windows: SendWindows) -> int:
+        """Return how many rows a poll at ``t`` would select without a batch limit:
+        the due ones, less those whose send window is closed at ``t``."""
+        if not windows.active:
+            return self.backlog(t)
+        if self._by_window is None:
+            keys: dict[tuple[int, str], list[int]] = {}
+            for due, seq_id, zone in zip(self.due.tolist(), self.sequences, self.zones,
+                                         strict=True):
+                keys.setdefault((seq_id, zone), []).append(due)
+            self._by_window = {k: np.asarray(v, dtype=np.int64) for k, v in keys.items()}
+        return sum(int(np.searchsorted(dues, t, side="right"))
+                   for (seq_id, zone), dues in self._by_window.items()
+                   if windows.is_open(seq_id, zone, t))
+
+    def first_due(self, by_window: bool) -> dict[tuple[int, str, str | None], int]:
+        """Return the earliest due time per (sequence, zone, device); with
+        ``by_window`` False the sequence and zone are 0 and "" (one key a device)."""
+        first: dict[tuple[int, str, str | None], int] = {}
+        if by_window:
+            keys = zip(self.sequences, self.zones, self.devices, strict=True)
+        else:
+            keys = ((0, "", d) for d in self.devices)
+        for key, due in zip(keys, self.due.tolist(), strict=False):
+            first.setdefault(key, due)
+        return first
