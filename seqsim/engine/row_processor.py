@@ -83,7 +83,10 @@ class RowProcessor:
         fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
                       in_flight_limit=cap.in_flight_limit,
                       calendar=None if days is None else DatetimeCalendar(days))
-        ids = dict(con.execute("SELECT name, id FROM sequences").fetchall())
+        sequences = con.execute("SELECT name, id, is_active FROM sequences").fetchall()
+        ids = {name: seq_id for name, seq_id, _ in sequences}
+        # The sequences table is static during a run: the snapshot filters on it.
+        self._active_sequences = {seq_id for _, seq_id, active in sequences if active}
         self.windows = SendWindows(policy, scenario.sequences, ids)
         self._zones: set[str] = set()
         self._now: datetime | None = None
@@ -179,12 +182,13 @@ class RowProcessor:
         if recovering:
             self._catch_up(at)
         if lo < hi:
-            self._enrol(arrivals.frame.iloc[lo:hi], at)
+            self._enrol(arrivals, lo, hi, at)
         skipped = self._process_due(at)
         self._deliver(clock, before=at, inclusive=True)
         # The one bookkeeping statement of a poll: the polls until the next event
         # are answered from it.
-        self._waiting = row_queries.WaitingRows.read(self.con)
+        self._waiting = row_queries.WaitingRows.read(self.con, self._active_sequences,
+                                                      self.windows.active)
         stats = PollStats(
             time=at,
             enrolled=self._enrolled,
@@ -198,21 +202,22 @@ class RowProcessor:
         self._enrolled = self._sent = self._failed = 0
         return stats
 
-    def _enrol(self, arrivals: pd.DataFrame, at: datetime) -> None:
-        if arrivals.empty:
-            return
+    def _enrol(self, arrivals: Arrivals, lo: int, hi: int, at: datetime) -> None:
         # A phone seen before (a trace may repeat one with another trigger) gets
-        # the new keyword added to its lead, as a CRM import would.
-        phones = arrivals["phone"].tolist()
-        seen = []
-        for phone in phones:
-            seen.append(phone in self._phones)
+        # the new keyword added to its lead, as a CRM import would. New leads go in
+        # first, in one prepared statement; then the added keywords; then enrolment.
+        phones = arrivals.phones[lo:hi]
+        new, again = [], []
+        for i, phone in enumerate(phones, start=lo):
+            if phone in self._phones:
+                again.append((phone, arrivals.triggers[i]))
+                continue
             self._phones.add(phone)
-        mask = pd.Series(seen, index=arrivals.index)
-        if "timezone" in arrivals:
-            self._zones.update(arrivals["timezone"])
-        schema.add_leads(self.con, arrivals[~mask].rename(columns={"time": "created_at"}))
-        for phone, trigger in arrivals.loc[mask, ["phone", "trigger"]].itertuples(index=False):
+            new.append((phone, arrivals.devices[i], arrivals.triggers[i],
+                        from_us(arrivals.times_us[i]), arrivals.zones[i]))
+        self._zones.update(arrivals.zones[lo:hi])
+        schema.add_lead_rows(self.con, new)
+        for phone, trigger in again:
             schema.add_lead_trigger(self.con, phone, trigger)
         for phone in phones:
             enrolments = row.enroll_lead(self.con, phone, now=at, schedule=self.schedule)

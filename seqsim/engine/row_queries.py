@@ -153,29 +153,31 @@ class WaitingRows:
         self._by_window: dict[tuple[int, str], np.ndarray] | None = None
 
     @classmethod
-    def read(cls, con: Connection) -> WaitingRows:
-        """Return the waiting rows and the active count, read in one statement."""
+    def read(cls, con: Connection, active_sequences: set[int], zones: bool) -> WaitingRows:
+        """Return the waiting rows and the active count, read in one statement.
+
+        ``active_sequences``: the ids of the active sequences (static during a
+        run); ``zones``: whether to read each row's lead time zone (only send
+        windows need it; without, every zone is ``""``). One table, so the
+        statement plans in a fraction of the joins' time.
+        """
+        zone = "l.timezone" if zones else "''"
+        join = "LEFT JOIN leads l ON l.phone = sc.contact_phone" if zones else ""
         cols = con.execute(
-            """
-            SELECT a.active, w.due, w.sequence_id, w.timezone, w.device
-            FROM (SELECT count(*) AS active FROM sequence_contacts WHERE status = 'active') a
-            LEFT JOIN (
-                SELECT epoch_us(sc.next_trigger_time) AS due, sc.sequence_id, l.timezone,
-                       sc.assigned_device_id AS device
-                FROM sequence_contacts sc
-                JOIN sequences s ON s.id = sc.sequence_id
-                LEFT JOIN leads l ON l.phone = sc.contact_phone
-                WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-            ) w ON TRUE
-            ORDER BY w.due
+            f"""
+            SELECT epoch_us(sc.next_trigger_time) AS due, sc.sequence_id, {zone} AS timezone,
+                   sc.assigned_device_id AS device, sc.processing_device_id IS NULL AS unclaimed
+            FROM sequence_contacts sc {join}
+            WHERE sc.status = 'active'
+            ORDER BY due
             """
         ).fetchnumpy()
-        active = int(cols["active"][0])
-        if np.ma.is_masked(cols["due"]):  # the one row of no waiting rows: all NULL
-            return cls(active, np.empty(0, dtype=np.int64), [], [], [])
-        return cls(active, np.asarray(cols["due"], dtype=np.int64),
-                   cols["sequence_id"].tolist(), cols["timezone"].tolist(),
-                   cols["device"].tolist())
+        active = len(cols["due"])
+        seqs = cols["sequence_id"]
+        keep = np.asarray(cols["unclaimed"], dtype=bool) & np.isin(seqs, list(active_sequences))
+        return cls(active, np.asarray(cols["due"], dtype=np.int64)[keep], seqs[keep].tolist(),
+                   np.ma.asarray(cols["timezone"])[keep].tolist(),
+                   np.ma.asarray(cols["device"])[keep].tolist())
 
     def backlog(self, t: int) -> int:
         """Return how many of the rows are due at or before ``t``."""
