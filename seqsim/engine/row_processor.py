@@ -26,7 +26,6 @@ policy before enrolling (:meth:`RowProcessor.poll` with ``recovering``).
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,11 +83,14 @@ class RowProcessor:
         fleet = Fleet(devices, hourly_limit=cap.hourly_limit, daily_limit=cap.daily_limit,
                       in_flight_limit=cap.in_flight_limit,
                       calendar=None if days is None else DatetimeCalendar(days))
-        ids = dict(con.execute("SELECT name, id FROM sequences").fetchall())
+        sequences = con.execute("SELECT name, id, is_active FROM sequences").fetchall()
+        ids = {name: seq_id for name, seq_id, _ in sequences}
+        # The sequences table is static during a run: the snapshot filters on it.
+        self._active_sequences = {seq_id for _, seq_id, active in sequences if active}
         self.windows = SendWindows(policy, scenario.sequences, ids)
         self._zones: set[str] = set()
         self._now: datetime | None = None
-        self._waiting: list[datetime] = []
+        self._waiting = row_queries.WaitingRows(0, np.empty(0, dtype=np.int64), [], [], [])
         self.fleet = fleet
         self.rng = rng
         self._in_flight: list[_InFlight] = []
@@ -98,50 +100,62 @@ class RowProcessor:
         self._sent = 0
         self._failed = 0
         self.completed_contacts = 0
-        self._active = 0
 
     # ----------------------------------------------------------------- events
     def next_event(self) -> datetime | None:
         """Return the earliest instant at which a poll could do anything.
 
-        That is the next delivery or the earliest due row; arrivals are the
-        caller's to add. None when nothing is pending.
+        That is the next delivery, or the first instant after the last poll at
+        which a waiting row is due, its send window open and its device under
+        its limits (a device only gets below a limit when its rolling hour or
+        day lapses, or when a delivery frees an in-flight slot, which is an
+        event of its own). Arrivals are the caller's to add. None when nothing
+        is pending. Answered from the last poll's snapshot: no query.
         """
-        if self.windows.active and self._now is not None:
-            waiting = row_queries.waiting_rows(self.con)
-            # Rows may wait for their window over many idle polls: keep their due
-            # times so idle() counts the backlog without a query per poll.
-            self._waiting = [due for due, _, _ in waiting]
-            first: dict[tuple[int, str], datetime] = {}
-            for due, seq_id, zone in waiting:
-                first.setdefault((seq_id, zone), due)
-            # A waiting row can go when its window is open, from the next poll on.
-            after = window_ready_after(to_us(self._now))
-            times = [
-                from_us(self.windows.next_open(seq_id, zone, max(to_us(due), after)))
-                for (seq_id, zone), due in first.items()
-            ]
-        else:
-            times = [t for t in (row_queries.next_due_time(self.con),) if t is not None]
-        if self._in_flight:
-            times.append(self._in_flight[0].send_at)
-        return min(times) if times else None
+        times = [to_us(self._in_flight[0].send_at)] if self._in_flight else []
+        if self._now is not None:
+            now = self._now
+            # A poll has already selected what it could at `now`: from the next one on.
+            after = window_ready_after(to_us(now))
+            windowed = self.windows.active
+            for (seq_id, zone, device), due in self._waiting.first_due(windowed).items():
+                free = self._free_at(device, now)
+                if free is None:
+                    continue
+                t = max(due, free, after)
+                times.append(self.windows.next_open(seq_id, zone, t) if windowed else t)
+        return from_us(min(times)) if times else None
+
+    def _free_at(self, device_id: str | None, now: datetime) -> int | None:
+        """Return the first instant from ``now`` on at which a device may take a
+        message, if nothing is delivered first; None: only a delivery (or nothing)
+        can free it."""
+        device = self.fleet.devices.get(device_id) if device_id is not None else None
+        if device is None:
+            return None
+        if device.blocked(now) is None:
+            return to_us(now)
+        lapses = device.unblocks_at(now)
+        return None if lapses is None else to_us(lapses)
 
     def idle(self, at: datetime) -> PollStats:
         """Return the timeline row of a poll at which nothing can happen.
 
         Only called before :meth:`next_event`, when no row can be sent yet:
-        none is due, or (send windows) the due ones wait for their window.
+        none is due, or the due ones wait for their window or for their
+        device, which skips each one the poll selects (up to ``batch_size``).
         """
-        backlog = bisect.bisect_right(self._waiting, at) if self.windows.active else 0
-        return PollStats(at, 0, 0, 0, 0, backlog, self._active, self.completed_contacts)
+        t = to_us(at)
+        skipped = min(self.capacity.batch_size, self._waiting.selectable(t, self.windows))
+        return PollStats(at, 0, 0, 0, skipped, self._waiting.backlog(t), self._waiting.active,
+                         self.completed_contacts)
 
     def down(self, at: datetime) -> PollStats:
         """Return the timeline row of a poll that an outage prevents.
 
         Nothing runs; the backlog is what is due and waiting at ``at``.
         """
-        return PollStats(at, 0, 0, 0, 0, row_queries.count_backlog(self.con, now=at), self._active,
+        return PollStats(at, 0, 0, 0, 0, self._waiting.backlog(to_us(at)), self._waiting.active,
                          self.completed_contacts)
 
     # ------------------------------------------------------------------- poll
@@ -168,38 +182,42 @@ class RowProcessor:
         if recovering:
             self._catch_up(at)
         if lo < hi:
-            self._enrol(arrivals.frame.iloc[lo:hi], at)
+            self._enrol(arrivals, lo, hi, at)
         skipped = self._process_due(at)
         self._deliver(clock, before=at, inclusive=True)
+        # The one bookkeeping statement of a poll: the polls until the next event
+        # are answered from it.
+        self._waiting = row_queries.WaitingRows.read(self.con, self._active_sequences,
+                                                      self.windows.active)
         stats = PollStats(
             time=at,
             enrolled=self._enrolled,
             sent=self._sent,
             failed=self._failed,
             skipped=skipped,
-            backlog=row_queries.count_backlog(self.con, now=at),
-            active=row_queries.count_active(self.con),
+            backlog=self._waiting.backlog(to_us(at)),
+            active=self._waiting.active,
             completed_contacts=self.completed_contacts,
         )
-        self._active = stats.active
         self._enrolled = self._sent = self._failed = 0
         return stats
 
-    def _enrol(self, arrivals: pd.DataFrame, at: datetime) -> None:
-        if arrivals.empty:
-            return
+    def _enrol(self, arrivals: Arrivals, lo: int, hi: int, at: datetime) -> None:
         # A phone seen before (a trace may repeat one with another trigger) gets
-        # the new keyword added to its lead, as a CRM import would.
-        phones = arrivals["phone"].tolist()
-        seen = []
-        for phone in phones:
-            seen.append(phone in self._phones)
+        # the new keyword added to its lead, as a CRM import would. New leads go in
+        # first, in one prepared statement; then the added keywords; then enrolment.
+        phones = arrivals.phones[lo:hi]
+        new, again = [], []
+        for i, phone in enumerate(phones, start=lo):
+            if phone in self._phones:
+                again.append((phone, arrivals.triggers[i]))
+                continue
             self._phones.add(phone)
-        mask = pd.Series(seen, index=arrivals.index)
-        if "timezone" in arrivals:
-            self._zones.update(arrivals["timezone"])
-        schema.add_leads(self.con, arrivals[~mask].rename(columns={"time": "created_at"}))
-        for phone, trigger in arrivals.loc[mask, ["phone", "trigger"]].itertuples(index=False):
+            new.append((phone, arrivals.devices[i], arrivals.triggers[i],
+                        from_us(arrivals.times_us[i]), arrivals.zones[i]))
+        self._zones.update(arrivals.zones[lo:hi])
+        schema.add_lead_rows(self.con, new)
+        for phone, trigger in again:
             schema.add_lead_trigger(self.con, phone, trigger)
         for phone in phones:
             enrolments = row.enroll_lead(self.con, phone, now=at, schedule=self.schedule)

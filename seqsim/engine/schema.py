@@ -26,6 +26,7 @@ __all__ = [
     "SIMULATION_TABLES",
     "add_devices",
     "add_lead",
+    "add_lead_rows",
     "add_lead_trigger",
     "add_leads",
     "canonical_frame",
@@ -270,6 +271,28 @@ def add_leads(con: duckdb.DuckDBPyConnection, leads: pd.DataFrame) -> None:
             'INSERT INTO leads (phone, name, device_id, "trigger", created_at, timezone) '
             "SELECT phone, name, device_id, \"trigger\", created_at, coalesce(timezone, 'UTC') "
             "FROM frame"
+        )
+    except duckdb.ConstraintException as exc:
+        raise EngineError(f"leads.phone: a lead in this batch already exists ({exc})") from exc
+
+
+def add_lead_rows(
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[tuple[str, str | None, str, datetime, str]],
+) -> None:
+    """Insert leads given as (phone, device_id, trigger, created_at, timezone)
+    tuples, in order, with one prepared statement (no name).
+
+    Raises:
+        EngineError: a phone that already exists.
+    """
+    if not rows:
+        return
+    try:
+        con.executemany(
+            'INSERT INTO leads (phone, device_id, "trigger", created_at, timezone) '
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
     except duckdb.ConstraintException as exc:
         raise EngineError(f"leads.phone: a lead in this batch already exists ({exc})") from exc
