@@ -122,8 +122,9 @@ def _noting_interrupts() -> Iterator[list[int]]:
     ``RuntimeError: Query interrupted``): the list tells that apart from a bug.
     """
     noted: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield noted  # signals reach the main thread only
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        yield noted  # handlers run in the main thread only; an ignored SIGINT stays ignored
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:

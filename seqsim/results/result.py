@@ -38,6 +38,9 @@ SUMMARY_KEYS = (
     "early_sends", "drift_hours_p50", "drift_hours_p95", "drift_hours_max",
     "max_messages_per_contact_per_hour", "skipped_steps",
 )
+#: DuckDB's errors when it cannot write its own file: at a write, at the commit, or
+#: after it gave the database up.
+_WRITE_ERRORS = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException)
 _FILES = ("sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
           "scenario.toml", "info.json", "seqsim.duckdb")
 
@@ -67,7 +70,7 @@ class Result:
 
     def save(self, path: str | os.PathLike[str],
              extra: Callable[[Path], object] | None = None) -> Path:
-        """Write the run to result directory ``path`` and return it (absolute).
+        """Write the run to result directory ``path`` and return it (as a Path).
 
         The directory holds ``sends.parquet``, ``timeline.parquet``,
         ``contacts.parquet``, ``summary.json``, ``scenario.toml`` (fully
@@ -96,9 +99,12 @@ class Result:
         return write_result_dir(path, write)
 
     def _write(self, folder: Path) -> None:
-        self.sends.to_parquet(folder / "sends.parquet", index=False)
-        self.timeline.to_parquet(folder / "timeline.parquet", index=False)
-        self.contacts.to_parquet(folder / "contacts.parquet", index=False)
+        for name, frame in (("sends", self.sends), ("timeline", self.timeline),
+                            ("contacts", self.contacts)):
+            try:
+                frame.to_parquet(folder / f"{name}.parquet", index=False)
+            except OSError as exc:  # pyarrow's message does not name the file
+                raise OSError(f"{name}.parquet: {exc}") from exc
         (folder / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True))
         (folder / "info.json").write_text(json.dumps(self.info, indent=2, sort_keys=True))
         (folder / "scenario.toml").write_text(_portable_scenario_toml(self.scenario, folder))
@@ -123,7 +129,7 @@ def _write_database(path: Path, frames: dict[str, pd.DataFrame]) -> None:
             con.execute("CHECKPOINT")  # raises when it cannot, unlike close()
         finally:
             con.close()
-    except duckdb.IOException as exc:
+    except _WRITE_ERRORS as exc:  # how DuckDB reports a full disk, by the step it was at
         raise OSError(f"{path.name}: {exc}") from exc
     wal = path.with_name(path.name + ".wal")
     if wal.exists():

@@ -303,7 +303,7 @@ def write_result_dir(path: str | os.PathLike[str], write: Callable[[Path], objec
     The path takes the new folder only once all of it is on disk.
 
     Returns:
-        ``path`` as an absolute Path.
+        ``path`` as a Path.
 
     Raises:
         OutputError: ``path`` is not one seqsim may replace (see the module
@@ -328,7 +328,7 @@ def write_result_dir(path: str | os.PathLike[str], write: Callable[[Path], objec
         os.close(lock)
     if displaced is not None:
         _discard(displaced, target, token)
-    return target
+    return Path(os.fspath(path))
 
 
 def _commit(staging: Path, target: Path, token: str, write: Callable[[Path], object]
