@@ -239,5 +239,5 @@ def test_sigint_ends_the_command_with_one_line(server: Server, sources: dict[str
     for step in (1, steps // 2, steps - 2):  # inside the save: staging, fsyncs, the swap
         stopped += interrupted(walk.stop(cli=True, kill="INT", step=step))
     walk.finish()
-    print(f"SIGINT after {DELAYED_COMMANDS} delays and at 3 steps: {stopped} interrupted the command")
+    print(f"SIGINT after {DELAYED_COMMANDS} delays and at 3 steps: {stopped} interrupted")
     assert stopped >= 3

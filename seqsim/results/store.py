@@ -100,7 +100,7 @@ def _siblings(target: Path) -> dict[str, dict[str, Path]]:
     found: dict[str, dict[str, Path]] = {}
     try:
         names = os.listdir(target.parent)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # no parent (yet), not a folder, not readable: no siblings either
         return found
     for name in names:
         kind, _, token = name[len(prefix):].partition("-")
