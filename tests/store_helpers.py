@@ -15,8 +15,8 @@ from seqsim.results.manifest import MANIFEST, check_complete, list_files
 from seqsim.results.store import debris
 
 
-def tiny_scenario(seed: int) -> Scenario:
-    """Three hours, a minute a poll, a dozen contacts: a save of well under a second."""
+def tiny_scenario(seed: int = 3, failure_rate: float = 0.2) -> Scenario:
+    """Three hours, a minute a poll, a dozen contacts, some failed sends: a small save."""
     return Scenario.from_dict({
         "simulation": {"start": "2025-07-01T00:00:00", "duration": "3h",
                        "poll_interval": "1m", "seed": seed},
@@ -24,7 +24,7 @@ def tiny_scenario(seed: int) -> Scenario:
                        "delay_hours": [0, 1]}],
         "workload": [{"kind": "poisson", "trigger": "cold", "rate_per_hour": 6,
                       "end": "2025-07-01T01:30:00"}],
-        "capacity": {"devices": 2, "failure_rate": 0.2, "max_retries": 1},
+        "capacity": {"devices": 2, "failure_rate": failure_rate, "max_retries": 1},
     })
 
 
