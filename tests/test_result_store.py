@@ -191,6 +191,17 @@ def test_paths_that_are_refused(old: Result, new: Result, tmp_path: Path, make: 
     assert load_result(real).summary == old.summary
 
 
+def test_the_current_directory_is_refused(new: Result, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    with pytest.raises(OutputError, match=r"it is the current directory, which a save "
+                       r"replaces .*; expected a path below it"):
+        new.save(".")
+    new.save("run")
+    assert summary_at(tmp_path / "here" / "run") == new.summary
+
+
 def test_a_long_name_that_fits_gets_short_sibling_names(new: Result, tmp_path: Path) -> None:
     target = tmp_path / ("é" * 120)  # 240 bytes: ".NAME.seqsim-new-TOKEN" would not fit
     new.save(target)

@@ -188,7 +188,10 @@ def check_replaceable(target: Path) -> None:
         raise reject("out", target, "it exists and is not a directory")
     if os.path.ismount(target):
         raise reject("out", target, "it is a mount point, which seqsim cannot replace",
-                      "a path inside it")
+                     "a path inside it")
+    if _is_cwd(target):
+        raise reject("out", target, "it is the current directory, which a save replaces "
+                     "(the shell would be left in a deleted folder)", "a path below it")
     ours, how = _ownership(target, "out")
     files, others = list_files(target)
     foreign = sorted(rel for rel in files if not ours(rel))
@@ -196,11 +199,18 @@ def check_replaceable(target: Path) -> None:
                       or os.path.islink(target / rel))
     if foreign and not how:
         raise reject("out", target, f"it exists and is not a seqsim result directory "
-                      f"(no {MANIFEST}; it holds {_few(foreign)})")
+                     f"(no {MANIFEST}; it holds {_few(foreign)})")
     if foreign:
         raise reject("out", target, f"it holds {_few(foreign)}, which seqsim did not write "
-                      f"(per {how}); seqsim replaces a result directory only when nothing "
-                      "else is in it")
+                     f"(per {how}); seqsim replaces a result directory only when nothing "
+                     "else is in it")
+
+
+def _is_cwd(folder: Path) -> bool:
+    try:
+        return os.path.samefile(folder, os.getcwd())
+    except OSError:  # the working directory was deleted
+        return False
 
 
 def _few(names: list[str]) -> str:

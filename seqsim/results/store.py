@@ -195,10 +195,10 @@ def _target(path: str | os.PathLike[str]) -> Path:
         raise reject("out", raw, "its name cannot be encoded for this file system") from exc
     if size > 255:
         raise reject("out", raw, f"its last part is {size} bytes long",
-                      "a name of at most 255 bytes")
+                     "a name of at most 255 bytes")
     if os.path.islink(target):
         raise reject("out", raw, f"it is a symbolic link (to {show(os.readlink(target))}); "
-                      "seqsim never replaces through a link", "the real directory path")
+                     "seqsim never replaces through a link", "the real directory path")
     return target
 
 
@@ -210,7 +210,7 @@ def _prepare_parent(target: Path) -> None:
                 why = ("is a dangling symbolic link" if os.path.islink(ancestor)
                        else "is not a directory")
                 raise reject("out", target, f"its parent {show(ancestor)} {why}",
-                              "a path whose parents are directories")
+                             "a path whose parents are directories")
             break
     with _os_errors("out", target, "cannot be created"):
         target.parent.mkdir(parents=True, exist_ok=True)
