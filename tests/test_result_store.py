@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -314,6 +315,24 @@ def test_a_full_disk_is_one_clear_error(old: Result, new: Result, tmp_path: Path
     assert "parquet" in failed[0] and "seqsim.duckdb" in failed[2], failed
     assert summary_at(target) == new.summary  # only the last save went through
     assert_no_debris(target)
+
+
+def test_ctrl_c_during_the_swap_waits_for_it(old: Result, new: Result, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch, swap: str) -> None:
+    """The swap finishes, the old result goes, then KeyboardInterrupt: no half state."""
+    target = old.save(tmp_path / "run")
+    real = store._swap
+
+    def interrupted_swap(*args: Path | str) -> Path | None:
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_swap", interrupted_swap)
+    with pytest.raises(KeyboardInterrupt):
+        new.save(target)
+    assert summary_at(target) == new.summary
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # ------------------------------------------------------------------ after a killed save

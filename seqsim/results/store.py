@@ -254,11 +254,12 @@ def _exchange(a: Path, b: Path) -> bool:
 @contextmanager
 def _interrupts_deferred() -> Iterator[None]:
     """Hold a SIGINT that arrives inside the block until it ends (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # KeyboardInterrupt is only ever raised in the main thread
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield  # KeyboardInterrupt is only raised in the main thread; None: a C handler
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
@@ -286,14 +287,14 @@ def _swap(staging: Path, target: Path, token: str) -> Path | None:
     return old
 
 
-def _discard(folder: Path, target: Path, token: str) -> None:
-    """Delete displaced ``folder``, first renamed so that nothing ever restores it."""
+def _to_trash(folder: Path, target: Path, token: str) -> Path | None:
+    """Rename displaced ``folder`` so that nothing ever restores it; return the new name."""
     trash = _sibling(target, "del", token)
     try:
         os.rename(folder, trash)
     except FileNotFoundError:
-        return  # a concurrent recover() already took it
-    shutil.rmtree(trash, ignore_errors=True)
+        return None  # a concurrent recover() already took it
+    return trash
 
 
 def write_result_dir(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -323,17 +324,19 @@ def write_result_dir(path: str | os.PathLike[str], write: Callable[[Path], objec
         lock = _lock(staging)
     try:
         with _os_errors("out", target, "cannot be written"):
-            displaced = _commit(staging, target, token, write)
+            _commit(staging, target, token, write)
     finally:
         os.close(lock)
-    if displaced is not None:
-        _discard(displaced, target, token)
     return Path(os.fspath(path))
 
 
-def _commit(staging: Path, target: Path, token: str, write: Callable[[Path], object]
-            ) -> Path | None:
-    """Fill ``staging``, make it durable and swap it in; on failure delete it and re-raise."""
+def _commit(staging: Path, target: Path, token: str, write: Callable[[Path], object]) -> None:
+    """Fill ``staging``, make it durable, swap it in and delete what it displaced.
+
+    On failure ``staging`` is deleted and the exception re-raised. A SIGINT
+    during the swap waits until the displaced folder has its trash name.
+    """
+    trash = None
     try:
         write(staging)
         files, _ = list_files(staging)
@@ -341,13 +344,16 @@ def _commit(staging: Path, target: Path, token: str, write: Callable[[Path], obj
         fsync_tree(staging)
         with _interrupts_deferred():
             displaced = _swap(staging, target, token)
+            trash = None if displaced is None else _to_trash(displaced, target, token)
         fsync_dir(target.parent)
     except BaseException:
         # Before the swap this is the new folder, after an exchange the old one: the
         # path holds whichever is meant to stay, so this one goes.
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return displaced
+    finally:
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ reading, adding
