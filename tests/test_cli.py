@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -255,6 +256,32 @@ def test_ctrl_c_is_one_line_and_exit_130(
     assert captured.err == "seqsim: interrupted\n"
     assert not out.exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_ctrl_c_python_could_not_raise_is_not_lost(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt raised in a weakref callback (as in an import) is only printed
+    as "Exception ignored" by Python; the command must still stop, with its one line."""
+    class Thing:
+        pass
+
+    def interrupt(ref: object) -> None:
+        raise KeyboardInterrupt
+
+    def simulate(*args: object, **kwargs: object) -> None:
+        thing = Thing()
+        ref = weakref.ref(thing, interrupt)
+        del thing  # the callback runs here; its exception cannot propagate
+        time.sleep(5)  # the signal sent again ends this well before
+        raise AssertionError(f"not interrupted ({ref})")
+
+    monkeypatch.setattr(cli_main, "simulate", simulate)
+    before = sys.unraisablehook
+    assert main(["run", str(scenario_file), "--out", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err == "seqsim: interrupted\n"
+    assert sys.unraisablehook is before  # put back
 
 
 def test_a_runtime_error_without_ctrl_c_is_not_called_an_interrupt(

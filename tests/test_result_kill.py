@@ -215,13 +215,16 @@ def interrupted(outcome: dict) -> bool:
     return True
 
 
-def test_sigint_before_every_step(server: Server, sources: dict[str, Path],
-                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize("fallback", [False, True], ids=["exchange", "two renames"])
+def test_sigint_before_every_step(server: Server, sources: dict[str, Path], tmp_path: Path,
+                                  fallback: bool) -> None:
     """Result.save raises KeyboardInterrupt (the child exits 130); the path is intact."""
-    steps, _ = count_steps(server, sources, tmp_path, fallback=True)
+    if not fallback and store._RENAMEAT2 is None:
+        pytest.skip("no renameat2 here")
+    steps, _ = count_steps(server, sources, tmp_path, fallback=fallback)
     walk = Walk(server, sources, tmp_path / "walk" / "run")
-    for i, step in enumerate(range(1, steps + 1, STEP_EVERY)):
-        outcome = walk.stop(kill="INT", step=step, fallback=i % 2 == 0, clean_up=i % 3 == 0)
+    for i, step in enumerate(range(1, steps + 1, STEP_EVERY * 2)):
+        outcome = walk.stop(kill="INT", step=step, fallback=fallback, clean_up=i % 3 == 0)
         assert outcome["code"] == 130, outcome["stderr"]
     walk.finish()
     print(f"SIGINT at {walk.stops} of {steps} steps of Result.save")

@@ -10,6 +10,7 @@ directory being saved keeps its earlier content.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.cli import check as cli_check
@@ -120,10 +122,15 @@ def _noting_interrupts() -> Iterator[list[int]]:
 
     DuckDB turns an interrupt into its own exception (``InterruptException``,
     ``RuntimeError: Query interrupted``): the list tells that apart from a bug.
+    A KeyboardInterrupt that Python cannot raise where the signal landed (in a
+    weakref callback during an import, say) would be printed as "Exception
+    ignored" and dropped: it is kept quiet and the signal sent again a moment
+    later, from a thread, so that it lands outside that callback.
     """
     noted: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            or previous in (signal.SIG_IGN, None):
         yield noted  # handlers run in the main thread only; an ignored SIGINT stays ignored
         return
 
@@ -131,10 +138,22 @@ def _noting_interrupts() -> Iterator[list[int]]:
         noted.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+            again.daemon = True
+            again.start()
+        else:
+            hook(info)
+
+    signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
     try:
         yield noted
     finally:
+        sys.unraisablehook = hook
         signal.signal(signal.SIGINT, previous)
 
 
@@ -144,11 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _noting_interrupts() as noted:
             try:
                 args = _build_parser().parse_args(argv)
-                return args.handler(args)
+                status = args.handler(args)
             except Exception:
                 if noted:
                     raise KeyboardInterrupt from None
                 raise
+            if noted:  # a Ctrl-C Python swallowed: what finished is whole, but say so
+                raise KeyboardInterrupt
+            return status
     except KeyboardInterrupt:
         print("seqsim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -116,11 +116,15 @@ def debris(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for parts in _siblings(target).values() for p in parts.values())
 
 
-def _lock(folder: Path) -> int:
-    """Return a descriptor holding an exclusive flock on ``folder`` (released on any exit)."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+def _lock(folder: Path) -> int | None:
+    """Return a descriptor holding an exclusive flock on ``folder`` (released on any exit).
+
+    None where there is no flock (not POSIX).
+    """
+    if fcntl is None:  # pragma: no cover
+        return None
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return fd
 
 
@@ -129,7 +133,7 @@ def _is_live(folder: Path) -> bool:
     if fcntl is None:  # pragma: no cover
         return False
     try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False
     try:
@@ -326,7 +330,8 @@ def write_result_dir(path: str | os.PathLike[str], write: Callable[[Path], objec
         with _os_errors("out", target, "cannot be written"):
             _commit(staging, target, token, write)
     finally:
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
     return Path(os.fspath(path))
 
 
