@@ -22,7 +22,13 @@ at the path the old result or the new one, except in the fallback's gap
 between its two renames, where the old result waits complete in
 ``-old-``: the next save or load of the path (:func:`recover`) puts it back
 and deletes every stale sibling. A save in progress holds an ``flock`` on its
-staging folder, so a concurrent one never deletes it.
+staging folder, so a concurrent one never deletes it (two saves started at
+the same instant may make one fail, never lose data). A SIGINT during the
+swap waits until it is done. Where there is no ``flock`` (not POSIX) every
+sibling counts as stale; that path is not tested.
+
+The path may not be the current directory, a mount point, or have a last
+part over 255 bytes; sibling names of long targets use a hash.
 """
 
 from __future__ import annotations
