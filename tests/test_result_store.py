@@ -172,6 +172,9 @@ def test_an_empty_directory_is_replaced(new: Result, tmp_path: Path, swap: str) 
     ("parent dangling", r"its parent '.*deadlink' is a dangling symbolic link"),
     ("long name", r"its last part is 300 bytes long; expected a name of at most 255 bytes"),
     ("empty", r"out: '' is not valid; it is empty"),
+    ("question mark", r"DuckDB cannot open a file whose path holds '\?'; expected a path "
+                      r"without them"),
+    ("backslash", r"DuckDB cannot open a file whose path holds '\\\\'"),
 ])
 def test_paths_that_are_refused(old: Result, new: Result, tmp_path: Path, make: str,
                                 match: str) -> None:
@@ -183,7 +186,7 @@ def test_paths_that_are_refused(old: Result, new: Result, tmp_path: Path, make: 
     path = {"link to a result": tmp_path / "link", "dangling link": tmp_path / "dangling",
             "file": tmp_path / "blocker", "parent file": tmp_path / "blocker" / "run",
             "parent dangling": tmp_path / "deadlink" / "run", "long name": tmp_path / ("a" * 300),
-            "empty": ""}[make]
+            "empty": "", "question mark": tmp_path / "run?", "backslash": tmp_path / "a\\b"}[make]
     before = sorted(os.listdir(tmp_path))
     with pytest.raises(OutputError, match=match):
         new.save(path)
@@ -201,6 +204,12 @@ def test_the_current_directory_is_refused(new: Result, tmp_path: Path,
         new.save(".")
     new.save("run")
     assert summary_at(tmp_path / "here" / "run") == new.summary
+
+
+def test_loading_a_path_duckdb_cannot_open_is_one_error(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r"result: .* DuckDB cannot open a file whose path "
+                       r"holds '\?'"):
+        load_result(tmp_path / "what?")
 
 
 def test_a_long_name_that_fits_gets_short_sibling_names(new: Result, tmp_path: Path) -> None:

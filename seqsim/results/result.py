@@ -19,8 +19,9 @@ import pandas as pd
 import tomli_w
 
 from seqsim.engine.schema import canonical_frame
-from seqsim.errors import SeqsimError
+from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
+from seqsim.results.manifest import show
 from seqsim.results.store import open_result_dir, write_result_dir
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "load_result"]
@@ -87,9 +88,12 @@ class Result:
 
         Raises:
             OutputError: ``path`` is not one seqsim may replace (a file, a
-                link, a folder with other files), or cannot be written (no
+                link, a folder with other files), holds a character DuckDB
+                cannot open (``?``, ``\\``), or cannot be written (no
                 permission, a read-only or full file system...).
         """
+
+        _check_duckdb_path("out", path)
 
         def write(folder: Path) -> None:
             self._write(folder)
@@ -110,6 +114,21 @@ class Result:
         (folder / "scenario.toml").write_text(_portable_scenario_toml(self.scenario, folder))
         frames = {**self.tables, "sends": self.sends, "timeline": self.timeline}
         _write_database(folder / "seqsim.duckdb", frames)
+
+
+def _check_duckdb_path(key: str, path: str | os.PathLike[str]) -> None:
+    """Reject a result path DuckDB cannot open: it reads ``?`` in a file name as the
+    start of options, and ``\\`` as a folder separator (DuckDB 2.0, even through a link).
+
+    Raises:
+        OutputError: the absolute path holds ``?`` or ``\\``.
+    """
+    full = os.path.abspath(os.fsdecode(os.fspath(path)))
+    odd = sorted({c for c in full if c in ("?\\" if os.sep == "/" else "?")})
+    if odd:
+        raise OutputError(f"{key}: {show(full)} is not valid; DuckDB cannot open a file "
+                          f"whose path holds {' or '.join(map(repr, odd))}; expected a path "
+                          "without them")
 
 
 def _write_database(path: Path, frames: dict[str, pd.DataFrame]) -> None:
@@ -165,6 +184,7 @@ def load_result(path: str | os.PathLike[str]) -> Result:
         SeqsimError: the directory is missing, lacks one of its files, or a
             file its manifest lists is missing or changed.
     """
+    _check_duckdb_path("result", path)
     folder = open_result_dir(path)
     missing = [f for f in _FILES if not (folder / f).exists()]
     if missing:
