@@ -182,18 +182,23 @@ def count_steps(server: Server, sources: dict[str, Path], tmp: Path, *, fallback
 
 
 @pytest.mark.parametrize("fallback", [False, True], ids=["exchange", "two renames"])
-def test_sigkill_before_every_step(server: Server, sources: dict[str, Path], tmp_path: Path,
-                                   fallback: bool) -> None:
+@pytest.mark.parametrize("kill", ["KILL", "INT"])
+def test_a_signal_before_every_step(server: Server, sources: dict[str, Path], tmp_path: Path,
+                                    fallback: bool, kill: str) -> None:
+    """SIGKILL ends the child; SIGINT makes Result.save raise KeyboardInterrupt (exit 130)."""
     if not fallback and store._RENAMEAT2 is None:
         pytest.skip("no renameat2 here")
     steps, _ = count_steps(server, sources, tmp_path, fallback=fallback)
     assert steps > 20  # a dozen fsyncs, the swap, the clean-up
     walk = Walk(server, sources, tmp_path / "walk" / "run")
-    for i, step in enumerate(range(1, steps + 1, STEP_EVERY)):
-        outcome = walk.stop(step=step, fallback=fallback, clean_up=i % 2 == 1)
-        assert outcome["signal"] == signal.SIGKILL
+    for i, step in enumerate(range(1, steps + 1, STEP_EVERY if kill == "KILL" else SIGINT_EVERY)):
+        outcome = walk.stop(kill=kill, step=step, fallback=fallback, clean_up=i % 2 == 1)
+        if kill == "KILL":
+            assert outcome["signal"] == signal.SIGKILL
+        else:
+            assert outcome["code"] == 130, outcome["stderr"]
     walk.finish()
-    print(f"SIGKILL at {walk.stops} of {steps} steps ({'fallback' if fallback else 'exchange'})")
+    print(f"SIG{kill} at {walk.stops} of {steps} steps ({'fallback' if fallback else 'exchange'})")
 
 
 def test_sigkill_after_a_delay(server: Server, sources: dict[str, Path], tmp_path: Path) -> None:
@@ -214,21 +219,6 @@ def interrupted(outcome: dict) -> bool:
         return False
     assert outcome["code"] == 130 and outcome["stderr"] == "seqsim: interrupted\n", outcome
     return True
-
-
-@pytest.mark.parametrize("fallback", [False, True], ids=["exchange", "two renames"])
-def test_sigint_before_every_step(server: Server, sources: dict[str, Path], tmp_path: Path,
-                                  fallback: bool) -> None:
-    """Result.save raises KeyboardInterrupt (the child exits 130); the path is intact."""
-    if not fallback and store._RENAMEAT2 is None:
-        pytest.skip("no renameat2 here")
-    steps, _ = count_steps(server, sources, tmp_path, fallback=fallback)
-    walk = Walk(server, sources, tmp_path / "walk" / "run")
-    for i, step in enumerate(range(1, steps + 1, SIGINT_EVERY)):
-        outcome = walk.stop(kill="INT", step=step, fallback=fallback, clean_up=i % 3 == 0)
-        assert outcome["code"] == 130, outcome["stderr"]
-    walk.finish()
-    print(f"SIGINT at {walk.stops} of {steps} steps of Result.save")
 
 
 def test_sigint_ends_the_command_with_one_line(server: Server, sources: dict[str, Path],
