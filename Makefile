@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-deep lint bench lab clean
+.PHONY: demo test test-deep test-kill lint bench lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test: lint
 test-deep: $(VENV)/.installed-dev
 	SEQSIM_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q \
 		tests/test_engine_batch.py tests/test_engine_row_stateful.py
+
+# Saves stopped by SIGKILL/SIGINT at every step and after 200 delays each (minutes),
+# and 4,000 hypothesis examples of odd --out paths.
+test-kill: $(VENV)/.installed-dev
+	SEQSIM_KILL_INSTANTS=200 SEQSIM_FUZZ_EXAMPLES=4000 $(BIN)/python -m pytest -q -s \
+		tests/test_result_kill.py tests/test_result_paths.py
 
 # Speed and memory against a SimPy model and the row engine (benchmarks/README.md).
 bench: $(VENV)/.installed-dev

@@ -6,7 +6,7 @@ so a user can fix the input without reading a traceback.
 
 from __future__ import annotations
 
-__all__ = ["EngineError", "ScenarioError", "SeqsimError", "SequenceDefinitionError"]
+__all__ = ["EngineError", "OutputError", "ScenarioError", "SeqsimError", "SequenceDefinitionError"]
 
 
 class SeqsimError(Exception):
@@ -23,3 +23,10 @@ class SequenceDefinitionError(ScenarioError):
 
 class EngineError(SeqsimError, ValueError):
     """An engine call was given something that does not exist or cannot apply."""
+
+
+class OutputError(SeqsimError, OSError):
+    """A result directory cannot be written, replaced or read as one.
+
+    Also an ``OSError``, so code that catches file-system errors still does.
+    """

@@ -29,6 +29,7 @@ import seqsim.plot as plot
 from seqsim.analysis.compare import compare, readable, scenario_differences
 from seqsim.analysis.named import named_results
 from seqsim.errors import SeqsimError
+from seqsim.results.manifest import record_files
 from seqsim.results.result import Result
 from seqsim.units import format_duration
 
@@ -152,7 +153,9 @@ def write_report(
     Args:
         results: a Result, or a dict of name -> Result to compare.
         folder: where to write; created if needed. Files of the same names
-            are replaced, nothing else is touched.
+            are replaced, nothing else is touched. In a result directory
+            the files are added to its manifest, so a later save may still
+            replace it.
         title: the report's heading (default: "seqsim run report" or
             "seqsim comparison").
         dpi: resolution of the PNGs (110 gives 1100 px wide charts).
@@ -176,6 +179,10 @@ def write_report(
     tmp = target / ".report.html.tmp"
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, report)  # a reader never sees half a report
+    written = [path for *_, path in contents.charts] + [report]
+    if not contents.single:
+        written.append(target / "compare.csv")
+    record_files(target, written)  # in a result directory: still only seqsim's own files
     return report
 
 

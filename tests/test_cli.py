@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+import weakref
 from pathlib import Path
 
+import duckdb
 import pytest
 
+import seqsim.cli.main as cli_main
 from seqsim import load_result
 from seqsim.cli.main import main
 from seqsim.testing import assert_invariants
@@ -162,6 +169,130 @@ def test_out_over_foreign_directory(
     assert main(["run", str(scenario_file), "--out", str(out), "--no-progress"]) == 2
     assert "not a seqsim result directory" in error_line(capsys.readouterr().err)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_out_over_a_result_with_a_users_file(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(scenario_file), "--out", str(out), "--no-progress"]) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["run", str(scenario_file), "--out", str(out), "--no-progress"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "out: " in line and "'notes.txt', which seqsim did not write" in line
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("out", "says"), [
+    ("link", "is a symbolic link"),
+    ("dangling", "is a symbolic link (to 'nowhere')"),
+    ("blocker/run", "its parent"),
+    ("dangling/run", "is a dangling symbolic link"),
+    ("x" * 300, "its last part is 300 bytes long"),
+    ("blocker", "it exists and is not a directory"),
+])
+def test_out_that_cannot_be_written_is_one_line(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str,
+    says: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to("real")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    (tmp_path / "blocker").write_text("a file")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["run", str(scenario_file), "--out", out, "--no-progress"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert line.startswith("seqsim: error: out: ") and says in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_out_on_a_read_only_file_system_is_one_line(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EROFS faked (mounting one needs root); the message is the OS's reason."""
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(os, "mkdir", read_only)
+    assert main(["run", str(scenario_file), "--out", str(tmp_path / "a" / "run"),
+                 "--no-progress"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "it cannot be created (Read-only file system)" in line
+
+
+def interrupting_simulate(then: BaseException | None) -> object:
+    """A simulate() that gets a SIGINT, the way a user's Ctrl-C arrives, then raises ``then``.
+
+    ``then``: what DuckDB raises when a query is interrupted (None: the
+    KeyboardInterrupt itself goes up).
+    """
+    def simulate(*args: object, **kwargs: object) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises well before this ends
+        except KeyboardInterrupt:
+            if then is None:
+                raise
+            raise then from None
+        raise AssertionError("no KeyboardInterrupt")
+
+    return simulate
+
+
+@pytest.mark.parametrize("then", [None, RuntimeError("Query interrupted"),
+                                  duckdb.InterruptException("INTERRUPT Error: Interrupted!")],
+                         ids=["KeyboardInterrupt", "RuntimeError", "InterruptException"])
+def test_ctrl_c_is_one_line_and_exit_130(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, then: BaseException | None,
+) -> None:
+    monkeypatch.setattr(cli_main, "simulate", interrupting_simulate(then))
+    out = tmp_path / "run"
+    assert main(["run", str(scenario_file), "--out", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "seqsim: interrupted\n"
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_ctrl_c_python_could_not_raise_is_not_lost(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt raised in a weakref callback (as in an import) is only printed
+    as "Exception ignored" by Python; the command must still stop, with its one line."""
+    class Thing:
+        pass
+
+    def interrupt(ref: object) -> None:
+        raise KeyboardInterrupt
+
+    def simulate(*args: object, **kwargs: object) -> None:
+        thing = Thing()
+        ref = weakref.ref(thing, interrupt)
+        del thing  # the callback runs here; its exception cannot propagate
+        time.sleep(5)  # the signal sent again ends this well before
+        raise AssertionError(f"not interrupted ({ref})")
+
+    monkeypatch.setattr(cli_main, "simulate", simulate)
+    before = sys.unraisablehook
+    assert main(["run", str(scenario_file), "--out", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err == "seqsim: interrupted\n"
+    assert sys.unraisablehook is before  # put back
+
+
+def test_a_runtime_error_without_ctrl_c_is_not_called_an_interrupt(
+    scenario_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(cli_main, "simulate", broken)
+    with pytest.raises(RuntimeError, match="Query interrupted"):
+        main(["run", str(scenario_file)])
 
 
 def test_installed_console_script(scenario_file: Path, tmp_path: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from seqsim import load_result
 from seqsim.cli.main import main
+from seqsim.results.manifest import MANIFEST
 from tests.small_runs import BACKLOG_OVERRIDES, SCENARIOS, backlog_run
 
 
@@ -41,8 +43,11 @@ def test_run_with_report_writes_charts_and_html(tmp_path: Path,
     assert main(argv) == 0
     stdout = capsys.readouterr().out
     assert stdout.rstrip().endswith(f"report: {out / 'report.html'}")
+    listed = json.loads((out / MANIFEST).read_text())["files"]
     for name in ("report.html", "backlog.png", "sends_per_hour.png", "device_utilisation.png"):
         assert (out / name).is_file()
+        assert listed[name] == (out / name).stat().st_size  # part of the result directory
+    assert not list(tmp_path.glob(".demo.*"))
     result = load_result(out)
     assert result.summary == backlog_run().summary  # the same run as the fixtures'
 

@@ -20,21 +20,10 @@ from seqsim.results.sends import build_sends
 from seqsim.results.summary import _max_sends_in_an_hour, build_summary
 from seqsim.testing import assert_invariants
 from tests.definitions import cold_tables
+from tests.store_helpers import tiny_scenario as tiny
 
 FILES = ["sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
          "scenario.toml", "seqsim.duckdb"]
-
-
-def tiny(seed: int = 3, failure_rate: float = 0.2) -> Scenario:
-    return Scenario.from_dict({
-        "simulation": {"start": "2025-07-01T00:00:00", "duration": "3h",
-                       "poll_interval": "1m", "seed": seed},
-        "sequences": [{"name": "COLD", "trigger": "cold", "days": [1, 2],
-                       "delay_hours": [0, 1]}],
-        "workload": [{"kind": "poisson", "trigger": "cold", "rate_per_hour": 6,
-                      "end": "2025-07-01T01:30:00"}],
-        "capacity": {"devices": 2, "failure_rate": failure_rate, "max_retries": 1},
-    })
 
 
 def simulate(scn: Scenario) -> Result:

@@ -72,9 +72,11 @@ def check_report_flag(args: argparse.Namespace) -> None:
 
 
 def write_run_report(result: Result, folder: Path) -> Path:
-    """Write a run's charts and report.html into its result directory; print the path."""
+    """Write a run's charts and report.html into ``folder``; return the report's path.
+
+    ``seqsim run --report`` calls it on the result directory being saved,
+    before that directory takes its place, so the report is part of it.
+    """
     from seqsim.report import write_report  # imports matplotlib: only when drawing
 
-    report = write_report(result, folder)
-    print(f"report: {report}")
-    return report
+    return write_report(result, folder)

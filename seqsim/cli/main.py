@@ -1,16 +1,25 @@
 """The ``seqsim`` command: a thin layer over the Python API.
 
-Bad input (a scenario key, a ``--set`` override, a flag) is printed on one
-line as ``seqsim: error: ...`` and the command exits with status 2, leaving
-no output directory behind.
+Bad input (a scenario key, a ``--set`` override, a flag, an ``--out`` that
+cannot be written) is printed on one line as ``seqsim: error: ...`` and the
+command exits with status 2, leaving no output directory behind. Ctrl-C
+(SIGINT) prints ``seqsim: interrupted`` and exits with status 130; a result
+directory being saved keeps its earlier content.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.cli import check as cli_check
@@ -24,7 +33,10 @@ from seqsim.results.result import Result
 from seqsim.run.simulate import simulate
 from seqsim.units import format_duration
 
-__all__ = ["main"]
+__all__ = ["EXIT_INTERRUPTED", "main"]
+
+#: Ctrl-C: 128 + SIGINT, as a shell reports a command the signal ended.
+EXIT_INTERRUPTED = 130
 
 
 #: The summary keys the run command prints, labelled and formatted as compare tables are.
@@ -95,18 +107,73 @@ def _run(args: argparse.Namespace) -> int:
     result = simulate(scenario, engine=args.engine, progress=False if args.no_progress else None)
     print(format_summary(result))
     if args.out is not None:
-        folder = result.save(args.out)
+        # The report is written into the directory being saved, so it is one of its files.
+        report = partial(cli_compare.write_run_report, result) if args.report else None
+        folder = result.save(args.out, extra=report)
         print(f"results written to {folder}/")
         if args.report:
-            cli_compare.write_run_report(result, folder)
+            print(f"report: {folder / 'report.html'}")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+@contextmanager
+def _noting_interrupts() -> Iterator[list[int]]:
+    """Yield a list that gets an entry on each SIGINT (which still raises KeyboardInterrupt).
+
+    DuckDB turns an interrupt into its own exception (``InterruptException``,
+    ``RuntimeError: Query interrupted``): the list tells that apart from a bug.
+    A KeyboardInterrupt that Python cannot raise where the signal landed (in a
+    weakref callback during an import, say) would be printed as "Exception
+    ignored" and dropped: it is kept quiet and the signal sent again a moment
+    later, from a thread, so that it lands outside that callback.
+    """
+    noted: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() \
+            or previous in (signal.SIG_IGN, None):
+        yield noted  # handlers run in the main thread only; an ignored SIGINT stays ignored
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+            again.daemon = True
+            again.start()
+        else:
+            hook(info)
+
+    signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
     try:
-        args = _build_parser().parse_args(argv)
-        return args.handler(args)
+        yield noted
+    finally:
+        sys.unraisablehook = hook
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0, 1, 2 or 130)."""
+    try:
+        with _noting_interrupts() as noted:
+            try:
+                args = _build_parser().parse_args(argv)
+                status = args.handler(args)
+            except Exception:
+                if noted:
+                    raise KeyboardInterrupt from None
+                raise
+            if noted:  # a Ctrl-C Python swallowed: what finished is whole, but say so
+                raise KeyboardInterrupt
+            return status
+    except KeyboardInterrupt:
+        print("seqsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except SeqsimError as exc:
         print(f"seqsim: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,10 @@ import pandas as pd
 import tomli_w
 
 from seqsim.engine.schema import canonical_frame
-from seqsim.errors import SeqsimError
+from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
+from seqsim.results.manifest import show
+from seqsim.results.store import open_result_dir, write_result_dir
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "load_result"]
 
@@ -37,6 +39,9 @@ SUMMARY_KEYS = (
     "early_sends", "drift_hours_p50", "drift_hours_p95", "drift_hours_max",
     "max_messages_per_contact_per_hour", "skipped_steps",
 )
+#: DuckDB's errors when it cannot write its own file: at a write, at the commit, or
+#: after it gave the database up.
+_WRITE_ERRORS = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException)
 _FILES = ("sends.parquet", "timeline.parquet", "contacts.parquet", "summary.json",
           "scenario.toml", "info.json", "seqsim.duckdb")
 
@@ -64,58 +69,90 @@ class Result:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the run to directory ``path`` atomically and return it.
+    def save(self, path: str | os.PathLike[str],
+             extra: Callable[[Path], object] | None = None) -> Path:
+        """Write the run to result directory ``path`` and return it (as a Path).
 
         The directory holds ``sends.parquet``, ``timeline.parquet``,
         ``contacts.parquet``, ``summary.json``, ``scenario.toml`` (fully
-        resolved), ``info.json`` and ``seqsim.duckdb`` with every table. It is
-        built beside the target and renamed into place, so a failure leaves no
-        half-written directory; an existing result directory is replaced.
+        resolved, traces copied into ``traces/``), ``info.json``,
+        ``seqsim.duckdb`` with every table, and the manifest
+        ``seqsim-result.json`` listing them. ``extra(folder)``, when given,
+        may add files (e.g. a report) before the manifest is written.
+
+        The path takes the new directory only once all of it is on disk, so
+        an error or a kill at any instant leaves the earlier content (or
+        nothing) there: see :mod:`seqsim.results.store`. Only an absent path,
+        an empty directory or a seqsim result directory holding nothing but
+        its own files is replaced; a symbolic link is refused.
 
         Raises:
-            SeqsimError: ``path`` exists and is not a seqsim result directory.
+            OutputError: ``path`` is not one seqsim may replace (a file, a
+                link, a folder with other files), holds a character DuckDB
+                cannot open (``?``, ``\\``), or cannot be written (no
+                permission, a read-only or full file system...).
         """
-        target = Path(path)
-        ours = all((target / f).exists() for f in ("summary.json", "scenario.toml"))
-        foreign = target.exists() and not ours
-        if foreign and (not target.is_dir() or any(target.iterdir())):
-            raise SeqsimError(
-                f"out: {str(target)!r} is not valid; it exists and is not a seqsim result "
-                "directory (choose a new or empty directory)"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            self._write(tmp)
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-                os.replace(target, old / "result")
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+
+        _check_duckdb_path("out", path)
+
+        def write(folder: Path) -> None:
+            self._write(folder)
+            if extra is not None:
+                extra(folder)
+
+        return write_result_dir(path, write)
 
     def _write(self, folder: Path) -> None:
-        self.sends.to_parquet(folder / "sends.parquet", index=False)
-        self.timeline.to_parquet(folder / "timeline.parquet", index=False)
-        self.contacts.to_parquet(folder / "contacts.parquet", index=False)
+        for name, frame in (("sends", self.sends), ("timeline", self.timeline),
+                            ("contacts", self.contacts)):
+            try:
+                frame.to_parquet(folder / f"{name}.parquet", index=False)
+            except OSError as exc:  # pyarrow's message does not name the file
+                raise OSError(f"{name}.parquet: {exc}") from exc
         (folder / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True))
         (folder / "info.json").write_text(json.dumps(self.info, indent=2, sort_keys=True))
         (folder / "scenario.toml").write_text(_portable_scenario_toml(self.scenario, folder))
-        con = duckdb.connect(str(folder / "seqsim.duckdb"))
+        frames = {**self.tables, "sends": self.sends, "timeline": self.timeline}
+        _write_database(folder / "seqsim.duckdb", frames)
+
+
+def _check_duckdb_path(key: str, path: str | os.PathLike[str]) -> None:
+    """Reject a result path DuckDB cannot open: it reads ``?`` in a file name as the
+    start of options, and ``\\`` as a folder separator (DuckDB 2.0, even through a link).
+
+    Raises:
+        OutputError: the absolute path holds ``?`` or ``\\``.
+    """
+    full = os.path.abspath(os.fsdecode(os.fspath(path)))
+    odd = sorted({c for c in full if c in ("?\\" if os.sep == "/" else "?")})
+    if odd:
+        raise OutputError(f"{key}: {show(full)} is not valid; DuckDB cannot open a file "
+                          f"whose path holds {' or '.join(map(repr, odd))}; expected a path "
+                          "without them")
+
+
+def _write_database(path: Path, frames: dict[str, pd.DataFrame]) -> None:
+    """Write ``frames`` as the tables of a new DuckDB file ``path``, checkpointed.
+
+    Raises:
+        OSError: DuckDB could not write or checkpoint the file (a full disk):
+            a ``.wal`` left beside it would mean the file alone is incomplete.
+    """
+    try:
+        con = duckdb.connect(str(path))
         try:
-            frames = {**self.tables, "sends": self.sends, "timeline": self.timeline}
             for name, frame in frames.items():
                 con.register("_frame", frame)
                 con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
                 con.unregister("_frame")
+            con.execute("CHECKPOINT")  # raises when it cannot, unlike close()
         finally:
             con.close()
+    except _WRITE_ERRORS as exc:  # how DuckDB reports a full disk, by the step it was at
+        raise OSError(f"{path.name}: {exc}") from exc
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        raise OSError(f"{path.name}: the checkpoint did not complete ({wal.name} is left)")
 
 
 def _portable_scenario_toml(scenario: Scenario, folder: Path) -> str:
@@ -139,10 +176,16 @@ def _portable_scenario_toml(scenario: Scenario, folder: Path) -> str:
 def load_result(path: str | os.PathLike[str]) -> Result:
     """Load a result directory written by :meth:`Result.save`.
 
+    Cleans up first after a save of ``path`` that was killed (and puts back
+    the earlier result if the kill left the path empty). A directory written
+    before manifests existed (no ``seqsim-result.json``) loads as well.
+
     Raises:
-        SeqsimError: the directory is missing or lacks one of its files.
+        SeqsimError: the directory is missing, lacks one of its files, or a
+            file its manifest lists is missing or changed.
     """
-    folder = Path(path)
+    _check_duckdb_path("result", path)
+    folder = open_result_dir(path)
     missing = [f for f in _FILES if not (folder / f).exists()]
     if missing:
         raise SeqsimError(
