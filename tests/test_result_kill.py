@@ -37,9 +37,9 @@ from tests.store_helpers import assert_no_debris, summary_at, tiny_run, write_sc
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = int(os.environ.get("SEQSIM_KILL_INSTANTS", "0"))
 #: Delayed stops per signal, and every how many hooked steps the default run stops.
-DELAYED = BUDGET or 7
-DELAYED_COMMANDS = BUDGET or 4  # each runs a simulation too: fewer by default
-STEP_EVERY = 1 if BUDGET else 4
+DELAYED = BUDGET or 4
+DELAYED_COMMANDS = BUDGET or 2  # each runs a simulation too: fewer by default
+STEP_EVERY = 1 if BUDGET else 6
 SIGINT_EVERY = 1 if BUDGET else 8  # two swap modes, so half as many each
 
 
