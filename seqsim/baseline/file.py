@@ -15,7 +15,7 @@ from seqsim.baseline.errors import BaselineError, where
 from seqsim.baseline.identity import fingerprint as identity_fingerprint
 from seqsim.baseline.metrics import NEW_METRICS, finite, non_negative
 from seqsim.results.result import SUMMARY_KEYS
-from seqsim.validation import is_int
+from seqsim.validation import is_int, show
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -98,12 +98,12 @@ def check_seeds(seeds: Any) -> list[int]:
         BaselineError: ``seeds`` is not a non-empty list of distinct integers >= 0.
     """
     if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Iterable):
-        raise BaselineError(f"seeds: {seeds!r} is not valid; expected {_SEEDS_EXPECTED}")
+        raise BaselineError(f"seeds: {show(seeds)} is not valid; expected {_SEEDS_EXPECTED}")
     items = list(seeds)
     if not items or len(set(items)) != len(items) or not all(
         is_int(s) and s >= 0 for s in items
     ):
-        raise BaselineError(f"seeds: {items!r} is not valid; expected {_SEEDS_EXPECTED}")
+        raise BaselineError(f"seeds: {show(items)} is not valid; expected {_SEEDS_EXPECTED}")
     return [int(s) for s in items]
 
 

@@ -22,7 +22,7 @@ from seqsim.model.capacity import device_ids
 from seqsim.model.trace import first_unknown_device, read_trace
 from seqsim.model.workload import DEFAULT_ZONE, WorkloadConfig
 from seqsim.units import HOUR_US, to_us
-from seqsim.validation import parse_int
+from seqsim.validation import parse_int, show
 
 __all__ = ["ARRIVAL_COLUMNS", "generate_arrivals"]
 
@@ -131,7 +131,7 @@ def _phone_numbers(n: int, taken: set[str]) -> pa.Array:
     """Return ``n`` phones ``+1`` + 10 digits (1, 2, ...) in order, skipping ``taken`` ones."""
     numbers = np.arange(1, n + 1 + len(taken), dtype=np.int64)
     if numbers.size and numbers[-1] >= 10**10:
-        raise ScenarioError(f"workload: {n!r} leads is not valid; expected fewer than 10**10")
+        raise ScenarioError(f"workload: {show(n)} leads is not valid; expected fewer than 10**10")
     # Write the ASCII digits straight into one buffer and hand it to Arrow:
     # formatting a million Python strings would dominate the run time.
     raw = np.empty((numbers.size, 12), dtype=np.uint8)
@@ -163,14 +163,15 @@ def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
     row = first_unknown_device(trace, names)
     if row is not None:
         raise ScenarioError(
-            f"{row['source']}:{row['line']}: device_id {row['device_id']!r} is not valid; "
+            f"{row['source']}:{row['line']}: device_id {show(row['device_id'])} is not valid; "
             f"expected one of the {len(names)} devices ({names[0]}..{names[-1]})"
         )
     dup = trace[trace.duplicated(["phone", "trigger"], keep=False)]
     if len(dup):
         row = dup.iloc[-1]
         raise ScenarioError(
-            f"{row['source']}:{row['line']}: phone/trigger {row['phone'] + ',' + row['trigger']!r}"
+            f"{row['source']}:{row['line']}: phone/trigger "
+            f"{show(row['phone'] + ',' + row['trigger'])}"
             " is not valid; expected each (phone, trigger) once across all traces"
         )
     pins = trace[trace["device_id"].notna()].drop_duplicates(["phone", "device_id"])
@@ -178,7 +179,7 @@ def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
     if len(clash):
         row = clash.iloc[0]
         raise ScenarioError(
-            f"{row['source']}:{row['line']}: device_id {row['device_id']!r} is not valid; "
+            f"{row['source']}:{row['line']}: device_id {show(row['device_id'])} is not valid; "
             f"expected the device another trace row pins for phone {row['phone']}"
         )
 

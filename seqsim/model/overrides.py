@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqsim.errors import ScenarioError
-from seqsim.validation import close_match, fail, quoted, unknown_key
+from seqsim.validation import close_match, fail, quoted, show, unknown_key
 
 __all__ = ["apply_override", "parse_override"]
 
@@ -112,7 +112,9 @@ def _find_item(items: list[dict[str, Any]], top: str, selector: str, key: str) -
     if top == "sequences":
         names = [item["name"] for item in items] + names
     close = close_match(selector, names)
-    hint = f"did you mean {close!r}? " if close is not None else ""
+    hint = f"did you mean {show(close)}? " if close is not None else ""
     what = "a sequence name or index" if top == "sequences" else "a workload index"
     known = quoted(names) or "none"
-    raise ScenarioError(f"{key}: {selector!r} is not valid; {hint}expected {what}, one of {known}")
+    raise ScenarioError(
+        f"{key}: {show(selector)} is not valid; {hint}expected {what}, one of {known}"
+    )

@@ -16,7 +16,14 @@ from typing import Any
 from seqsim.errors import ScenarioError
 from seqsim.model.windows import check_zone, parse_days, parse_hours
 from seqsim.units import INSTANT_EXPECTED, format_instant, parse_duration, parse_instant
-from seqsim.validation import as_list, check_keys, fail, parse_choice, with_key_prefix
+from seqsim.validation import (
+    as_list,
+    check_keys,
+    fail,
+    parse_choice,
+    show,
+    with_key_prefix,
+)
 
 __all__ = [
     "CATCH_UP",
@@ -74,7 +81,7 @@ class OutageConfig:
             raise ScenarioError(f"{key}.start: missing; expected {INSTANT_EXPECTED}")
         if ("end" in table) == ("duration" in table):
             raise ScenarioError(
-                f"{key}: {dict(table)!r} is not valid; expected exactly one of 'end' or "
+                f"{key}: {show(dict(table))} is not valid; expected exactly one of 'end' or "
                 "'duration' with the 'start'"
             )
         try:

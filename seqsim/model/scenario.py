@@ -49,6 +49,8 @@ from seqsim.validation import (
     parse_choice,
     parse_int,
     quoted,
+    show,
+    show_key,
     with_key_prefix,
 )
 
@@ -216,14 +218,15 @@ class Scenario:
         if len(bad):
             row = bad.iloc[0]
             raise ScenarioError(
-                f"{key}.path: {wl.path}:{row['line']}: trigger {row['trigger']!r} is not valid; "
+                f"{key}.path: {wl.path}:{row['line']}: trigger "
+                f"{show(row['trigger'])} is not valid; "
                 f"expected the trigger of a sequence, one of {quoted(triggers)}"
             )
         devices = device_ids(self.capacity.devices)
         row = first_unknown_device(rows, devices)
         if row is not None:
             raise ScenarioError(
-                f"{key}.path: {wl.path}:{row['line']}: device_id {row['device_id']!r} is not "
+                f"{key}.path: {wl.path}:{row['line']}: device_id {show(row['device_id'])} is not "
                 f"valid; expected one of the {len(devices)} devices "
                 f"({devices[0]}..{devices[-1]}, see capacity.devices)"
             )
@@ -417,7 +420,7 @@ def _policy_table(policy: PolicyConfig) -> dict[str, Any]:
 
 def _sequence_from_table(index: int, table: Mapping[str, Any]) -> SequenceConfig:
     name = table.get("name")
-    key = f"sequences.{name}" if isinstance(name, str) and name else f"sequences[{index}]"
+    key = f"sequences.{show_key(name)}" if isinstance(name, str) and name else f"sequences[{index}]"
     check_keys(key, table, _TABLE_FIELDS["sequences"])
     for required in ("name", "trigger", "days"):
         if required not in table:

@@ -15,7 +15,15 @@ from typing import Any
 
 from seqsim.errors import SequenceDefinitionError
 from seqsim.model.windows import parse_days, parse_hours
-from seqsim.validation import KEYWORD_EXPECTED, is_int, is_keyword, is_number
+from seqsim.validation import (
+    KEYWORD_EXPECTED,
+    is_int,
+    is_keyword,
+    is_number,
+    quoted,
+    show,
+    show_key,
+)
 
 __all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
 
@@ -35,7 +43,9 @@ def default_delay_hours(days: Sequence[int]) -> tuple[int, ...]:
 
 def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise SequenceDefinitionError(f"{where}: {value!r} is not valid; expected a list of {what}")
+        raise SequenceDefinitionError(
+            f"{where}: {show(value)} is not valid; expected a list of {what}"
+        )
     items = list(value)
     out = []
     for i, item in enumerate(items):
@@ -44,7 +54,7 @@ def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
             item = int(item)
         if not is_int(item):
             raise SequenceDefinitionError(
-                f"{where}[{i}]: {item!r} is not valid; expected {what} (whole numbers)"
+                f"{where}[{i}]: {show(item)} is not valid; expected {what} (whole numbers)"
             )
         # is_int admits numpy integers: store plain ints so tables and TOML stay the same.
         out.append(int(item))
@@ -54,11 +64,11 @@ def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
 def _check_name_and_trigger(where: str, name: Any, trigger: Any) -> None:
     if not isinstance(name, str) or not name.strip():
         raise SequenceDefinitionError(
-            f"{where}.name: {name!r} is not valid; expected a non-empty string"
+            f"{where}.name: {show(name)} is not valid; expected a non-empty string"
         )
     if not is_keyword(trigger):
         raise SequenceDefinitionError(
-            f"{where}.trigger: {trigger!r} is not valid; expected {KEYWORD_EXPECTED}"
+            f"{where}.trigger: {show(trigger)} is not valid; expected {KEYWORD_EXPECTED}"
         )
 
 
@@ -105,7 +115,7 @@ def _check_pacing_seconds(where: str, seq: SequenceConfig) -> None:
         v = getattr(seq, attr)
         if not is_number(v) or not math.isfinite(v) or v < 0:
             raise SequenceDefinitionError(
-                f"{where}.{attr}: {v!r} is not valid; expected seconds >= 0"
+                f"{where}.{attr}: {show(v)} is not valid; expected seconds >= 0"
             )
 
 
@@ -144,14 +154,15 @@ class SequenceConfig:
     send_days: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        where = f"sequences.{self.name}" if isinstance(self.name, str) else "sequences.?"
+        where = f"sequences.{show_key(self.name)}" if isinstance(self.name, str) else "sequences.?"
         # The checks run in this order so that the first bad field is the one reported.
         _check_name_and_trigger(where, self.name, self.trigger)
         days = _step_days(where, self.days)
         delays = _step_delays(where, self.delay_hours, days)
         if self.next is not None and (not isinstance(self.next, str) or not self.next):
             raise SequenceDefinitionError(
-                f"{where}.next: {self.next!r} is not valid; expected the name of another sequence"
+                f"{where}.next: {show(self.next)} is not valid; expected the name of another "
+                "sequence"
             )
         _check_pacing_seconds(where, self)
         if self.send_hours is not None:
@@ -160,12 +171,13 @@ class SequenceConfig:
             object.__setattr__(self, "send_days", parse_days(f"{where}.send_days", self.send_days))
         if self.min_delay_seconds > self.max_delay_seconds:
             raise SequenceDefinitionError(
-                f"{where}.min_delay_seconds: {self.min_delay_seconds!r} is not valid; it must be "
-                f"<= max_delay_seconds ({self.max_delay_seconds!r})"
+                f"{where}.min_delay_seconds: {show(self.min_delay_seconds)} is not valid; it "
+                f"must be "
+                f"<= max_delay_seconds ({show(self.max_delay_seconds)})"
             )
         if not isinstance(self.is_active, bool):
             raise SequenceDefinitionError(
-                f"{where}.is_active: {self.is_active!r} is not valid; expected true or false"
+                f"{where}.is_active: {show(self.is_active)} is not valid; expected true or false"
             )
         object.__setattr__(self, "days", days)
         object.__setattr__(self, "delay_hours", delays)
@@ -188,22 +200,23 @@ def check_chains(sequences: Sequence[SequenceConfig]) -> None:
     by_name: dict[str, SequenceConfig] = {}
     triggers: dict[str, str] = {}
     for seq in sequences:
+        where = f"sequences.{show_key(seq.name)}"
         if seq.name in by_name:
             raise SequenceDefinitionError(
-                f"sequences.{seq.name}.name: {seq.name!r} is not valid; names must be unique"
+                f"{where}.name: {show(seq.name)} is not valid; names must be unique"
             )
         if seq.trigger in triggers:
             raise SequenceDefinitionError(
-                f"sequences.{seq.name}.trigger: {seq.trigger!r} is not valid; it is already the "
-                f"trigger of sequence {triggers[seq.trigger]!r}"
+                f"{where}.trigger: {show(seq.trigger)} is not valid; it is already the "
+                f"trigger of sequence {show(triggers[seq.trigger])}"
             )
         by_name[seq.name] = seq
         triggers[seq.trigger] = seq.name
     for seq in sequences:
         if seq.next is not None and seq.next not in by_name:
             raise SequenceDefinitionError(
-                f"sequences.{seq.name}.next: {seq.next!r} is not valid; no such sequence "
-                f"(known: {', '.join(sorted(by_name))})"
+                f"sequences.{show_key(seq.name)}.next: {show(seq.next)} is not valid; no such "
+                f"sequence (known: {quoted(sorted(by_name))})"
             )
     for seq in sequences:
         path = [seq.name]
@@ -212,8 +225,8 @@ def check_chains(sequences: Sequence[SequenceConfig]) -> None:
             if cur.next in path:
                 cycle = " -> ".join([*path[path.index(cur.next):], cur.next])
                 raise SequenceDefinitionError(
-                    f"sequences.{seq.name}.next: {seq.next!r} is not valid; the chain has a "
-                    f"cycle ({cycle})"
+                    f"sequences.{show_key(seq.name)}.next: {show(seq.next)} is not valid; the "
+                    f"chain has a cycle ({cycle})"
                 )
             path.append(cur.next)
             cur = by_name[cur.next]

@@ -19,7 +19,7 @@ import pandas as pd
 from seqsim.errors import ScenarioError
 from seqsim.model.windows import check_zone
 from seqsim.units import to_naive_utc
-from seqsim.validation import close_match
+from seqsim.validation import close_match, show
 
 __all__ = ["TRACE_COLUMNS", "first_unknown_device", "read_trace"]
 
@@ -81,7 +81,7 @@ def first_unknown_device(trace: pd.DataFrame, names: list[str]) -> pd.Series | N
 
 
 def _trace_error(path: Path, line: int, what: str, value: object, expected: str) -> ScenarioError:
-    return ScenarioError(f"{path}:{line}: {what} {value!r} is not valid; expected {expected}")
+    return ScenarioError(f"{path}:{line}: {what} {show(value)} is not valid; expected {expected}")
 
 
 def _parse_header(path: Path, reader: csv.Reader) -> list[str]:
@@ -100,17 +100,17 @@ def _parse_header(path: Path, reader: csv.Reader) -> list[str]:
     for col in columns:
         if col not in TRACE_COLUMNS:
             close = close_match(col, TRACE_COLUMNS)
-            hint = f"did you mean {close!r}? " if close is not None else ""
+            hint = f"did you mean {show(close)}? " if close is not None else ""
             raise ScenarioError(
-                f"{path}:1: column {col!r} is not valid; {hint}expected columns "
+                f"{path}:1: column {show(col)} is not valid; {hint}expected columns "
                 f"{_TRACE_HEADER}"
             )
         if columns.count(col) > 1:
-            raise ScenarioError(f"{path}:1: column {col!r} is not valid; it appears twice")
+            raise ScenarioError(f"{path}:1: column {show(col)} is not valid; it appears twice")
     for col in _TRACE_REQUIRED:
         if col not in columns:
             raise ScenarioError(
-                f"{path}:1: column {col!r} is missing; expected columns {_TRACE_HEADER}"
+                f"{path}:1: column {show(col)} is missing; expected columns {_TRACE_HEADER}"
             )
     return columns
 
@@ -198,7 +198,7 @@ class _TraceRows:
                     line,
                     "device_id",
                     device,
-                    f"{first[0]!r} for phone {phone} as on line {first[1]}",
+                    f"{show(first[0])} for phone {phone} as on line {first[1]}",
                 )
         return device
 

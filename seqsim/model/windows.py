@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 
 from seqsim.errors import ScenarioError
 from seqsim.units import EPOCH, to_naive_utc, to_us
-from seqsim.validation import close_match, fail, is_int, quoted
+from seqsim.validation import close_match, fail, is_int, quoted, show
 
 __all__ = [
     "WEEKDAYS",
@@ -108,7 +108,7 @@ def parse_hours(key: str, value: object) -> tuple[int, int]:
     start, end = sh * 60 + sm, eh * 60 + em
     if start == end:
         raise ScenarioError(
-            f"{key}: {value!r} is not valid; expected a non-empty window (start and end are "
+            f"{key}: {show(value)} is not valid; expected a non-empty window (start and end are "
             "equal, so the window is empty; use '00:00-24:00' for the whole day)"
         )
     return start, end or _DAY_MINUTES
@@ -131,7 +131,7 @@ def parse_days(key: str, value: object) -> tuple[str, ...]:
         raise fail(key, value, _DAYS_EXPECTED)
     if not value:
         raise ScenarioError(
-            f"{key}: {value!r} is not valid; expected at least one weekday, "
+            f"{key}: {show(value)} is not valid; expected at least one weekday, "
             "such as ['mon', 'tue', 'wed', 'thu', 'fri']"
         )
     found: set[int] = set()
@@ -149,7 +149,7 @@ def _day_hint(item: object) -> str:
     if isinstance(item, str):
         close = close_match(item.lower(), _DAY_INDEX)
         if close is not None:
-            hint += f"; did you mean {WEEKDAYS[_DAY_INDEX[close]]!r}?"
+            hint += f"; did you mean {show(WEEKDAYS[_DAY_INDEX[close]])}?"
     return hint
 
 
@@ -183,7 +183,7 @@ def _zone_hint(value: object) -> str:
     except Exception:
         return _ZONE_EXPECTED
     close = close_match(value, names, cutoff=0.8)
-    return f"{_ZONE_EXPECTED}; did you mean {close!r}?" if close is not None else _ZONE_EXPECTED
+    return f"{_ZONE_EXPECTED}; did you mean {show(close)}?" if close is not None else _ZONE_EXPECTED
 
 
 # ----------------------------------------------------------------------------- conversions
@@ -369,7 +369,7 @@ class SendWindow:
                 break
             if last - first > _SEARCH_DAYS:
                 raise ScenarioError(
-                    f"send window: {self!r} is not valid; expected a window that opens at "
+                    f"send window: {show(self)} is not valid; expected a window that opens at "
                     "least once a year in its zone"
                 )
             last += 7

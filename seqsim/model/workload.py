@@ -25,6 +25,7 @@ from seqsim.validation import (
     is_number,
     parse_int,
     quoted,
+    show,
 )
 
 __all__ = ["DEFAULT_DIURNAL_PROFILE", "DEFAULT_ZONE", "WORKLOAD_KINDS", "WorkloadConfig"]
@@ -112,7 +113,7 @@ class WorkloadConfig:
                 continue
             if name not in allowed:
                 raise ScenarioError(
-                    f"workload.{name}: {value!r} is not valid; a {kind!r} workload takes no "
+                    f"workload.{name}: {show(value)} is not valid; a {kind!r} workload takes no "
                     f"{name!r}, expected only {quoted(allowed)}"
                 )
         for name in _KIND_REQUIRED[kind]:
