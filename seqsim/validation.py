@@ -17,6 +17,7 @@ import numbers
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from seqsim.errors import ScenarioError
 
 __all__ = [
+    "INT32_MAX",
     "KEYWORD_EXPECTED",
     "as_list",
     "check_keys",
@@ -45,6 +47,9 @@ __all__ = [
 #: What a trigger keyword must look like (a sequence's or a workload's).
 KEYWORD_EXPECTED = "a non-empty keyword without commas or surrounding spaces"
 
+#: The largest count a DuckDB INTEGER column (limits, retries, day numbers) holds.
+INT32_MAX = 2**31 - 1
+
 #: The most characters of a value (or key) an error message echoes; a longer
 #: one is cut and ends in "…", so a 5,000-character value still gives one line.
 SHOW_LIMIT = 60
@@ -53,8 +58,11 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_\-.\[\]]+")
 
 
 def show(value: Any) -> str:
-    """Return ``repr(value)`` for an error message, cut to `SHOW_LIMIT` characters + "…"."""
-    text = repr(value)
+    """Return ``repr(value)`` for an error message, cut to `SHOW_LIMIT` characters + "…".
+
+    An instant reads as its ISO text (``'2025-07-01T00:00:00'``), as a user writes it.
+    """
+    text = repr(value.isoformat() if isinstance(value, date) else value)
     return text if len(text) <= SHOW_LIMIT else text[:SHOW_LIMIT] + "…"
 
 
@@ -145,13 +153,15 @@ def parse_choice(key: str, value: Any, supported: tuple[str, ...]) -> str:
     raise fail(key, value, f"one of {quoted(supported)}")
 
 
-def parse_int(key: str, value: Any, minimum: int, expected: str) -> int:
-    """Return ``value`` as an int when it is a whole number >= ``minimum``.
+def parse_int(
+    key: str, value: Any, minimum: int, expected: str, maximum: int | None = None
+) -> int:
+    """Return ``value`` as an int when it is a whole number >= ``minimum`` (and <= ``maximum``).
 
     Raises:
         ScenarioError: naming ``key`` and ``expected``.
     """
-    if not is_int(value) or value < minimum:
+    if not is_int(value) or value < minimum or (maximum is not None and value > maximum):
         raise fail(key, value, expected)
     return int(value)
 

@@ -129,6 +129,9 @@ def _workload_part(
 
 def _phone_numbers(n: int, taken: set[str]) -> pa.Array:
     """Return ``n`` phones ``+1`` + 10 digits (1, 2, ...) in order, skipping ``taken`` ones."""
+    # Only a 12-character ASCII phone can equal a generated one; others (a trace's
+    # '+1555é') cannot clash and would not encode as bytes.
+    taken = {p for p in taken if len(p) == 12 and p.isascii()}
     numbers = np.arange(1, n + 1 + len(taken), dtype=np.int64)
     if numbers.size and numbers[-1] >= 10**10:
         raise ScenarioError(f"workload: {show(n)} leads is not valid; expected fewer than 10**10")

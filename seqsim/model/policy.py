@@ -15,7 +15,13 @@ from typing import Any
 
 from seqsim.errors import ScenarioError
 from seqsim.model.windows import check_zone, parse_days, parse_hours
-from seqsim.units import INSTANT_EXPECTED, format_instant, parse_duration, parse_instant
+from seqsim.units import (
+    INSTANT_EXPECTED,
+    INSTANT_MAX,
+    format_instant,
+    parse_duration,
+    parse_instant,
+)
 from seqsim.validation import (
     as_list,
     check_keys,
@@ -88,8 +94,10 @@ class OutageConfig:
             start = parse_instant(table["start"], f"{key}.start")
             if "duration" in table:
                 length = parse_duration(table["duration"], f"{key}.duration")
-                if length <= timedelta(0):
-                    raise fail(f"{key}.duration", table["duration"], "a duration > 0, e.g. '6h'")
+                if length <= timedelta(0) or start + length > INSTANT_MAX:
+                    raise fail(f"{key}.duration", table["duration"],
+                               "a duration > 0, e.g. '6h', that ends the outage by "
+                               f"{format_instant(INSTANT_MAX)}")
                 return cls(start, start + length)
             return cls(start, table["end"])
         except ScenarioError as exc:

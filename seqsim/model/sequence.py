@@ -25,7 +25,23 @@ from seqsim.validation import (
     show_key,
 )
 
-__all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
+__all__ = [
+    "MAX_DAY",
+    "MAX_DELAY_HOURS",
+    "MAX_PACING_SECONDS",
+    "SequenceConfig",
+    "check_chains",
+    "default_delay_hours",
+    "step_trigger",
+]
+
+#: The largest day number (10 years): day gaps x 24 are the default delays.
+MAX_DAY = 3_650
+#: The most hours a sequence's delays add up to (10 years), so a step's due
+#: time, even all steps precomputed at enrolment, stays in the instant range.
+MAX_DELAY_HOURS = MAX_DAY * 24
+#: The longest pacing gap between two messages on a device (a day).
+MAX_PACING_SECONDS = 86_400.0
 
 
 def step_trigger(trigger: str, day_number: int) -> str:
@@ -79,10 +95,12 @@ def _step_days(where: str, value: Any) -> tuple[int, ...]:
         raise SequenceDefinitionError(
             f"{where}.days: [] is not valid; a sequence needs at least one step"
         )
-    if days[0] < 0:
-        raise SequenceDefinitionError(
-            f"{where}.days[0]: {days[0]} is not valid; day numbers are >= 0"
-        )
+    for i, day in enumerate(days):
+        if not 0 <= day <= MAX_DAY:
+            raise SequenceDefinitionError(
+                f"{where}.days[{i}]: {show(day)} is not valid; expected a day number from 0 "
+                f"to {MAX_DAY:,}"
+            )
     for i in range(1, len(days)):
         if days[i] <= days[i - 1]:
             raise SequenceDefinitionError(
@@ -103,19 +121,26 @@ def _step_delays(where: str, value: Any, days: tuple[int, ...]) -> tuple[int, ..
             f"step ({len(days)} steps)"
         )
     for i, d in enumerate(delays):
-        if d < 0:
+        if not 0 <= d <= MAX_DELAY_HOURS:
             raise SequenceDefinitionError(
-                f"{where}.delay_hours[{i}]: {d} is not valid; expected hours >= 0"
+                f"{where}.delay_hours[{i}]: {show(d)} is not valid; expected hours from 0 to "
+                f"{MAX_DELAY_HOURS:,}"
             )
+    if sum(delays) > MAX_DELAY_HOURS:
+        raise SequenceDefinitionError(
+            f"{where}.delay_hours: {show(list(delays))} is not valid; expected hours adding up "
+            f"to at most {MAX_DELAY_HOURS:,} (10 years), not {sum(delays):,}"
+        )
     return delays
 
 
 def _check_pacing_seconds(where: str, seq: SequenceConfig) -> None:
     for attr in ("min_delay_seconds", "max_delay_seconds"):
         v = getattr(seq, attr)
-        if not is_number(v) or not math.isfinite(v) or v < 0:
+        if not is_number(v) or not math.isfinite(v) or not 0 <= v <= MAX_PACING_SECONDS:
             raise SequenceDefinitionError(
-                f"{where}.{attr}: {show(v)} is not valid; expected seconds >= 0"
+                f"{where}.{attr}: {show(v)} is not valid; expected seconds from 0 to "
+                f"{MAX_PACING_SECONDS:,.0f} (a day)"
             )
 
 
@@ -126,13 +151,14 @@ class SequenceConfig:
     Attributes:
         name: unique name, e.g. ``"COLD"``.
         trigger: entry keyword; a lead whose ``trigger`` lists it is enrolled.
-        days: each step's day_number label (strictly increasing, >= 0); not
-            necessarily consecutive, e.g. ``(1, 3, 6, 9)``.
+        days: each step's day_number label (strictly increasing, 0 to
+            `MAX_DAY`); not necessarily consecutive, e.g. ``(1, 3, 6, 9)``.
         delay_hours: trigger_delay_hours per step (wait before that step once
-            the previous one is done). Default: 0 for the entry step, then the
-            day gap x 24.
+            the previous one is done), adding up to at most `MAX_DELAY_HOURS`.
+            Default: 0 for the entry step, then the day gap x 24.
         next: name of the sequence a lead is enrolled in after the last step.
-        min_delay_seconds / max_delay_seconds: device pacing gap range.
+        min_delay_seconds / max_delay_seconds: device pacing gap range, 0 to
+            `MAX_PACING_SECONDS`.
         is_active: inactive sequences are never processed.
         send_hours / send_days: this sequence's send window, replacing the
             ``[policy]`` one (see `seqsim.model.policy.PolicyConfig`); None: the

@@ -51,6 +51,7 @@ def read_trace(path: str | os.PathLike[str]) -> pd.DataFrame:
         ScenarioError: naming the file, the 1-based line and the value, for a
             missing/unreadable file, a missing or unknown header column, a row
             with the wrong number of fields, a bad timestamp, an empty phone,
+            a phone with control characters (NUL, newline),
             an empty or comma-containing trigger, a duplicate (phone, trigger)
             or an unknown time zone. Same-phone rows pinning different devices
             are also rejected.
@@ -171,6 +172,10 @@ class _TraceRows:
         phone = cells[self.index["phone"]]
         if not phone:
             raise _trace_error(path, line, "phone", phone, "a non-empty phone number")
+        if not phone.isprintable():
+            # A NUL, newline or other control character is a corrupt cell, not a phone.
+            raise _trace_error(path, line, "phone", phone,
+                               "a phone number without control characters (NUL, newline, tab)")
         trigger = cells[self.index["trigger"]]
         if not trigger or "," in trigger:
             raise _trace_error(
@@ -241,7 +246,7 @@ def _row_timestamp(path: Path, line: int, stamp: str) -> datetime:
     """
     try:
         return to_naive_utc(datetime.fromisoformat(stamp))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an offset moving it before year 1
         raise _trace_error(
             path, line, "timestamp", stamp, "an ISO-8601 date-time such as 2025-07-01T09:30:00"
         ) from None

@@ -42,6 +42,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 from seqsim.errors import ScenarioError
@@ -154,15 +156,21 @@ def _day_hint(item: object) -> str:
 
 
 def check_zone(key: str, value: object) -> str:
-    """Check that ``value`` names an IANA time zone that zoneinfo can load.
+    """Check that ``value`` names an IANA time zone of the tzdata database.
+
+    Only the zones tzdata lists are accepted (``'UTC'``, ``'Asia/Singapore'``,
+    links such as ``'US/Eastern'``): names that mean something different on
+    each machine (``'localtime'``, ``'posixrules'``, ``'right/UTC'`` with leap
+    seconds, ``'Factory'``) would make a run depend on where it ran.
 
     Returns the name unchanged (e.g. ``'Asia/Singapore'``).
 
     Raises:
-        ScenarioError: ``value`` is not a string or zoneinfo cannot load it
-            (``''``, ``'../etc'``, ``'Mars/Base'``); never any other exception.
+        ScenarioError: ``value`` is not a string or not such a zone
+            (``''``, ``'../etc'``, ``'Mars/Base'``, ``'localtime'``); never any
+            other exception.
     """
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value in _zone_names():
         try:
             ZoneInfo(value)
         except Exception:  # zoneinfo raises ValueError, KeyError or OSError for junk
@@ -172,17 +180,18 @@ def check_zone(key: str, value: object) -> str:
     raise fail(key, value, _zone_hint(value))
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    """Return the zone names tzdata ships (the same on every machine), 'Factory' aside."""
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(names) - {"Factory"}
+
+
 def _zone_hint(value: object) -> str:
     """Return the 'expected ...' text for a bad zone, with a suggestion if one is close."""
     if not isinstance(value, str) or not value:
         return _ZONE_EXPECTED
-    import zoneinfo  # available_timezones() scans the disk: only on this error path
-
-    try:
-        names = sorted(zoneinfo.available_timezones())
-    except Exception:
-        return _ZONE_EXPECTED
-    close = close_match(value, names, cutoff=0.8)
+    close = close_match(value, sorted(_zone_names()), cutoff=0.8)
     return f"{_ZONE_EXPECTED}; did you mean {show(close)}?" if close is not None else _ZONE_EXPECTED
 
 

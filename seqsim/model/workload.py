@@ -28,7 +28,21 @@ from seqsim.validation import (
     show,
 )
 
-__all__ = ["DEFAULT_DIURNAL_PROFILE", "DEFAULT_ZONE", "WORKLOAD_KINDS", "WorkloadConfig"]
+__all__ = [
+    "DEFAULT_DIURNAL_PROFILE",
+    "DEFAULT_ZONE",
+    "MAX_ARRIVALS",
+    "MAX_PROFILE_WEIGHT",
+    "WORKLOAD_KINDS",
+    "WorkloadConfig",
+]
+
+#: The most leads a run enrols, over all its workloads: each costs about 3 KB
+#: of engine state and table rows per step reached (a million leads took 3 GB).
+MAX_ARRIVALS = 2_000_000
+#: The largest diurnal weight; only the profile's shape matters, and larger
+#: weights overflow once scaled to a rate.
+MAX_PROFILE_WEIGHT = 1e9
 
 #: Workload kinds a scenario may use.
 WORKLOAD_KINDS: tuple[str, ...] = ("constant", "poisson", "diurnal", "burst", "trace")
@@ -131,7 +145,8 @@ class WorkloadConfig:
             profile = DEFAULT_DIURNAL_PROFILE if self.profile is None else self.profile
             object.__setattr__(self, "profile", _parse_profile(profile))
         if self.count is not None:
-            count = parse_int("workload.count", self.count, 1, "a whole number of leads >= 1")
+            count = parse_int("workload.count", self.count, 1,
+                              f"a whole number of leads from 1 to {MAX_ARRIVALS:,}", MAX_ARRIVALS)
             object.__setattr__(self, "count", count)
         if self.at is not None:
             object.__setattr__(self, "at", parse_instant(self.at, "workload.at"))
@@ -154,13 +169,13 @@ class WorkloadConfig:
 
 
 def _parse_profile(value: Any) -> tuple[float, ...]:
-    expected = "24 hourly weights >= 0 (UTC hours 0..23), not all zero"
+    expected = f"24 hourly weights from 0 to {MAX_PROFILE_WEIGHT:g} (UTC hours 0..23), not all zero"
     items = as_list("workload.profile", value, expected)
     if len(items) != 24:
         raise fail("workload.profile", value, f"{expected}; got {len(items)} values")
     for i, w in enumerate(items):
-        if not is_number(w) or not math.isfinite(w) or w < 0:
-            raise fail(f"workload.profile[{i}]", w, "a finite weight >= 0")
+        if not is_number(w) or not math.isfinite(w) or not 0 <= w <= MAX_PROFILE_WEIGHT:
+            raise fail(f"workload.profile[{i}]", w, f"a weight from 0 to {MAX_PROFILE_WEIGHT:g}")
     if not any(items):
         raise fail("workload.profile", value, expected)
     return tuple(float(w) for w in items)
