@@ -78,8 +78,16 @@ def round6(value: float) -> float:
 
 
 def finite(value: Any) -> bool:
-    """Return whether ``value`` is a finite number (a valid metric value)."""
-    return is_number(value) and math.isfinite(value)
+    """Return whether ``value`` is a finite number a float holds (a valid metric value).
+
+    A JSON integer of 400 digits is a number but no float: it is not finite here.
+    """
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def non_negative(value: Any) -> bool:
