@@ -27,6 +27,7 @@ from seqsim.errors import ScenarioError
 __all__ = [
     "INT32_MAX",
     "KEYWORD_EXPECTED",
+    "MAX_SEED",
     "as_list",
     "check_keys",
     "close_match",
@@ -49,6 +50,9 @@ KEYWORD_EXPECTED = "a non-empty keyword without commas or surrounding spaces"
 
 #: The largest count a DuckDB INTEGER column (limits, retries, day numbers) holds.
 INT32_MAX = 2**31 - 1
+
+#: The largest seed: seeds fit a signed 64-bit column wherever a result or baseline keeps them.
+MAX_SEED = 2**63 - 1
 
 #: The most characters of a value (or key) an error message echoes; a longer
 #: one is cut and ends in "…", so a 5,000-character value still gives one line.

@@ -16,7 +16,7 @@ from seqsim.baseline.errors import BaselineError, where
 from seqsim.baseline.identity import fingerprint as identity_fingerprint
 from seqsim.baseline.metrics import NEW_METRICS, finite, non_negative
 from seqsim.results.result import SUMMARY_KEYS
-from seqsim.validation import SHOW_LIMIT, is_int, show
+from seqsim.validation import MAX_SEED, SHOW_LIMIT, is_int, show
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -38,7 +38,6 @@ _TOP_KEYS = ("fingerprint", "format", "metrics", "overrides", "scenario", "seeds
 _REQUIRED_TOP = ("fingerprint", "format", "metrics", "scenario", "seeds", "version")
 _METRIC_KEYS = ("abs", "rel", "seed_sd", "value")
 _SEEDS_EXPECTED = "a non-empty list of distinct integers from 0 to 2**63 - 1"
-_MAX_SEED = 2**63 - 1  # as simulation.seed
 _RECORD_HINT = "restore it, or record afresh with `seqsim baseline SCENARIO --out FILE --force`"
 
 
@@ -103,7 +102,7 @@ def check_seeds(seeds: Any) -> list[int]:
         raise BaselineError(f"seeds: {show(seeds)} is not valid; expected {_SEEDS_EXPECTED}")
     items = list(seeds)
     if not items or len(set(items)) != len(items) or not all(
-        is_int(s) and 0 <= s <= _MAX_SEED for s in items
+        is_int(s) and 0 <= s <= MAX_SEED for s in items
     ):
         raise BaselineError(f"seeds: {show(items)} is not valid; expected {_SEEDS_EXPECTED}")
     return [int(s) for s in items]

@@ -44,6 +44,7 @@ from seqsim.units import (
     parse_instant,
 )
 from seqsim.validation import (
+    MAX_SEED,
     as_list,
     check_keys,
     fail,
@@ -61,8 +62,6 @@ __all__ = ["DEFAULT_ENGINE", "ENGINE_NAMES", "Scenario", "SimulationConfig"]
 ENGINE_NAMES: tuple[str, ...] = ("row", "batch")
 #: The engine used when a scenario does not name one.
 DEFAULT_ENGINE = "batch"
-# Seeds fit a signed 64-bit column wherever a result or baseline stores them.
-_MAX_SEED = 2**63 - 1
 
 
 def _as_table(key: str, value: Any) -> Mapping[str, Any]:
@@ -122,8 +121,8 @@ class SimulationConfig:
                        f"a duration that ends the run by {format_instant(INSTANT_MAX)} (the "
                        f"run starts {format_instant(start)})")
         check_polls(duration, poll, self.poll_interval)
-        seed = parse_int("simulation.seed", self.seed, 0, f"an integer from 0 to {_MAX_SEED:,}",
-                         _MAX_SEED)
+        seed = parse_int("simulation.seed", self.seed, 0, f"an integer from 0 to {MAX_SEED:,}",
+                         MAX_SEED)
         engine = parse_choice("simulation.engine", self.engine, ENGINE_NAMES)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "duration", duration)
