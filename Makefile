@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-deep lint bench lab clean
+.PHONY: demo test test-deep fuzz lint bench lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint
 test-deep: $(VENV)/.installed-dev
 	SEQSIM_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q \
 		tests/test_engine_batch.py tests/test_engine_row_stateful.py
+
+# Every input surface (scenario tables and TOML, --set, CSV traces, baseline
+# files) fuzzed with 4,000 hypothesis examples each (a long run: use nice).
+fuzz: $(VENV)/.installed-dev
+	SEQSIM_FUZZ_EXAMPLES=4000 $(BIN)/python -m pytest -q tests/test_fuzz_inputs.py
 
 # Speed and memory against a SimPy model and the row engine (benchmarks/README.md).
 bench: $(VENV)/.installed-dev

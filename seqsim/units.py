@@ -12,14 +12,13 @@ naming the key for anything else.
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from seqsim.validation import fail, is_number
+from seqsim.validation import fail, is_finite, is_number
 
 __all__ = [
     "DAY_US",
@@ -128,7 +127,7 @@ def _parse_duration(value: Any, key: str) -> timedelta:
             raise fail(key, value, DURATION_EXPECTED)
         return value
     if is_number(value):
-        if not math.isfinite(value) or value < 0:
+        if not is_finite(value) or value < 0:
             raise fail(key, value, DURATION_EXPECTED)
         try:
             exact = int(value) if isinstance(value, numbers.Integral) else float(value)

@@ -13,6 +13,7 @@ the scenario.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 import re
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "close_match",
     "fail",
     "field_names",
+    "is_finite",
     "is_int",
     "is_keyword",
     "is_number",
@@ -100,6 +102,20 @@ def is_int(value: Any) -> bool:
 def is_number(value: Any) -> bool:
     """Return whether ``value`` is a real number (int or float types, not bool)."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_finite(value: Any) -> bool:
+    """Return whether ``value`` is a real number that a float holds finitely.
+
+    NaN, infinities and integers too big for a float (``10**400``, which
+    ``math.isfinite`` cannot even take) are not.
+    """
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def quoted(values: Iterable[Any]) -> str:

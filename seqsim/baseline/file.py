@@ -14,9 +14,9 @@ from typing import Any
 
 from seqsim.baseline.errors import BaselineError, where
 from seqsim.baseline.identity import fingerprint as identity_fingerprint
-from seqsim.baseline.metrics import NEW_METRICS, finite, non_negative
+from seqsim.baseline.metrics import NEW_METRICS, non_negative
 from seqsim.results.result import SUMMARY_KEYS
-from seqsim.validation import MAX_SEED, SHOW_LIMIT, is_int, show
+from seqsim.validation import MAX_SEED, SHOW_LIMIT, is_finite, is_int, show
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -364,7 +364,7 @@ def _metric_entry(key: str, entry: Any, p: Path | None) -> MetricBaseline:
     if "value" not in entry:
         raise _missing(p, f"{key}.value", "a number, or null for no data")
     value = entry["value"]
-    if value is not None and not finite(value):
+    if value is not None and not is_finite(value):
         raise _bad(p, f"{key}.value", value,
                    "a finite number (within about ±1.8e308), or null for no data")
     tol = {}

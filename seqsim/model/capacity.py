@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from seqsim.validation import INT32_MAX, fail, is_number, parse_int
+from seqsim.validation import INT32_MAX, fail, is_finite, parse_int
 
 __all__ = ["MAX_DEVICES", "MAX_RETRIES", "CapacityConfig", "device_ids"]
 
@@ -64,6 +63,6 @@ class CapacityConfig:
             value = parse_int(f"capacity.{name}", getattr(self, name), minimum, expected, maximum)
             object.__setattr__(self, name, value)
         rate = self.failure_rate
-        if not is_number(rate) or not math.isfinite(rate) or not 0 <= rate < 1:
+        if not is_finite(rate) or not 0 <= rate < 1:
             raise fail("capacity.failure_rate", rate, "a probability in [0, 1)")
         object.__setattr__(self, "failure_rate", float(rate))

@@ -17,9 +17,9 @@ from seqsim.errors import SequenceDefinitionError
 from seqsim.model.windows import parse_days, parse_hours
 from seqsim.validation import (
     KEYWORD_EXPECTED,
+    is_finite,
     is_int,
     is_keyword,
-    is_number,
     quoted,
     show,
     show_key,
@@ -137,7 +137,7 @@ def _step_delays(where: str, value: Any, days: tuple[int, ...]) -> tuple[int, ..
 def _check_pacing_seconds(where: str, seq: SequenceConfig) -> None:
     for attr in ("min_delay_seconds", "max_delay_seconds"):
         v = getattr(seq, attr)
-        if not is_number(v) or not math.isfinite(v) or not 0 <= v <= MAX_PACING_SECONDS:
+        if not is_finite(v) or not 0 <= v <= MAX_PACING_SECONDS:
             raise SequenceDefinitionError(
                 f"{where}.{attr}: {show(v)} is not valid; expected seconds from 0 to "
                 f"{MAX_PACING_SECONDS:,.0f} (a day)"

@@ -7,7 +7,6 @@ workload replays is read by `seqsim.model.trace`.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +20,8 @@ from seqsim.validation import (
     as_list,
     fail,
     field_names,
+    is_finite,
     is_keyword,
-    is_number,
     parse_int,
     quoted,
     show,
@@ -138,7 +137,7 @@ class WorkloadConfig:
             raise fail("workload.trigger", self.trigger, KEYWORD_EXPECTED)
         if self.rate_per_hour is not None:
             rate = self.rate_per_hour
-            if not is_number(rate) or not math.isfinite(rate) or rate <= 0:
+            if not is_finite(rate) or rate <= 0:
                 raise fail("workload.rate_per_hour", rate, "a finite number of leads per hour > 0")
             object.__setattr__(self, "rate_per_hour", float(rate))
         if kind == "diurnal":
@@ -174,7 +173,7 @@ def _parse_profile(value: Any) -> tuple[float, ...]:
     if len(items) != 24:
         raise fail("workload.profile", value, f"{expected}; got {len(items)} values")
     for i, w in enumerate(items):
-        if not is_number(w) or not math.isfinite(w) or not 0 <= w <= MAX_PROFILE_WEIGHT:
+        if not is_finite(w) or not 0 <= w <= MAX_PROFILE_WEIGHT:
             raise fail(f"workload.profile[{i}]", w, f"a weight from 0 to {MAX_PROFILE_WEIGHT:g}")
     if not any(items):
         raise fail("workload.profile", value, expected)
