@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from seqsim.cli.main import main
@@ -62,3 +64,18 @@ def test_cli_prints_one_short_line_for_a_5000_character_value(capsys) -> None:
     assert status == 2
     assert err.count("\n") == 1 and len(err) < 200
     assert err.startswith("seqsim: error: capacity.devices: 'xxx")
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("0\n0=1", r"'0\\n0': unknown key; expected one of 'simulation', "),
+     ("capacity.dev ices=1", r"'capacity\.dev ices': unknown key; did you mean 'devices'\?"),
+     ("k" * 500 + "=1", r"'k{59}…: unknown key")],
+)
+def test_cli_shows_a_strange_set_key_quoted_on_one_line(flag: str, message: str,
+                                                        capsys) -> None:
+    # Found by the --set fuzz: a key with a newline printed a two-line error.
+    assert main(["run", "data/scenarios/baseline.toml", "--set", flag]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.match("seqsim: error: " + message, err)
