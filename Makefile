@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-deep test-kill lint bench lab clean
+.PHONY: demo test test-deep test-kill fuzz lint bench lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-deep: $(VENV)/.installed-dev
 test-kill: $(VENV)/.installed-dev
 	SEQSIM_KILL_INSTANTS=200 SEQSIM_FUZZ_EXAMPLES=4000 $(BIN)/python -m pytest -q -s \
 		tests/test_result_kill.py tests/test_result_paths.py
+
+# Every input surface (scenario tables and TOML, --set, CSV traces, baseline
+# files) fuzzed with 4,000 hypothesis examples each (a long run: use nice).
+fuzz: $(VENV)/.installed-dev
+	SEQSIM_FUZZ_EXAMPLES=4000 $(BIN)/python -m pytest -q tests/test_fuzz_inputs.py
 
 # Speed and memory against a SimPy model and the row engine (benchmarks/README.md).
 bench: $(VENV)/.installed-dev

@@ -12,21 +12,23 @@ naming the key for anything else.
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from seqsim.validation import fail, is_number
+from seqsim.validation import fail, is_finite, is_number
 
 __all__ = [
     "DAY_US",
     "DURATION_EXPECTED",
+    "DURATION_MAX",
     "EPOCH",
     "HOUR_US",
     "INSTANT_EXPECTED",
+    "INSTANT_MAX",
+    "INSTANT_MIN",
     "MINUTE_US",
     "ONE_US",
     "SECOND_US",
@@ -49,10 +51,23 @@ MINUTE_US = 60 * SECOND_US
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
 
+#: The instants every engine, DuckDB column and pandas frame of a run can hold:
+#: from 1900-01-01 to 2200-01-01, both included (a run must end by the latter). Step delays add
+#: at most 10 years (`seqsim.model.sequence`), so every due time stays well
+#: inside what datetime64[ns] (1677-2262) and zoneinfo handle; before 1970 is fine.
+INSTANT_MIN = datetime(1900, 1, 1)
+INSTANT_MAX = datetime(2200, 1, 1)
+#: The longest duration any key accepts: the whole instant range (109,573 days).
+DURATION_MAX = INSTANT_MAX - INSTANT_MIN
+
 DURATION_EXPECTED = (
-    "a duration like '15s', '5m', '12h', '30d', '1d12h' or '1.5h', or a number of seconds >= 0"
+    "a duration like '15s', '5m', '12h', '30d', '1d12h' or '1.5h', or a number of seconds, "
+    f"from 0s to {DURATION_MAX.days}d"
 )
-INSTANT_EXPECTED = "an ISO-8601 date-time such as '2025-07-01T00:00:00' (UTC)"
+INSTANT_EXPECTED = (
+    "an ISO-8601 date-time such as '2025-07-01T00:00:00' (UTC), from "
+    f"{INSTANT_MIN.isoformat()} to {INSTANT_MAX.isoformat()}"
+)
 
 _UNIT_SECONDS: dict[str, int] = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([dhms])")
@@ -93,18 +108,26 @@ def parse_duration(value: Any, key: str) -> timedelta:
     number of seconds.
 
     Returns:
-        The duration as a `timedelta`, rounded to whole microseconds.
+        The duration as a `timedelta`, rounded to whole microseconds, from 0 to
+        `DURATION_MAX`.
 
     Raises:
         ScenarioError: naming ``key`` for any other type, garbage strings,
-            negative or non-finite values.
+            negative, non-finite or longer than `DURATION_MAX` values.
     """
+    parsed = _parse_duration(value, key)
+    if parsed > DURATION_MAX:
+        raise fail(key, value, DURATION_EXPECTED)
+    return parsed
+
+
+def _parse_duration(value: Any, key: str) -> timedelta:
     if isinstance(value, timedelta):
         if value < timedelta(0):
             raise fail(key, value, DURATION_EXPECTED)
         return value
     if is_number(value):
-        if not math.isfinite(value) or value < 0:
+        if not is_finite(value) or value < 0:
             raise fail(key, value, DURATION_EXPECTED)
         try:
             exact = int(value) if isinstance(value, numbers.Integral) else float(value)
@@ -162,10 +185,11 @@ def parse_instant(value: Any, key: str) -> datetime:
     UTC; a naive one is taken as UTC already.
 
     Returns:
-        A naive `datetime` in UTC.
+        A naive `datetime` in UTC, from `INSTANT_MIN` to `INSTANT_MAX` (inclusive).
 
     Raises:
-        ScenarioError: naming ``key`` for other types or unparsable strings.
+        ScenarioError: naming ``key`` for other types, unparsable strings or
+            instants outside that range.
     """
     if isinstance(value, str):
         try:
@@ -178,7 +202,12 @@ def parse_instant(value: Any, key: str) -> datetime:
         parsed = datetime.combine(value, time())
     else:
         raise fail(key, value, INSTANT_EXPECTED)
-    parsed = to_naive_utc(parsed) if parsed.utcoffset() is not None else parsed
+    try:
+        parsed = to_naive_utc(parsed) if parsed.utcoffset() is not None else parsed
+    except OverflowError as exc:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise fail(key, value, INSTANT_EXPECTED) from exc
+    if not INSTANT_MIN <= parsed <= INSTANT_MAX:
+        raise fail(key, value, INSTANT_EXPECTED)
     # Rebuild as a plain datetime: drops tzinfo and turns subclasses such as
     # pandas.Timestamp into the builtin type so equality and TOML output behave.
     return datetime(parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute,

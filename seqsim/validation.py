@@ -13,9 +13,12 @@ the scenario.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -23,18 +26,23 @@ import numpy as np
 from seqsim.errors import ScenarioError
 
 __all__ = [
+    "INT32_MAX",
     "KEYWORD_EXPECTED",
+    "MAX_SEED",
     "as_list",
     "check_keys",
     "close_match",
     "fail",
     "field_names",
+    "is_finite",
     "is_int",
     "is_keyword",
     "is_number",
     "parse_choice",
     "parse_int",
     "quoted",
+    "show",
+    "show_key",
     "unknown_key",
     "with_key_prefix",
 ]
@@ -42,10 +50,44 @@ __all__ = [
 #: What a trigger keyword must look like (a sequence's or a workload's).
 KEYWORD_EXPECTED = "a non-empty keyword without commas or surrounding spaces"
 
+#: The largest count a DuckDB INTEGER column (limits, retries, day numbers) holds.
+INT32_MAX = 2**31 - 1
+
+#: The largest seed: seeds fit a signed 64-bit column wherever a result or baseline keeps them.
+MAX_SEED = 2**63 - 1
+
+#: The most characters of a value (or key) an error message echoes; a longer
+#: one is cut and ends in "…", so a 5,000-character value still gives one line.
+SHOW_LIMIT = 60
+# A key shown bare: TOML bare-key characters, plus the dots and brackets of a path.
+_BARE_KEY = re.compile(r"[A-Za-z0-9_\-.\[\]]+")
+
+
+def show(value: Any) -> str:
+    """Return ``repr(value)`` for an error message, cut to `SHOW_LIMIT` characters + "…".
+
+    An instant reads as its ISO text (``'2025-07-01T00:00:00'``), as a user writes it.
+    """
+    text = repr(value.isoformat() if isinstance(value, date) else value)
+    return text if len(text) <= SHOW_LIMIT else text[:SHOW_LIMIT] + "…"
+
+
+def show_key(name: Any) -> str:
+    """Return a key (or key path) for an error message.
+
+    A bare name (letters, digits, ``_``, ``-``, and the ``.``/``[i]`` of a
+    path) reads as is (``capacity.devices``); anything else is quoted and
+    shortened like a value (``' '``, ``'my key'``), so a blank or huge key
+    still reads as a key.
+    """
+    if isinstance(name, str) and len(name) <= SHOW_LIMIT and _BARE_KEY.fullmatch(name):
+        return name
+    return show(name)
+
 
 def fail(key: str, value: Any, expected: str) -> ScenarioError:
     """Return (not raise) the standard rejection so call sites read ``raise fail(...)``."""
-    return ScenarioError(f"{key}: {value!r} is not valid; expected {expected}")
+    return ScenarioError(f"{key}: {show(value)} is not valid; expected {expected}")
 
 
 def is_int(value: Any) -> bool:
@@ -62,9 +104,23 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def is_finite(value: Any) -> bool:
+    """Return whether ``value`` is a real number that a float holds finitely.
+
+    NaN, infinities and integers too big for a float (``10**400``, which
+    ``math.isfinite`` cannot even take) are not.
+    """
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def quoted(values: Iterable[Any]) -> str:
     """Return ``'a', 'b', 'c'``: the valid values of an error message."""
-    return ", ".join(repr(v) for v in values)
+    return ", ".join(show(v) for v in values)
 
 
 def close_match(name: str, valid: Iterable[str], cutoff: float = 0.6) -> str | None:
@@ -78,7 +134,7 @@ def unknown_key(key: str, name: str, valid: Iterable[str]) -> ScenarioError:
     valid = list(valid)
     close = close_match(name, valid)
     if close is not None:
-        return ScenarioError(f"{key}: unknown key; did you mean {close!r}?")
+        return ScenarioError(f"{key}: unknown key; did you mean {show(close)}?")
     return ScenarioError(f"{key}: unknown key; expected one of {quoted(valid)}")
 
 
@@ -91,7 +147,8 @@ def check_keys(key: str, table: Mapping[str, Any], valid: Iterable[str]) -> None
     valid = tuple(valid)
     for name in table:
         if name not in valid:
-            raise unknown_key(f"{key}.{name}" if key else str(name), str(name), valid)
+            part = show_key(name)
+            raise unknown_key(f"{key}.{part}" if key else part, str(name), valid)
 
 
 def as_list(key: str, value: Any, expected: str) -> list[Any]:
@@ -116,13 +173,15 @@ def parse_choice(key: str, value: Any, supported: tuple[str, ...]) -> str:
     raise fail(key, value, f"one of {quoted(supported)}")
 
 
-def parse_int(key: str, value: Any, minimum: int, expected: str) -> int:
-    """Return ``value`` as an int when it is a whole number >= ``minimum``.
+def parse_int(
+    key: str, value: Any, minimum: int, expected: str, maximum: int | None = None
+) -> int:
+    """Return ``value`` as an int when it is a whole number >= ``minimum`` (and <= ``maximum``).
 
     Raises:
         ScenarioError: naming ``key`` and ``expected``.
     """
-    if not is_int(value) or value < minimum:
+    if not is_int(value) or value < minimum or (maximum is not None and value > maximum):
         raise fail(key, value, expected)
     return int(value)
 

@@ -322,10 +322,10 @@ def _metrics_list(data):
     [
         (_drop_summary, "metrics.summary.lateness_p95_s: missing"),
         (_string_value, 'metrics.summary.messages_sent.value: "447" is not valid; expected a '
-                        "number"),
+                        "finite number"),
         (_bool_value, "metrics.summary.messages_sent.value: true is not valid"),
-        (_negative_abs, "metrics.summary.messages_sent.abs: -1 is not valid; expected a number "
-                        ">= 0"),
+        (_negative_abs, "metrics.summary.messages_sent.abs: -1 is not valid; expected a finite "
+                        "number >= 0"),
         (_no_rel, "metrics.steps.COLD.day1.sent.rel: missing"),
         (_metric_not_object, "metrics.summary.peak_backlog: 43 is not valid; expected an object"),
         (_typo_key, "metrics.summary.peak_backlog.tol: unknown key"),
@@ -522,3 +522,65 @@ def test_identity_keeps_new_policy_keys_that_are_set(recorded: Path) -> None:
         burst())
     report = check_scenario(burst({"policy.daily_cap": "rolling"}), recorded)
     assert report.ok and not report.scenario_changed
+
+
+# ------------------------------------------------------------------ hostile files
+
+
+def _text_edit(path: Path, old: str, new: str) -> Path:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_deeply_nested_json_is_one_error(baseline_file: Path) -> None:
+    _text_edit(baseline_file, '"overrides": {}', '"overrides": ' + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BaselineError, match=r"burst\.json: invalid JSON: nested too deeply; "
+                       r"expected a seqsim baseline"):
+        read_baseline(baseline_file)
+
+
+@pytest.mark.parametrize("field", ["value", "abs"])
+def test_a_400_digit_number_is_one_short_error(baseline_file: Path, field: str) -> None:
+    edit(baseline_file, lambda data: data["metrics"]["summary.peak_backlog"].update(
+        {field: int("9" * 400)}))
+    with pytest.raises(BaselineError, match=rf"burst\.json: metrics\.summary\.peak_backlog\."
+                       rf"{field}: 9{{60}}… is not valid; expected a finite number") as info:
+        read_baseline(baseline_file)
+    assert len(str(info.value)) - len(str(baseline_file)) < 200
+
+
+def test_an_integer_too_long_to_parse_is_one_error(baseline_file: Path) -> None:
+    _text_edit(baseline_file, '"seeds": [', '"seeds": [' + "9" * 5000 + ", ")
+    with pytest.raises(BaselineError, match=r"burst\.json: invalid JSON: .*digits"):
+        read_baseline(baseline_file)
+
+
+def test_duplicate_keys_are_an_error_not_the_last_one_wins(baseline_file: Path) -> None:
+    _text_edit(baseline_file, '"seeds": [', '"seeds": [1], "seeds": [')
+    with pytest.raises(BaselineError, match=r"burst\.json: invalid JSON: key 'seeds' appears "
+                       r"twice in one object; expected each key once"):
+        read_baseline(baseline_file)
+
+
+def test_a_seed_beyond_int64_is_rejected(baseline_file: Path) -> None:
+    edit(baseline_file, lambda data: data.update(seeds=[2**70]))
+    with pytest.raises(BaselineError, match=r"seeds: \[1180591620717411303424\] is not valid; "
+                       r"expected a non-empty list of distinct integers from 0 to 2\*\*63 - 1"):
+        read_baseline(baseline_file)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"capacity.hourly_limit": 2**31}, r"capacity\.hourly_limit: 2147483648 is not valid; "
+      r"expected a whole number from 0 to 2,147,483,647"),
+     ({"capacity.devices": 10**30}, r"capacity\.devices: 10{30} is not valid; expected a whole "
+      r"number of devices from 1 to 100,000"),
+     ({"simulation.poll_interval": "0.000001s"}, r"simulation\.poll_interval: '0\.000001s' is "
+      r"not valid; expected at most 10,000,000 polls")],
+)
+def test_overrides_out_of_range_are_one_error(baseline_file: Path, override, message) -> None:
+    edit(baseline_file, lambda data: data.update(overrides=override))
+    with pytest.raises(BaselineError, match=rf"burst\.json: overrides: {message}"):
+        check_scenario(burst(), baseline_file)

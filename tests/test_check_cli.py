@@ -196,7 +196,8 @@ def _drop_step_metric(path: Path) -> None:
     [
         (_corrupt, "invalid JSON at line"),
         (_drop_metric, "metrics.summary.lateness_p95_s: missing"),
-        (_wrong_type, 'metrics.summary.messages_sent.abs: "5" is not valid; expected a number'),
+        (_wrong_type, 'metrics.summary.messages_sent.abs: "5" is not valid; expected a finite '
+                      "number"),
         (_drop_step_metric, "metrics.steps.COLD.day2.lateness_p95_s: missing; the scenario is "
                             "unchanged"),
     ],

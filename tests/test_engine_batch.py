@@ -262,3 +262,27 @@ def test_closed_form_is_used_and_falls_back_when_a_poll_overflows() -> None:
     fallback = seqsim.simulate(small, engine="batch", progress=False)
     assert fallback.info["polls_run"] > 0
     assert_same_tables(seqsim.simulate(small, engine="row", progress=False), fallback)
+
+
+@pytest.mark.parametrize(
+    ("start", "zone"),
+    [("1969-07-01T00:00:00", "UTC"), ("1900-01-01T00:00:00", "America/New_York")],
+)
+def test_runs_before_1970_send_what_the_row_engine_sends(start: str, zone: str) -> None:
+    """Instants before 1970 are negative microseconds: none may read as 'device blocked'.
+
+    The batch engine once took a missing block as instant 0, so every device
+    was blocked until 1970 and a pre-1970 run enrolled leads but sent nothing.
+    """
+    scn = seqsim.Scenario.from_dict(
+        {
+            "simulation": {"start": start, "duration": "2d", "poll_interval": "1m"},
+            "sequences": [{"name": "C", "trigger": "c", "days": [1, 2]}],
+            "workload": [{"kind": "burst", "trigger": "c", "count": 30, "timezone": zone}],
+            "capacity": {"devices": 2, "hourly_limit": 5, "daily_limit": 40},
+            "policy": {"send_hours": "09:00-17:00"},
+        }
+    )
+    row, batch = run_both_engines(scn)
+    assert batch.summary["contacts_enrolled"] == 30
+    assert batch.summary["messages_sent"] == row.summary["messages_sent"] == 60

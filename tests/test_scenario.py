@@ -707,8 +707,9 @@ def every_kind_scenario(tmp_path: Path) -> Scenario:
                     "delay_hours": [0, 12],
                     "min_delay_seconds": 10,
                     "max_delay_seconds": 30,
-                    "is_active": False,
                 },
+                # Inactive, so no workload may feed it (its leads would never enrol).
+                {"name": "OFF", "trigger": "off", "days": [1], "is_active": False},
             ],
             "workload": [
                 {"kind": "constant", "trigger": "cold", "rate_per_hour": 6},

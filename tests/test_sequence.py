@@ -30,15 +30,30 @@ def test_whole_float_delays_are_accepted_as_ints() -> None:
         ({"days": ()}, r"sequences\.S\.days: \[\] is not valid; a sequence needs at least one"),
         ({"days": (1, 3, 3)}, r"sequences\.S\.days: \[1, 3, 3\] .*strictly increasing"),
         ({"days": (3, 1)}, r"strictly increasing \(day 1 follows day 3\)"),
-        ({"days": (-1, 2)}, r"sequences\.S\.days\[0\]: -1 .*>= 0"),
+        ({"days": (-1, 2)}, r"sequences\.S\.days\[0\]: -1 .*day number from 0 to 3,650"),
+        ({"days": (1, 100_000_000)},
+         r"^sequences\.S\.days\[1\]: 100000000 is not valid; expected a day number from 0 to "
+         r"3,650$"),
         ({"days": (1, "3")}, r"sequences\.S\.days\[1\]: '3' is not valid"),
         ({"days": "1,3"}, r"sequences\.S\.days: '1,3' is not valid; expected a list"),
-        ({"delay_hours": (0, -24)}, r"sequences\.S\.delay_hours\[1\]: -24 .*hours >= 0"),
+        ({"delay_hours": (0, -24)}, r"sequences\.S\.delay_hours\[1\]: -24 .*hours from 0 to"),
+        ({"delay_hours": (0, 2**31)},
+         r"^sequences\.S\.delay_hours\[1\]: 2147483648 is not valid; expected hours from 0 to "
+         r"87,600$"),
+        ({"days": (1, 2, 3), "delay_hours": (0, 50_000, 50_000)},
+         r"^sequences\.S\.delay_hours: \[0, 50000, 50000\] is not valid; expected hours adding "
+         r"up to at most 87,600 \(10 years\), not 100,000$"),
         ({"delay_hours": (0, 1.5)}, r"sequences\.S\.delay_hours\[1\]: 1\.5 .*whole numbers"),
         ({"delay_hours": (0,)}, r"sequences\.S\.delay_hours: \[0\] .*one value per step"),
         ({"trigger": ""}, r"sequences\.S\.trigger: '' is not valid"),
         ({"trigger": "a,b"}, r"sequences\.S\.trigger: 'a,b' .*without commas"),
-        ({"min_delay_seconds": -1}, r"sequences\.S\.min_delay_seconds: -1 .*seconds >= 0"),
+        ({"min_delay_seconds": -1}, r"sequences\.S\.min_delay_seconds: -1 .*seconds from 0"),
+        ({"min_delay_seconds": 1e12, "max_delay_seconds": 1e12},
+         r"^sequences\.S\.min_delay_seconds: 1000000000000\.0 is not valid; expected seconds "
+         r"from 0 to 86,400 \(a day\)$"),
+        ({"max_delay_seconds": 86_401},
+         r"^sequences\.S\.max_delay_seconds: 86401 is not valid; expected seconds from 0 to "
+         r"86,400 \(a day\)$"),
         ({"min_delay_seconds": 20}, r"min_delay_seconds: 20 .*<= max_delay_seconds"),
         ({"next": ""}, r"sequences\.S\.next: '' is not valid"),
         ({"is_active": "yes"}, r"sequences\.S\.is_active: 'yes'"),

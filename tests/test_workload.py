@@ -565,3 +565,103 @@ def test_sample_trace_zones() -> None:
         START, START + timedelta(days=3), 2, np.random.default_rng(0),
     )
     assert got["timezone"].notna().all()
+
+
+# --------------------------------------------------------------------------- traces vs the run
+
+
+def trace_scenario(path: Path, **workload: object) -> Scenario:
+    """A 2-day run from START replaying ``path`` (COLD active, OFF inactive)."""
+    return Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "2d"},
+        "sequences": [{"name": "COLD", "trigger": "cold", "days": [1, 2]},
+                      {"name": "OFF", "trigger": "off", "days": [1], "is_active": False}],
+        "workload": [{"kind": "trace", "path": str(path), **workload}],
+        "capacity": {"devices": 2},
+    })
+
+
+def test_trace_from_another_year_is_an_error_not_zero_enrolments(tmp_path: Path) -> None:
+    body = HEADER + "".join(f"2024-03-0{d}T10:00:00,+1555000{d},cold,\n" for d in range(1, 4))
+    path = write_trace(tmp_path, body)
+    with pytest.raises(ScenarioError, match=(
+            r"^workload\[0\]\.path: .*t\.csv:2: timestamp 2024-03-01T10:00:00 \(UTC\) is not "
+            r"valid; expected an instant in the run \[2025-07-01T00:00:00, 2025-07-03T00:00:00\) "
+            r"\(3 of 3 rows are outside it; give the workload a start/end")):
+        trace_scenario(path)
+
+
+def test_offset_moving_a_row_before_the_start_is_an_error(tmp_path: Path) -> None:
+    body = (HEADER + "2025-07-01T09:00:00,+15550001,cold,\n"
+            + "2025-07-01T05:00:00+05:30,+15550002,cold,\n")
+    with pytest.raises(ScenarioError, match=r"t\.csv:3: timestamp 2025-06-30T23:30:00 \(UTC\) is "
+                       r"not valid; .*\(1 of 2 rows are outside it"):
+        trace_scenario(write_trace(tmp_path, body))
+
+
+def test_a_workload_window_replays_part_of_a_trace(tmp_path: Path) -> None:
+    body = (HEADER + "2024-03-01T10:00:00,+15550001,cold,\n"
+            + "2025-07-01T09:00:00,+15550002,cold,\n" + "2025-07-02T09:00:00,+15550003,cold,\n")
+    scn = trace_scenario(write_trace(tmp_path, body), end="2025-07-02T00:00:00")
+    df = generate_arrivals(scn.workload, scn.simulation.start, scn.end, 2, np.random.default_rng(0))
+    assert df["phone"].tolist() == ["+15550002"]
+
+
+def test_a_window_holding_no_trace_row_is_an_error(tmp_path: Path) -> None:
+    body = HEADER + "2025-07-02T09:00:00,+15550003,cold,\n"
+    with pytest.raises(ScenarioError, match=r"^workload\[0\]\.path: /.*/t\.csv: none of its 1 "
+                       r"rows is in the workload's window \[2025-07-01T00:00:00, "
+                       r"2025-07-01T12:00:00\); expected a trace with rows in it$"):
+        trace_scenario(write_trace(tmp_path, body), end="2025-07-01T12:00:00")
+
+
+@pytest.mark.parametrize(("phone", "shown"), [("+1555\x00", r"'\+1555\\x00'"),
+                                              ("+15\x07", r"'\+15\\x07'")])
+def test_trace_phone_with_control_characters_names_the_row(
+    tmp_path: Path, phone: str, shown: str
+) -> None:
+    path = write_trace(tmp_path, HEADER + "2025-07-01T09:00:00,+15550001,cold,\n"
+                       + f"2025-07-01T10:00:00,{phone},cold,\n")
+    with pytest.raises(ScenarioError, match=rf"t\.csv:3: phone {shown} is not valid; expected a "
+                       r"phone number without control characters \(NUL, newline, tab\)$"):
+        read_trace(path)
+
+
+def test_trace_phone_with_a_newline_in_quotes_names_the_row(tmp_path: Path) -> None:
+    path = write_trace(tmp_path, HEADER + '2025-07-01T10:00:00,"+1555\n1",cold,\n')
+    with pytest.raises(ScenarioError, match=r"t\.csv:3: phone '\+1555\\n1' is not valid"):
+        read_trace(path)
+
+
+def test_non_ascii_trace_phone_is_accepted_and_kept(tmp_path: Path) -> None:
+    path = write_trace(tmp_path, HEADER + "2025-07-01T10:00:00,+1555é,cold,\n")
+    scn = trace_scenario(path)
+    extra = WorkloadConfig(kind="burst", trigger="cold", count=2)
+    df = generate_arrivals([*scn.workload, extra], scn.simulation.start, scn.end, 2,
+                           np.random.default_rng(0))
+    assert sorted(df["phone"]) == ["+10000000001", "+10000000002", "+1555é"]
+
+
+def test_trace_timestamp_offset_before_year_one_names_the_row(tmp_path: Path) -> None:
+    path = write_trace(tmp_path, HEADER + "0001-01-01T00:00:00+05:00,+1555,cold,\n")
+    with pytest.raises(ScenarioError, match=r"t\.csv:2: timestamp '0001-01-01T00:00:00\+05:00' "
+                       r"is not valid; expected an ISO-8601"):
+        read_trace(path)
+
+
+def test_workload_feeding_only_inactive_sequences_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"^workload\[0\]\.trigger: 'off' is not valid; "
+                       r"expected a workload feeding an active sequence; 'OFF' has is_active = "
+                       r"false, so none of its leads would ever be enrolled$"):
+        Scenario.from_dict({
+            "simulation": {"start": "2025-07-01T00:00:00", "duration": "1d"},
+            "sequences": [{"name": "OFF", "trigger": "off", "days": [1], "is_active": False}],
+            "workload": [{"kind": "poisson", "trigger": "off", "rate_per_hour": 2}],
+        })
+    path = write_trace(tmp_path, HEADER + "2025-07-01T10:00:00,+1555,off,\n")
+    with pytest.raises(ScenarioError, match=r"^workload\[0\]\.path: .* expected a workload "
+                       r"feeding an active sequence; 'OFF' has is_active = false"):
+        trace_scenario(path)
+    mixed = write_trace(tmp_path, HEADER + "2025-07-01T10:00:00,+1555,off,\n"
+                        + "2025-07-01T11:00:00,+1556,cold,\n", "mixed.csv")
+    assert len(trace_scenario(mixed).workload) == 1  # one active trigger is enough

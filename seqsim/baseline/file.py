@@ -3,6 +3,7 @@ writing it (the format is documented in :mod:`seqsim.baseline`)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -13,9 +14,9 @@ from typing import Any
 
 from seqsim.baseline.errors import BaselineError, where
 from seqsim.baseline.identity import fingerprint as identity_fingerprint
-from seqsim.baseline.metrics import NEW_METRICS, finite, non_negative
+from seqsim.baseline.metrics import NEW_METRICS, non_negative
 from seqsim.results.result import SUMMARY_KEYS
-from seqsim.validation import is_int
+from seqsim.validation import MAX_SEED, SHOW_LIMIT, is_finite, is_int, show
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -36,7 +37,7 @@ _TOP_KEYS = ("fingerprint", "format", "metrics", "overrides", "scenario", "seeds
              "seqsim_version", "version")
 _REQUIRED_TOP = ("fingerprint", "format", "metrics", "scenario", "seeds", "version")
 _METRIC_KEYS = ("abs", "rel", "seed_sd", "value")
-_SEEDS_EXPECTED = "a non-empty list of distinct integers >= 0"
+_SEEDS_EXPECTED = "a non-empty list of distinct integers from 0 to 2**63 - 1"
 _RECORD_HINT = "restore it, or record afresh with `seqsim baseline SCENARIO --out FILE --force`"
 
 
@@ -98,12 +99,12 @@ def check_seeds(seeds: Any) -> list[int]:
         BaselineError: ``seeds`` is not a non-empty list of distinct integers >= 0.
     """
     if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Iterable):
-        raise BaselineError(f"seeds: {seeds!r} is not valid; expected {_SEEDS_EXPECTED}")
+        raise BaselineError(f"seeds: {show(seeds)} is not valid; expected {_SEEDS_EXPECTED}")
     items = list(seeds)
     if not items or len(set(items)) != len(items) or not all(
-        is_int(s) and s >= 0 for s in items
+        is_int(s) and 0 <= s <= MAX_SEED for s in items
     ):
-        raise BaselineError(f"seeds: {items!r} is not valid; expected {_SEEDS_EXPECTED}")
+        raise BaselineError(f"seeds: {show(items)} is not valid; expected {_SEEDS_EXPECTED}")
     return [int(s) for s in items]
 
 
@@ -191,12 +192,37 @@ def read_baseline(path: str | os.PathLike[str]) -> Baseline:
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{p}: cannot read the baseline file: {exc}") from exc
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=functools.partial(_no_duplicates, p))
     except json.JSONDecodeError as exc:
         raise BaselineError(
             f"{p}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError:
+        raise BaselineError(
+            f"{p}: invalid JSON: nested too deeply; expected a seqsim baseline ({_RECORD_HINT})"
+        ) from None
+    except BaselineError:  # a duplicate key (a ValueError too, so caught before the next)
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise BaselineError(f"{p}: invalid JSON: {exc}; expected a seqsim baseline") from exc
     return _validate(data, p)
+
+
+def _no_duplicates(p: Path, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Return one JSON object's pairs as a dict; a key given twice is an error.
+
+    json keeps the last of two equal keys without a word, so a hand-edited
+    tolerance could be silently replaced by a stale copy below it.
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BaselineError(
+                f"{p}: invalid JSON: key {show(key)} appears twice in one object; expected each "
+                "key once (json would keep only the last)"
+            )
+        out[key] = value
+    return out
 
 
 def as_baseline(baseline: Baseline | Mapping[str, Any] | str | os.PathLike[str]) -> Baseline:
@@ -223,6 +249,8 @@ def _bad(p: Path | None, key: str, value: Any, expected: str) -> BaselineError:
         shown = json.dumps(value)
     except (TypeError, ValueError):
         shown = repr(value)
+    if len(shown) > SHOW_LIMIT:
+        shown = shown[:SHOW_LIMIT] + "…"
     return BaselineError(f"{where(p)}{key}: {shown} is not valid; expected {expected}")
 
 
@@ -336,15 +364,17 @@ def _metric_entry(key: str, entry: Any, p: Path | None) -> MetricBaseline:
     if "value" not in entry:
         raise _missing(p, f"{key}.value", "a number, or null for no data")
     value = entry["value"]
-    if value is not None and not finite(value):
-        raise _bad(p, f"{key}.value", value, "a number, or null for no data")
+    if value is not None and not is_finite(value):
+        raise _bad(p, f"{key}.value", value,
+                   "a finite number (within about ±1.8e308), or null for no data")
     tol = {}
     for field_name, what in (("abs", "absolute"), ("rel", "relative")):
         if field_name not in entry:
             raise _missing(p, f"{key}.{field_name}", f"a number >= 0 ({what} tolerance)")
         number = entry[field_name]
         if not non_negative(number):
-            raise _bad(p, f"{key}.{field_name}", number, f"a number >= 0 ({what} tolerance)")
+            raise _bad(p, f"{key}.{field_name}", number,
+                       f"a finite number >= 0 ({what} tolerance)")
         tol[field_name] = number
     sd = entry.get("seed_sd")
     if sd is not None and not non_negative(sd):

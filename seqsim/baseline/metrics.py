@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -14,7 +13,7 @@ import pandas as pd
 
 from seqsim.baseline.errors import BaselineError
 from seqsim.results.result import SUMMARY_KEYS, Result
-from seqsim.validation import is_number
+from seqsim.validation import is_finite, is_number
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -22,7 +21,6 @@ __all__ = [
     "NEW_METRICS",
     "SEED_SE",
     "default_tolerance",
-    "finite",
     "non_negative",
     "parse_tolerance",
     "result_metrics",
@@ -77,14 +75,9 @@ def round6(value: float) -> float:
     return round(float(value), 6)
 
 
-def finite(value: Any) -> bool:
-    """Return whether ``value`` is a finite number (a valid metric value)."""
-    return is_number(value) and math.isfinite(value)
-
-
 def non_negative(value: Any) -> bool:
     """Return whether ``value`` is a finite number >= 0 (a valid tolerance or spread)."""
-    return finite(value) and value >= 0
+    return is_finite(value) and value >= 0
 
 
 def _quantiles(values: pd.Series, prefix: str, unit: str, out: dict[str, Any]) -> None:

@@ -64,6 +64,9 @@ from seqsim.units import DAY_US, HOUR_US, from_us, to_us
 __all__ = ["BatchProcessor"]
 
 _NEVER = 2**62
+# "Not blocked": earlier than any instant a run can hold. Instants are µs since
+# 1970, so anything before 1970 is negative and 0 would read as blocked.
+_UNBLOCKED = -_NEVER
 _Key = tuple[int, int, str, int, int]  # due, sequence id, phone, day number, row index
 
 
@@ -113,7 +116,7 @@ class BatchProcessor:
         self._limited = bool(cap.hourly_limit or cap.daily_limit or cap.in_flight_limit)
         self._in_flight: list[tuple[int, int, int]] = []  # (send_at, message index, row)
         self._blocked_until: dict[str, int] = {}
-        self._now = 0
+        self._now = _UNBLOCKED
         self.active = 0
         self.completed_contacts = 0
         self._enrolled = self._sent = self._failed = 0
@@ -204,7 +207,7 @@ class BatchProcessor:
             dev = self.fleet.devices.get(device) if device is not None else None
             if dev is None or not dev.online:
                 continue
-            until = blocked.get(device, 0)
+            until = blocked.get(device, _UNBLOCKED)
             if until == _NEVER:
                 continue  # waits for a delivery, which is an event itself
             best = min(best, max(first, until))
@@ -331,7 +334,7 @@ class BatchProcessor:
             if not keys or keys[0] > cutoff:
                 continue
             dev = self.fleet.devices.get(device) if device is not None else None
-            if dev is None or self._blocked_until.get(device, 0) > now:
+            if dev is None or self._blocked_until.get(device, _UNBLOCKED) > now:
                 continue
             quota = dev.remaining(now)
             if quota == 0:
@@ -367,7 +370,7 @@ class BatchProcessor:
                 quota = quotas[device]
             else:
                 dev = self.fleet.devices.get(device) if device is not None else None
-                if dev is None or self._blocked_until.get(device, 0) > now:
+                if dev is None or self._blocked_until.get(device, _UNBLOCKED) > now:
                     quota = 0
                 else:
                     quota = dev.remaining(now)

@@ -22,7 +22,7 @@ from seqsim.model.capacity import device_ids
 from seqsim.model.trace import first_unknown_device, read_trace
 from seqsim.model.workload import DEFAULT_ZONE, WorkloadConfig
 from seqsim.units import HOUR_US, to_us
-from seqsim.validation import parse_int
+from seqsim.validation import parse_int, show
 
 __all__ = ["ARRIVAL_COLUMNS", "generate_arrivals"]
 
@@ -129,9 +129,12 @@ def _workload_part(
 
 def _phone_numbers(n: int, taken: set[str]) -> pa.Array:
     """Return ``n`` phones ``+1`` + 10 digits (1, 2, ...) in order, skipping ``taken`` ones."""
+    # Only a 12-character ASCII phone can equal a generated one; others (a trace's
+    # '+1555é') cannot clash and would not encode as bytes.
+    taken = {p for p in taken if len(p) == 12 and p.isascii()}
     numbers = np.arange(1, n + 1 + len(taken), dtype=np.int64)
     if numbers.size and numbers[-1] >= 10**10:
-        raise ScenarioError(f"workload: {n!r} leads is not valid; expected fewer than 10**10")
+        raise ScenarioError(f"workload: {show(n)} leads is not valid; expected fewer than 10**10")
     # Write the ASCII digits straight into one buffer and hand it to Arrow:
     # formatting a million Python strings would dominate the run time.
     raw = np.empty((numbers.size, 12), dtype=np.uint8)
@@ -163,14 +166,15 @@ def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
     row = first_unknown_device(trace, names)
     if row is not None:
         raise ScenarioError(
-            f"{row['source']}:{row['line']}: device_id {row['device_id']!r} is not valid; "
+            f"{row['source']}:{row['line']}: device_id {show(row['device_id'])} is not valid; "
             f"expected one of the {len(names)} devices ({names[0]}..{names[-1]})"
         )
     dup = trace[trace.duplicated(["phone", "trigger"], keep=False)]
     if len(dup):
         row = dup.iloc[-1]
         raise ScenarioError(
-            f"{row['source']}:{row['line']}: phone/trigger {row['phone'] + ',' + row['trigger']!r}"
+            f"{row['source']}:{row['line']}: phone/trigger "
+            f"{show(row['phone'] + ',' + row['trigger'])}"
             " is not valid; expected each (phone, trigger) once across all traces"
         )
     pins = trace[trace["device_id"].notna()].drop_duplicates(["phone", "device_id"])
@@ -178,7 +182,7 @@ def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:
     if len(clash):
         row = clash.iloc[0]
         raise ScenarioError(
-            f"{row['source']}:{row['line']}: device_id {row['device_id']!r} is not valid; "
+            f"{row['source']}:{row['line']}: device_id {show(row['device_id'])} is not valid; "
             f"expected the device another trace row pins for phone {row['phone']}"
         )
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from seqsim.validation import fail, is_number, parse_int
+from seqsim.validation import INT32_MAX, fail, is_finite, parse_int
 
-__all__ = ["CapacityConfig", "device_ids"]
+__all__ = ["MAX_DEVICES", "MAX_RETRIES", "CapacityConfig", "device_ids"]
+
+#: The largest fleet a run simulates (production was sized for 3,000 devices):
+#: every device is a table row, a limit tracker and a due index in memory.
+MAX_DEVICES = 100_000
+#: The most retries after a failed send; each attempt is a row of the send log.
+MAX_RETRIES = 1_000
 
 
 def device_ids(n: int) -> list[str]:
@@ -25,12 +30,12 @@ class CapacityConfig:
     """The device fleet and its limits (``[capacity]``).
 
     Attributes:
-        devices: number of sending devices (>= 1), named ``dev-001``...
-        batch_size: rows picked per poll (>= 1).
-        hourly_limit / daily_limit / in_flight_limit: per device, >= 0; 0 means
-            unlimited.
+        devices: number of sending devices, 1 to `MAX_DEVICES`, named ``dev-001``...
+        batch_size: rows picked per poll, 1 to 2**31 - 1.
+        hourly_limit / daily_limit / in_flight_limit: per device, 0 to 2**31 - 1
+            (they are DuckDB INTEGER columns); 0 means unlimited.
         failure_rate: probability a send fails, in [0, 1).
-        max_retries: retries after a failed send (>= 0).
+        max_retries: retries after a failed send, 0 to `MAX_RETRIES`.
 
     Raises:
         ScenarioError: naming ``capacity.<field>``; booleans are not integers here.
@@ -45,18 +50,19 @@ class CapacityConfig:
     max_retries: int = 3
 
     def __post_init__(self) -> None:
+        limit = f"a whole number from 0 to {INT32_MAX:,} (0 = unlimited)"
         checks = {
-            "devices": (1, "a whole number of devices >= 1"),
-            "batch_size": (1, "a whole number of rows >= 1"),
-            "hourly_limit": (0, "a whole number >= 0 (0 = unlimited)"),
-            "daily_limit": (0, "a whole number >= 0 (0 = unlimited)"),
-            "in_flight_limit": (0, "a whole number >= 0 (0 = unlimited)"),
-            "max_retries": (0, "a whole number >= 0"),
+            "devices": (1, MAX_DEVICES, f"a whole number of devices from 1 to {MAX_DEVICES:,}"),
+            "batch_size": (1, INT32_MAX, f"a whole number of rows from 1 to {INT32_MAX:,}"),
+            "hourly_limit": (0, INT32_MAX, limit),
+            "daily_limit": (0, INT32_MAX, limit),
+            "in_flight_limit": (0, INT32_MAX, limit),
+            "max_retries": (0, MAX_RETRIES, f"a whole number from 0 to {MAX_RETRIES:,}"),
         }
-        for name, (minimum, expected) in checks.items():
-            value = parse_int(f"capacity.{name}", getattr(self, name), minimum, expected)
+        for name, (minimum, maximum, expected) in checks.items():
+            value = parse_int(f"capacity.{name}", getattr(self, name), minimum, expected, maximum)
             object.__setattr__(self, name, value)
         rate = self.failure_rate
-        if not is_number(rate) or not math.isfinite(rate) or not 0 <= rate < 1:
+        if not is_finite(rate) or not 0 <= rate < 1:
             raise fail("capacity.failure_rate", rate, "a probability in [0, 1)")
         object.__setattr__(self, "failure_rate", float(rate))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqsim.errors import ScenarioError
-from seqsim.validation import close_match, fail, quoted, unknown_key
+from seqsim.validation import close_match, fail, quoted, show, show_key, unknown_key
 
 __all__ = ["apply_override", "parse_override"]
 
@@ -69,26 +69,27 @@ def apply_override(
         raise fail("override", key, "a dotted key such as 'capacity.devices'")
     parts = key.split(".")
     top = parts[0]
+    shown = show_key(key)  # a key with a newline or 5,000 characters still reads as one key
     if top not in fields:
-        raise unknown_key(key, top, fields)
+        raise unknown_key(shown, top, fields)
     if top in _LIST_TABLES:
         if len(parts) != 3:
             raise fail(
-                key,
+                shown,
                 value,
                 f"a key like '{top}.<name or index>.<field>', e.g. "
                 + ("'sequences.COLD.days'" if top == "sequences" else "'workload.0.rate_per_hour'"),
             )
-        table = _find_item(data[top], top, parts[1], key)
+        table = _find_item(data[top], top, parts[1], shown)
         name = parts[2]
     else:
         if len(parts) != 2:
-            raise fail(key, value, f"a key like '{top}.<field>'")
+            raise fail(shown, value, f"a key like '{top}.<field>'")
         table = data[top]
         name = parts[1]
     valid = fields[top]
     if name not in valid:
-        raise unknown_key(key, name, valid)
+        raise unknown_key(shown, name, valid)
     if value is None:
         table.pop(name, None)
     else:
@@ -112,7 +113,9 @@ def _find_item(items: list[dict[str, Any]], top: str, selector: str, key: str) -
     if top == "sequences":
         names = [item["name"] for item in items] + names
     close = close_match(selector, names)
-    hint = f"did you mean {close!r}? " if close is not None else ""
+    hint = f"did you mean {show(close)}? " if close is not None else ""
     what = "a sequence name or index" if top == "sequences" else "a workload index"
     known = quoted(names) or "none"
-    raise ScenarioError(f"{key}: {selector!r} is not valid; {hint}expected {what}, one of {known}")
+    raise ScenarioError(
+        f"{key}: {show(selector)} is not valid; {hint}expected {what}, one of {known}"
+    )

@@ -15,8 +15,21 @@ from typing import Any
 
 from seqsim.errors import ScenarioError
 from seqsim.model.windows import check_zone, parse_days, parse_hours
-from seqsim.units import INSTANT_EXPECTED, format_instant, parse_duration, parse_instant
-from seqsim.validation import as_list, check_keys, fail, parse_choice, with_key_prefix
+from seqsim.units import (
+    INSTANT_EXPECTED,
+    INSTANT_MAX,
+    format_instant,
+    parse_duration,
+    parse_instant,
+)
+from seqsim.validation import (
+    as_list,
+    check_keys,
+    fail,
+    parse_choice,
+    show,
+    with_key_prefix,
+)
 
 __all__ = [
     "CATCH_UP",
@@ -74,15 +87,17 @@ class OutageConfig:
             raise ScenarioError(f"{key}.start: missing; expected {INSTANT_EXPECTED}")
         if ("end" in table) == ("duration" in table):
             raise ScenarioError(
-                f"{key}: {dict(table)!r} is not valid; expected exactly one of 'end' or "
+                f"{key}: {show(dict(table))} is not valid; expected exactly one of 'end' or "
                 "'duration' with the 'start'"
             )
         try:
             start = parse_instant(table["start"], f"{key}.start")
             if "duration" in table:
                 length = parse_duration(table["duration"], f"{key}.duration")
-                if length <= timedelta(0):
-                    raise fail(f"{key}.duration", table["duration"], "a duration > 0, e.g. '6h'")
+                if length <= timedelta(0) or start + length > INSTANT_MAX:
+                    raise fail(f"{key}.duration", table["duration"],
+                               "a duration > 0, e.g. '6h', that ends the outage by "
+                               f"{format_instant(INSTANT_MAX)}")
                 return cls(start, start + length)
             return cls(start, table["end"])
         except ScenarioError as exc:

@@ -27,21 +27,24 @@ from typing import Any
 import tomli_w
 
 from seqsim.errors import ScenarioError
-from seqsim.model.capacity import CapacityConfig, device_ids
+from seqsim.model.capacity import CapacityConfig
+from seqsim.model.feeds import check_workload
 from seqsim.model.overrides import apply_override
 from seqsim.model.policy import PolicyConfig
 from seqsim.model.sequence import SequenceConfig, check_chains, default_delay_hours
-from seqsim.model.trace import first_unknown_device, read_trace
+from seqsim.model.size import check_polls, check_run_size
 from seqsim.model.workload import WORKLOAD_KINDS, WorkloadConfig
 from seqsim.units import (
     DURATION_EXPECTED,
     INSTANT_EXPECTED,
+    INSTANT_MAX,
     format_duration,
     format_instant,
     parse_duration,
     parse_instant,
 )
 from seqsim.validation import (
+    MAX_SEED,
     as_list,
     check_keys,
     fail,
@@ -49,6 +52,7 @@ from seqsim.validation import (
     parse_choice,
     parse_int,
     quoted,
+    show_key,
     with_key_prefix,
 )
 
@@ -79,10 +83,13 @@ class SimulationConfig:
     """The virtual clock and run settings (``[simulation]``).
 
     Attributes:
-        start: first instant simulated, naive UTC (ISO string or datetime accepted).
-        duration: how long to simulate (duration string, timedelta or seconds).
-        poll_interval: time between two polls of the processor (> 0).
-        seed: seed of the run's single random generator (int >= 0).
+        start: first instant simulated, naive UTC (ISO string or datetime
+            accepted), from 1900-01-01 (`seqsim.units.INSTANT_MIN`).
+        duration: how long to simulate (duration string, timedelta or
+            seconds); the run must end by 2200-01-01 (`seqsim.units.INSTANT_MAX`).
+        poll_interval: time between two polls of the processor (> 0), giving
+            at most `seqsim.model.size.MAX_POLLS` polls.
+        seed: seed of the run's single random generator, 0 to 2**63 - 1.
         engine: advance engine, one of `ENGINE_NAMES`.
 
     Raises:
@@ -109,7 +116,13 @@ class SimulationConfig:
                 self.duration,
                 f"a duration >= poll_interval ({format_duration(poll)})",
             )
-        seed = parse_int("simulation.seed", self.seed, 0, "an integer >= 0")
+        if start + duration > INSTANT_MAX:
+            raise fail("simulation.duration", self.duration,
+                       f"a duration that ends the run by {format_instant(INSTANT_MAX)} (the "
+                       f"run starts {format_instant(start)})")
+        check_polls(duration, poll, self.poll_interval)
+        seed = parse_int("simulation.seed", self.seed, 0, f"an integer from 0 to {MAX_SEED:,}",
+                         MAX_SEED)
         engine = parse_choice("simulation.engine", self.engine, ENGINE_NAMES)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "duration", duration)
@@ -157,9 +170,12 @@ class Scenario:
         check_chains(sequences)
         object.__setattr__(self, "sequences", sequences)
         object.__setattr__(self, "workload", workload)
-        for i, wl in enumerate(workload):
-            self._check_workload(i, wl)
+        sim = self.simulation
+        trace_rows = [check_workload(i, wl, sequences, sim.start, sim.end, self.capacity.devices)
+                      for i, wl in enumerate(workload)]
         self._check_policy()
+        check_run_size(sim.start, sim.end, sim.poll_interval, self.capacity.devices, workload,
+                       trace_rows)
 
     def _check_policy(self) -> None:
         policy = self.policy
@@ -181,52 +197,6 @@ class Scenario:
             if not isinstance(item, cls):
                 raise fail(f"{key}[{i}]", item, f"a {cls.__name__}")
         return items
-
-    def _check_workload(self, index: int, wl: WorkloadConfig) -> None:
-        key = f"workload[{index}]"
-        start, end = self.simulation.start, self.simulation.end
-        triggers = [s.trigger for s in self.sequences]
-        window = f"[{format_instant(start)}, {format_instant(end)})"
-        if wl.trigger is not None and wl.trigger not in triggers:
-            known = quoted(triggers)
-            raise fail(f"{key}.trigger", wl.trigger, f"the trigger of a sequence, one of {known}")
-        if wl.start is not None and not start <= wl.start < end:
-            raise fail(
-                f"{key}.start", format_instant(wl.start), f"an instant in the run {window}"
-            )
-        # The window end is exclusive, so it may equal the run's end.
-        if wl.end is not None and not start < wl.end <= end:
-            raise fail(
-                f"{key}.end",
-                format_instant(wl.end),
-                f"an instant after the run start and <= its end {window}",
-            )
-        if wl.at is not None and not start <= wl.at < end:
-            raise fail(f"{key}.at", format_instant(wl.at), f"an instant in the run {window}")
-        if wl.kind == "trace":
-            self._check_trace(key, wl, triggers)
-
-    def _check_trace(self, key: str, wl: WorkloadConfig, triggers: list[str]) -> None:
-        assert wl.path is not None  # WorkloadConfig requires it for traces
-        try:
-            rows = read_trace(wl.path)
-        except ScenarioError as exc:
-            raise ScenarioError(f"{key}.path: {exc}") from exc
-        bad = rows[~rows["trigger"].isin(triggers)]
-        if len(bad):
-            row = bad.iloc[0]
-            raise ScenarioError(
-                f"{key}.path: {wl.path}:{row['line']}: trigger {row['trigger']!r} is not valid; "
-                f"expected the trigger of a sequence, one of {quoted(triggers)}"
-            )
-        devices = device_ids(self.capacity.devices)
-        row = first_unknown_device(rows, devices)
-        if row is not None:
-            raise ScenarioError(
-                f"{key}.path: {wl.path}:{row['line']}: device_id {row['device_id']!r} is not "
-                f"valid; expected one of the {len(devices)} devices "
-                f"({devices[0]}..{devices[-1]}, see capacity.devices)"
-            )
 
     # ------------------------------------------------------------------ properties
 
@@ -417,7 +387,7 @@ def _policy_table(policy: PolicyConfig) -> dict[str, Any]:
 
 def _sequence_from_table(index: int, table: Mapping[str, Any]) -> SequenceConfig:
     name = table.get("name")
-    key = f"sequences.{name}" if isinstance(name, str) and name else f"sequences[{index}]"
+    key = f"sequences.{show_key(name)}" if isinstance(name, str) and name else f"sequences[{index}]"
     check_keys(key, table, _TABLE_FIELDS["sequences"])
     for required in ("name", "trigger", "days"):
         if required not in table:

@@ -15,9 +15,33 @@ from typing import Any
 
 from seqsim.errors import SequenceDefinitionError
 from seqsim.model.windows import parse_days, parse_hours
-from seqsim.validation import KEYWORD_EXPECTED, is_int, is_keyword, is_number
+from seqsim.validation import (
+    KEYWORD_EXPECTED,
+    is_finite,
+    is_int,
+    is_keyword,
+    quoted,
+    show,
+    show_key,
+)
 
-__all__ = ["SequenceConfig", "check_chains", "default_delay_hours", "step_trigger"]
+__all__ = [
+    "MAX_DAY",
+    "MAX_DELAY_HOURS",
+    "MAX_PACING_SECONDS",
+    "SequenceConfig",
+    "check_chains",
+    "default_delay_hours",
+    "step_trigger",
+]
+
+#: The largest day number (10 years): day gaps x 24 are the default delays.
+MAX_DAY = 3_650
+#: The most hours a sequence's delays add up to (10 years), so a step's due
+#: time, even all steps precomputed at enrolment, stays in the instant range.
+MAX_DELAY_HOURS = MAX_DAY * 24
+#: The longest pacing gap between two messages on a device (a day).
+MAX_PACING_SECONDS = 86_400.0
 
 
 def step_trigger(trigger: str, day_number: int) -> str:
@@ -35,7 +59,9 @@ def default_delay_hours(days: Sequence[int]) -> tuple[int, ...]:
 
 def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise SequenceDefinitionError(f"{where}: {value!r} is not valid; expected a list of {what}")
+        raise SequenceDefinitionError(
+            f"{where}: {show(value)} is not valid; expected a list of {what}"
+        )
     items = list(value)
     out = []
     for i, item in enumerate(items):
@@ -44,7 +70,7 @@ def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
             item = int(item)
         if not is_int(item):
             raise SequenceDefinitionError(
-                f"{where}[{i}]: {item!r} is not valid; expected {what} (whole numbers)"
+                f"{where}[{i}]: {show(item)} is not valid; expected {what} (whole numbers)"
             )
         # is_int admits numpy integers: store plain ints so tables and TOML stay the same.
         out.append(int(item))
@@ -54,11 +80,11 @@ def _int_tuple(where: str, value: Any, what: str) -> tuple[int, ...]:
 def _check_name_and_trigger(where: str, name: Any, trigger: Any) -> None:
     if not isinstance(name, str) or not name.strip():
         raise SequenceDefinitionError(
-            f"{where}.name: {name!r} is not valid; expected a non-empty string"
+            f"{where}.name: {show(name)} is not valid; expected a non-empty string"
         )
     if not is_keyword(trigger):
         raise SequenceDefinitionError(
-            f"{where}.trigger: {trigger!r} is not valid; expected {KEYWORD_EXPECTED}"
+            f"{where}.trigger: {show(trigger)} is not valid; expected {KEYWORD_EXPECTED}"
         )
 
 
@@ -69,10 +95,12 @@ def _step_days(where: str, value: Any) -> tuple[int, ...]:
         raise SequenceDefinitionError(
             f"{where}.days: [] is not valid; a sequence needs at least one step"
         )
-    if days[0] < 0:
-        raise SequenceDefinitionError(
-            f"{where}.days[0]: {days[0]} is not valid; day numbers are >= 0"
-        )
+    for i, day in enumerate(days):
+        if not 0 <= day <= MAX_DAY:
+            raise SequenceDefinitionError(
+                f"{where}.days[{i}]: {show(day)} is not valid; expected a day number from 0 "
+                f"to {MAX_DAY:,}"
+            )
     for i in range(1, len(days)):
         if days[i] <= days[i - 1]:
             raise SequenceDefinitionError(
@@ -93,19 +121,26 @@ def _step_delays(where: str, value: Any, days: tuple[int, ...]) -> tuple[int, ..
             f"step ({len(days)} steps)"
         )
     for i, d in enumerate(delays):
-        if d < 0:
+        if not 0 <= d <= MAX_DELAY_HOURS:
             raise SequenceDefinitionError(
-                f"{where}.delay_hours[{i}]: {d} is not valid; expected hours >= 0"
+                f"{where}.delay_hours[{i}]: {show(d)} is not valid; expected hours from 0 to "
+                f"{MAX_DELAY_HOURS:,}"
             )
+    if sum(delays) > MAX_DELAY_HOURS:
+        raise SequenceDefinitionError(
+            f"{where}.delay_hours: {show(list(delays))} is not valid; expected hours adding up "
+            f"to at most {MAX_DELAY_HOURS:,} (10 years), not {sum(delays):,}"
+        )
     return delays
 
 
 def _check_pacing_seconds(where: str, seq: SequenceConfig) -> None:
     for attr in ("min_delay_seconds", "max_delay_seconds"):
         v = getattr(seq, attr)
-        if not is_number(v) or not math.isfinite(v) or v < 0:
+        if not is_finite(v) or not 0 <= v <= MAX_PACING_SECONDS:
             raise SequenceDefinitionError(
-                f"{where}.{attr}: {v!r} is not valid; expected seconds >= 0"
+                f"{where}.{attr}: {show(v)} is not valid; expected seconds from 0 to "
+                f"{MAX_PACING_SECONDS:,.0f} (a day)"
             )
 
 
@@ -116,13 +151,14 @@ class SequenceConfig:
     Attributes:
         name: unique name, e.g. ``"COLD"``.
         trigger: entry keyword; a lead whose ``trigger`` lists it is enrolled.
-        days: each step's day_number label (strictly increasing, >= 0); not
-            necessarily consecutive, e.g. ``(1, 3, 6, 9)``.
+        days: each step's day_number label (strictly increasing, 0 to
+            `MAX_DAY`); not necessarily consecutive, e.g. ``(1, 3, 6, 9)``.
         delay_hours: trigger_delay_hours per step (wait before that step once
-            the previous one is done). Default: 0 for the entry step, then the
-            day gap x 24.
+            the previous one is done), adding up to at most `MAX_DELAY_HOURS`.
+            Default: 0 for the entry step, then the day gap x 24.
         next: name of the sequence a lead is enrolled in after the last step.
-        min_delay_seconds / max_delay_seconds: device pacing gap range.
+        min_delay_seconds / max_delay_seconds: device pacing gap range, 0 to
+            `MAX_PACING_SECONDS`.
         is_active: inactive sequences are never processed.
         send_hours / send_days: this sequence's send window, replacing the
             ``[policy]`` one (see `seqsim.model.policy.PolicyConfig`); None: the
@@ -144,14 +180,15 @@ class SequenceConfig:
     send_days: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        where = f"sequences.{self.name}" if isinstance(self.name, str) else "sequences.?"
+        where = f"sequences.{show_key(self.name)}" if isinstance(self.name, str) else "sequences.?"
         # The checks run in this order so that the first bad field is the one reported.
         _check_name_and_trigger(where, self.name, self.trigger)
         days = _step_days(where, self.days)
         delays = _step_delays(where, self.delay_hours, days)
         if self.next is not None and (not isinstance(self.next, str) or not self.next):
             raise SequenceDefinitionError(
-                f"{where}.next: {self.next!r} is not valid; expected the name of another sequence"
+                f"{where}.next: {show(self.next)} is not valid; expected the name of another "
+                "sequence"
             )
         _check_pacing_seconds(where, self)
         if self.send_hours is not None:
@@ -160,12 +197,13 @@ class SequenceConfig:
             object.__setattr__(self, "send_days", parse_days(f"{where}.send_days", self.send_days))
         if self.min_delay_seconds > self.max_delay_seconds:
             raise SequenceDefinitionError(
-                f"{where}.min_delay_seconds: {self.min_delay_seconds!r} is not valid; it must be "
-                f"<= max_delay_seconds ({self.max_delay_seconds!r})"
+                f"{where}.min_delay_seconds: {show(self.min_delay_seconds)} is not valid; it "
+                f"must be "
+                f"<= max_delay_seconds ({show(self.max_delay_seconds)})"
             )
         if not isinstance(self.is_active, bool):
             raise SequenceDefinitionError(
-                f"{where}.is_active: {self.is_active!r} is not valid; expected true or false"
+                f"{where}.is_active: {show(self.is_active)} is not valid; expected true or false"
             )
         object.__setattr__(self, "days", days)
         object.__setattr__(self, "delay_hours", delays)
@@ -188,22 +226,23 @@ def check_chains(sequences: Sequence[SequenceConfig]) -> None:
     by_name: dict[str, SequenceConfig] = {}
     triggers: dict[str, str] = {}
     for seq in sequences:
+        where = f"sequences.{show_key(seq.name)}"
         if seq.name in by_name:
             raise SequenceDefinitionError(
-                f"sequences.{seq.name}.name: {seq.name!r} is not valid; names must be unique"
+                f"{where}.name: {show(seq.name)} is not valid; names must be unique"
             )
         if seq.trigger in triggers:
             raise SequenceDefinitionError(
-                f"sequences.{seq.name}.trigger: {seq.trigger!r} is not valid; it is already the "
-                f"trigger of sequence {triggers[seq.trigger]!r}"
+                f"{where}.trigger: {show(seq.trigger)} is not valid; it is already the "
+                f"trigger of sequence {show(triggers[seq.trigger])}"
             )
         by_name[seq.name] = seq
         triggers[seq.trigger] = seq.name
     for seq in sequences:
         if seq.next is not None and seq.next not in by_name:
             raise SequenceDefinitionError(
-                f"sequences.{seq.name}.next: {seq.next!r} is not valid; no such sequence "
-                f"(known: {', '.join(sorted(by_name))})"
+                f"sequences.{show_key(seq.name)}.next: {show(seq.next)} is not valid; no such "
+                f"sequence (known: {quoted(sorted(by_name))})"
             )
     for seq in sequences:
         path = [seq.name]
@@ -212,8 +251,8 @@ def check_chains(sequences: Sequence[SequenceConfig]) -> None:
             if cur.next in path:
                 cycle = " -> ".join([*path[path.index(cur.next):], cur.next])
                 raise SequenceDefinitionError(
-                    f"sequences.{seq.name}.next: {seq.next!r} is not valid; the chain has a "
-                    f"cycle ({cycle})"
+                    f"sequences.{show_key(seq.name)}.next: {show(seq.next)} is not valid; the "
+                    f"chain has a cycle ({cycle})"
                 )
             path.append(cur.next)
             cur = by_name[cur.next]

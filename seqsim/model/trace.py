@@ -19,7 +19,7 @@ import pandas as pd
 from seqsim.errors import ScenarioError
 from seqsim.model.windows import check_zone
 from seqsim.units import to_naive_utc
-from seqsim.validation import close_match
+from seqsim.validation import close_match, show
 
 __all__ = ["TRACE_COLUMNS", "first_unknown_device", "read_trace"]
 
@@ -51,6 +51,7 @@ def read_trace(path: str | os.PathLike[str]) -> pd.DataFrame:
         ScenarioError: naming the file, the 1-based line and the value, for a
             missing/unreadable file, a missing or unknown header column, a row
             with the wrong number of fields, a bad timestamp, an empty phone,
+            a phone with control characters (NUL, newline),
             an empty or comma-containing trigger, a duplicate (phone, trigger)
             or an unknown time zone. Same-phone rows pinning different devices
             are also rejected.
@@ -81,7 +82,7 @@ def first_unknown_device(trace: pd.DataFrame, names: list[str]) -> pd.Series | N
 
 
 def _trace_error(path: Path, line: int, what: str, value: object, expected: str) -> ScenarioError:
-    return ScenarioError(f"{path}:{line}: {what} {value!r} is not valid; expected {expected}")
+    return ScenarioError(f"{path}:{line}: {what} {show(value)} is not valid; expected {expected}")
 
 
 def _parse_header(path: Path, reader: csv.Reader) -> list[str]:
@@ -100,17 +101,17 @@ def _parse_header(path: Path, reader: csv.Reader) -> list[str]:
     for col in columns:
         if col not in TRACE_COLUMNS:
             close = close_match(col, TRACE_COLUMNS)
-            hint = f"did you mean {close!r}? " if close is not None else ""
+            hint = f"did you mean {show(close)}? " if close is not None else ""
             raise ScenarioError(
-                f"{path}:1: column {col!r} is not valid; {hint}expected columns "
+                f"{path}:1: column {show(col)} is not valid; {hint}expected columns "
                 f"{_TRACE_HEADER}"
             )
         if columns.count(col) > 1:
-            raise ScenarioError(f"{path}:1: column {col!r} is not valid; it appears twice")
+            raise ScenarioError(f"{path}:1: column {show(col)} is not valid; it appears twice")
     for col in _TRACE_REQUIRED:
         if col not in columns:
             raise ScenarioError(
-                f"{path}:1: column {col!r} is missing; expected columns {_TRACE_HEADER}"
+                f"{path}:1: column {show(col)} is missing; expected columns {_TRACE_HEADER}"
             )
     return columns
 
@@ -171,6 +172,10 @@ class _TraceRows:
         phone = cells[self.index["phone"]]
         if not phone:
             raise _trace_error(path, line, "phone", phone, "a non-empty phone number")
+        if not phone.isprintable():
+            # A NUL, newline or other control character is a corrupt cell, not a phone.
+            raise _trace_error(path, line, "phone", phone,
+                               "a phone number without control characters (NUL, newline, tab)")
         trigger = cells[self.index["trigger"]]
         if not trigger or "," in trigger:
             raise _trace_error(
@@ -198,7 +203,7 @@ class _TraceRows:
                     line,
                     "device_id",
                     device,
-                    f"{first[0]!r} for phone {phone} as on line {first[1]}",
+                    f"{show(first[0])} for phone {phone} as on line {first[1]}",
                 )
         return device
 
@@ -241,7 +246,7 @@ def _row_timestamp(path: Path, line: int, stamp: str) -> datetime:
     """
     try:
         return to_naive_utc(datetime.fromisoformat(stamp))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an offset moving it before year 1
         raise _trace_error(
             path, line, "timestamp", stamp, "an ISO-8601 date-time such as 2025-07-01T09:30:00"
         ) from None

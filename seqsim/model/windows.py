@@ -42,11 +42,13 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 from seqsim.errors import ScenarioError
 from seqsim.units import EPOCH, to_naive_utc, to_us
-from seqsim.validation import close_match, fail, is_int, quoted
+from seqsim.validation import close_match, fail, is_int, quoted, show
 
 __all__ = [
     "WEEKDAYS",
@@ -108,7 +110,7 @@ def parse_hours(key: str, value: object) -> tuple[int, int]:
     start, end = sh * 60 + sm, eh * 60 + em
     if start == end:
         raise ScenarioError(
-            f"{key}: {value!r} is not valid; expected a non-empty window (start and end are "
+            f"{key}: {show(value)} is not valid; expected a non-empty window (start and end are "
             "equal, so the window is empty; use '00:00-24:00' for the whole day)"
         )
     return start, end or _DAY_MINUTES
@@ -131,7 +133,7 @@ def parse_days(key: str, value: object) -> tuple[str, ...]:
         raise fail(key, value, _DAYS_EXPECTED)
     if not value:
         raise ScenarioError(
-            f"{key}: {value!r} is not valid; expected at least one weekday, "
+            f"{key}: {show(value)} is not valid; expected at least one weekday, "
             "such as ['mon', 'tue', 'wed', 'thu', 'fri']"
         )
     found: set[int] = set()
@@ -149,20 +151,26 @@ def _day_hint(item: object) -> str:
     if isinstance(item, str):
         close = close_match(item.lower(), _DAY_INDEX)
         if close is not None:
-            hint += f"; did you mean {WEEKDAYS[_DAY_INDEX[close]]!r}?"
+            hint += f"; did you mean {show(WEEKDAYS[_DAY_INDEX[close]])}?"
     return hint
 
 
 def check_zone(key: str, value: object) -> str:
-    """Check that ``value`` names an IANA time zone that zoneinfo can load.
+    """Check that ``value`` names an IANA time zone of the tzdata database.
+
+    Only the zones tzdata lists are accepted (``'UTC'``, ``'Asia/Singapore'``,
+    links such as ``'US/Eastern'``): names that mean something different on
+    each machine (``'localtime'``, ``'posixrules'``, ``'right/UTC'`` with leap
+    seconds, ``'Factory'``) would make a run depend on where it ran.
 
     Returns the name unchanged (e.g. ``'Asia/Singapore'``).
 
     Raises:
-        ScenarioError: ``value`` is not a string or zoneinfo cannot load it
-            (``''``, ``'../etc'``, ``'Mars/Base'``); never any other exception.
+        ScenarioError: ``value`` is not a string or not such a zone
+            (``''``, ``'../etc'``, ``'Mars/Base'``, ``'localtime'``); never any
+            other exception.
     """
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value in _zone_names():
         try:
             ZoneInfo(value)
         except Exception:  # zoneinfo raises ValueError, KeyError or OSError for junk
@@ -172,18 +180,19 @@ def check_zone(key: str, value: object) -> str:
     raise fail(key, value, _zone_hint(value))
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    """Return the zone names tzdata ships (the same on every machine), 'Factory' aside."""
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(names) - {"Factory"}
+
+
 def _zone_hint(value: object) -> str:
     """Return the 'expected ...' text for a bad zone, with a suggestion if one is close."""
     if not isinstance(value, str) or not value:
         return _ZONE_EXPECTED
-    import zoneinfo  # available_timezones() scans the disk: only on this error path
-
-    try:
-        names = sorted(zoneinfo.available_timezones())
-    except Exception:
-        return _ZONE_EXPECTED
-    close = close_match(value, names, cutoff=0.8)
-    return f"{_ZONE_EXPECTED}; did you mean {close!r}?" if close is not None else _ZONE_EXPECTED
+    close = close_match(value, sorted(_zone_names()), cutoff=0.8)
+    return f"{_ZONE_EXPECTED}; did you mean {show(close)}?" if close is not None else _ZONE_EXPECTED
 
 
 # ----------------------------------------------------------------------------- conversions
@@ -369,7 +378,7 @@ class SendWindow:
                 break
             if last - first > _SEARCH_DAYS:
                 raise ScenarioError(
-                    f"send window: {self!r} is not valid; expected a window that opens at "
+                    f"send window: {show(self)} is not valid; expected a window that opens at "
                     "least once a year in its zone"
                 )
             last += 7

@@ -7,7 +7,6 @@ workload replays is read by `seqsim.model.trace`.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,13 +20,28 @@ from seqsim.validation import (
     as_list,
     fail,
     field_names,
+    is_finite,
     is_keyword,
-    is_number,
     parse_int,
     quoted,
+    show,
 )
 
-__all__ = ["DEFAULT_DIURNAL_PROFILE", "DEFAULT_ZONE", "WORKLOAD_KINDS", "WorkloadConfig"]
+__all__ = [
+    "DEFAULT_DIURNAL_PROFILE",
+    "DEFAULT_ZONE",
+    "MAX_ARRIVALS",
+    "MAX_PROFILE_WEIGHT",
+    "WORKLOAD_KINDS",
+    "WorkloadConfig",
+]
+
+#: The most leads a run enrols, over all its workloads: each costs about 3 KB
+#: of engine state and table rows per step reached (a million leads took 3 GB).
+MAX_ARRIVALS = 2_000_000
+#: The largest diurnal weight; only the profile's shape matters, and larger
+#: weights overflow once scaled to a rate.
+MAX_PROFILE_WEIGHT = 1e9
 
 #: Workload kinds a scenario may use.
 WORKLOAD_KINDS: tuple[str, ...] = ("constant", "poisson", "diurnal", "burst", "trace")
@@ -112,7 +126,7 @@ class WorkloadConfig:
                 continue
             if name not in allowed:
                 raise ScenarioError(
-                    f"workload.{name}: {value!r} is not valid; a {kind!r} workload takes no "
+                    f"workload.{name}: {show(value)} is not valid; a {kind!r} workload takes no "
                     f"{name!r}, expected only {quoted(allowed)}"
                 )
         for name in _KIND_REQUIRED[kind]:
@@ -123,14 +137,15 @@ class WorkloadConfig:
             raise fail("workload.trigger", self.trigger, KEYWORD_EXPECTED)
         if self.rate_per_hour is not None:
             rate = self.rate_per_hour
-            if not is_number(rate) or not math.isfinite(rate) or rate <= 0:
+            if not is_finite(rate) or rate <= 0:
                 raise fail("workload.rate_per_hour", rate, "a finite number of leads per hour > 0")
             object.__setattr__(self, "rate_per_hour", float(rate))
         if kind == "diurnal":
             profile = DEFAULT_DIURNAL_PROFILE if self.profile is None else self.profile
             object.__setattr__(self, "profile", _parse_profile(profile))
         if self.count is not None:
-            count = parse_int("workload.count", self.count, 1, "a whole number of leads >= 1")
+            count = parse_int("workload.count", self.count, 1,
+                              f"a whole number of leads from 1 to {MAX_ARRIVALS:,}", MAX_ARRIVALS)
             object.__setattr__(self, "count", count)
         if self.at is not None:
             object.__setattr__(self, "at", parse_instant(self.at, "workload.at"))
@@ -153,13 +168,13 @@ class WorkloadConfig:
 
 
 def _parse_profile(value: Any) -> tuple[float, ...]:
-    expected = "24 hourly weights >= 0 (UTC hours 0..23), not all zero"
+    expected = f"24 hourly weights from 0 to {MAX_PROFILE_WEIGHT:g} (UTC hours 0..23), not all zero"
     items = as_list("workload.profile", value, expected)
     if len(items) != 24:
         raise fail("workload.profile", value, f"{expected}; got {len(items)} values")
     for i, w in enumerate(items):
-        if not is_number(w) or not math.isfinite(w) or w < 0:
-            raise fail(f"workload.profile[{i}]", w, "a finite weight >= 0")
+        if not is_finite(w) or not 0 <= w <= MAX_PROFILE_WEIGHT:
+            raise fail(f"workload.profile[{i}]", w, f"a weight from 0 to {MAX_PROFILE_WEIGHT:g}")
     if not any(items):
         raise fail("workload.profile", value, expected)
     return tuple(float(w) for w in items)
