@@ -43,6 +43,7 @@ __all__ = [
     "quoted",
     "show",
     "show_key",
+    "show_path",
     "unknown_key",
     "with_key_prefix",
 ]
@@ -70,6 +71,13 @@ def show(value: Any) -> str:
     """
     text = repr(value.isoformat() if isinstance(value, date) else value)
     return text if len(text) <= SHOW_LIMIT else text[:SHOW_LIMIT] + "…"
+
+
+def show_path(path: Any) -> str:
+    """Return ``repr`` of a file path for an error message, its middle elided past
+    120 characters (a path's end names the file, so it is kept, unlike `show`)."""
+    text = str(path)
+    return repr(text if len(text) <= 120 else f"{text[:60]}...{text[-57:]}")
 
 
 def show_key(name: Any) -> str:

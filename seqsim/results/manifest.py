@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seqsim.errors import OutputError
+from seqsim.validation import show_path
 from seqsim.version import __version__
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "read_manifest",
     "record_files",
     "reject",
-    "show",
     "write_manifest",
 ]
 
@@ -52,15 +52,9 @@ LEGACY_FILES = frozenset({
 _VALID = "a new path, an empty directory or a seqsim result directory holding only its own files"
 
 
-def show(path: Path | str) -> str:
-    """Return ``repr`` of ``path``, its middle elided past 120 characters."""
-    text = str(path)
-    return repr(text if len(text) <= 120 else f"{text[:60]}...{text[-57:]}")
-
-
 def reject(key: str, path: Path | str, why: str, expected: str = _VALID) -> OutputError:
     """Return the one-line rejection of result path ``path``."""
-    return OutputError(f"{key}: {show(path)} is not valid; {why}; expected {expected}")
+    return OutputError(f"{key}: {show_path(path)} is not valid; {why}; expected {expected}")
 
 
 def fsync_dir(folder: Path) -> None:
@@ -216,7 +210,7 @@ def _is_cwd(folder: Path) -> bool:
 
 
 def _few(names: list[str]) -> str:
-    shown = ", ".join(show(n) for n in names[:3])
+    shown = ", ".join(show_path(n) for n in names[:3])
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 

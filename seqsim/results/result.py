@@ -21,8 +21,8 @@ import tomli_w
 from seqsim.engine.schema import canonical_frame
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
-from seqsim.results.manifest import show
 from seqsim.results.store import open_result_dir, write_result_dir
+from seqsim.validation import show_path
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "load_result"]
 
@@ -126,7 +126,7 @@ def _check_duckdb_path(key: str, path: str | os.PathLike[str]) -> None:
     full = os.path.abspath(os.fsdecode(os.fspath(path)))
     odd = sorted({c for c in full if c in ("?\\" if os.sep == "/" else "?")})
     if odd:
-        raise OutputError(f"{key}: {show(full)} is not valid; DuckDB cannot open a file "
+        raise OutputError(f"{key}: {show_path(full)} is not valid; DuckDB cannot open a file "
                           f"whose path holds {' or '.join(map(repr, odd))}; expected a path "
                           "without them")
 

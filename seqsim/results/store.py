@@ -55,9 +55,9 @@ from seqsim.results.manifest import (
     fsync_tree,
     list_files,
     reject,
-    show,
     write_manifest,
 )
+from seqsim.validation import show_path
 
 try:
     import fcntl
@@ -207,7 +207,7 @@ def _target(path: str | os.PathLike[str]) -> Path:
         raise reject("out", raw, f"its last part is {size} bytes long",
                      "a name of at most 255 bytes")
     if os.path.islink(target):
-        raise reject("out", raw, f"it is a symbolic link (to {show(os.readlink(target))}); "
+        raise reject("out", raw, f"it is a symbolic link (to {show_path(os.readlink(target))}); "
                      "seqsim never replaces through a link", "the real directory path")
     return target
 
@@ -219,7 +219,7 @@ def _prepare_parent(target: Path) -> None:
             if not ancestor.is_dir():
                 why = ("is a dangling symbolic link" if os.path.islink(ancestor)
                        else "is not a directory")
-                raise reject("out", target, f"its parent {show(ancestor)} {why}",
+                raise reject("out", target, f"its parent {show_path(ancestor)} {why}",
                              "a path whose parents are directories")
             break
     with _os_errors("out", target, "cannot be created"):
