@@ -7,6 +7,7 @@ after every operation.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import hypothesis.strategies as st
@@ -155,7 +156,9 @@ class RowEngine(RuleBasedStateMachine):
 
 
 RowEngine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None,
+    # The default budget keeps `make test` short; `make test-deep` raises it.
+    max_examples=int(os.environ.get("SEQSIM_HYPOTHESIS_EXAMPLES", "20")),
+    stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRowEngine = RowEngine.TestCase
