@@ -121,8 +121,8 @@ def scenarios(draw: st.DrawFn, with_policies: bool = False) -> seqsim.Scenario:
     data = {
         "simulation": {
             "start": "2025-07-01T00:00:00",
-            # A poll where rows are due costs the row engine several statements even
-            # when every device is capped: coarse polls keep each example short.
+            # Each poll that runs costs the row engine a due SELECT and a snapshot
+            # besides its ~15 statements a message: coarse polls keep examples short.
             "duration": duration,
             "poll_interval": draw(st.sampled_from(["2m", "7m", "30m"])),
             "seed": draw(st.integers(0, 2**16)),
@@ -209,8 +209,8 @@ def test_shipped_scenarios_agree_at_small_size() -> None:
     ids=lambda p: p.stem,
 )
 def test_policy_scenarios_agree_at_small_size(path: Path) -> None:
-    # A fortieth of the arrivals and coarser polls: the row engine runs every poll
-    # in which a row waits for a send window.
+    # A fortieth of the arrivals and coarser polls: the row engine pays ~15
+    # statements a message and two a poll that runs.
     base = seqsim.Scenario.from_toml(path)
     overrides = {f"workload.{i}.rate_per_hour": wl.rate_per_hour / 40
                  for i, wl in enumerate(base.workload)}
