@@ -88,6 +88,16 @@ def _check_name_and_trigger(where: str, name: Any, trigger: Any) -> None:
         )
 
 
+def _each_from_zero(key: str, values: tuple[int, ...], upper: int, what: str) -> None:
+    """Raise SequenceDefinitionError naming ``key[i]`` for the first value outside
+    0..``upper`` (``what`` names the unit in the message)."""
+    for i, value in enumerate(values):
+        if not 0 <= value <= upper:
+            raise SequenceDefinitionError(
+                f"{key}[{i}]: {show(value)} is not valid; expected {what} from 0 to {upper:,}"
+            )
+
+
 def _step_days(where: str, value: Any) -> tuple[int, ...]:
     """Return the validated day numbers: at least one, >= 0, strictly increasing."""
     days = _int_tuple(f"{where}.days", value, "day numbers")
@@ -95,12 +105,7 @@ def _step_days(where: str, value: Any) -> tuple[int, ...]:
         raise SequenceDefinitionError(
             f"{where}.days: [] is not valid; a sequence needs at least one step"
         )
-    for i, day in enumerate(days):
-        if not 0 <= day <= MAX_DAY:
-            raise SequenceDefinitionError(
-                f"{where}.days[{i}]: {show(day)} is not valid; expected a day number from 0 "
-                f"to {MAX_DAY:,}"
-            )
+    _each_from_zero(f"{where}.days", days, MAX_DAY, "a day number")
     for i in range(1, len(days)):
         if days[i] <= days[i - 1]:
             raise SequenceDefinitionError(
@@ -120,12 +125,7 @@ def _step_delays(where: str, value: Any, days: tuple[int, ...]) -> tuple[int, ..
             f"{where}.delay_hours: {list(delays)} is not valid; expected one value per "
             f"step ({len(days)} steps)"
         )
-    for i, d in enumerate(delays):
-        if not 0 <= d <= MAX_DELAY_HOURS:
-            raise SequenceDefinitionError(
-                f"{where}.delay_hours[{i}]: {show(d)} is not valid; expected hours from 0 to "
-                f"{MAX_DELAY_HOURS:,}"
-            )
+    _each_from_zero(f"{where}.delay_hours", delays, MAX_DELAY_HOURS, "hours")
     if sum(delays) > MAX_DELAY_HOURS:
         raise SequenceDefinitionError(
             f"{where}.delay_hours: {show(list(delays))} is not valid; expected hours adding up "
