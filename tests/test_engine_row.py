@@ -13,6 +13,7 @@ from seqsim.model.policy import PolicyConfig
 from seqsim.model.sequence import SequenceConfig
 from seqsim.run import clock
 from seqsim.testing import assert_invariants, invariant_violations
+from seqsim.units import to_us
 from tests.conftest import T0, make_db, table
 
 H = timedelta(hours=1)
@@ -380,7 +381,9 @@ def test_windows_select_only_open_sequence_zone_pairs(cold: SequenceConfig) -> N
     assert row_send.due_rows(con, 10, now=T0, windows=none_open) == []
     unwindowed = row_send.OpenWindows(windowed=[], open=[])
     assert len(row_send.due_rows(con, 10, now=T0, windows=unwindowed)) == 2
-    assert row_queries.waiting_rows(con) == [(T0, 1, "Asia/Singapore"), (T0, 1, "UTC")]
+    waiting = row_queries.WaitingRows.read(con, {1}, zones=True)
+    assert sorted(zip(waiting.due.tolist(), waiting.sequences, waiting.zones, strict=True)) == [
+        (to_us(T0), 1, "Asia/Singapore"), (to_us(T0), 1, "UTC")]
 
 
 def test_overdue_rows_and_reschedule(cold: SequenceConfig) -> None:

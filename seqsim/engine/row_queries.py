@@ -19,12 +19,8 @@ from seqsim.engine.rules import SendWindows
 
 __all__ = [
     "WaitingRows",
-    "count_active",
-    "count_backlog",
-    "next_due_time",
     "overdue_rows",
     "reschedule_overdue",
-    "waiting_rows",
 ]
 
 
@@ -78,68 +74,14 @@ def reschedule_overdue(con: Connection, *, now: datetime | None = None) -> int:
         ).fetchone()[0]
 
 
-def next_due_time(con: Connection) -> datetime | None:
-    """Return the earliest ``next_trigger_time`` a poll could pick, or None.
-
-    Only active, unclaimed rows of active sequences count.
-    """
-    return con.execute(
-        """
-        SELECT min(sc.next_trigger_time)
-        FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
-        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-        """
-    ).fetchone()[0]
-
-
-def waiting_rows(con: Connection) -> list[tuple[datetime, int, str]]:
-    """Return (due time, sequence id, lead time zone) of every row a poll could
-    pick (active, unclaimed, of an active sequence), oldest due first.
-
-    Send windows are per sequence and zone: this says when each window has
-    work, and :func:`count_backlog` at any instant is the number of these due
-    at or before it, while nothing changes.
-    """
-    return con.execute(
-        """
-        SELECT sc.next_trigger_time, sc.sequence_id, l.timezone
-        FROM sequence_contacts sc
-        JOIN sequences s ON s.id = sc.sequence_id
-        JOIN leads l ON l.phone = sc.contact_phone
-        WHERE sc.status = 'active' AND s.is_active AND sc.processing_device_id IS NULL
-        ORDER BY sc.next_trigger_time, sc.sequence_id, l.timezone
-        """
-    ).fetchall()
-
-
-def count_backlog(con: Connection, *, now: datetime | None = None) -> int:
-    """Return how many rows are due now but not picked up (active, due, unclaimed)."""
-    return con.execute(
-        """
-        SELECT count(*)
-        FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
-        WHERE sc.status = 'active' AND sc.next_trigger_time <= ? AND s.is_active
-          AND sc.processing_device_id IS NULL
-        """,
-        [bound_now(now)],
-    ).fetchone()[0]
-
-
-def count_active(con: Connection) -> int:
-    """Return the number of active rows (contacts waiting for or at a step)."""
-    return con.execute(
-        "SELECT count(*) FROM sequence_contacts WHERE status = 'active'"
-    ).fetchone()[0]
-
-
 class WaitingRows:
     """The rows a poll could pick (active, unclaimed, of an active sequence) and the
     number of active rows, as one statement read them after a poll.
 
     ``due`` holds the due times in microseconds since 1970, oldest first, with
     each row's ``sequences``, lead ``zones`` and assigned ``devices`` beside it.
-    Until the next poll that runs writes, :meth:`backlog` at any instant is
-    :func:`count_backlog` then, and :meth:`selectable` the number of rows
+    Until the next poll that runs writes, :meth:`backlog` at any instant is the
+    number of those rows due then, and :meth:`selectable` the number of rows
     :func:`seqsim.engine.row_send.due_rows` would find before its ``LIMIT``.
     """
 
