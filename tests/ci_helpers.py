@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from seqsim import Scenario
-from seqsim.engine.batch import BatchProcessor
+from seqsim.engine import kernel_run
 
 #: A capacity-bound campaign: a burst of 120 leads plus a trickle, on 4 devices
 #: limited to 20 messages an hour, so the fleet size shows in the lateness.
@@ -60,13 +61,17 @@ def write_burst(folder: Path, name: str = "burst", text: str = BURST) -> Path:
 
 
 def break_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the batch engine create the next step's row without completing the
-    current one (the status update is skipped): two active rows per contact."""
-    original = BatchProcessor._complete
+    """Make the compiled engine leave every completed row active (the status
+    update is lost while the next step's row is created): two active rows per
+    contact, as a broken advance would leave them."""
+    original = kernel_run.kernel_tables
 
-    def complete_but_leave_active(self: BatchProcessor, i: int, now: int) -> None:
-        original(self, i, now)
-        self.rows.status[i] = "active"
-        self.rows.completed_at[i] = None
+    def leave_completed_rows_active(*args: object) -> dict[str, pd.DataFrame]:
+        tables = original(*args)
+        rows = tables["sequence_contacts"]
+        done = rows["status"] == "completed"
+        rows.loc[done, "status"] = "active"
+        rows.loc[done, "completed_at"] = pd.NaT
+        return tables
 
-    monkeypatch.setattr(BatchProcessor, "_complete", complete_but_leave_active)
+    monkeypatch.setattr(kernel_run, "kernel_tables", leave_completed_rows_active)

@@ -203,8 +203,8 @@ def test_public_namespace_is_pinned() -> None:
 def test_engine_registry_is_pinned() -> None:
     assert tuple(registry.ENGINES) == ENGINE_NAMES == ("row", "batch")
     assert DEFAULT_ENGINE in registry.ENGINES
-    assert registry.ENGINES["batch"].closed_form is not None
-    assert registry.ENGINES["row"].closed_form is None
+    assert registry.ENGINES["batch"].run is not None
+    assert registry.ENGINES["row"].run is None
 
 
 def test_unknown_engine_is_one_clear_error() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import seqsim
 from seqsim.engine.rules import (
     COMPLETED_STEP,
     ENROLLMENT,
@@ -99,23 +98,6 @@ def test_default_timing_and_calendar() -> None:
     cal = DatetimeCalendar(days)
     assert cal.start(datetime(2025, 7, 1, 10)) == datetime(2025, 6, 30, 16)
     assert cal.next_start(datetime(2025, 7, 1, 10)) == datetime(2025, 7, 1, 16)
-
-
-def test_closed_form_refuses_other_policies() -> None:
-    from seqsim.engine import vector
-
-    scn = seqsim.Scenario.from_dict({
-        "simulation": {"start": "2025-07-01T00:00:00", "duration": "1d"},
-        "sequences": [{"name": "A", "trigger": "a", "days": [1, 2],
-                       "min_delay_seconds": 0, "max_delay_seconds": 0}],
-        "capacity": {"hourly_limit": 0, "daily_limit": 0, "in_flight_limit": 0},
-    })
-    assert vector.applies(scn)
-    for key, value in [("policy.strategy", "all_at_enrollment"),
-                       ("policy.delay_from", "completed_step"),
-                       ("policy.send_hours", "09:00-17:00"),
-                       ("policy.outages", [{"start": "2025-07-01T01:00:00", "duration": "1h"}])]:
-        assert not vector.applies(scn.with_overrides({key: value})), key
 
 
 def test_schedule_codes_name_the_model_choices() -> None:

@@ -87,14 +87,16 @@ def test_seqsim_run_asserts_invariants(project: pytest.Pytester) -> None:
             assert result.summary["lateness_p95_s"] < 3600
 
         def test_broken_engine_is_caught(seqsim_run, monkeypatch):
-            from seqsim.engine.batch import BatchProcessor
-            original = BatchProcessor._complete
+            from seqsim.engine import kernel_run
+            original = kernel_run.kernel_tables
 
-            def broken(self, i, now):
-                original(self, i, now)
-                self.rows.status[i] = "active"
+            def broken(*args):
+                tables = original(*args)
+                rows = tables["sequence_contacts"]
+                rows.loc[rows["status"] == "completed", "status"] = "active"
+                return tables
 
-            monkeypatch.setattr(BatchProcessor, "_complete", broken)
+            monkeypatch.setattr(kernel_run, "kernel_tables", broken)
             seqsim_run("scenarios/burst.toml")
         """
     )

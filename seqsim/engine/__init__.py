@@ -6,9 +6,13 @@
 - the per-row engine, the reference: literal SQL on DuckDB as production ran it
   (:mod:`~seqsim.engine.row`, :mod:`~seqsim.engine.row_send`,
   :mod:`~seqsim.engine.row_queries`, run by :mod:`~seqsim.engine.row_processor`);
-- the batch engine: the same rules on indexed in-memory state
-  (:mod:`~seqsim.engine.batch`, :mod:`~seqsim.engine.batch_state`), with a closed
-  form (:mod:`~seqsim.engine.vector`) when nothing can hold a message back;
+- the compiled engine (``engine = "batch"``): the same rules as loops over integer
+  arrays, compiled with numba, a whole run per call (:mod:`~seqsim.engine.kernel`,
+  the poll; :mod:`~seqsim.engine.kernel_advance`, :mod:`~seqsim.engine.kernel_ready`,
+  :mod:`~seqsim.engine.kernel_catchup`, :mod:`~seqsim.engine.kernel_devices`,
+  :mod:`~seqsim.engine.kernel_heap`; :mod:`~seqsim.engine.kernel_layout`, the arrays;
+  :mod:`~seqsim.engine.kernel_world` and :mod:`~seqsim.engine.kernel_tables`, to and
+  from the scenario and tables; :mod:`~seqsim.engine.kernel_run`, a whole run);
 - :mod:`~seqsim.engine.schema` (the tables), :mod:`~seqsim.engine.fleet` (devices).
 
 Imports only the base modules and the model.

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from numba.extending import register_jitable
+
 __all__ = ["US_PER_SECOND", "Device", "Fleet", "pacing_gap", "pacing_gap_us"]
 
 US_PER_SECOND = 1_000_000
 
 
+@register_jitable
 def pacing_gap_us(u: float, min_seconds: float, max_seconds: float) -> int:
     """Return the pacing gap in whole microseconds for a uniform draw ``u`` in [0, 1)."""
     return round((min_seconds + u * (max_seconds - min_seconds)) * US_PER_SECOND)

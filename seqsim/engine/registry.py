@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from seqsim.engine import vector
-from seqsim.engine.batch import BatchProcessor
+from seqsim.engine.kernel_run import KernelRun, run_kernel
 from seqsim.engine.poll import Processor
 from seqsim.engine.row_processor import RowProcessor
 from seqsim.errors import ScenarioError
@@ -35,8 +35,13 @@ __all__ = ["ENGINES", "Engine", "get"]
 ProcessorFactory = Callable[
     [duckdb.DuckDBPyConnection, Scenario, list[str], np.random.Generator], Processor
 ]
-ClosedFormRun = Callable[[Scenario, dict[str, pd.DataFrame], pd.DataFrame],
-                         "vector.ClosedForm | None"]
+class WholeRun(Protocol):
+    """Computes a whole run at once (see :func:`seqsim.engine.kernel_run.run_kernel`)."""
+
+    def __call__(self, scenario: Scenario, static: dict[str, pd.DataFrame], devices: list[str],
+                 arrivals: pd.DataFrame, rng: np.random.Generator,
+                 advance: Callable[[int], None] | None = None, *,
+                 skip_idle: bool = True) -> KernelRun: ...
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,14 @@ class Engine:
     """One engine: its name, what it is, and how to run it.
 
     ``processor(con, scenario, device_ids, sending_rng)`` returns the object
-    that runs the polls; ``closed_form(scenario, static_tables, arrivals)``,
-    when given, computes a whole run at once or returns None when the
-    scenario needs polling.
+    that runs the polls one call at a time; ``run``, when given, computes a
+    whole run at once instead (telling ``advance(n)`` as polls are done).
     """
 
     name: str
     summary: str
-    processor: ProcessorFactory
-    closed_form: ClosedFormRun | None = None
+    processor: ProcessorFactory | None
+    run: WholeRun | None = None
 
 
 #: Every engine, by name, in :data:`~seqsim.model.scenario.ENGINE_NAMES` order.
@@ -61,9 +65,8 @@ ENGINES: dict[str, Engine] = {
     for engine in (
         Engine("row", "the reference: literal per-row SQL on DuckDB, as production ran it",
                RowProcessor),
-        Engine("batch", "the same rules on indexed in-memory state, tables written once; "
-               "a closed form when nothing can hold a message back",
-               BatchProcessor, vector.run_closed_form),
+        Engine("batch", "the same rules compiled (numba) over integer arrays, every poll "
+               "of a run in one pass, tables built at array speed", None, run_kernel),
     )
 }
 if tuple(ENGINES) != ENGINE_NAMES:  # pragma: no cover - a programming error, caught by tests

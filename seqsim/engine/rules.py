@@ -2,8 +2,9 @@
 
 `seqsim.model.policy.PolicyConfig` is what a planner writes; this module is
 what the engines decide with it, so the per-row engine, the batch engine and
-the closed form answer every scheduling question with the same code (and a
-compiled engine can call the same functions on integer arrays):
+the compiled kernel answer every scheduling question with the same code (the
+functions marked ``register_jitable`` are plain Python to the per-row engine
+and compiled into :mod:`seqsim.engine.kernel`):
 
 - the policy's choices as integer codes (:class:`Schedule`);
 - when a new row is due once a step completes (:func:`next_due`), and where
@@ -27,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from numba.extending import register_jitable
 
 from seqsim.model.policy import CATCH_UP, DELAY_FROM, STRATEGIES, PolicyConfig
 from seqsim.model.sequence import SequenceConfig
@@ -129,6 +132,7 @@ class Schedule:
 DEFAULT_SCHEDULE = Schedule()
 
 
+@register_jitable
 def next_due(
     delay_from: int, completed_at: int, completed_due: int, completed_delay_us: int,
     next_delay_us: int,
@@ -162,6 +166,7 @@ def enrollment_offsets(delay_from: int, delays_us: Sequence[int]) -> list[int]:
     return offsets
 
 
+@register_jitable
 def first_poll_at_or_after(offset: int, poll: int) -> int:
     """Return the index of the first poll at or after ``offset`` from the run start.
 
@@ -172,21 +177,25 @@ def first_poll_at_or_after(offset: int, poll: int) -> int:
     return -(-offset // poll)
 
 
+@register_jitable
 def send_fails(u: float, failure_rate: float) -> bool:
     """Return whether a send fails, for the uniform draw ``u`` in [0, 1) of its message."""
     return u < failure_rate
 
 
+@register_jitable
 def retries_exhausted(retries: int, max_retries: int) -> bool:
     """Return whether a row that has failed ``retries`` times fails for good."""
     return retries > max_retries
 
 
+@register_jitable
 def stale_cutoff(now: int, stale_after_us: int) -> int:
     """Return the due time before which ``catch_up = "skip_stale"`` skips a step at ``now``."""
     return now - stale_after_us
 
 
+@register_jitable
 def reschedule_shift(now: int, first_due: int) -> int:
     """Return how far ``catch_up = "reschedule"`` moves a contact's waiting rows:
     so that its earliest overdue row (due ``first_due``) is due at ``now``."""

@@ -1,0 +1,359 @@
+"""The compiled engine: the production poll as plain loops over integer arrays.
+
+One call of :func:`run_polls` runs the polls from ``C_K`` up to ``k_stop`` of
+a run whose whole state lives in arrays (layout: :mod:`seqsim.engine.kernel_layout`;
+built by :mod:`seqsim.engine.kernel_world`). It decides with the rules every
+engine calls (:mod:`seqsim.engine.rules`, :mod:`seqsim.engine.fleet`), in
+the per-row engine's order within a poll:
+
+1. deliver the messages devices sent before the poll;
+2. after an outage, apply the catch-up (:mod:`seqsim.engine.kernel_catchup`);
+3. enrol the arrivals since the last poll that ran (:mod:`seqsim.engine.kernel_advance`);
+4. select up to ``batch_size`` due rows whose send window is open, oldest
+   first (production's ``ORDER BY``); a row whose device is over a limit
+   still takes a batch slot and stays due;
+5. queue the selected rows of devices with room, drawing two uniforms per
+   queued row from the sending stream: failure, then pacing gap (the draw
+   order every engine follows);
+6. deliver what was sent at the poll instant.
+
+Polls in an outage do not run. A poll at which nothing can change (no
+arrival, nothing newly due, no delivery, no window opening or closing, every
+selected device still blocked) is not run either: its timeline row is written
+directly. The call returns early, with ``C_K`` at the poll to resume, when the
+row or message arrays must grow.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from seqsim.engine.fleet import pacing_gap_us
+from seqsim.engine.kernel_advance import complete, enrol, fail_send
+from seqsim.engine.kernel_catchup import catch_up
+from seqsim.engine.kernel_devices import (
+    IN_FLIGHT,
+    device_queue,
+    device_remaining,
+    device_unblocks_at,
+)
+from seqsim.engine.kernel_heap import heap_pop, heap_push
+from seqsim.engine.kernel_layout import (
+    BATCH,
+    C_ACTIVE,
+    C_ARRIVED,
+    C_DONE,
+    C_ENROLLED,
+    C_FAILED,
+    C_FLIGHT,
+    C_IDLE_UNTIL,
+    C_K,
+    C_MSGS,
+    C_NEED,
+    C_PENDING,
+    C_READY,
+    C_ROWS,
+    C_RUN,
+    C_SENT,
+    C_UNBLOCK,
+    DAY_US,
+    DEVICES,
+    HOUR_US,
+    L_ACTIVE,
+    L_BACKLOG,
+    L_DONE,
+    L_ENROLLED,
+    L_FAILED,
+    L_SENT,
+    L_SKIPPED,
+    M_ATTEMPT,
+    M_DEV,
+    M_DUE,
+    M_OUTCOME,
+    M_PLANNED,
+    M_QUEUED,
+    M_ROW,
+    M_SCHEDULED,
+    M_SENT,
+    NEEDS_MESSAGES,
+    NEEDS_ROWS,
+    NEVER,
+    NONE,
+    ON_QUEUE,
+    PENDING_OUTCOME,
+    POLL,
+    POLL_DOWN,
+    POLL_RECOVERS,
+    R_CLAIMED_AT,
+    R_DEV,
+    R_DUE,
+    R_LEFT,
+    R_RETRY,
+    R_RIGHT,
+    R_SEQ,
+    ROWS_PER_ENTRY,
+    S_BLOCKED_UNTIL,
+    S_CELL_ROOT,
+    S_COUNT,
+    S_DAY_RING,
+    S_DEVICES,
+    S_FLIGHT,
+    S_GROUP_COUNT,
+    S_GROUP_OPEN,
+    S_HOUR_RING,
+    S_MSGS,
+    S_PENDING,
+    S_ROWS,
+    S_SEL,
+    S_TIMELINE,
+    S_TREAP_ROOT,
+    SEND_FAILED,
+    SENT_OK,
+    SKIP_IDLE,
+    START,
+    TOTAL,
+    W_BOUNDS,
+    W_FAILURE,
+    W_GAPS,
+    W_LIMITS,
+    W_MIDNIGHTS,
+    W_POLL_KIND,
+    W_STAT,
+)
+from seqsim.engine.kernel_order import skew_merge, treap_rank
+from seqsim.engine.kernel_ready import (
+    cell_pop,
+    device_first,
+    open_groups,
+    promote,
+    take,
+    window_change,
+)
+from seqsim.engine.rules import first_poll_at_or_after, send_fails
+
+__all__ = ["run_polls"]
+
+
+@njit(cache=True)
+def _deliver(W, S, now: int, inclusive: bool) -> None:
+    """Record the sends devices made before ``now`` (``inclusive``: at ``now`` too)."""
+    on_queue = W[W_STAT][ON_QUEUE] != 0
+    M, flight, C = S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
+    while C[C_FLIGHT] > 0:
+        m = flight[0]
+        t = M[M_SCHEDULED, m]
+        if t > now or (t == now and not inclusive):
+            return
+        heap_pop(flight, C[C_FLIGHT], M[M_SCHEDULED])
+        C[C_FLIGHT] -= 1
+        S[S_DEVICES][IN_FLIGHT, M[M_DEV, m]] -= 1
+        S[S_BLOCKED_UNTIL][M[M_DEV, m]] = NONE  # room again, perhaps
+        M[M_SENT, m] = t
+        M[M_OUTCOME, m] = M[M_PLANNED, m]
+        if M[M_OUTCOME, m] == SENT_OK:
+            C[C_SENT] += 1
+            if not on_queue:
+                complete(W, S, M[M_ROW, m], t, now)
+        else:
+            C[C_FAILED] += 1
+            if not on_queue:
+                fail_send(W, S, M[M_ROW, m], t, now)
+
+
+@njit(cache=True)
+def _room_on(W, S, d: int, now: int) -> int:
+    """Return what device ``d`` may queue at ``now`` (-1: no limit, 0: blocked); a
+    blocked device is remembered until its block lapses (``C_UNBLOCK`` gets the
+    earliest such instant)."""
+    stat, limits, midnights = W[W_STAT], W[W_LIMITS], W[W_MIDNIGHTS]
+    devices, hours, days = S[S_DEVICES], S[S_HOUR_RING], S[S_DAY_RING]
+    blocked, C = S[S_BLOCKED_UNTIL], S[S_COUNT]
+    if blocked[d] > now:
+        C[C_UNBLOCK] = min(C[C_UNBLOCK], blocked[d])
+        return 0
+    q = device_remaining(devices, hours, days, limits, d, now, stat[HOUR_US], stat[DAY_US],
+                         midnights)
+    if q == 0:
+        # NEVER: only a delivery (which clears this) can make room.
+        blocked[d] = device_unblocks_at(devices, hours, days, limits, d, now, stat[HOUR_US],
+                                        stat[DAY_US], midnights)
+        C[C_UNBLOCK] = min(C[C_UNBLOCK], blocked[d])
+    return q
+
+
+@njit(cache=True)
+def _in_batch(S, i: int, batch: int) -> bool:
+    """Return whether ready row ``i`` is among the ``batch`` first selectable rows."""
+    roots, is_open = S[S_TREAP_ROOT], S[S_GROUP_OPEN]
+    rank = 0
+    for g in range(roots.shape[0]):
+        if is_open[g]:
+            rank += treap_rank(S[S_ROWS], roots[g], i)
+    return rank < batch
+
+
+@njit(cache=True)
+def _select(W, S, now: int) -> tuple[int, int]:
+    """Select this poll's batch; return (rows to queue, rows skipped). The rows to
+    queue are left at the front of ``S_SEL``, in production's order.
+
+    The poll selects the ``batch_size`` first due rows of open groups and
+    walks them in order, each device queueing while it has room; so a device
+    queues its oldest rows, up to its room, among those inside the batch.
+    """
+    stat, R, sel = W[W_STAT], S[S_ROWS], S[S_SEL]
+    batch, slots = stat[BATCH], stat[DEVICES] + 1
+    selectable = open_groups(W, S, now)
+    cut = selectable > batch
+    chosen = 0
+    for d in range(stat[DEVICES]):
+        c = device_first(S, d, slots)
+        if c < 0:
+            continue
+        room = _room_on(W, S, d, now)
+        while room != 0 and c >= 0:
+            i = S[S_CELL_ROOT][c]
+            if cut and not _in_batch(S, i, batch):
+                break
+            sel[chosen] = cell_pop(S, c)
+            chosen += 1
+            room -= 1
+            c = device_first(S, d, slots)
+    in_order = -1
+    for j in range(chosen):
+        # Ranks are taken on the poll's whole selection, so rows leave it only now.
+        take(S, sel[j])
+        R[R_LEFT, sel[j]] = R[R_RIGHT, sel[j]] = -1
+        in_order = skew_merge(R, in_order, sel[j])
+    for j in range(chosen):
+        sel[j] = in_order
+        in_order = skew_merge(R, R[R_LEFT, in_order], R[R_RIGHT, in_order])
+    return chosen, min(selectable, batch) - chosen
+
+
+@njit(cache=True)
+def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
+    """Claim row ``i`` and queue its message on the row's device."""
+    gaps, limits = W[W_GAPS], W[W_LIMITS]
+    R, M, flight, C = S[S_ROWS], S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
+    d, seq = R[R_DEV, i], R[R_SEQ, i]
+    R[R_CLAIMED_AT, i] = now
+    gap = pacing_gap_us(u_gap, gaps[0, seq], gaps[1, seq])
+    send_at = device_queue(S[S_DEVICES], S[S_HOUR_RING], S[S_DAY_RING], limits, d, now, gap)
+    m = C[C_MSGS]
+    C[C_MSGS] = m + 1
+    M[M_ROW, m], M[M_DEV, m], M[M_DUE, m] = i, d, R[R_DUE, i]
+    M[M_QUEUED, m], M[M_SCHEDULED, m], M[M_SENT, m] = now, send_at, NONE
+    M[M_PLANNED, m] = SEND_FAILED if send_fails(u_fail, W[W_FAILURE][0]) else SENT_OK
+    M[M_OUTCOME, m] = PENDING_OUTCOME
+    M[M_ATTEMPT, m] = R[R_RETRY, i] + 1
+    if W[W_STAT][ON_QUEUE] != 0:
+        complete(W, S, i, now, now)
+    C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], m, M[M_SCHEDULED])
+
+
+@njit(cache=True)
+def _next_event(W, S, k: int, now: int) -> int:
+    """Return the first poll after ``k`` at which anything can change, after a
+    poll that queued nothing (arrivals and outages are checked poll by poll)."""
+    stat, R, M, C = W[W_STAT], S[S_ROWS], S[S_MSGS], S[S_COUNT]
+    event = C[C_UNBLOCK]
+    if C[C_FLIGHT] > 0:
+        event = min(event, M[M_SCHEDULED, S[S_FLIGHT][0]])
+    if C[C_PENDING] > 0:
+        event = min(event, R[R_DUE, S[S_PENDING][0]])
+    counts = S[S_GROUP_COUNT]
+    for g in range(counts.shape[0]):
+        if counts[g]:
+            event = min(event, window_change(W, g, now))
+    if event >= NEVER:
+        return stat[TOTAL]
+    return max(k + 1, first_poll_at_or_after(event - stat[START], stat[POLL]))
+
+
+@njit(cache=True)
+def _record(S, k: int, skipped: int) -> None:
+    C, TL = S[S_COUNT], S[S_TIMELINE]
+    TL[L_ENROLLED, k], TL[L_SENT, k], TL[L_FAILED, k] = C[C_ENROLLED], C[C_SENT], C[C_FAILED]
+    TL[L_SKIPPED, k], TL[L_BACKLOG, k] = skipped, C[C_READY]
+    TL[L_ACTIVE, k], TL[L_DONE, k] = C[C_ACTIVE], C[C_DONE]
+
+
+@njit(cache=True)
+def _poll(W, S, rng, k: int, now: int) -> None:
+    """Run poll ``k`` at ``now`` and write its timeline row."""
+    C, sel = S[S_COUNT], S[S_SEL]
+    C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
+    C[C_UNBLOCK] = NEVER
+    _deliver(W, S, now, False)
+    if W[W_POLL_KIND][k] == POLL_RECOVERS:
+        catch_up(W, S, now)
+    enrol(W, S, k, now)
+    promote(S, now)
+    chosen, skipped = _select(W, S, now)
+    for j in range(chosen):
+        u_fail = rng.random()
+        u_gap = rng.random()
+        _queue(W, S, sel[j], u_fail, u_gap, now)
+    _deliver(W, S, now, True)
+    promote(S, now)
+    if chosen or W[W_STAT][SKIP_IDLE] == 0:
+        C[C_IDLE_UNTIL] = k + 1
+    else:
+        C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
+    _record(S, k, skipped)
+
+
+@njit(cache=True)
+def _room(W, S, k: int) -> int:
+    """Return 0 if poll ``k`` fits in the arrays, else what must grow (the size
+    needed goes into ``C_NEED``)."""
+    stat, C = W[W_STAT], S[S_COUNT]
+    events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + stat[BATCH]
+    if W[W_POLL_KIND][k] == POLL_RECOVERS:
+        events += C[C_READY] + C[C_PENDING]  # skip_stale may complete every waiting row
+    rows = C[C_ROWS] + events * stat[ROWS_PER_ENTRY]
+    if rows > S[S_ROWS].shape[1]:
+        C[C_NEED] = rows
+        return NEEDS_ROWS
+    if C[C_MSGS] + stat[BATCH] > S[S_MSGS].shape[1]:
+        C[C_NEED] = C[C_MSGS] + stat[BATCH]
+        return NEEDS_MESSAGES
+    return 0
+
+
+@njit(cache=True)
+def _skip(W, S, k: int, now: int, down: bool) -> None:
+    """Write the timeline row of a poll that does not run (idle, or in an outage)."""
+    C = S[S_COUNT]
+    C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
+    if down:
+        promote(S, now)
+        _record(S, k, 0)
+    else:
+        _record(S, k, min(open_groups(W, S, now), W[W_STAT][BATCH]))
+
+
+@njit(cache=True)
+def run_polls(W, S, rng, k_stop: int) -> int:
+    """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
+    NEEDS_ROWS / NEEDS_MESSAGES with ``C_K`` at the poll to resume."""
+    stat, bounds, kinds, C = W[W_STAT], W[W_BOUNDS], W[W_POLL_KIND], S[S_COUNT]
+    k = C[C_K]
+    while k < k_stop:
+        now = stat[START] + k * stat[POLL]
+        if kinds[k] == POLL_DOWN:
+            _skip(W, S, k, now, True)
+        elif (k < C[C_IDLE_UNTIL] and C[C_ARRIVED] == bounds[k + 1]
+              and kinds[k] != POLL_RECOVERS):
+            _skip(W, S, k, now, False)
+        else:
+            status = _room(W, S, k)
+            if status:
+                C[C_K] = k
+                return status
+            _poll(W, S, rng, k, now)
+            C[C_RUN] += 1
+        k += 1
+    C[C_K] = k
+    return 0

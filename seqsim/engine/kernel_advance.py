@@ -1,0 +1,215 @@
+"""The compiled engine's advance: enrolment, completing a step, failing a send.
+
+The one-by-one design on integer arrays, deciding with
+:mod:`seqsim.engine.rules` like every engine: a completed step creates the
+next step's row (due by :func:`~seqsim.engine.rules.next_due`), a completed
+last step ends the sequence and enters the chained one, a failed send is
+due again until :func:`~seqsim.engine.rules.retries_exhausted`. The
+``UNIQUE (sequence_id, contact_phone, sequence_stepid)`` guard is
+``S_UPTO[lead, sequence]``: how many of the sequence's steps (in day order,
+always a prefix) already have a row for the lead.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from seqsim.engine.kernel_layout import (
+    ACTIVE,
+    ALL_AT,
+    C_ACTIVE,
+    C_ARRIVED,
+    C_DONE,
+    C_ENROLLED,
+    C_ROWS,
+    COMPLETED,
+    DELAY_FROM,
+    DEVICES,
+    FAILED,
+    MAX_RETRIES,
+    NO_ERROR,
+    NONE,
+    R_CELL,
+    R_CLAIMED_AT,
+    R_COMPLETED_AT,
+    R_CREATED,
+    R_DAY,
+    R_DEV,
+    R_DUE,
+    R_ERROR,
+    R_FAILED_AT,
+    R_GROUP,
+    R_LEAD,
+    R_RANK,
+    R_RETRY,
+    R_SEQ,
+    R_STATUS,
+    R_STEP,
+    S_ACTIVE,
+    S_COUNT,
+    S_ENTRY,
+    S_LEAD_N,
+    S_LEAD_TRIG,
+    S_ROWS,
+    S_STEPS,
+    S_TRIGGER,
+    S_UPTO,
+    SEND_ERROR,
+    T_CHAIN,
+    T_DAY,
+    T_DELAY,
+    T_NEXT,
+    T_OFFSET,
+    T_POS,
+    W_ARR_LEAD,
+    W_ARR_TRIG,
+    W_BOUNDS,
+    W_LEAD_DEV,
+    W_LEAD_RANK,
+    W_LEAD_ZONE,
+    W_SEQS,
+    W_STAT,
+    W_STEPS,
+    W_TRIG_SEQ,
+    ZONES,
+)
+from seqsim.engine.kernel_ready import make_due
+from seqsim.engine.rules import next_due, retries_exhausted
+
+__all__ = ["complete", "enrol", "fail_send"]
+
+
+@njit(cache=True)
+def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: int) -> None:
+    R, C = S[S_ROWS], S[S_COUNT]
+    i = C[C_ROWS]
+    C[C_ROWS] = i + 1
+    R[R_DUE, i] = due
+    R[R_SEQ, i] = seq
+    R[R_RANK, i] = W[W_LEAD_RANK][lead]
+    R[R_DAY, i] = W[W_STEPS][T_DAY, step]
+    R[R_LEAD, i] = lead
+    R[R_STEP, i] = step
+    R[R_DEV, i] = W[W_LEAD_DEV][lead]
+    R[R_STATUS, i] = ACTIVE
+    R[R_CLAIMED_AT, i] = R[R_COMPLETED_AT, i] = R[R_FAILED_AT, i] = NONE
+    R[R_RETRY, i] = 0
+    R[R_ERROR, i] = NO_ERROR
+    R[R_CREATED, i] = created
+    stat = W[W_STAT]
+    group = seq * stat[ZONES] + W[W_LEAD_ZONE][lead] if stat[ZONES] else 0
+    R[R_GROUP, i] = group
+    # A device's cell in its group; rows of no device sit in the last slot.
+    slot = R[R_DEV, i] if R[R_DEV, i] >= 0 else stat[DEVICES]
+    R[R_CELL, i] = group * (stat[DEVICES] + 1) + slot
+    C[C_ACTIVE] += 1
+    make_due(S, i, now)
+
+
+@njit(cache=True)
+def _has_trigger(S, lead: int, trigger: int) -> bool:
+    lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
+    for j in range(lead_n[lead]):  # noqa: SIM110 - numba compiles no generator
+        if lead_trig[lead, j] == trigger:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _add_trigger(S, lead: int, trigger: int) -> None:
+    lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
+    if lead_n[lead] < 0:
+        lead_n[lead] = 0  # the lead's first arrival
+    if not _has_trigger(S, lead, trigger):
+        lead_trig[lead, lead_n[lead]] = trigger
+        lead_n[lead] += 1
+
+
+@njit(cache=True)
+def _drop_trigger(S, lead: int, trigger: int) -> None:
+    lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
+    kept = 0
+    for j in range(lead_n[lead]):
+        if lead_trig[lead, j] != trigger:
+            lead_trig[lead, kept] = lead_trig[lead, j]
+            kept += 1
+    lead_n[lead] = kept
+
+
+@njit(cache=True)
+def _enter(W, S, seq: int, lead: int, at: int, now: int) -> None:
+    """Enrol ``lead`` in sequence ``seq`` at ``at`` unless it already entered it."""
+    seqs, steps, upto = W[W_SEQS], W[W_STEPS], S[S_UPTO]
+    if seqs[S_ACTIVE, seq] == 0 or upto[lead, seq] > 0:
+        return
+    S[S_COUNT][C_ENROLLED] += 1
+    step = seqs[S_ENTRY, seq]
+    if W[W_STAT][ALL_AT] == 0:
+        upto[lead, seq] = 1
+        _new_row(W, S, seq, lead, step, at, at, now)
+        return
+    upto[lead, seq] = seqs[S_STEPS, seq]
+    while step >= 0:
+        _new_row(W, S, seq, lead, step, at + steps[T_OFFSET, step], at, now)
+        step = steps[T_NEXT, step]
+
+
+@njit(cache=True)
+def enrol(W, S, k: int, now: int) -> None:
+    """Enrol the arrivals since the last poll that ran, up to poll ``k``: record
+    every arrival's trigger, then enter each arrival's lead in the active
+    sequences it matches, by sequence id."""
+    seqs, trig_seq = W[W_SEQS], W[W_TRIG_SEQ]
+    leads, triggers, C = W[W_ARR_LEAD], W[W_ARR_TRIG], S[S_COUNT]
+    lo, hi = C[C_ARRIVED], W[W_BOUNDS][k + 1]
+    C[C_ARRIVED] = hi
+    for j in range(lo, hi):
+        _add_trigger(S, leads[j], triggers[j])
+    for j in range(lo, hi):
+        for seq in range(seqs.shape[1]):
+            trigger = seqs[S_TRIGGER, seq]
+            if trig_seq[trigger] == seq and _has_trigger(S, leads[j], trigger):
+                _enter(W, S, seq, leads[j], now, now)
+
+
+@njit(cache=True)
+def complete(W, S, i: int, t: int, now: int) -> None:
+    """Row ``i`` completed at ``t``: create the next step's row, or end the
+    sequence (entering the chained one). ``now`` is the poll's instant."""
+    seqs, steps = W[W_SEQS], W[W_STEPS]
+    R, upto, C = S[S_ROWS], S[S_UPTO], S[S_COUNT]
+    R[R_STATUS, i] = COMPLETED
+    R[R_COMPLETED_AT, i] = t
+    R[R_CLAIMED_AT, i] = NONE
+    C[C_ACTIVE] -= 1
+    step, seq, lead = R[R_STEP, i], R[R_SEQ, i], R[R_LEAD, i]
+    nxt = steps[T_NEXT, step]
+    if nxt >= 0:
+        if steps[T_POS, nxt] < upto[lead, seq]:
+            return
+        upto[lead, seq] = steps[T_POS, nxt] + 1
+        due = next_due(W[W_STAT][DELAY_FROM], t, R[R_DUE, i], steps[T_DELAY, step],
+                       steps[T_DELAY, nxt])
+        _new_row(W, S, seq, lead, nxt, due, t, now)
+        return
+    C[C_DONE] += 1
+    _drop_trigger(S, lead, seqs[S_TRIGGER, seq])
+    chained = steps[T_CHAIN, step]
+    if chained >= 0:
+        _add_trigger(S, lead, seqs[S_TRIGGER, chained])
+        _enter(W, S, chained, lead, t, now)
+
+
+@njit(cache=True)
+def fail_send(W, S, i: int, t: int, now: int) -> None:
+    """Row ``i``'s send failed at ``t``: due again, or failed for good."""
+    R = S[S_ROWS]
+    R[R_RETRY, i] += 1
+    R[R_ERROR, i] = SEND_ERROR
+    R[R_CLAIMED_AT, i] = NONE
+    if retries_exhausted(R[R_RETRY, i], W[W_STAT][MAX_RETRIES]):
+        R[R_STATUS, i] = FAILED
+        R[R_FAILED_AT, i] = t
+        S[S_COUNT][C_ACTIVE] -= 1
+    else:
+        make_due(S, i, now)

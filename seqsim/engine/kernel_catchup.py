@@ -1,0 +1,110 @@
+"""The compiled engine's catch-up at the first poll after an outage.
+
+Same policies as every engine (``catch_up`` in :mod:`seqsim.model.policy`):
+``burst`` sends the backlog as capacity allows (nothing to do here);
+``skip_stale`` completes, unsent, every row more than ``stale_after``
+overdue (again and again, since an anchored schedule's next row can be stale
+already); ``reschedule`` moves every waiting row of each overdue (contact,
+sequence) so that its earliest overdue row is due now
+(:func:`~seqsim.engine.rules.reschedule_shift`).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from seqsim.engine.kernel_advance import complete
+from seqsim.engine.kernel_layout import (
+    C_PENDING,
+    CATCH_UP,
+    NONE,
+    R_DUE,
+    R_ERROR,
+    R_LEAD,
+    R_LEFT,
+    R_RIGHT,
+    R_SEQ,
+    S_COUNT,
+    S_PAIR_FIRST,
+    S_PENDING,
+    S_ROWS,
+    S_TMP,
+    SKIPPED,
+    STALE_AFTER,
+    W_STAT,
+)
+from seqsim.engine.kernel_order import skew_merge
+from seqsim.engine.kernel_ready import clear_ready, make_due, promote, ready_push, ready_rows
+from seqsim.engine.rules import RESCHEDULE, SKIP_STALE, reschedule_shift, stale_cutoff
+
+__all__ = ["catch_up"]
+
+
+@njit(cache=True)
+def _split_stale(S, now: int, cutoff: int) -> int:
+    """Rebuild the ready rows without those due before ``cutoff``; return the root
+    of a skew heap holding the stale ones, in production's order (-1: none)."""
+    R, tmp = S[S_ROWS], S[S_TMP]
+    n = ready_rows(S, now)
+    clear_ready(S)
+    stale = -1
+    for j in range(n):
+        i = tmp[j]
+        if R[R_DUE, i] < cutoff:
+            R[R_LEFT, i] = R[R_RIGHT, i] = -1
+            stale = skew_merge(R, stale, i)
+        else:
+            ready_push(S, i)
+    return stale
+
+
+@njit(cache=True)
+def _skip_stale(W, S, now: int) -> None:
+    R = S[S_ROWS]
+    cutoff = stale_cutoff(now, W[W_STAT][STALE_AFTER])
+    while True:
+        stale = _split_stale(S, now, cutoff)
+        if stale < 0:
+            return
+        while stale >= 0:
+            i = stale
+            stale = skew_merge(R, R[R_LEFT, i], R[R_RIGHT, i])
+            R[R_ERROR, i] = SKIPPED
+            complete(W, S, i, now, now)
+
+
+@njit(cache=True)
+def _reschedule(W, S, now: int) -> None:
+    R, tmp, first, C = S[S_ROWS], S[S_TMP], S[S_PAIR_FIRST], S[S_COUNT]
+    n = ready_rows(S, now)
+    clear_ready(S)
+    for j in range(n):
+        i = tmp[j]
+        lead, seq = R[R_LEAD, i], R[R_SEQ, i]
+        if R[R_DUE, i] < now and (first[lead, seq] == NONE or R[R_DUE, i] < first[lead, seq]):
+            first[lead, seq] = R[R_DUE, i]
+    pending = S[S_PENDING]
+    for j in range(C[C_PENDING]):
+        tmp[n + j] = pending[j]
+    n += C[C_PENDING]
+    C[C_PENDING] = 0
+    for j in range(n):
+        i = tmp[j]
+        moved_from = first[R[R_LEAD, i], R[R_SEQ, i]]
+        if moved_from != NONE:
+            R[R_DUE, i] += reschedule_shift(now, moved_from)
+    for j in range(n):
+        first[R[R_LEAD, tmp[j]], R[R_SEQ, tmp[j]]] = NONE
+    for j in range(n):
+        make_due(S, tmp[j], now)
+
+
+@njit(cache=True)
+def catch_up(W, S, now: int) -> None:
+    """Apply the scenario's catch-up policy at the first poll after an outage."""
+    promote(S, now)
+    policy = W[W_STAT][CATCH_UP]
+    if policy == SKIP_STALE:
+        _skip_stale(W, S, now)
+    elif policy == RESCHEDULE:
+        _reschedule(W, S, now)

@@ -1,0 +1,64 @@
+"""The compiled engine's array layout: which index of which array holds what.
+
+The kernel's state is a tuple of int64 arrays (numba compiles a function per
+tuple type, so the layout is fixed here, once, and every kernel module and
+:mod:`seqsim.engine.kernel_world` use these names):
+
+- ``W`` (the world, read-only), indexed by the ``W_*`` names;
+- ``S`` (the state), indexed by the ``S_*`` names (ready rows: see
+  :mod:`seqsim.engine.kernel_ready`); tables are 2-D arrays
+  with one row per column name below (``R_*`` for ``sequence_contacts``,
+  ``M_*`` for messages) and one column per record, so a table grows along its
+  last axis.
+
+Instants are int64 microseconds since 1970 (naive UTC); ``NONE`` is NULL,
+``NEVER`` later than any instant of a run.
+"""
+
+from __future__ import annotations
+
+NEVER = 2**62
+NONE = -(2**63)
+
+# The world W.
+W_STAT, W_SEQS, W_STEPS, W_TRIG_SEQ, W_BOUNDS, W_ARR_LEAD, W_ARR_TRIG, W_LEAD_DEV, W_LEAD_RANK, \
+    W_LIMITS, W_MIDNIGHTS, W_GAPS, W_FAILURE, W_LEAD_ZONE, W_POLL_KIND, W_WIN_LO, W_WIN_HI, \
+    W_WIN_START, W_WIN_END = range(19)
+# Scalars in W[W_STAT].
+START, POLL, TOTAL, BATCH, HOUR_US, DAY_US, ALL_AT, DELAY_FROM, ON_QUEUE, MAX_RETRIES, \
+    ROWS_PER_ENTRY, CATCH_UP, STALE_AFTER, ZONES, SKIP_IDLE, DEVICES = range(16)
+STATS = 16
+# Poll kinds (W[W_POLL_KIND]).
+POLL_RUNS, POLL_DOWN, POLL_RECOVERS = 0, 1, 2
+# Columns of sequences and steps.
+S_ACTIVE, S_ENTRY, S_TRIGGER, S_STEPS = range(4)
+T_SEQ, T_DAY, T_DELAY, T_NEXT, T_CHAIN, T_POS, T_OFFSET = range(7)
+
+# The state S.
+S_ROWS, S_MSGS, S_CELL_ROOT, S_PENDING, S_FLIGHT, S_LEAD_TRIG, S_LEAD_N, S_UPTO, S_DEVICES, \
+    S_HOUR_RING, S_DAY_RING, S_BLOCKED_UNTIL, S_TREAP_ROOT, S_COUNT, S_TIMELINE, S_SEL, \
+    S_CELL_COUNT, S_GROUP_COUNT, S_TMP, S_PAIR_FIRST, S_GROUP_OPEN = range(21)
+STATE_ARRAYS = 21
+#: State arrays sized by the rows / the messages (they grow together).
+ROW_SIZED = (S_ROWS, S_PENDING, S_TMP)
+MESSAGE_SIZED = (S_MSGS, S_FLIGHT)
+# Columns of sequence_contacts rows and messages.
+R_DUE, R_SEQ, R_RANK, R_DAY, R_LEAD, R_STEP, R_DEV, R_STATUS, R_CLAIMED_AT, R_COMPLETED_AT, \
+    R_FAILED_AT, R_RETRY, R_ERROR, R_CREATED, R_GROUP, R_CELL, R_LEFT, R_RIGHT, R_TLEFT, \
+    R_TRIGHT, R_TSIZE = range(21)
+ROW_COLUMNS = 21
+M_ROW, M_DEV, M_DUE, M_QUEUED, M_SCHEDULED, M_SENT, M_PLANNED, M_OUTCOME, M_ATTEMPT = range(9)
+MESSAGE_COLUMNS = 9
+# Row status and error codes; message outcomes.
+ACTIVE, COMPLETED, FAILED = 0, 1, 2
+NO_ERROR, SEND_ERROR, SKIPPED = 0, 1, 2
+SENT_OK, SEND_FAILED, PENDING_OUTCOME = 0, 1, -1
+# Counters (S[S_COUNT]).
+C_ROWS, C_MSGS, C_READY, C_PENDING, C_FLIGHT, C_ACTIVE, C_DONE, C_K, C_IDLE_UNTIL, \
+    C_ENROLLED, C_SENT, C_FAILED, C_UNBLOCK, C_NEED, C_RUN, C_ARRIVED = range(16)
+COUNTERS = 16
+# Timeline columns (S[S_TIMELINE]).
+L_ENROLLED, L_SENT, L_FAILED, L_SKIPPED, L_BACKLOG, L_ACTIVE, L_DONE = range(7)
+TIMELINE_ROWS = 7
+#: Return codes of the kernel besides 0 (done up to the stop poll).
+NEEDS_ROWS, NEEDS_MESSAGES = 1, 2

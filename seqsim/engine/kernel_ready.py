@@ -1,0 +1,193 @@
+"""The compiled engine's due rows, grouped as production's poll sees them.
+
+A row is *pending* before its due time (a binary heap by due time) and
+*ready* after it, until a poll queues it. Ready rows are kept per *group*
+(without send windows, one group; with them, a (sequence, lead time zone)
+pair, since a poll sees only the groups whose window is open) and per
+*cell* (a group's rows on one device), in two structures
+(:mod:`seqsim.engine.kernel_order`):
+
+- a skew heap per cell, so a device with room takes its oldest rows and a
+  device over a limit costs nothing, however many rows wait on it;
+- a treap per group, so a row's rank among every selectable row says
+  whether it falls inside the poll's ``batch_size``, rows of capped devices
+  included (they take batch slots, as in production).
+
+Each window's open intervals over the run are precomputed as arrays
+(``W_WIN_*``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from seqsim.engine.kernel_heap import heap_pop, heap_push
+from seqsim.engine.kernel_layout import (
+    ACTIVE,
+    C_PENDING,
+    C_READY,
+    C_ROWS,
+    NEVER,
+    NONE,
+    R_CELL,
+    R_CLAIMED_AT,
+    R_DUE,
+    R_GROUP,
+    R_LEFT,
+    R_RIGHT,
+    R_STATUS,
+    S_CELL_COUNT,
+    S_CELL_ROOT,
+    S_COUNT,
+    S_GROUP_COUNT,
+    S_GROUP_OPEN,
+    S_PENDING,
+    S_ROWS,
+    S_TMP,
+    S_TREAP_ROOT,
+    W_WIN_END,
+    W_WIN_HI,
+    W_WIN_LO,
+    W_WIN_START,
+)
+from seqsim.engine.kernel_order import before, skew_merge, treap_delete, treap_insert
+
+__all__ = ["cell_pop", "clear_ready", "device_first", "make_due", "open_groups", "promote",
+           "ready_push", "ready_rows", "take", "window_change"]
+
+
+@njit(cache=True)
+def ready_push(S, i: int) -> None:
+    """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
+    R = S[S_ROWS]
+    c, g = R[R_CELL, i], R[R_GROUP, i]
+    R[R_LEFT, i] = R[R_RIGHT, i] = -1
+    S[S_CELL_ROOT][c] = skew_merge(R, S[S_CELL_ROOT][c], i)
+    S[S_CELL_COUNT][c] += 1
+    S[S_TREAP_ROOT][g] = treap_insert(R, S[S_TREAP_ROOT][g], i)
+    S[S_GROUP_COUNT][g] += 1
+    S[S_COUNT][C_READY] += 1
+
+
+@njit(cache=True)
+def cell_pop(S, c: int) -> int:
+    """Remove and return the oldest row of cell ``c`` from the cell (not yet from
+    its group: see :func:`take`)."""
+    R, roots = S[S_ROWS], S[S_CELL_ROOT]
+    i = roots[c]
+    roots[c] = skew_merge(R, R[R_LEFT, i], R[R_RIGHT, i])
+    S[S_CELL_COUNT][c] -= 1
+    return i
+
+
+@njit(cache=True)
+def take(S, i: int) -> None:
+    """Finish removing a row that :func:`cell_pop` took from its cell."""
+    g = S[S_ROWS][R_GROUP, i]
+    S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_TREAP_ROOT][g], i)
+    S[S_GROUP_COUNT][g] -= 1
+    S[S_COUNT][C_READY] -= 1
+
+
+@njit(cache=True)
+def make_due(S, i: int, now: int) -> None:
+    """Put row ``i`` among the ready rows if it is due at the poll ``now``, else pending."""
+    R, C = S[S_ROWS], S[S_COUNT]
+    if R[R_DUE, i] <= now:
+        ready_push(S, i)
+    else:
+        C[C_PENDING] = heap_push(S[S_PENDING], C[C_PENDING], i, R[R_DUE])
+
+
+@njit(cache=True)
+def promote(S, now: int) -> None:
+    """Make the pending rows due by ``now`` ready."""
+    R, pending, C = S[S_ROWS], S[S_PENDING], S[S_COUNT]
+    while C[C_PENDING] > 0 and R[R_DUE, pending[0]] <= now:
+        i = heap_pop(pending, C[C_PENDING], R[R_DUE])
+        C[C_PENDING] -= 1
+        ready_push(S, i)
+
+
+@njit(cache=True)
+def ready_rows(S, now: int) -> int:
+    """Write the ids of every ready row (due by ``now``, active, not queued) to
+    ``S_TMP`` in id order; return how many."""
+    R, tmp = S[S_ROWS], S[S_TMP]
+    n = 0
+    for i in range(S[S_COUNT][C_ROWS]):
+        if R[R_STATUS, i] == ACTIVE and R[R_CLAIMED_AT, i] == NONE and R[R_DUE, i] <= now:
+            tmp[n] = i
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def clear_ready(S) -> None:
+    """Forget every ready row (to rebuild the structures after a catch-up)."""
+    S[S_CELL_ROOT][:] = -1
+    S[S_CELL_COUNT][:] = 0
+    S[S_TREAP_ROOT][:] = -1
+    S[S_GROUP_COUNT][:] = 0
+    S[S_COUNT][C_READY] = 0
+
+
+@njit(cache=True)
+def _interval(W, g: int, t: int) -> int:
+    """Return the index of group ``g``'s last window interval opening at or before
+    ``t`` (below ``W_WIN_LO[g]`` when none did)."""
+    lo, hi = W[W_WIN_LO][g], W[W_WIN_HI][g]
+    return lo + np.searchsorted(W[W_WIN_START][lo:hi], t, side="right") - 1
+
+
+@njit(cache=True)
+def _window_open(W, g: int, t: int) -> bool:
+    lo = W[W_WIN_LO][g]
+    if lo < 0:
+        return True
+    j = _interval(W, g, t)
+    return j >= lo and t < W[W_WIN_END][j]
+
+
+@njit(cache=True)
+def window_change(W, g: int, t: int) -> int:
+    """Return the first instant after ``t`` at which group ``g``'s window opens or
+    closes (NEVER: it does not)."""
+    lo, hi = W[W_WIN_LO][g], W[W_WIN_HI][g]
+    if lo < 0:
+        return NEVER
+    j = _interval(W, g, t)
+    if j >= lo and t < W[W_WIN_END][j]:
+        return W[W_WIN_END][j]
+    return W[W_WIN_START][j + 1] if j + 1 < hi else NEVER
+
+
+@njit(cache=True)
+def open_groups(W, S, now: int) -> int:
+    """Mark which groups a poll at ``now`` may send (``S_GROUP_OPEN``); return how
+    many ready rows those groups hold."""
+    counts, is_open = S[S_GROUP_COUNT], S[S_GROUP_OPEN]
+    total = 0
+    for g in range(counts.shape[0]):
+        is_open[g] = _window_open(W, g, now)
+        if is_open[g]:
+            total += counts[g]
+    return total
+
+
+@njit(cache=True)
+def device_first(S, d: int, slots: int) -> int:
+    """Return the open cell holding device ``d``'s oldest selectable row (-1: none).
+
+    ``slots`` is the number of device slots per group (devices + 1).
+    """
+    R, roots, is_open = S[S_ROWS], S[S_CELL_ROOT], S[S_GROUP_OPEN]
+    best = -1
+    for g in range(is_open.shape[0]):
+        c = g * slots + d
+        if not is_open[g] or roots[c] < 0:
+            continue
+        if best < 0 or before(R, roots[c], roots[best]):
+            best = c
+    return best

@@ -1,0 +1,81 @@
+"""Running a whole scenario on the compiled kernel, and when it may.
+
+:func:`run_kernel` builds the kernel's arrays (:mod:`seqsim.engine.kernel_world`),
+runs every poll in compiled code a chunk at a time (reporting progress and
+growing the arrays between chunks) and builds the tables
+(:mod:`seqsim.engine.kernel_tables`). It covers every scenario: every
+capacity limit, pacing, failures and retries, both strategies, every
+``delay_from`` and ``progress_on``, chains, send windows per lead time zone,
+rolling and calendar daily caps, outages and each catch-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from seqsim.engine import kernel_layout as k
+from seqsim.engine.kernel import run_polls
+from seqsim.engine.kernel_cache import warm_up
+from seqsim.engine.kernel_tables import kernel_tables, timeline_frame
+from seqsim.engine.kernel_world import build_world, grow, new_state
+from seqsim.model.scenario import Scenario
+
+__all__ = ["KernelRun", "run_kernel"]
+
+#: Polls per compiled call: progress is reported between calls.
+CHUNK = 4096
+
+
+class KernelRun(NamedTuple):
+    """A run computed by the kernel."""
+
+    tables: dict[str, pd.DataFrame]
+    timeline: pd.DataFrame
+    pairs: np.ndarray  # per sequence_contacts row, as schema.contact_pair_codes
+    polls_run: int
+    compile_seconds: float | None  # the one-off compile this run did (None: cached)
+
+
+def run_kernel(
+    scenario: Scenario,
+    static: dict[str, pd.DataFrame],
+    devices: list[str],
+    arrivals: pd.DataFrame,
+    rng: np.random.Generator,
+    advance: Callable[[int], None] | None = None,
+    *,
+    skip_idle: bool = True,
+) -> KernelRun:
+    """Run ``scenario`` on the kernel and return its tables and timeline.
+
+    ``static`` holds the run's static tables (sequences, steps, devices),
+    ``rng`` is the sending stream (two draws per queued message: failure,
+    then pacing gap), ``advance(n)`` is told each time ``n`` more polls are
+    done, and ``skip_idle`` False runs every poll (same tables).
+    """
+    world = build_world(scenario, static, devices, arrivals, skip_idle=skip_idle)
+    state = new_state(world, len(devices))
+    compile_seconds = warm_up(world.arrays, state, rng)
+    counters = state[k.S_COUNT]
+    done = 0
+    while done < world.polls:
+        status = run_polls(world.arrays, state, rng, min(world.polls, done + CHUNK))
+        if status:
+            state = grow(state, status)
+            counters = state[k.S_COUNT]
+        if advance is not None and counters[k.C_K] > done:
+            advance(int(counters[k.C_K]) - done)
+        done = int(counters[k.C_K])
+    stat = world.arrays[k.W_STAT]
+    tables = kernel_tables(world.codes, state)
+    rows = state[k.S_ROWS][:, : counters[k.C_ROWS]]
+    lead_codes, _ = pd.factorize(rows[k.R_LEAD])
+    width = int(tables["sequence_contacts"]["sequence_id"].max()) + 1 if rows.shape[1] else 1
+    pairs = lead_codes.astype(np.int64) * width + world.codes.sequence_ids[rows[k.R_SEQ]]
+    timeline = timeline_frame(int(stat[k.START]), int(stat[k.POLL]), state[k.S_TIMELINE])
+    return KernelRun({**static, **tables}, timeline, pairs, int(counters[k.C_RUN]),
+                     compile_seconds)

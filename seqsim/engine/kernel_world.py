@@ -1,0 +1,352 @@
+"""A run as the compiled kernel sees it: the scenario's world and state as arrays.
+
+:func:`build_world` turns a scenario's static tables, devices and arrivals
+into the integer (and two float) arrays :func:`seqsim.engine.kernel.run_polls`
+reads; :func:`new_state` allocates the arrays it writes, and :func:`grow`
+makes room when a run outgrows them. Codes: sequences and steps are indexed
+in id order, leads in order of first arrival, devices in fleet order,
+triggers in order of first appearance (arrivals, then sequences).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from seqsim.engine.kernel_devices import DEVICE_COLUMNS, LAST_SEND
+from seqsim.engine.kernel_layout import (
+    ALL_AT,
+    BATCH,
+    C_NEED,
+    CATCH_UP,
+    COUNTERS,
+    DAY_US,
+    DELAY_FROM,
+    DEVICES,
+    HOUR_US,
+    MAX_RETRIES,
+    MESSAGE_COLUMNS,
+    MESSAGE_SIZED,
+    NEEDS_ROWS,
+    NEVER,
+    NONE,
+    ON_QUEUE,
+    POLL,
+    POLL_DOWN,
+    POLL_RECOVERS,
+    POLL_RUNS,
+    ROW_COLUMNS,
+    ROW_SIZED,
+    ROWS_PER_ENTRY,
+    S_ACTIVE,
+    S_BLOCKED_UNTIL,
+    S_CELL_COUNT,
+    S_CELL_ROOT,
+    S_COUNT,
+    S_DAY_RING,
+    S_DEVICES,
+    S_ENTRY,
+    S_FLIGHT,
+    S_GROUP_COUNT,
+    S_GROUP_OPEN,
+    S_HOUR_RING,
+    S_LEAD_N,
+    S_LEAD_TRIG,
+    S_MSGS,
+    S_PAIR_FIRST,
+    S_PENDING,
+    S_ROWS,
+    S_SEL,
+    S_STEPS,
+    S_TIMELINE,
+    S_TMP,
+    S_TREAP_ROOT,
+    S_TRIGGER,
+    S_UPTO,
+    SKIP_IDLE,
+    STALE_AFTER,
+    START,
+    STATE_ARRAYS,
+    STATS,
+    T_CHAIN,
+    T_DAY,
+    T_DELAY,
+    T_NEXT,
+    T_OFFSET,
+    T_POS,
+    T_SEQ,
+    TIMELINE_ROWS,
+    TOTAL,
+    W_LIMITS,
+    W_SEQS,
+    W_STAT,
+    ZONES,
+)
+from seqsim.engine.rules import (
+    Outages,
+    Schedule,
+    SendWindows,
+    calendar_days,
+    enrollment_offsets,
+    first_poll_at_or_after,
+)
+from seqsim.model.scenario import Scenario
+from seqsim.units import DAY_US as DAY
+from seqsim.units import HOUR_US as HOUR
+from seqsim.units import to_us
+
+__all__ = ["Codes", "World", "build_world", "grow", "new_state"]
+
+
+class Codes(NamedTuple):
+    """What the kernel's integer codes stand for, to build the tables."""
+
+    phones: np.ndarray  # object, per lead
+    lead_created: np.ndarray  # int64 µs, per lead
+    lead_zone: np.ndarray  # object, per lead
+    lead_devices: np.ndarray  # device code per lead (-1: none)
+    devices: np.ndarray  # object, per device
+    triggers: np.ndarray  # object, per trigger code
+    sequence_ids: np.ndarray  # per sequence index
+    step_ids: np.ndarray  # per step index
+    step_days: np.ndarray
+    step_triggers: np.ndarray  # object, per step index
+
+
+class World(NamedTuple):
+    """The kernel's read-only arrays (``W``) and their codes."""
+
+    arrays: tuple
+    codes: Codes
+    polls: int
+    rows_hint: int
+    groups: int  # ready-row groups: (sequence, zone) pairs with send windows, else 1
+
+
+def _steps(static: dict[str, pd.DataFrame], schedule: Schedule,
+           seq_index: dict[int, int]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Return the step table (``T_*`` columns), the sequences' entry steps and the steps frame."""
+    frame = static["sequence_steps"].sort_values("id").reset_index(drop=True)
+    step_at = {(int(r.sequence_id), r.trigger): j for j, r in enumerate(frame.itertuples())}
+    seq_by_trigger = {t: seq_index[int(i)] for i, t in
+                      zip(static["sequences"]["id"], static["sequences"]["trigger"], strict=True)}
+    steps = np.full((7, len(frame)), -1, dtype=np.int64)
+    entry = np.full(len(seq_index), -1, dtype=np.int64)
+    for j, r in enumerate(frame.itertuples()):
+        steps[T_SEQ, j] = seq_index[int(r.sequence_id)]
+        steps[T_DAY, j] = int(r.day_number)
+        steps[T_DELAY, j] = int(r.trigger_delay_hours) * HOUR
+        nxt = step_at.get((int(r.sequence_id), r.next_trigger), -1)
+        steps[T_NEXT, j] = nxt
+        if nxt < 0 and isinstance(r.next_trigger, str):
+            steps[T_CHAIN, j] = seq_by_trigger.get(r.next_trigger, -1)
+        if r.is_entry_point:
+            entry[seq_index[int(r.sequence_id)]] = j
+    for first in entry:
+        chain, j = [], int(first)
+        while j >= 0 and len(chain) <= len(frame):
+            chain.append(j)
+            j = int(steps[T_NEXT, j])
+        offsets = enrollment_offsets(schedule.delay_from, [int(steps[T_DELAY, c]) for c in chain])
+        for pos, (c, offset) in enumerate(zip(chain, offsets, strict=True)):
+            steps[T_POS, c] = pos
+            steps[T_OFFSET, c] = offset
+    return steps, entry, frame
+
+
+def _midnights(scenario: Scenario) -> np.ndarray:
+    """Return the calendar day starts covering the run (empty: a rolling daily cap)."""
+    days = calendar_days(scenario.policy)
+    if days is None:
+        return np.empty(0, dtype=np.int64)
+    sim = scenario.simulation
+    t, end = days.start(to_us(sim.start) - DAY), to_us(sim.end) + 2 * DAY
+    out = [t]
+    while t <= end:
+        t = days.next_start(t)
+        out.append(t)
+    return np.array(out, dtype=np.int64)
+
+
+def _leads(arrivals: pd.DataFrame, n: int, device_code: dict[str, int]) -> tuple:
+    """Return per arrival its lead code, and per lead its phone, device, rank,
+    first arrival and zone (only the ``n`` arrivals the run enrols count)."""
+    phones = arrivals["phone"].to_numpy(dtype=object)[:n]
+    codes, uniques = pd.factorize(phones)
+    first = np.full(len(uniques), n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
+    uniques = np.asarray(uniques, dtype=object)
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
+    devices = arrivals["device_id"].to_numpy(dtype=object)[:n][first]
+    lead_dev = np.array([device_code.get(d, -1) for d in devices], dtype=np.int64)
+    times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)[:n][first]
+    zones = (arrivals["timezone"].to_numpy(dtype=object)[:n][first] if "timezone" in arrivals
+             else np.full(len(uniques), "UTC", dtype=object))
+    return codes.astype(np.int64), uniques, lead_dev, rank, times, zones
+
+
+def _poll_bounds(scenario: Scenario, arrivals: pd.DataFrame) -> tuple[int, np.ndarray]:
+    """Return the run's poll count and, per poll, where its arrivals start."""
+    sim = scenario.simulation
+    total = first_poll_at_or_after(sim.duration, sim.poll_interval)
+    offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(sim.start, "us")
+    arrival_poll = (first_poll_at_or_after(offsets, np.timedelta64(sim.poll_interval))
+                    if len(offsets) else offsets.astype(np.int64))
+    bounds = np.searchsorted(arrival_poll, np.arange(total + 1), side="left").astype(np.int64)
+    return total, bounds
+
+
+def _windows(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
+             total: int) -> tuple[int, tuple[np.ndarray, ...]]:
+    """Return the number of zones groups are split by (0: no send windows) and,
+    per (sequence, zone) group, its window's open intervals over the run's polls
+    (``W_WIN_LO``/``W_WIN_HI`` index ``W_WIN_START``/``W_WIN_END``; -1: no window)."""
+    policy, sim = scenario.policy, scenario.simulation
+    windows = SendWindows(policy, scenario.sequences, dict(zip(sequences["name"],
+                                                               sequences["id"], strict=True)))
+    if not windows.active:
+        empty = np.empty(0, dtype=np.int64)
+        return 0, (np.full(1, -1, dtype=np.int64), np.full(1, -1, dtype=np.int64), empty, empty)
+    first = to_us(sim.start)
+    last = first + (total - 1) * (sim.poll_interval // np.timedelta64(1, "us"))
+    lo, hi, starts, ends = [], [], [], []
+    for seq_id in sequences["id"]:
+        for zone in zones:
+            win = windows.window(int(seq_id), zone)
+            lo.append(len(starts) if win is not None else -1)
+            t = first
+            while win is not None and (opened := win.next_open(t)) <= last:
+                t = win.next_close(opened)
+                starts.append(opened)
+                ends.append(min(t, NEVER))
+                if t >= NEVER:
+                    break
+            hi.append(len(starts) if win is not None else -1)
+    return len(zones), tuple(np.array(v, dtype=np.int64) for v in (lo, hi, starts, ends))
+
+
+def _poll_kinds(scenario: Scenario, total: int) -> np.ndarray:
+    """Return per poll whether it runs, is down (an outage) or recovers from one."""
+    sim = scenario.simulation
+    outages = Outages.for_run(scenario.policy, sim.start, sim.poll_interval, total)
+    kinds = np.full(total, POLL_RUNS, dtype=np.int64)
+    kinds[sorted(outages.down)] = POLL_DOWN
+    kinds[sorted(outages.recovery)] = POLL_RECOVERS
+    return kinds
+
+
+def _stat(scenario: Scenario, total: int, rows_per_entry: int, zones: int,
+          skip_idle: bool, n_devices: int) -> np.ndarray:
+    schedule, cap, sim = Schedule.of(scenario.policy), scenario.capacity, scenario.simulation
+    stat = np.zeros(STATS, dtype=np.int64)
+    stat[[START, POLL, TOTAL, BATCH, HOUR_US, DAY_US]] = [
+        to_us(sim.start), sim.poll_interval // np.timedelta64(1, "us"), total, cap.batch_size,
+        HOUR, DAY]
+    stat[[ALL_AT, DELAY_FROM, ON_QUEUE, MAX_RETRIES]] = [
+        schedule.all_at_enrollment, schedule.delay_from, schedule.on_queue, cap.max_retries]
+    stat[[ROWS_PER_ENTRY, CATCH_UP, STALE_AFTER, ZONES, SKIP_IDLE, DEVICES]] = [
+        rows_per_entry, schedule.catch_up, schedule.stale_after_us, zones, skip_idle,
+        n_devices]
+    return stat
+
+
+def _sequence_table(sequences: pd.DataFrame, steps: np.ndarray, entry: np.ndarray,
+                    trigger_code: dict[str, int]) -> np.ndarray:
+    seqs = np.zeros((4, len(sequences)), dtype=np.int64)
+    seqs[S_ACTIVE] = sequences["is_active"].to_numpy(dtype=bool)
+    seqs[S_ENTRY] = entry
+    seqs[S_TRIGGER] = [trigger_code[t] for t in sequences["trigger"]]
+    seqs[S_STEPS] = np.bincount(steps[T_SEQ][steps[T_POS] >= 0], minlength=len(sequences))
+    return seqs
+
+
+def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: list[str],
+                arrivals: pd.DataFrame, *, skip_idle: bool = True) -> World:
+    """Return the kernel's view of a run (layout: :mod:`seqsim.engine.kernel_layout`).
+
+    ``skip_idle`` False runs every poll instead of jumping idle stretches
+    (the tables are the same; it exists to prove it).
+    """
+    sequences = static["sequences"].sort_values("id").reset_index(drop=True)
+    seq_index = {int(i): s for s, i in enumerate(sequences["id"])}
+    total, bounds = _poll_bounds(scenario, arrivals)
+    n = int(bounds[-1])
+    a_codes, a_triggers = pd.factorize(
+        pd.concat([arrivals["trigger"].iloc[:n], sequences["trigger"]], ignore_index=True))
+    trigger_code = {t: c for c, t in enumerate(a_triggers)}
+    steps, entry, step_frame = _steps(static, Schedule.of(scenario.policy), seq_index)
+    seqs = _sequence_table(sequences, steps, entry, trigger_code)
+    trig_seq = np.full(len(a_triggers), -1, dtype=np.int64)
+    trig_seq[seqs[S_TRIGGER]] = np.arange(len(sequences))
+    gaps = sequences[["min_delay_seconds", "max_delay_seconds"]].to_numpy(np.float64).T.copy()
+    lead_of, phones, lead_dev, rank, created, lead_zones = _leads(
+        arrivals, n, {d: j for j, d in enumerate(devices)})
+    zone_of, zones = pd.factorize(lead_zones)
+    n_zones, windows = _windows(scenario, sequences, np.asarray(zones, dtype=object), total)
+    per_entry = max(1, int(seqs[S_STEPS].max(initial=1))) * max(1, len(sequences))
+    cap = scenario.capacity
+    arrays = (
+        _stat(scenario, total, per_entry, n_zones, skip_idle, len(devices)), seqs, steps,
+        trig_seq, bounds,
+        lead_of, a_codes[:n].astype(np.int64), lead_dev, rank,
+        np.array([cap.hourly_limit, cap.daily_limit, cap.in_flight_limit], dtype=np.int64),
+        _midnights(scenario), gaps, np.array([cap.failure_rate], dtype=np.float64),
+        zone_of.astype(np.int64), _poll_kinds(scenario, total), *windows,
+    )
+    codes = Codes(phones, created, lead_zones, lead_dev, np.asarray(devices, dtype=object),
+                  np.asarray(a_triggers, dtype=object), sequences["id"].to_numpy(np.int64),
+                  step_frame["id"].to_numpy(np.int64), step_frame["day_number"].to_numpy(np.int64),
+                  step_frame["trigger"].to_numpy(dtype=object))
+    groups = len(sequences) * n_zones if n_zones else 1
+    return World(arrays, codes, total, max(1024, 2 * n), groups)
+
+
+def new_state(world: World, n_devices: int) -> tuple:
+    """Return fresh state arrays (``S``) for a run of ``world``."""
+    stat, seqs, limits = world.arrays[W_STAT], world.arrays[W_SEQS], world.arrays[W_LIMITS]
+    leads, rows, batch = len(world.codes.phones), world.rows_hint, int(stat[BATCH])
+    devices = np.zeros((DEVICE_COLUMNS, n_devices), dtype=np.int64)
+    devices[LAST_SEND] = NONE
+    state = [np.zeros(0, dtype=np.int64)] * STATE_ARRAYS
+    state[S_ROWS] = np.zeros((ROW_COLUMNS, rows), dtype=np.int64)
+    state[S_MSGS] = np.zeros((MESSAGE_COLUMNS, rows), dtype=np.int64)
+    cells = world.groups * (n_devices + 1)
+    state[S_CELL_ROOT] = np.full(cells, -1, dtype=np.int64)
+    state[S_CELL_COUNT] = np.zeros(cells, dtype=np.int64)
+    state[S_TREAP_ROOT] = np.full(world.groups, -1, dtype=np.int64)
+    state[S_GROUP_COUNT] = np.zeros(world.groups, dtype=np.int64)
+    state[S_GROUP_OPEN] = np.zeros(world.groups, dtype=np.int64)
+    state[S_PENDING], state[S_TMP], state[S_FLIGHT] = (np.zeros(rows, dtype=np.int64)
+                                                       for _ in range(3))
+    state[S_LEAD_TRIG] = np.zeros((leads, len(world.codes.triggers)), dtype=np.int64)
+    state[S_LEAD_N] = np.full(leads, -1, dtype=np.int64)
+    state[S_UPTO] = np.zeros((leads, seqs.shape[1]), dtype=np.int64)
+    state[S_PAIR_FIRST] = np.full((leads, seqs.shape[1]), NONE, dtype=np.int64)
+    state[S_DEVICES] = devices
+    state[S_HOUR_RING] = np.zeros((n_devices, max(1, int(limits[0]))), dtype=np.int64)
+    state[S_DAY_RING] = np.zeros((n_devices, max(1, int(limits[1]))), dtype=np.int64)
+    state[S_BLOCKED_UNTIL] = np.full(n_devices, NONE, dtype=np.int64)
+    state[S_COUNT] = np.zeros(COUNTERS, dtype=np.int64)
+    state[S_TIMELINE] = np.zeros((TIMELINE_ROWS, world.polls), dtype=np.int64)
+    state[S_SEL] = np.zeros(batch, dtype=np.int64)
+    return tuple(state)
+
+
+def _resized(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((*a.shape[:-1], size), dtype=a.dtype)
+    out[..., : a.shape[-1]] = a
+    return out
+
+
+def grow(state: tuple, what: int) -> tuple:
+    """Return ``state`` with room for more rows (``what = NEEDS_ROWS``) or messages."""
+    need = int(state[S_COUNT][C_NEED])
+    s = list(state)
+    sized = ROW_SIZED if what == NEEDS_ROWS else MESSAGE_SIZED
+    size = max(need, 2 * s[sized[0]].shape[-1])
+    for j in sized:
+        s[j] = _resized(s[j], size)
+    return tuple(s)
