@@ -23,7 +23,9 @@
   ``crash_between_statements``, the worker dies after the UPDATE that marks
   the row completed and before the INSERT of the next step's row. Without
   ``atomic_advance`` the UPDATE has committed: the contact is lost. With it
-  the transaction rolls back and the advance is retried at the next poll.
+  the transaction rolls back (the row stays claimed) and a fresh worker
+  retries the advance at the next poll, before anything else runs; the
+  retry does not crash.
 - **Stuck claims.** After each successful claim, with probability
   ``stuck_claims``, the worker dies before queueing the message; the row
   stays claimed until a poll's release of claims older than
@@ -37,13 +39,16 @@
   the release of stale claims. The application's own writes (due times,
   completion and creation times, the send log) bind its clock.
 
-Draw order of the faults stream (:func:`seqsim.model.faults.faults_rng`, its
-own stream, so the arrivals and the sending draws are unchanged): in the
-order the statements run, one ``integers(live pollers)`` before each
-statement while two or more pollers are live; one ``random()`` after each
-successful claim when ``stuck_claims > 0``; one ``random()`` at the start of
-each advance when ``crash_between_statements > 0``. The sending draws
-(failure, pacing gap) stay on the sending stream, two per queued message.
+Draws (:func:`seqsim.model.faults.faults_rng`: streams of their own, so the
+arrivals and the sending draws are unchanged, one per purpose, so a run that
+skips idle polls draws exactly what one that runs them does): the
+interleaving of the poll at ``t`` comes from a stream keyed by ``t``: one
+``integers(live pollers)`` before each statement while two or more pollers
+are live; the stuck-claims stream gives one ``random()`` after each
+successful claim, in claim order, when ``stuck_claims > 0``; the crash stream
+one ``random()`` at the start of each advance (not a retry), in advance
+order, when ``crash_between_statements > 0``. The sending draws (failure,
+pacing gap) stay on the sending stream, two per queued message.
 """
 
 from __future__ import annotations
@@ -119,7 +124,7 @@ class FaultyRowProcessor(RowProcessor):
         if self.check_then_insert:
             schema.drop_unique_key(con)
         super().__init__(con, scenario, devices, rng)
-        self.fault_rng = faults_rng(scenario.simulation.seed)
+        self.streams = faults_rng(scenario.simulation.seed)
         self._db_offset_us = faults.db_clock_offset // _US
         self._lead = max((faults.offset(i) for i in range(faults.pollers)), default=timedelta(0))
         self._offline = [(w.start, w.end, frozenset(w.device_ids(devices)))
@@ -179,24 +184,27 @@ class FaultyRowProcessor(RowProcessor):
 
     def _process_due(self, at: datetime) -> int:
         retry, self._retry = self._retry, []
-        for row_id in retry:
-            self._complete(row_id, at)
+        for row_id in retry:  # a fresh worker retries the advance, and it completes
+            row.run_statements(self._advance_statements(row_id, at, may_crash=False))
         self._skipped = 0
-        self._interleave([self._poller(i, at) for i in range(self.faults.pollers)])
+        self._interleave([self._poller(i, at) for i in range(self.faults.pollers)],
+                         self.streams.interleaving(to_us(at)))
         return self._skipped
 
-    def _interleave(self, workers: list[Iterator[None]]) -> None:
+    @staticmethod
+    def _interleave(workers: list[Iterator[None]], rng: np.random.Generator) -> None:
         """Run the workers' statements, one at a time, in a seeded random interleaving."""
         live = list(workers)
         while live:
-            i = int(self.fault_rng.integers(len(live))) if len(live) > 1 else 0
+            i = int(rng.integers(len(live))) if len(live) > 1 else 0
             try:
                 next(live[i])
             except StopIteration:
                 del live[i]
 
-    def _draw(self, probability: float) -> bool:
-        return probability > 0 and bool(self.fault_rng.random() < probability)
+    @staticmethod
+    def _draw(rng: np.random.Generator, probability: float) -> bool:
+        return probability > 0 and bool(rng.random() < probability)
 
     def _poller(self, index: int, at: datetime) -> Iterator[None]:
         """One poller's poll at its offset; stops after each statement."""
@@ -220,7 +228,7 @@ class FaultyRowProcessor(RowProcessor):
             else:
                 claimed = row_send.claim(self.con, due.id, device, now=db_now)
             yield
-            if not claimed or self._draw(faults.stuck_claims):
+            if not claimed or self._draw(self.streams.stuck, faults.stuck_claims):
                 continue  # taken by another worker, or this worker died holding the claim
             self._queue(due, device, now)
             yield
@@ -241,10 +249,12 @@ class FaultyRowProcessor(RowProcessor):
             self._enrolled += enrolment.enrolled
             yield
 
-    def _advance_statements(self, row_id: int, at: datetime) -> Iterator[None]:
-        """Advance a contact, stopping after each statement; a crash may stop it between
-        marking the row completed and inserting the next step's row."""
-        crash = self._draw(self.faults.crash_between_statements)
+    def _advance_statements(self, row_id: int, at: datetime, *, may_crash: bool = True
+                            ) -> Iterator[None]:
+        """Advance a contact, stopping after each statement; a crash (``may_crash``) may
+        stop it between marking the row completed and inserting the next step's row."""
+        crash = may_crash and self._draw(self.streams.crash,
+                                            self.faults.crash_between_statements)
         statements = row.advance_statements(self.con, row_id, at, self.schedule,
                                             check_then_insert=self.check_then_insert)
         if self.faults.atomic_advance:

@@ -42,6 +42,7 @@ __all__ = [
     "DUPLICATE_GUARDS",
     "MAX_POLLERS",
     "DeviceOffline",
+    "FaultStreams",
     "FaultsConfig",
     "check_faults",
     "faults_rng",
@@ -58,6 +59,8 @@ DUPLICATE_GUARDS: tuple[str, ...] = ("unique_key", "check_then_insert")
 MAX_POLLERS = 8
 #: The largest disagreement of the database clock with the application's.
 _MAX_OFFSET = timedelta(days=1)
+_ONE_OF = ("expected exactly one of 'devices' (a list of device ids) or 'share' (a "
+           "fraction of the fleet in (0, 1])")
 _OFFSET_EXPECTED = "a signed duration of at most 1 day, e.g. '8h' or '-8h'"
 
 
@@ -122,8 +125,7 @@ class DeviceOffline:
             raise fail(f"{key}.end", format_instant(end),
                        f"an instant after its start ({format_instant(start)})")
         if (self.devices is None) == (self.share is None):
-            raise ScenarioError(f"{key}: expected exactly one of 'devices' (a list of device "
-                                "ids) or 'share' (a fraction of the fleet in (0, 1])")
+            raise ScenarioError(f"{key}: {_ONE_OF}")
         if self.devices is not None:
             ids = as_list(f"{key}.devices", self.devices, "a list of device ids, e.g. ['dev-001']")
             if not ids or not all(isinstance(d, str) for d in ids) or len(set(ids)) < len(ids):
@@ -151,6 +153,8 @@ class DeviceOffline:
         if ("end" in table) == ("duration" in table):
             raise ScenarioError(f"{key}: {show(dict(table))} is not valid; expected exactly one "
                                 "of 'end' or 'duration' with the 'start'")
+        if ("devices" in table) == ("share" in table):
+            raise ScenarioError(f"{key}: {_ONE_OF}")
         values = {k: v for k, v in table.items() if k != "duration"}
         try:
             if "duration" in table:
@@ -161,7 +165,7 @@ class DeviceOffline:
                 values["end"] = start + length
             return cls(**values)
         except ScenarioError as exc:
-            raise with_key_prefix(exc, "faults.device_offline", key) from exc
+            raise with_key_prefix(exc, "faults.device_offline.", f"{key}.") from exc
 
     def device_ids(self, fleet: list[str]) -> tuple[str, ...]:
         """Return the ids of the devices this window takes offline, of ``fleet``."""
@@ -313,11 +317,35 @@ def faults_table(faults: FaultsConfig) -> dict[str, Any]:
     return table
 
 
-def faults_rng(seed: int) -> np.random.Generator:
-    """Return the faults' own random stream of a run seeded ``seed``.
+def faults_rng(seed: int) -> FaultStreams:
+    """Return the faults' own random streams of a run seeded ``seed``.
 
-    It is the third child of the run's seed sequence (the arrivals are the
-    first and the sending draws the second, see `seqsim.run.simulate`), so
-    turning a fault on changes neither the arrivals nor the send outcomes.
+    They come from the third child of the run's seed sequence (the arrivals
+    are the first and the sending draws the second, see `seqsim.run.simulate`),
+    so turning a fault on changes neither the arrivals nor the send outcomes.
     """
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    return FaultStreams(np.random.SeedSequence(seed).spawn(3)[2])
+
+
+class FaultStreams:
+    """The faults' random streams: one per purpose, so each decision is made the same
+    whichever polls a run skips.
+
+    ``stuck`` (a draw per successful claim) and ``crash`` (a draw per advance)
+    are drawn in the order claims and advances happen; the interleaving of a
+    poll is drawn from a stream of its own (:meth:`interleaving`), keyed by
+    the poll instant, so an idle poll that runs draws nothing another poll sees.
+    """
+
+    def __init__(self, root: np.random.SeedSequence) -> None:
+        interleave, stuck, crash = root.spawn(3)
+        self._interleave = interleave
+        self.stuck = np.random.default_rng(stuck)
+        self.crash = np.random.default_rng(crash)
+
+    def interleaving(self, poll_us: int) -> np.random.Generator:
+        """Return the stream that orders the statements of the poll at ``poll_us``
+        (microseconds since 1970)."""
+        key = (*self._interleave.spawn_key, poll_us % 2**63)
+        return np.random.default_rng(np.random.SeedSequence(self._interleave.entropy,
+                                                            spawn_key=key))
