@@ -249,7 +249,8 @@ def test_skipping_idle_polls_gives_the_same_tables_under_faults() -> None:
     scenario = Scenario.from_dict(world({
         "pollers": 2, "poller_offsets": ["0s", "30s"], "stuck_claims": 0.3,
         "claim_timeout": "3m", "db_clock_offset": "-10m",
-        "device_offline": [{"start": "2025-07-01T00:20:00", "duration": "20m", "share": 0.5}]}))
+        "device_offline": [{"start": "2025-07-01T00:20:00", "duration": "20m", "share": 0.5}]},
+        count=4))
     skipped = simulate(scenario, progress=False)
     every = simulate(scenario, progress=False, skip_idle=False)
     for name in ("sequence_contacts", "messages"):

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from seqsim.errors import ScenarioError
+from seqsim.model.policy import window_bounds, window_list
 from seqsim.units import (
-    INSTANT_EXPECTED,
     format_duration,
     format_instant,
     parse_duration,
@@ -27,13 +27,11 @@ from seqsim.units import (
 )
 from seqsim.validation import (
     as_list,
-    check_keys,
     fail,
     is_finite,
     parse_choice,
     parse_int,
     quoted,
-    show,
     with_key_prefix,
 )
 
@@ -147,23 +145,11 @@ class DeviceOffline:
         Raises:
             ScenarioError: unknown or missing keys, both ``end`` and ``duration``.
         """
-        check_keys(key, table, ("start", "end", "duration", "devices", "share"))
-        if "start" not in table:
-            raise ScenarioError(f"{key}.start: missing; expected {INSTANT_EXPECTED}")
-        if ("end" in table) == ("duration" in table):
-            raise ScenarioError(f"{key}: {show(dict(table))} is not valid; expected exactly one "
-                                "of 'end' or 'duration' with the 'start'")
+        start, end = window_bounds(key, table, ("start", "end", "duration", "devices", "share"))
         if ("devices" in table) == ("share" in table):
             raise ScenarioError(f"{key}: {_ONE_OF}")
-        values = {k: v for k, v in table.items() if k != "duration"}
         try:
-            if "duration" in table:
-                start = parse_instant(table["start"], f"{key}.start")
-                length = parse_duration(table["duration"], f"{key}.duration")
-                if length <= timedelta(0):
-                    raise fail(f"{key}.duration", table["duration"], "a duration > 0, e.g. '2h'")
-                values["end"] = start + length
-            return cls(**values)
+            return cls(start, end, devices=table.get("devices"), share=table.get("share"))
         except ScenarioError as exc:
             raise with_key_prefix(exc, "faults.device_offline.", f"{key}.") from exc
 
@@ -238,7 +224,9 @@ class FaultsConfig:
         for name in ("crash_between_statements", "stuck_claims"):
             object.__setattr__(self, name, _probability(f"faults.{name}", getattr(self, name)))
         object.__setattr__(self, "claim_timeout", timeout)
-        object.__setattr__(self, "device_offline", _windows(self.device_offline))
+        object.__setattr__(self, "device_offline", window_list(
+            "faults.device_offline", self.device_offline, DeviceOffline,
+            "a table with start, end or duration, and devices or share"))
         object.__setattr__(self, "db_clock_offset",
                            _signed_duration("faults.db_clock_offset", self.db_clock_offset))
 
@@ -251,21 +239,6 @@ class FaultsConfig:
     def offset(self, poller: int) -> timedelta:
         """Return poller ``poller``'s offset from the poll instant."""
         return self.poller_offsets[poller] if self.poller_offsets else timedelta(0)
-
-
-def _windows(value: Any) -> tuple[DeviceOffline, ...]:
-    """Return the offline windows as `DeviceOffline`, sorted by start (tables accepted)."""
-    items = []
-    for i, item in enumerate(as_list("faults.device_offline", value,
-                                     "a list of tables ([[faults.device_offline]])")):
-        key = f"faults.device_offline[{i}]"
-        if isinstance(item, DeviceOffline):
-            items.append(item)
-        elif isinstance(item, Mapping):
-            items.append(DeviceOffline.from_table(key, item))
-        else:
-            raise fail(key, item, "a table with start, end or duration, and devices or share")
-    return tuple(sorted(items, key=lambda w: w.start))
 
 
 def check_faults(faults: FaultsConfig, poll_interval: timedelta, devices: int,
