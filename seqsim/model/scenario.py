@@ -349,7 +349,7 @@ class Scenario:
         """Return a new scenario with dotted keys replaced.
 
         Keys: ``"capacity.devices"``, ``"simulation.duration"``,
-        ``"policy.progress_on"``, ``"sequences.COLD.days"`` (by name) or
+        ``"policy.progress_on"``, ``"faults.pollers"``, ``"sequences.COLD.days"`` (by name) or
         ``"sequences.0.days"`` (by index), ``"workload.0.rate_per_hour"``. A
         value of None removes an optional key (e.g. ``"sequences.COLD.next"``).
         The result goes through `from_dict`, so validation is the same as loading.
