@@ -165,7 +165,7 @@ def test_the_fast_engine_refuses_faults_naming_the_fault_and_the_row_engine() ->
                                             r"'batch'.*engine = \"row\", which runs it"):
         simulate(scenario, progress=False)
     row = Scenario.from_dict(world({"db_clock_offset": "1h"}))
-    with pytest.raises(ScenarioError, match=r"faults\.db_clock_offset: 'set' is not valid "
+    with pytest.raises(ScenarioError, match=r"faults\.db_clock_offset: '1h' is not valid "
                                             r"with engine 'batch'"):
         simulate(row, engine="batch", progress=False)
 

@@ -30,6 +30,7 @@ from seqsim.engine.poll import Processor
 from seqsim.engine.row_faults import FaultyRowProcessor
 from seqsim.engine.row_processor import RowProcessor
 from seqsim.errors import ScenarioError
+from seqsim.model.faults import faults_table
 from seqsim.model.scenario import ENGINE_NAMES, Scenario
 from seqsim.validation import quoted
 
@@ -107,8 +108,7 @@ def refuse_unsupported(engine: Engine, scenario: Scenario) -> None:
     active = scenario.faults.active
     if active and not engine.runs_faults:
         name = active[0]
-        value = getattr(scenario.faults, name)
-        shown = value if isinstance(value, (int, float, str, bool)) else "set"
+        shown = faults_table(scenario.faults)[name]
         runs = " or ".join(f'engine = "{e.name}"' for e in ENGINES.values() if e.runs_faults)
         raise ScenarioError(
             f"faults.{name}: {shown!r} is not valid with engine {engine.name!r}, which does not "

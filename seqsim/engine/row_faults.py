@@ -150,6 +150,8 @@ class FaultyRowProcessor(RowProcessor):
         return min(times) if times else None
 
     def _free_at(self, device_id: str | None, now: datetime) -> int | None:
+        """Return the base class's answer, no earlier than the end of an offline window
+        the device is in at ``now``."""
         free = super()._free_at(device_id, now)
         for start, end, ids in self._offline:
             if free is not None and device_id in ids and start <= now < end:
@@ -157,6 +159,7 @@ class FaultyRowProcessor(RowProcessor):
         return free
 
     def _offline_at(self, device_id: str | None, at: datetime) -> bool:
+        """Return whether ``device_id`` is in an offline window at ``at``."""
         return any(device_id in ids and start <= at < end for start, end, ids in self._offline)
 
     def _next_release(self) -> datetime | None:
@@ -204,6 +207,7 @@ class FaultyRowProcessor(RowProcessor):
 
     @staticmethod
     def _draw(rng: np.random.Generator, probability: float) -> bool:
+        """Return whether a fault of ``probability`` strikes (no draw when it is 0)."""
         return probability > 0 and bool(rng.random() < probability)
 
     def _poller(self, index: int, at: datetime) -> Iterator[None]:
@@ -292,6 +296,7 @@ class FaultyRowProcessor(RowProcessor):
                 raise _WorkerDied
 
     def _complete(self, row_id: int, at: datetime) -> None:
+        # A delivery's advance: the same statements as a poller's, run through at once.
         row.run_statements(self._advance_statements(row_id, at))
 
     def _fail(self, row_id: int, at: datetime) -> None:

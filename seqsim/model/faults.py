@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from seqsim.units import (
 from seqsim.validation import (
     as_list,
     fail,
+    field_names,
     is_finite,
     parse_choice,
     parse_int,
@@ -234,7 +235,8 @@ class FaultsConfig:
     def active(self) -> list[str]:
         """Return the keys that differ from the default (no fault), in field order."""
         default = FaultsConfig()
-        return [name for name in asdict(self) if getattr(self, name) != getattr(default, name)]
+        return [name for name in field_names(FaultsConfig)
+                if getattr(self, name) != getattr(default, name)]
 
     def offset(self, poller: int) -> timedelta:
         """Return poller ``poller``'s offset from the poll instant."""
