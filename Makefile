@@ -59,10 +59,12 @@ bench: $(VENV)/.installed-dev
 check: $(VENV)/.installed
 	$(BIN)/seqsim check data/scenarios
 	$(BIN)/seqsim check data/scenarios/policies
+	$(BIN)/seqsim check data/scenarios/faults
 
 baselines: $(VENV)/.installed
 	$(BIN)/seqsim check data/scenarios --update
 	$(BIN)/seqsim check data/scenarios/policies --update
+	$(BIN)/seqsim check data/scenarios/faults --update
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/

@@ -63,6 +63,24 @@ TINY: dict[str, Any] = {
                "outages": [{"start": "2025-07-01T02:00:00", "duration": "20m"}]},
 }
 
+#: The tiny fault scenario: every [faults] key set, on the row engine (the only one
+#: that runs faults); 3 leads and 2 hours, since each statement costs milliseconds.
+TINY_FAULTS: dict[str, Any] = {
+    **{k: v for k, v in TINY.items() if k not in ("workload", "policy")},
+    "simulation": {**TINY["simulation"], "duration": "2h", "engine": "row"},
+    "workload": [{"kind": "burst", "trigger": "cold", "count": 3, "at": "2025-07-01T00:00:00"}],
+    "faults": {"pollers": 2, "poller_offsets": ["0s", "1m"], "claiming": "none",
+               "duplicate_guard": "check_then_insert", "crash_between_statements": 0.3,
+               "atomic_advance": False, "stuck_claims": 0.3, "claim_timeout": "10m",
+               "db_clock_offset": "-30m",
+               "device_offline": [{"start": "2025-07-01T00:10:00", "duration": "20m",
+                                   "share": 0.5},
+                                  {"start": "2025-07-01T01:00:00",
+                                   "end": "2025-07-01T01:30:00", "devices": ["dev-002"]}]},
+}
+#: Examples of the fault surface: each valid mutant runs the row engine.
+FAULT_FUZZ = settings(FUZZ, max_examples=max(1, EXAMPLES // 4))
+
 _SPECIAL_TEXT = [
     "", " ", "x" * 5000, "\x00", "a\nb", "localtime", "Factory", "posixrules", "right/UTC",
     "UTC", "America/New_York", "0001-01-01T00:00:00", "9999-12-31T23:59:59",
@@ -156,6 +174,12 @@ def test_scenario_tables(data: dict[str, Any]) -> None:
     only_seqsim_errors(lambda: _run_if_tiny(Scenario.from_dict(data)))
 
 
+@FAULT_FUZZ
+@given(mutated(TINY_FAULTS))
+def test_fault_tables(data: dict[str, Any]) -> None:
+    only_seqsim_errors(lambda: _run_if_tiny(Scenario.from_dict(data)))
+
+
 def _toml_text(draw: st.DrawFn) -> str:
     data = draw(mutated(TINY))
     try:
@@ -203,7 +227,8 @@ _KEYS = sorted({f"{table}.{key}" for table in ("simulation", "capacity", "policy
     f"{top}.{sel}.{key}" for top, sel in (("sequences", "COLD"), ("sequences", "1"),
                                           ("workload", "0"), ("workload", "2"))
     for key in ("days", "delay_hours", "next", "min_delay_seconds", "rate_per_hour", "count",
-                "timezone", "end", "profile", "is_active", "send_days")})
+                "timezone", "end", "profile", "is_active", "send_days")} | {
+    f"faults.{key}" for key in TINY_FAULTS["faults"]})
 
 
 def _set_value(value: Any) -> str:

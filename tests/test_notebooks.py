@@ -27,6 +27,7 @@ TEST_PARAMETERS = {
     ),
     "04_sql_on_results.ipynb": 'SCALE = 0.1\nDURATION = "16d"',
     "05_policy_comparison.ipynb": "SCALE = 0.25",
+    "07_failure_modes.ipynb": "COUNT = 5",
 }
 
 #: What a notebook may import: the public API and the analysis libraries.

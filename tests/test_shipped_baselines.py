@@ -1,9 +1,11 @@
 """Every shipped scenario has a baseline in data/baselines/, and still matches it.
 
 `seqsim check data/scenarios` finds data/baselines/NAME.json for
-data/scenarios/NAME.toml; the policy comparison set keeps its baselines beside
-its scenarios (data/scenarios/policies/NAME.baseline.json). All run at full
-size (about 15 s on the batch engine together). After a deliberate change to a
+data/scenarios/NAME.toml; the policy comparison set and the fault scenarios
+keep their baselines beside their scenarios (data/scenarios/policies/ and
+data/scenarios/faults/NAME.baseline.json). All run at full size (about 15 s
+on the batch engine together, and about 5 s for the tiny fault scenarios on
+the row engine). After a deliberate change to a
 scenario or the engine, re-record with `make baselines` and review the diff of
 the baseline files in the pull request.
 """
@@ -21,12 +23,13 @@ from seqsim.cli.main import main
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.toml"))
 POLICIES = sorted((ROOT / "data" / "scenarios" / "policies").glob("*.toml"))
+FAULTS = sorted((ROOT / "data" / "scenarios" / "faults").glob("*.toml"))
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS + POLICIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("scenario", SCENARIOS + POLICIES + FAULTS, ids=lambda p: p.stem)
 def test_every_scenario_has_a_current_baseline(scenario: Path) -> None:
     path = baseline_path_for(scenario)
-    if scenario in POLICIES:
+    if scenario in POLICIES or scenario in FAULTS:
         assert path == scenario.with_name(f"{scenario.stem}.baseline.json")
     else:
         assert path == ROOT / "data" / "baselines" / f"{scenario.stem}.json"
@@ -49,3 +52,12 @@ def test_policy_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"{len(POLICIES)} scenarios checked: {len(POLICIES)} passed" in out
+
+
+def test_fault_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    # They break invariants on purpose: the check passes, the metrics say how much.
+    status = main(["check", str(ROOT / "data" / "scenarios" / "faults")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"{len(FAULTS)} scenarios checked: {len(FAULTS)} passed" in out
+    assert len(FAULTS) == 6

@@ -63,6 +63,8 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "drift_hours_p95": ("drift from designed schedule p95", "h"),
     "drift_hours_max": ("drift from designed schedule max", "h"),
     "skipped_steps": ("steps skipped after an outage", ""),
+    "stuck_contacts": ("contacts with a stuck claim", ""),
+    "late_by_claim_release_s": ("lateness after a claim release, max", "s"),
 }
 
 def _peak_sends(result: Result, seconds: float) -> int:

@@ -38,7 +38,9 @@ DEFAULT_TOLERANCES: tuple[tuple[str, float, float], ...] = (
     ("summary.lost_contacts", 0, 0.0),
     ("summary.max_active_rows_per_contact", 0, 0.0),
     ("summary.early_sends", 0, 0.0),
+    ("summary.stuck_contacts", 0, 0.0),
     ("summary.lateness_*", 60, 0.05),
+    ("summary.late_by_claim_release_s", 60, 0.05),
     ("steps.*.lateness_*", 60, 0.05),
     ("summary.*_hours", 0.25, 0.0),
     ("summary.drift_hours_*", 0.25, 0.0),
@@ -62,6 +64,8 @@ NEW_METRICS: tuple[str, ...] = (
     "summary.drift_hours_max",
     "summary.max_messages_per_contact_per_hour",
     "summary.skipped_steps",
+    "summary.stuck_contacts",
+    "summary.late_by_claim_release_s",
 )
 SEED_SE = 3.0  # seeds: abs tolerance >= this many standard errors of the mean
 _QUANTILES = (("p50", 0.50), ("p95", 0.95), ("max", 1.0))

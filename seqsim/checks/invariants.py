@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.checks.contacts import check_contacts, examples
+from seqsim.checks.faults import split_fault_effects
 from seqsim.model.policy import PolicyConfig
 
 __all__ = ["invariant_violations", "result_violations", "send_violations", "skipped_rows"]
@@ -188,7 +189,9 @@ def result_violations(
 
     The table checks of :func:`invariant_violations` under the run's policy
     (``result.scenario.policy``, or ``policy`` when given) plus
-    :func:`send_violations` with the run's ``progress_on`` and ``max_retries``.
+    :func:`send_violations` with the run's ``progress_on`` and ``max_retries``,
+    less the problems the scenario's ``[faults]`` cause on purpose
+    (:func:`seqsim.checks.faults.split_fault_effects`).
     """
     steps = result.tables["sequence_steps"]
     scenario = result.scenario
@@ -202,6 +205,6 @@ def result_violations(
         progress_on=scenario.policy.progress_on,
         max_retries=scenario.capacity.max_retries,
     )
-    return problems
+    return split_fault_effects(problems, scenario.faults)[0]
 
 

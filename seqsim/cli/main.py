@@ -96,6 +96,8 @@ def format_summary(result: Result) -> str:
     problems = info.get("invariant_violations") or []
     for problem in problems:
         lines.append(f"  INVARIANT BROKEN: {problem}")
+    for effect in info.get("fault_effects") or []:
+        lines.append(f"  broken on purpose by [faults]: {effect}")
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@
 - :mod:`~seqsim.engine.poll`: what a poll takes and reports, the processor interface;
 - the per-row engine, the reference: literal SQL on DuckDB as production ran it
   (:mod:`~seqsim.engine.row`, :mod:`~seqsim.engine.row_send`,
-  :mod:`~seqsim.engine.row_queries`, run by :mod:`~seqsim.engine.row_processor`);
+  :mod:`~seqsim.engine.row_queries`, run by :mod:`~seqsim.engine.row_processor`,
+  and under ``[faults]`` by :mod:`~seqsim.engine.row_faults`);
 - the compiled engine (``engine = "batch"``): the same rules as loops over integer
   arrays, compiled with numba, a whole run per call (:mod:`~seqsim.engine.kernel`,
   the poll; :mod:`~seqsim.engine.kernel_advance`, :mod:`~seqsim.engine.kernel_ready`,

@@ -32,8 +32,10 @@ queries and the catch-up statements in :mod:`seqsim.engine.row_queries`, and
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from seqsim.engine.db import Connection, bound_now, in_transaction, transaction
 from seqsim.engine.rules import (
@@ -48,14 +50,23 @@ from seqsim.errors import EngineError
 from seqsim.units import HOUR_US, from_us, to_us
 
 __all__ = [
+    "MARKED",
     "Advance",
     "Enrollment",
+    "advance_statements",
     "complete_step",
     "enroll",
     "enroll_lead",
     "enroll_new_leads",
     "fail_step",
+    "run_statements",
+    "step_row_exists",
 ]
+
+T = TypeVar("T")
+#: What :func:`advance_statements` yields once the row is marked completed and
+#: before the next step's row is inserted: where a crash loses the contact.
+MARKED = "marked completed"
 
 
 @dataclass(frozen=True)
@@ -288,56 +299,108 @@ def complete_step(
     lead and, when the last step's ``next_trigger`` is another sequence's
     entry trigger, enrols the lead there. ``skipped`` records a step the
     catch-up skipped (``last_error`` = :data:`seqsim.engine.rules.SKIPPED_ERROR`).
-    Completing a row that is not active is a no-op that says so.
+    Completing a row that is not active is a no-op that says so. The
+    statements are those of :func:`advance_statements`.
 
     Raises:
         EngineError: no such row.
     """
     at = bound_now(now)
     with transaction(con):
-        row = con.execute(
-            """
-            SELECT sc.status, sc.sequence_id, sc.contact_phone, sc.contact_name,
-                   sc.assigned_device_id, st.next_trigger, s."trigger",
-                   sc.next_trigger_time, st.trigger_delay_hours
-            FROM sequence_contacts sc
-            JOIN sequence_steps st ON st.id = sc.sequence_stepid
-            JOIN sequences s ON s.id = sc.sequence_id
-            WHERE sc.id = ?
-            """,
-            [row_id],
-        ).fetchone()
-        if row is None:
-            raise EngineError(f"sequence_contacts.id: {row_id!r} is not valid; no such row")
-        status, seq_id, phone, name, device, next_trigger, seq_trigger, due, delay = row
-        if status != "active":
-            return Advance(row_id, False, None, False, None, f"row is {status}, not active")
-        con.execute(
-            """
-            UPDATE sequence_contacts
-            SET status = 'completed', completed_at = ?,
-                processing_device_id = NULL, processing_started_at = NULL,
-                last_error = CASE WHEN ? THEN ? ELSE last_error END
-            WHERE id = ?
-            """,
-            [at, skipped, SKIPPED_ERROR, row_id],
-        )
-        nxt = con.execute(
-            'SELECT id, day_number, "trigger", trigger_delay_hours FROM sequence_steps '
-            'WHERE sequence_id = ? AND "trigger" = ?',
-            [seq_id, next_trigger],
-        ).fetchone()
-        if nxt is not None and schedule.all_at_enrollment:
-            return Advance(row_id, True, None, False, None, "completed (later rows exist)")
-        if nxt is not None:
-            next_at = from_us(next_due(schedule.delay_from, to_us(at), to_us(due),
-                                       delay * HOUR_US, nxt[3] * HOUR_US))
-            new_id = _insert_step_row(con, seq_id, phone, name, nxt, device, due=next_at, now=at)
-            if new_id is None:
-                return Advance(row_id, True, None, False, None, "next step's row already exists")
-            return Advance(row_id, True, new_id, False, None, "advanced")
-        chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at, schedule)
-        return Advance(row_id, True, None, True, chained, "finished")
+        return run_statements(advance_statements(con, row_id, at, schedule, skipped=skipped))
+
+
+def run_statements(statements: Generator[str, None, T]) -> T:
+    """Run every statement of a generator such as :func:`advance_statements`; return
+    what it returns."""
+    while True:
+        try:
+            next(statements)
+        except StopIteration as done:
+            return done.value
+
+
+def advance_statements(
+    con: Connection,
+    row_id: int,
+    at: datetime,
+    schedule: Schedule = DEFAULT_SCHEDULE,
+    *,
+    skipped: bool = False,
+    check_then_insert: bool = False,
+) -> Generator[str, None, Advance]:
+    """The statements of :func:`complete_step` one by one, outside any transaction.
+
+    Yields a label after each statement that reads or writes
+    ``sequence_contacts`` (:data:`MARKED` right after the row is marked
+    completed, before the next step's row is inserted), so a caller can
+    interleave two workers' statements or stop one between them (a crash);
+    returns the :class:`Advance`. ``check_then_insert``: guard the next
+    step's row with a SELECT of its existence and then an INSERT (the guard
+    that races) rather than the unique key alone.
+
+    Raises:
+        EngineError: no such row.
+    """
+    row = con.execute(
+        """
+        SELECT sc.status, sc.sequence_id, sc.contact_phone, sc.contact_name,
+               sc.assigned_device_id, st.next_trigger, s."trigger",
+               sc.next_trigger_time, st.trigger_delay_hours
+        FROM sequence_contacts sc
+        JOIN sequence_steps st ON st.id = sc.sequence_stepid
+        JOIN sequences s ON s.id = sc.sequence_id
+        WHERE sc.id = ?
+        """,
+        [row_id],
+    ).fetchone()
+    if row is None:
+        raise EngineError(f"sequence_contacts.id: {row_id!r} is not valid; no such row")
+    status, seq_id, phone, name, device, next_trigger, seq_trigger, due, delay = row
+    if status != "active":
+        return Advance(row_id, False, None, False, None, f"row is {status}, not active")
+    yield "read"
+    con.execute(
+        """
+        UPDATE sequence_contacts
+        SET status = 'completed', completed_at = ?,
+            processing_device_id = NULL, processing_started_at = NULL,
+            last_error = CASE WHEN ? THEN ? ELSE last_error END
+        WHERE id = ?
+        """,
+        [at, skipped, SKIPPED_ERROR, row_id],
+    )
+    yield MARKED
+    nxt = con.execute(
+        'SELECT id, day_number, "trigger", trigger_delay_hours FROM sequence_steps '
+        'WHERE sequence_id = ? AND "trigger" = ?',
+        [seq_id, next_trigger],
+    ).fetchone()
+    if nxt is not None and schedule.all_at_enrollment:
+        return Advance(row_id, True, None, False, None, "completed (later rows exist)")
+    if nxt is not None:
+        next_at = from_us(next_due(schedule.delay_from, to_us(at), to_us(due),
+                                   delay * HOUR_US, nxt[3] * HOUR_US))
+        exists = False
+        if check_then_insert:
+            exists = step_row_exists(con, seq_id, phone, nxt[0])
+            yield "checked"
+        new_id = None if exists else _insert_step_row(con, seq_id, phone, name, nxt, device,
+                                                      due=next_at, now=at)
+        if new_id is None:
+            return Advance(row_id, True, None, False, None, "next step's row already exists")
+        return Advance(row_id, True, new_id, False, None, "advanced")
+    chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at, schedule)
+    return Advance(row_id, True, None, True, chained, "finished")
+
+
+def step_row_exists(con: Connection, seq_id: int, phone: str, step_id: int) -> bool:
+    """Return whether the contact has a row for the step (the check of check-then-insert)."""
+    return con.execute(
+        "SELECT count(*) > 0 FROM sequence_contacts "
+        "WHERE sequence_id = ? AND contact_phone = ? AND sequence_stepid = ?",
+        [seq_id, phone, step_id],
+    ).fetchone()[0]
 
 
 def _keywords(trigger: str | None) -> list[str]:

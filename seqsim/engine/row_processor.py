@@ -90,6 +90,9 @@ class RowProcessor:
         self.windows = SendWindows(policy, scenario.sequences, ids)
         self._zones: set[str] = set()
         self._now: datetime | None = None
+        # The database clock's lead on the application's (`[faults]`; 0 here): a row
+        # due at `due` is selected from `due - offset` on.
+        self._db_offset_us = 0
         self._waiting = row_queries.WaitingRows(0, np.empty(0, dtype=np.int64), [], [], [])
         self.fleet = fleet
         self.rng = rng
@@ -122,7 +125,7 @@ class RowProcessor:
                 free = self._free_at(device, now)
                 if free is None:
                     continue
-                t = max(due, free, after)
+                t = max(due - self._db_offset_us, free, after)
                 times.append(self.windows.next_open(seq_id, zone, t) if windowed else t)
         return from_us(min(times)) if times else None
 
@@ -146,7 +149,8 @@ class RowProcessor:
         device, which skips each one the poll selects (up to ``batch_size``).
         """
         t = to_us(at)
-        skipped = min(self.capacity.batch_size, self._waiting.selectable(t, self.windows))
+        skipped = min(self.capacity.batch_size,
+                      self._waiting.selectable(t + self._db_offset_us, self.windows))
         return PollStats(at, 0, 0, 0, skipped, self._waiting.backlog(t), self._waiting.active,
                          self.completed_contacts)
 
@@ -203,6 +207,12 @@ class RowProcessor:
         return stats
 
     def _enrol(self, arrivals: Arrivals, lo: int, hi: int, at: datetime) -> None:
+        for phone in self._add_leads(arrivals, lo, hi):
+            enrolments = row.enroll_lead(self.con, phone, now=at, schedule=self.schedule)
+            self._enrolled += sum(e.enrolled for e in enrolments)
+
+    def _add_leads(self, arrivals: Arrivals, lo: int, hi: int) -> list[str]:
+        """Add the leads that arrived (``arrivals`` rows ``lo:hi``); return their phones."""
         # A phone seen before (a trace may repeat one with another trigger) gets
         # the new keyword added to its lead, as a CRM import would. New leads go in
         # first, in one prepared statement; then the added keywords; then enrolment.
@@ -219,9 +229,7 @@ class RowProcessor:
         schema.add_lead_rows(self.con, new)
         for phone, trigger in again:
             schema.add_lead_trigger(self.con, phone, trigger)
-        for phone in phones:
-            enrolments = row.enroll_lead(self.con, phone, now=at, schedule=self.schedule)
-            self._enrolled += sum(e.enrolled for e in enrolments)
+        return phones
 
     def _catch_up(self, at: datetime) -> None:
         """Apply the catch-up policy at the first poll after an outage."""
@@ -255,19 +263,27 @@ class RowProcessor:
                 continue
             if not row_send.claim(self.con, due.id, device, now=at):
                 continue
-            u_fail, u_gap = self.rng.random(2)
-            gap = pacing_gap(u_gap, due.min_delay_seconds, due.max_delay_seconds)
-            send_at = self.fleet.queue(device, at, gap)
-            outcome = "failed" if send_fails(u_fail, self.capacity.failure_rate) else "sent"
-            message_id = row_send.queue_message(self.con, due, device, scheduled_at=send_at, now=at)
+            self._queue(due, device, at)
             if self.on_queue:
-                self._advance(row.complete_step(self.con, due.id, now=at, schedule=self.schedule))
-            self._queued += 1
-            heapq.heappush(
-                self._in_flight,
-                _InFlight(send_at, self._queued, message_id, due.id, device, outcome),
-            )
+                self._complete(due.id, at)
         return skipped
+
+    def _queue(self, due: row_send.DueRow, device: str, at: datetime) -> None:
+        """Queue a claimed row's message behind its device's pacing gap (two draws)."""
+        u_fail, u_gap = self.rng.random(2)
+        gap = pacing_gap(u_gap, due.min_delay_seconds, due.max_delay_seconds)
+        send_at = self.fleet.queue(device, at, gap)
+        outcome = "failed" if send_fails(u_fail, self.capacity.failure_rate) else "sent"
+        message_id = row_send.queue_message(self.con, due, device, scheduled_at=send_at, now=at)
+        self._queued += 1
+        heapq.heappush(
+            self._in_flight,
+            _InFlight(send_at, self._queued, message_id, due.id, device, outcome),
+        )
+
+    def _complete(self, row_id: int, at: datetime) -> None:
+        """Advance the contact whose step's message was queued or delivered at ``at``."""
+        self._advance(row.complete_step(self.con, row_id, now=at, schedule=self.schedule))
 
     def _deliver(self, clock: Clock, *, before: datetime, inclusive: bool) -> None:
         heap = self._in_flight
@@ -281,13 +297,15 @@ class RowProcessor:
             if msg.outcome == "sent":
                 self._sent += 1
                 if not self.on_queue:
-                    self._advance(row.complete_step(self.con, msg.row_id, now=msg.send_at,
-                                                    schedule=self.schedule))
+                    self._complete(msg.row_id, msg.send_at)
             else:
                 self._failed += 1
                 if not self.on_queue:
-                    row.fail_step(self.con, msg.row_id, FAILED_SEND_ERROR,
-                                  self.capacity.max_retries, now=msg.send_at)
+                    self._fail(msg.row_id, msg.send_at)
+
+    def _fail(self, row_id: int, at: datetime) -> None:
+        """Record the failed delivery of a row's message at ``at`` (retried or failed)."""
+        row.fail_step(self.con, row_id, FAILED_SEND_ERROR, self.capacity.max_retries, now=at)
 
     def _advance(self, advance: row.Advance) -> None:
         if advance.finished:

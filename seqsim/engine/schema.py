@@ -34,6 +34,7 @@ __all__ = [
     "connect",
     "contact_pair_codes",
     "create_tables",
+    "drop_unique_key",
     "load_sequences",
     "read_tables",
 ]
@@ -41,7 +42,7 @@ __all__ = [
 PRODUCTION_TABLES = ("sequences", "sequence_steps", "leads", "sequence_contacts")
 SIMULATION_TABLES = ("devices", "messages")
 
-_DDL = """
+_DDL_TEMPLATE = """
 CREATE SEQUENCE IF NOT EXISTS sequence_contacts_id_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS messages_id_seq START 1;
 
@@ -74,28 +75,7 @@ CREATE TABLE IF NOT EXISTS leads (
     timezone   VARCHAR NOT NULL DEFAULT 'UTC'
 );
 
-CREATE TABLE IF NOT EXISTS sequence_contacts (
-    id                    BIGINT PRIMARY KEY DEFAULT nextval('sequence_contacts_id_seq'),
-    sequence_id           INTEGER NOT NULL,
-    contact_phone         VARCHAR NOT NULL,
-    contact_name          VARCHAR,
-    current_step          INTEGER NOT NULL,
-    status                VARCHAR NOT NULL,
-    current_trigger       VARCHAR,
-    next_trigger_time     TIMESTAMP NOT NULL,
-    sequence_stepid       INTEGER NOT NULL,
-    assigned_device_id    VARCHAR,
-    processing_device_id  VARCHAR,
-    processing_started_at TIMESTAMP,
-    completed_at          TIMESTAMP,
-    failed_at             TIMESTAMP,
-    retry_count           INTEGER NOT NULL DEFAULT 0,
-    last_error            VARCHAR,
-    created_at            TIMESTAMP NOT NULL,
-    UNIQUE (sequence_id, contact_phone, sequence_stepid)
-);
-
-CREATE TABLE IF NOT EXISTS devices (
+{contacts}CREATE TABLE IF NOT EXISTS devices (
     id              VARCHAR PRIMARY KEY,
     is_online       BOOLEAN NOT NULL DEFAULT TRUE,
     hourly_limit    INTEGER NOT NULL DEFAULT 80,
@@ -120,6 +100,31 @@ CREATE TABLE IF NOT EXISTS messages (
     error               VARCHAR
 );
 """
+#: ``sequence_contacts``; ``{unique}`` is the production unique key, or nothing
+#: under the check-then-insert guard of ``[faults]``.
+_CONTACTS_DDL = """
+CREATE TABLE IF NOT EXISTS sequence_contacts (
+    id                    BIGINT PRIMARY KEY DEFAULT nextval('sequence_contacts_id_seq'),
+    sequence_id           INTEGER NOT NULL,
+    contact_phone         VARCHAR NOT NULL,
+    contact_name          VARCHAR,
+    current_step          INTEGER NOT NULL,
+    status                VARCHAR NOT NULL,
+    current_trigger       VARCHAR,
+    next_trigger_time     TIMESTAMP NOT NULL,
+    sequence_stepid       INTEGER NOT NULL,
+    assigned_device_id    VARCHAR,
+    processing_device_id  VARCHAR,
+    processing_started_at TIMESTAMP,
+    completed_at          TIMESTAMP,
+    failed_at             TIMESTAMP,
+    retry_count           INTEGER NOT NULL DEFAULT 0,
+    last_error            VARCHAR,
+    created_at            TIMESTAMP NOT NULL{unique}
+);
+"""
+_UNIQUE_KEY = ",\n    UNIQUE (sequence_id, contact_phone, sequence_stepid)"
+_DDL = _DDL_TEMPLATE.format(contacts=_CONTACTS_DDL.format(unique=_UNIQUE_KEY).strip() + "\n\n")
 
 
 def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -136,6 +141,20 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the production and simulation tables (idempotent)."""
     con.execute(_DDL)
+
+
+def drop_unique_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Recreate the (empty) ``sequence_contacts`` without its unique key, as a
+    deployment that guards duplicates with check-then-insert had it.
+
+    Raises:
+        EngineError: the table has rows already.
+    """
+    if con.execute("SELECT count(*) FROM sequence_contacts").fetchone()[0]:
+        raise EngineError("sequence_contacts: has rows; the unique key can only be dropped "
+                          "before the run starts")
+    con.execute("DROP TABLE sequence_contacts")
+    con.execute(_CONTACTS_DDL.format(unique=""))
 
 
 def load_sequences(

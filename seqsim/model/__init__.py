@@ -3,5 +3,6 @@
 `scenario` (the whole run, TOML load/save), `sequence`, `workload` (the
 enrolment generators' settings), `trace` (reading CSV traces), `arrivals`
 (generating enrolments), `capacity`, `policy`, `windows` (send windows and
-calendar days) and `overrides` (``--set key=value``).
+calendar days), `faults` (the production failure modes, ``[faults]``) and
+`overrides` (``--set key=value``).
 """

@@ -39,6 +39,8 @@ __all__ = [
     "STRATEGIES",
     "OutageConfig",
     "PolicyConfig",
+    "window_bounds",
+    "window_list",
 ]
 
 #: The values each `[policy]` choice accepts.
@@ -82,26 +84,58 @@ class OutageConfig:
         Raises:
             ScenarioError: unknown or missing keys, both ``end`` and ``duration``.
         """
-        check_keys(key, table, ("start", "end", "duration"))
-        if "start" not in table:
-            raise ScenarioError(f"{key}.start: missing; expected {INSTANT_EXPECTED}")
-        if ("end" in table) == ("duration" in table):
-            raise ScenarioError(
-                f"{key}: {show(dict(table))} is not valid; expected exactly one of 'end' or "
-                "'duration' with the 'start'"
-            )
+        start, end = window_bounds(key, table, ("start", "end", "duration"), "outage")
         try:
-            start = parse_instant(table["start"], f"{key}.start")
-            if "duration" in table:
-                length = parse_duration(table["duration"], f"{key}.duration")
-                if length <= timedelta(0) or start + length > INSTANT_MAX:
-                    raise fail(f"{key}.duration", table["duration"],
-                               "a duration > 0, e.g. '6h', that ends the outage by "
-                               f"{format_instant(INSTANT_MAX)}")
-                return cls(start, start + length)
-            return cls(start, table["end"])
+            return cls(start, end)
         except ScenarioError as exc:
             raise with_key_prefix(exc, "policy.outages.", f"{key}.") from exc
+
+
+def window_list(key: str, value: Any, cls: Any, expected: str) -> tuple[Any, ...]:
+    """Return a list of window tables (``[[key]]``) as ``cls`` items (each built with
+    ``cls.from_table``, or given as ``cls``), sorted by start.
+
+    Raises:
+        ScenarioError: ``value`` is not a list, or an item is neither a table nor a ``cls``.
+    """
+    items = []
+    for i, item in enumerate(as_list(key, value, f"a list of tables ([[{key}]])")):
+        if isinstance(item, cls):
+            items.append(item)
+        elif isinstance(item, Mapping):
+            items.append(cls.from_table(f"{key}[{i}]", item))
+        else:
+            raise fail(f"{key}[{i}]", item, expected)
+    return tuple(sorted(items, key=lambda w: w.start))
+
+
+def window_bounds(key: str, table: Mapping[str, Any], valid: tuple[str, ...],
+                  what: str = "window") -> tuple[datetime, Any]:
+    """Return the ``start`` and the end of a window table (``[[policy.outages]]``,
+    ``[[faults.device_offline]]``): its ``end`` as given, or ``start + duration``.
+
+    Raises:
+        ScenarioError: naming ``key``: a key not in ``valid``, no ``start``, both
+            or neither of ``end`` and ``duration``, a duration that is not > 0
+            or ends after `seqsim.units.INSTANT_MAX`.
+    """
+    check_keys(key, table, valid)
+    if "start" not in table:
+        raise ScenarioError(f"{key}.start: missing; expected {INSTANT_EXPECTED}")
+    if ("end" in table) == ("duration" in table):
+        raise ScenarioError(
+            f"{key}: {show(dict(table))} is not valid; expected exactly one of 'end' or "
+            "'duration' with the 'start'"
+        )
+    start = parse_instant(table["start"], f"{key}.start")
+    if "end" in table:
+        return start, table["end"]
+    length = parse_duration(table["duration"], f"{key}.duration")
+    if length <= timedelta(0) or start + length > INSTANT_MAX:
+        raise fail(f"{key}.duration", table["duration"],
+                   f"a duration > 0, e.g. '6h', that ends the {what} by "
+                   f"{format_instant(INSTANT_MAX)}")
+    return start, start + length
 
 
 @dataclass(frozen=True)
@@ -174,16 +208,8 @@ class PolicyConfig:
 
 def _outages(value: Any) -> tuple[OutageConfig, ...]:
     """Return outages as sorted, non-overlapping `OutageConfig` (tables accepted)."""
-    items = []
-    tables = as_list("policy.outages", value, "a list of tables ([[policy.outages]])")
-    for i, item in enumerate(tables):
-        key = f"policy.outages[{i}]"
-        if isinstance(item, OutageConfig):
-            items.append(item)
-        elif isinstance(item, Mapping):
-            items.append(OutageConfig.from_table(key, item))
-        else:
-            raise fail(key, item, "a table with start and end or duration")
+    items = list(window_list("policy.outages", value, OutageConfig,
+                             "a table with start and end or duration"))
     items.sort(key=lambda o: o.start)
     for a, b in itertools.pairwise(items):
         if b.start < a.end:

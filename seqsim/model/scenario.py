@@ -3,9 +3,11 @@
 A `Scenario` is everything one simulation run needs: the clock settings
 (`SimulationConfig`), the sequences (`seqsim.model.sequence.SequenceConfig`), the
 enrolment workload (`seqsim.model.workload.WorkloadConfig`), the device fleet
-(`seqsim.model.capacity.CapacityConfig`) and the engine policy
-(`seqsim.model.policy.PolicyConfig`). The engine names a scenario may choose
-(`ENGINE_NAMES`) are scenario vocabulary and live here too.
+(`seqsim.model.capacity.CapacityConfig`), the engine policy
+(`seqsim.model.policy.PolicyConfig`) and the production faults it lives
+through (`seqsim.model.faults.FaultsConfig`, none by default). The engine
+names a scenario may choose (`ENGINE_NAMES`) are scenario vocabulary and live
+here too.
 
 Each dataclass validates and normalises itself in ``__post_init__``; that is the
 one path that fills defaults and rejects bad input, whether a scenario is built
@@ -28,6 +30,7 @@ import tomli_w
 
 from seqsim.errors import ScenarioError
 from seqsim.model.capacity import CapacityConfig
+from seqsim.model.faults import FaultsConfig, check_faults, faults_table
 from seqsim.model.feeds import check_workload
 from seqsim.model.overrides import apply_override
 from seqsim.model.policy import PolicyConfig
@@ -155,6 +158,7 @@ class Scenario:
     workload: tuple[WorkloadConfig, ...] = ()
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.simulation, SimulationConfig):
@@ -163,6 +167,8 @@ class Scenario:
             raise fail("capacity", self.capacity, "a CapacityConfig")
         if not isinstance(self.policy, PolicyConfig):
             raise fail("policy", self.policy, "a PolicyConfig")
+        if not isinstance(self.faults, FaultsConfig):
+            raise fail("faults", self.faults, "a FaultsConfig")
         sequences = self._as_tuple("sequences", self.sequences, SequenceConfig)
         workload = self._as_tuple("workload", self.workload, WorkloadConfig)
         if not sequences:
@@ -174,6 +180,7 @@ class Scenario:
         trace_rows = [check_workload(i, wl, sequences, sim.start, sim.end, self.capacity.devices)
                       for i, wl in enumerate(workload)]
         self._check_policy()
+        check_faults(self.faults, sim.poll_interval, self.capacity.devices, self.policy.strategy)
         check_run_size(sim.start, sim.end, sim.poll_interval, self.capacity.devices, workload,
                        trace_rows)
 
@@ -212,7 +219,7 @@ class Scenario:
         """Build a scenario from nested tables, as read from TOML.
 
         Tables: ``simulation`` (required), ``sequences`` (list, required),
-        ``workload`` (list), ``capacity``, ``policy``. Relative trace paths are
+        ``workload`` (list), ``capacity``, ``policy``, ``faults``. Relative trace paths are
         resolved against ``base_dir`` (default: the working directory).
 
         Returns:
@@ -252,12 +259,15 @@ class Scenario:
         check_keys("capacity", cap_table, _TABLE_FIELDS["capacity"])
         pol_table = _as_table("policy", d.get("policy", {}))
         check_keys("policy", pol_table, _TABLE_FIELDS["policy"])
+        faults_tbl = _as_table("faults", d.get("faults", {}))
+        check_keys("faults", faults_tbl, _TABLE_FIELDS["faults"])
         return cls(
             simulation=simulation,
             sequences=sequences,
             workload=workload,
             capacity=CapacityConfig(**cap_table),
             policy=PolicyConfig(**pol_table),
+            faults=FaultsConfig(**faults_tbl),
         )
 
     @classmethod
@@ -309,9 +319,11 @@ class Scenario:
 
         Defaults are filled, durations are strings (``"15s"``), instants ISO
         strings, tuples lists, and None-valued optional keys are omitted, so
-        ``Scenario.from_dict(s.to_dict()) == s``.
+        ``Scenario.from_dict(s.to_dict()) == s``. ``faults`` is there only when
+        a fault is set, with the keys that differ from the default.
         """
         sim = self.simulation
+        faults = {"faults": faults_table(self.faults)} if self.faults.active else {}
         return {
             "simulation": {
                 "start": format_instant(sim.start),
@@ -324,6 +336,7 @@ class Scenario:
             "workload": [_plain(asdict(w)) for w in self.workload],
             "capacity": asdict(self.capacity),
             "policy": _policy_table(self.policy),
+            **faults,
         }
 
     def to_toml(self) -> str:
@@ -336,7 +349,7 @@ class Scenario:
         """Return a new scenario with dotted keys replaced.
 
         Keys: ``"capacity.devices"``, ``"simulation.duration"``,
-        ``"policy.progress_on"``, ``"sequences.COLD.days"`` (by name) or
+        ``"policy.progress_on"``, ``"faults.pollers"``, ``"sequences.COLD.days"`` (by name) or
         ``"sequences.0.days"`` (by index), ``"workload.0.rate_per_hour"``. A
         value of None removes an optional key (e.g. ``"sequences.COLD.next"``).
         The result goes through `from_dict`, so validation is the same as loading.
@@ -350,6 +363,7 @@ class Scenario:
             ScenarioError: unknown paths (with a did-you-mean) or invalid values.
         """
         data = self.to_dict()
+        data.setdefault("faults", {})
         touched: dict[int, set[str]] = {}
         for key, value in overrides.items():
             table, name = apply_override(data, key, value, _TABLE_FIELDS)
@@ -418,5 +432,6 @@ _TABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "workload": field_names(WorkloadConfig),
     "capacity": field_names(CapacityConfig),
     "policy": field_names(PolicyConfig),
+    "faults": field_names(FaultsConfig),
 }
 _TOP_LEVEL_KEYS: tuple[str, ...] = tuple(_TABLE_FIELDS)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.checks.contacts import check_contacts
+from seqsim.checks.faults import split_fault_effects
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
 from seqsim.results.result import Result
@@ -40,5 +41,8 @@ def build_result(
                         pairs=pairs)
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
                             tables["messages"], pairs=pairs, checks=checks)
-    info = {**info, "invariant_violations": checks.problems}
+    broken, effects = split_fault_effects(checks.problems, scenario.faults)
+    info = {**info, "invariant_violations": broken}
+    if effects:  # what the faults broke on purpose: the metrics count it
+        info["fault_effects"] = effects
     return Result(scenario, sends, timeline, contacts, summary, tables, info)

@@ -37,7 +37,8 @@ SUMMARY_KEYS = (
     "lateness_p99_s", "lateness_max_s", "mean_completion_hours", "designed_completion_hours",
     "duplicate_sends", "lost_contacts", "max_active_rows_per_contact",
     "early_sends", "drift_hours_p50", "drift_hours_p95", "drift_hours_max",
-    "max_messages_per_contact_per_hour", "skipped_steps",
+    "max_messages_per_contact_per_hour", "skipped_steps", "stuck_contacts",
+    "late_by_claim_release_s",
 )
 #: DuckDB's errors when it cannot write its own file: at a write, at the commit, or
 #: after it gave the database up.

@@ -10,6 +10,7 @@ import pandas as pd
 from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.results.faults import duplicate_sends, fault_metrics
 from seqsim.results.sends import rows_of
 from seqsim.units import HOUR_US
 
@@ -48,13 +49,14 @@ def build_summary(
     last_ids = steps.sort_values("day_number").groupby("sequence_id")["id"].last().to_numpy()
     finished = np.isin(stepid, last_ids) & (status == "completed").to_numpy()
     entry_created = pd.Series(contacts["created_at"].to_numpy()[is_entry], index=pairs[is_entry])
+    if not entry_created.index.is_unique:  # entry rows a racing duplicate guard let in twice
+        entry_created = entry_created.groupby(level=0).min()
     started = entry_created.reindex(pairs[finished]).to_numpy()
     hours = (contacts["completed_at"].to_numpy()[finished] - started) / np.timedelta64(1, "h")
     # What the same contacts would have taken on schedule: the sum of their
     # sequence's step delays.
     planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
     designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
-    sent_rows = messages.loc[(messages["outcome"] == "sent").to_numpy(), "sequence_contact_id"]
     if "drift_hours" in sends:
         drift = sends["drift_hours"].to_numpy(dtype=float)[sent_mask]
         drift = drift[~np.isnan(drift)]
@@ -75,7 +77,7 @@ def build_summary(
         "mean_completion_hours": None if not len(hours) else round(float(hours.mean()), 6),
         "designed_completion_hours": None if not len(designed)
         else round(float(designed.mean()), 6),
-        "duplicate_sends": int(len(sent_rows) - sent_rows.nunique()),
+        "duplicate_sends": duplicate_sends(messages, contacts, pairs),
         "lost_contacts": checks.lost,
         "max_active_rows_per_contact": checks.max_active_rows,
         "early_sends": int(sends["early"].sum()) if "early" in sends else 0,
@@ -86,6 +88,7 @@ def build_summary(
             sends, sent_mask, messages, contacts, pairs),
         "skipped_steps": int(((status == "completed").to_numpy()
                               & skipped_rows(contacts)).sum()),
+        **fault_metrics(messages, contacts, pairs),
     }
 
 

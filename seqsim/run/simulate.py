@@ -60,7 +60,8 @@ def simulate(
             identical either way; False exists to prove it).
 
     Raises:
-        ScenarioError: an unknown engine or a scenario that is not a Scenario.
+        ScenarioError: an unknown engine, a scenario that is not a Scenario, or
+            one with ``[faults]`` for an engine that does not run them.
     """
     if not isinstance(scenario, Scenario):
         raise ScenarioError(
@@ -68,6 +69,7 @@ def simulate(
             "(load one with Scenario.from_toml)"
         )
     chosen = registry.get(scenario.simulation.engine if engine is None else engine)
+    registry.refuse_unsupported(chosen, scenario)
     if progress not in (None, True, False):
         raise ScenarioError(f"progress: {progress!r} is not valid; expected None, True or False")
     wall_start = real_seconds()
