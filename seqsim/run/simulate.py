@@ -85,6 +85,7 @@ def simulate(
         "polls_run": ran.polls_run,
         # The one-off compile of a fresh install is not part of the run's time.
         "compile_seconds": round(ran.compile_seconds, 3),
+        "kernel_seconds": round(ran.kernel_seconds, 3),
         "wall_seconds": round(real_seconds() - wall_start - ran.compile_seconds, 3),
     }
     return build_result(scenario, ran.tables, ran.timeline, info, pairs=ran.pairs)
@@ -99,6 +100,7 @@ class _Ran(NamedTuple):
     pairs: np.ndarray | None  # the contacts' pair codes, when the engine knows them
     compiled: bool  # the whole run was compiled (the engine's ``run``), not polled
     compile_seconds: float  # spent compiling the engine first (0: it was cached)
+    kernel_seconds: float  # spent in compiled polls (0: not compiled)
 
 
 def _run_engine(
@@ -126,11 +128,11 @@ def _run_engine(
                 whole = engine.run(scenario, static, devices, arrivals, rng, bar.advance,
                                    skip_idle=skip_idle)
             return _Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
-                        whole.compile_seconds or 0.0)
+                        whole.compile_seconds or 0.0, whole.kernel_seconds)
         assert engine.processor is not None  # an engine has a processor or a run
         processor = engine.processor(con, scenario, devices, rng)
         polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
-        return _Ran(polls_run, processor.tables(), timeline, None, False, 0.0)
+        return _Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0)
     finally:
         con.close()
 
