@@ -18,8 +18,8 @@ from seqsim.analysis.named import load_named
 from seqsim.analysis.text import format_value, text_table
 from seqsim.results.result import Result
 
-__all__ = ["STEP_LABELS", "format_step_comparison", "format_steps", "step_comparison",
-           "step_label_columns", "unfinished_warning"]
+__all__ = ["STEP_LABELS", "format_step_comparison", "format_steps", "readable_steps",
+           "step_comparison", "step_label_columns", "unfinished_warning"]
 
 #: Column -> (header, unit): unit ``"s"`` seconds, ``"h"`` hours, ``"t"`` an
 #: instant, ``""`` a count.
@@ -55,23 +55,33 @@ def _cell(value: Any, unit: str) -> str:
     return format_value(None if pd.isna(value) else value, unit)
 
 
-def format_steps(frame: pd.DataFrame, *, diffs: pd.DataFrame | None = None) -> str:
-    """Return a step frame (:attr:`Result.steps`) as an aligned text table, one line a
-    step; with ``diffs`` (same rows, ``<column>_diff`` columns) each differing
-    value is followed by its difference in brackets."""
+def readable_steps(frame: pd.DataFrame, *, diffs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return a step frame (:attr:`Result.steps`) as text, one row a step (index
+    ``step``: ``COLD day 3``), one column per shown column (headers of
+    :func:`step_label_columns`); with ``diffs`` (same rows, ``<column>_diff``
+    columns) each differing value is followed by its difference in brackets."""
     shown = step_label_columns(frame)
-    rows = []
-    for i, step in enumerate(frame.itertuples(index=False)):
-        record = step._asdict()
-        cells = [f"{record['sequence']} day {int(record['day_number'])}"]
+    rows, labels = [], []
+    for i, step in enumerate(frame.to_dict("records")):
+        labels.append(f"{step['sequence']} day {int(step['day_number'])}")
+        cells = []
         for column, _, unit in shown:
-            cell = _cell(record[column], unit)
+            cell = _cell(step[column], unit)
             diff = None if diffs is None else diffs.iloc[i].get(f"{column}_diff")
             if diff is not None and pd.notna(diff) and diff != 0 and unit != "t":
                 cell += f" ({format_value(diff, unit, signed=True)})"
             cells.append(cell)
         rows.append(cells)
-    return text_table(["step", *(header for _, header, _ in shown)], rows)
+    return pd.DataFrame(rows, columns=[header for _, header, _ in shown],
+                        index=pd.Index(labels, name="step"))
+
+
+def format_steps(frame: pd.DataFrame, *, diffs: pd.DataFrame | None = None) -> str:
+    """Return :func:`readable_steps` as an aligned text table."""
+    table = readable_steps(frame, diffs=diffs)
+    return text_table(["step", *table.columns],
+                      [[label, *cells] for label, cells in
+                       zip(table.index, table.to_numpy().tolist(), strict=True)])
 
 
 def step_comparison(
