@@ -1,6 +1,7 @@
 # Two commands do the whole set-up on a fresh machine:
-#   make demo   create .venv, install seqsim, run the baseline scenario and write
-#               out/demo/ (results, PNG charts, report.html; prints the report's path)
+#   make demo   create .venv, install seqsim, run a launch that builds a backlog under
+#               two step-delay designs and compare them (out/demo/: results, PNG
+#               charts, report.html of each run and of the comparison; under a minute)
 #   make test   create .venv, install with dev extras, ruff + the full test suite
 # Versions are pinned by constraints.txt so every machine gets the tested set.
 
@@ -22,8 +23,12 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The launch of data/demo/launch.toml with days 1,3,6,9 and with days 1,2,3,4.
 demo: $(VENV)/.installed
-	$(BIN)/seqsim run data/scenarios/baseline.toml --out out/demo --report
+	$(BIN)/seqsim run data/demo/launch.toml --out out/demo/days_1_3_6_9 --report
+	$(BIN)/seqsim run data/demo/launch.toml --set 'sequences.LAUNCH.days=[1,2,3,4]' \
+		--out out/demo/days_1_2_3_4 --report
+	$(BIN)/seqsim compare out/demo/days_1_3_6_9 out/demo/days_1_2_3_4 --out out/demo/compare
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check seqsim tests $(wildcard benchmarks)

@@ -117,6 +117,13 @@ def test_step_comparison_diffs_to_the_first_run() -> None:
     assert "_diff" not in "".join(seqsim.compare(runs, by="step", diffs=False).columns)
     text = format_step_comparison(frame)
     assert "steps: 2 devices" in text and "steps: 4 devices" in text
+    # two delay designs: each step is compared with the step in the same position
+    spaced = seqsim.simulate(backlog_scenario(**{"sequences.COLD.days": [1, 3, 5, 7]}),
+                             progress=False)
+    by_position = seqsim.compare({"a": backlog_run(2), "b": spaced}, by="step").loc["b"]
+    assert list(by_position.index.get_level_values("day_number")) == [1, 3, 5, 7]
+    first = backlog_run(2).steps["sent"].to_numpy()
+    assert (by_position["sent_diff"].to_numpy() == by_position["sent"].to_numpy() - first).all()
     with pytest.raises(SeqsimError, match=r"by: 'day' is not valid; expected 'run' or 'step'"):
         seqsim.compare(runs, by="day")
 

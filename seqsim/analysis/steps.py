@@ -93,28 +93,37 @@ def step_comparison(
     Returns:
         A DataFrame indexed by (``result``, ``sequence``, ``day_number``), with
         each numeric step column followed by ``<column>_diff``: the value minus
-        the first run's value for the same step (NaN where either is missing, or
-        the step is not in the first run). Instants (``last_completed_at``...)
-        have no diff.
+        the first run's value for the step in the same position of the same
+        sequence (its 2nd step, say, whatever its day number: runs compared are
+        often two delay designs; NaN where the first run has no such step).
+        Instants (``last_completed_at``...) have no diff.
 
     Raises:
         SeqsimError: as :func:`seqsim.compare`.
     """
     named = load_named(results)
-    frames = {name: r.steps.set_index(_STEP_KEYS) for name, r in named.items()}
-    first = next(iter(frames.values()))
+    frames = {name: r.steps for name, r in named.items()}
+    first = _by_position(next(iter(frames.values())))
     out = []
     for name, frame in frames.items():
+        now = _by_position(frame)
         columns: dict[str, pd.Series] = {}
-        for column in frame.columns:
+        for column in frame.columns.drop(_STEP_KEYS):
             columns[column] = frame[column]
             if not pd.api.types.is_datetime64_any_dtype(frame[column]):
-                now = pd.to_numeric(frame[column]).astype(float)
-                ref = pd.to_numeric(first[column]).astype(float).reindex(frame.index)
-                columns[f"{column}_diff"] = now - ref
+                ref = pd.to_numeric(first[column]).astype(float).reindex(now.index)
+                diff = pd.to_numeric(now[column]).astype(float) - ref
+                columns[f"{column}_diff"] = pd.Series(diff.to_numpy(), index=frame.index)
         part = pd.DataFrame(columns, index=frame.index)
+        part.index = pd.MultiIndex.from_frame(frame[_STEP_KEYS])
         out.append(pd.concat({name: part}, names=["result"]))
     return pd.concat(out)
+
+
+def _by_position(steps: pd.DataFrame) -> pd.DataFrame:
+    """Return a step frame indexed by (sequence, position of the step in it)."""
+    position = steps.groupby("sequence").cumcount()
+    return steps.set_index([steps["sequence"], position])
 
 
 def format_step_comparison(frame: pd.DataFrame) -> str:
