@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from small_runs import SCENARIOS, backlog_run, backlog_scenario, calm_run
 
 import seqsim
 from seqsim.analysis.steps import format_step_comparison, format_steps, unfinished_warning
 from seqsim.cli.main import main
 from seqsim.errors import SeqsimError
 from seqsim.results.steps import STEP_COLUMNS, queued_at, unsent_at_end
+from tests.small_runs import SCENARIOS, backlog_run, backlog_scenario, calm_run
 
 END = datetime(2025, 7, 6)
 
