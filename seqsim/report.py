@@ -59,7 +59,8 @@ RUN_CHARTS: tuple[Chart, ...] = (
      "How long contacts took from entry to their last step; the dashed line is the "
      "designed duration (the sum of the step delays).", plot.completion_times),
     ("device_utilisation", "Device utilisation",
-     "Messages sent per device per hour; the colour scale tops out at the hourly limit.",
+     "Messages sent per device per hour; the colour is full at the binding limit: the "
+     "hourly limit, or the daily limit spread over 24 hours when that is lower.",
      plot.device_utilisation),
 )
 
