@@ -3,12 +3,16 @@
 Blocks run in README order in one scratch folder that holds the repository's
 ``data/`` (read only, linked) and a small ``campaigns/scenarios/launch.toml``
 for the CI section. Python blocks share one namespace (a later block uses the
-``res`` of an earlier one); each shell line runs in bash with the virtualenv's
-``bin`` first on PATH (``seqsim`` is the installed command) and must exit 0.
-``make`` lines are checked with ``make -n`` (the target exists and would run)
-rather than run: ``make test`` is the suite itself. ``toml`` blocks must parse,
-and a complete one must load as a Scenario. Other blocks (output, YAML) are
-not code.
+``res`` of an earlier one). Shell lines must exit 0: ``seqsim --version`` runs
+in bash with the virtualenv's ``bin`` first on PATH (the installed command
+works as the README says), the other ``seqsim`` lines run in this process
+through :func:`seqsim.cli.main.main` with the line's words as the shell would
+split them (half a second of imports saved each: the suite's time budget); a
+line with other shell syntax (pipes, redirections, variables) fails the test
+until this runner learns it. ``make`` lines are checked with ``make -n`` (the
+target exists and would run) rather than run: ``make test`` is the suite
+itself. ``toml`` blocks must parse, and a complete one must load as a
+Scenario. Other blocks (output, YAML) are not code.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import pytest
 
 import seqsim
+from seqsim.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -77,9 +82,13 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run_shell(command: str, cwd: Path) -> None:
-    if command.startswith("make "):
-        target = shlex.split(command)[1]
-        command = f"make -n -C {shlex.quote(str(REPO))} {shlex.quote(target)}"
+    words = shlex.split(command)
+    if words[0] == "seqsim" and words[1:] != ["--version"]:
+        assert not set("|&;<>$`") & set(command), f"{command!r}: shell syntax this runner lacks"
+        assert main(words[1:]) == 0, f"{command!r} failed"
+        return
+    if words[0] == "make":
+        command = f"make -n -C {shlex.quote(str(REPO))} {shlex.quote(words[1])}"
     env = {**os.environ,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            # the checkout under test, even where the venv's seqsim is another checkout
