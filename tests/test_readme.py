@@ -124,3 +124,17 @@ def test_toml_blocks_parse_and_the_scenario_loads(tmp_path: Path) -> None:
         path = tmp_path / f"s{number}.toml"
         path.write_text(next(b for b in blocks("toml") if tomllib.loads(b) == data))
         assert seqsim.Scenario.from_toml(path).capacity.devices >= 1
+
+
+def test_the_demo_scenario_and_its_second_design_load() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    demo = makefile[makefile.index("\ndemo:"):].split("\n\n", 1)[0]
+    assert "data/demo/launch.toml" in demo and "seqsim compare" in demo
+    override = re.search(r"--set '([^']+)'", demo)
+    assert override is not None
+    key, value = override.group(1).split("=", 1)
+    launch = seqsim.Scenario.from_toml(REPO / "data" / "demo" / "launch.toml")
+    other = launch.with_overrides({key: tomllib.loads(f"v = {value}")["v"]})
+    assert launch.sequences[0].days != other.sequences[0].days
+    # a launch bigger than a day of the fleet's daily limit: it builds a backlog
+    assert launch.workload[0].count > launch.capacity.devices * launch.capacity.daily_limit
