@@ -118,7 +118,9 @@ def test_every_python_and_shell_block_runs(scratch: Path,
 
 def test_toml_blocks_parse_and_the_scenario_loads(tmp_path: Path) -> None:
     tables = [tomllib.loads(body) for body in blocks("toml")]
-    complete = [t for t in tables if "simulation" in t]
+    # a complete scenario: a start, sequences and workload (others are fragments)
+    complete = [t for t in tables if "start" in t.get("simulation", {})
+                and "sequences" in t and "workload" in t]
     assert complete
     for number, data in enumerate(complete):
         path = tmp_path / f"s{number}.toml"
