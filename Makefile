@@ -25,10 +25,15 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
 
 # The launch of data/demo/launch.toml with days 1,3,6,9 and with days 1,2,3,4.
 demo: $(VENV)/.installed
+	@echo "== 1/3 A launch: 20,000 leads at once on 20 devices that may send 16,000 a day;"
+	@echo "==     steps on days 1, 3, 6, 9 (data/demo/launch.toml)"
 	$(BIN)/seqsim run data/demo/launch.toml --out out/demo/days_1_3_6_9 --report
+	@echo "== 2/3 The same launch with the steps a day apart (days 1, 2, 3, 4)"
 	$(BIN)/seqsim run data/demo/launch.toml --set 'sequences.LAUNCH.days=[1,2,3,4]' \
 		--out out/demo/days_1_2_3_4 --report
+	@echo "== 3/3 The two designs side by side (differences to the first)"
 	$(BIN)/seqsim compare out/demo/days_1_3_6_9 out/demo/days_1_2_3_4 --out out/demo/compare
+	@echo "== Open out/demo/compare/report.html: backlog, sends, lateness and completion of both"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check seqsim tests $(wildcard benchmarks)
