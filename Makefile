@@ -1,6 +1,7 @@
 # Two commands do the whole set-up on a fresh machine:
-#   make demo   create .venv, install seqsim, run the baseline scenario and write
-#               out/demo/ (results, PNG charts, report.html; prints the report's path)
+#   make demo   create .venv, install seqsim, run a launch that builds a backlog under
+#               two step-delay designs and compare them (out/demo/: results, PNG
+#               charts, report.html of each run and of the comparison; under a minute)
 #   make test   create .venv, install with dev extras, ruff + the full test suite
 # Versions are pinned by constraints.txt so every machine gets the tested set.
 
@@ -22,8 +23,17 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The launch of data/demo/launch.toml with days 1,3,6,9 and with days 1,2,3,4.
 demo: $(VENV)/.installed
-	$(BIN)/seqsim run data/scenarios/baseline.toml --out out/demo --report
+	@echo "== 1/3 A launch: 20,000 leads at once on 20 devices that may send 16,000 a day;"
+	@echo "==     steps on days 1, 3, 6, 9 (data/demo/launch.toml)"
+	$(BIN)/seqsim run data/demo/launch.toml --out out/demo/days_1_3_6_9 --report
+	@echo "== 2/3 The same launch with the steps a day apart (days 1, 2, 3, 4)"
+	$(BIN)/seqsim run data/demo/launch.toml --set 'sequences.LAUNCH.days=[1,2,3,4]' \
+		--out out/demo/days_1_2_3_4 --report
+	@echo "== 3/3 The two designs side by side (differences to the first)"
+	$(BIN)/seqsim compare out/demo/days_1_3_6_9 out/demo/days_1_2_3_4 --out out/demo/compare
+	@echo "== Open out/demo/compare/report.html: backlog, sends, lateness and completion of both"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check seqsim tests $(wildcard benchmarks)

@@ -28,6 +28,7 @@ import pandas as pd
 import seqsim.plot as plot
 from seqsim.analysis.compare import compare, readable, scenario_differences
 from seqsim.analysis.named import named_results
+from seqsim.analysis.steps import readable_steps, unfinished_warning
 from seqsim.errors import SeqsimError
 from seqsim.results.manifest import record_files
 from seqsim.results.result import Result
@@ -58,7 +59,8 @@ RUN_CHARTS: tuple[Chart, ...] = (
      "How long contacts took from entry to their last step; the dashed line is the "
      "designed duration (the sum of the step delays).", plot.completion_times),
     ("device_utilisation", "Device utilisation",
-     "Messages sent per device per hour; the colour scale tops out at the hourly limit.",
+     "Messages sent per device per hour; the colour is full at the binding limit: the "
+     "hourly limit, or the daily limit spread over 24 hours when that is lower.",
      plot.device_utilisation),
 )
 
@@ -90,6 +92,7 @@ thead th { border-bottom: 2px solid #999; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 .problem { color: #a00; font-weight: bold; }
+.warning { color: #8a5a00; background: #fff6e0; padding: 0.4em 0.6em; }
 nav a { margin-right: 1em; }
 """
 
@@ -255,7 +258,7 @@ def _page(title: str, contents: _Contents, named: dict[str, Result]) -> str:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by seqsim.</p>",
         "<nav>" + "".join(f'<a href="#{stem}">{html.escape(heading)}</a>'
                           for stem, heading, _c, _p in contents.charts)
-        + '<a href="#scenario">Scenario</a></nav>',
+        + '<a href="#steps">Steps</a><a href="#scenario">Scenario</a></nav>',
         "<h2>Summary</h2>" if contents.single else "<h2>Comparison</h2>",
         _table_html(contents.table),
     ]
@@ -266,10 +269,28 @@ def _page(title: str, contents: _Contents, named: dict[str, Result]) -> str:
                      else "<p>Nothing: the runs had identical scenarios.</p>")
     parts += [f'<p class="problem">Invariant broken: {html.escape(p)}</p>'
               for p in contents.problems]
+    parts += _step_parts(named, contents.single)
     parts += _chart_parts(contents.charts)
     parts += _scenario_parts(named, contents.single)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _step_parts(named: dict[str, Result], single: bool) -> list[str]:
+    """Return each run's per-step table and, when the run ended with work left, the
+    warning that says what (the lateness KPIs leave those rows out)."""
+    parts = ['<h2 id="steps">Steps</h2>',
+             '<p class="caption">Per step: sends, failed attempts, lateness of the sent '
+             "messages, completion time from enrolment, the last completion, and rows "
+             "due but unsent at the end (waiting, or queued on a device).</p>"]
+    for name, result in named.items():
+        if not single:
+            parts.append(f"<h3>{html.escape(name)}</h3>")
+        warning = unfinished_warning(result)
+        if warning:
+            parts.append(f'<p class="warning">{html.escape(warning[0].upper() + warning[1:])}.</p>')
+        parts.append(_table_html(readable_steps(result.steps)))
+    return parts
 
 
 def _chart_parts(charts: list[Written]) -> list[str]:

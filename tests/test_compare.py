@@ -20,7 +20,7 @@ from seqsim.analysis.compare import (
     readable,
     scenario_differences,
 )
-from seqsim.results.result import SUMMARY_KEYS
+from seqsim.results.result import SUMMARY_FLAGS, SUMMARY_KEYS
 from tests.small_runs import backlog_run
 
 
@@ -37,10 +37,10 @@ def test_compare_is_public() -> None:
 def test_one_row_per_result_with_every_kpi_and_its_diff(runs: dict[str, Result]) -> None:
     frame = seqsim.compare(runs)
     assert list(frame.index) == list(runs) and frame.index.name == "result"
-    kpis = [*SUMMARY_KEYS, *EXTRA_KPIS]
+    kpis = [*(k for k in SUMMARY_KEYS if k not in SUMMARY_FLAGS), *EXTRA_KPIS]
     assert list(frame.columns) == [c for k in kpis for c in (k, f"{k}_diff")]
     for name, result in runs.items():
-        for key in SUMMARY_KEYS:
+        for key in kpis[:-len(EXTRA_KPIS)]:
             value = result.summary[key]
             if value is None:
                 assert pd.isna(frame.at[name, key])
@@ -86,7 +86,7 @@ def test_missing_values_give_nan_diffs(runs: dict[str, Result]) -> None:
                    {**first.summary, "lateness_p95_s": None}, first.tables, first.info)
     frame = seqsim.compare({"none": empty, "some": first})
     assert np.isnan(frame.at["some", "lateness_p95_s_diff"])
-    assert readable(frame).loc["lateness p95", "none"] == "-"
+    assert readable(frame).loc["lateness p95 (sent only)", "none"] == "-"
 
 
 def test_new_numeric_summary_keys_are_compared(runs: dict[str, Result]) -> None:
@@ -123,7 +123,7 @@ def test_readable_has_kpis_as_rows_with_units_and_diffs(runs: dict[str, Result])
     table = readable(seqsim.compare(runs))
     assert list(table.columns) == list(runs)
     assert table.index[0] == "contacts enrolled"
-    p95 = table.loc["lateness p95"]
+    p95 = table.loc["lateness p95 (sent only)"]
     assert p95["2 devices"].endswith((" h", " d"))          # hours or days, not seconds
     assert "(-" in p95["4 devices"]                          # better than the first
     assert "(" not in p95["2 devices"]                       # the reference has no diff

@@ -68,6 +68,10 @@ def test_run_report_embeds_every_chart_and_the_summary(run: Result, tmp_path: Pa
     assert "lateness p95" in text and "peak sends per hour" in text
     assert 'name = "COLD"' in text.replace("&quot;", '"')  # the scenario TOML
     assert "src=\"http" not in text and "Invariant broken" not in text
+    # the steps table, and the run's unfinished work named (it ends with rows due)
+    assert "Steps" in page.headings and "COLD day 4" in text and "waiting at end" in text
+    unsent = run.summary["unsent_due_at_end"]
+    assert f"The run ended with work left: {unsent:,} rows due but unsent" in text
 
 
 def test_report_into_a_saved_result_directory_keeps_it_loadable(run: Result,

@@ -17,7 +17,6 @@ one column per result, durations in s / min / h / d, diffs in brackets.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,10 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seqsim.analysis.durations import DAY_S, HOUR_S, format_seconds
+from seqsim.analysis.durations import DAY_S, HOUR_S
 from seqsim.analysis.named import load_named
+from seqsim.analysis.steps import step_comparison
+from seqsim.analysis.text import format_value, text_table
 from seqsim.errors import SeqsimError
-from seqsim.results.result import SUMMARY_KEYS, Result
+from seqsim.results.result import SUMMARY_FLAGS, SUMMARY_KEYS, Result
 
 __all__ = ["EXTRA_KPIS", "KPI_LABELS", "compare", "format_comparison", "format_differences",
            "kpi_columns", "readable", "scenario_differences"]
@@ -47,13 +48,20 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "messages_failed": ("send attempts failed", ""),
     "peak_sends_per_hour": ("peak sends per hour", ""),
     "peak_sends_per_day": ("peak sends per day", ""),
-    "peak_backlog": ("peak backlog (rows due, not sent)", ""),
-    "lateness_p50_s": ("lateness p50", "s"),
-    "lateness_p95_s": ("lateness p95", "s"),
-    "lateness_p99_s": ("lateness p99", "s"),
-    "lateness_max_s": ("lateness max", "s"),
+    "peak_backlog": ("peak backlog (rows due, waiting)", ""),
+    "queued_at_peak_backlog": ("queued on devices at the peak backlog", ""),
+    "lateness_p50_s": ("lateness p50 (sent only)", "s"),
+    "lateness_p95_s": ("lateness p95 (sent only)", "s"),
+    "lateness_p99_s": ("lateness p99 (sent only)", "s"),
+    "lateness_max_s": ("lateness max (sent only)", "s"),
+    "unsent_due_at_end": ("due but unsent at the end", ""),
+    "unsent_waiting_at_end": ("  of which waiting to be picked", ""),
+    "unsent_queued_at_end": ("  of which queued on devices", ""),
+    "unsent_wait_lower_bound_s_p50": ("  unsent rows' wait so far p50 (lower bound)", "s"),
+    "unsent_wait_lower_bound_s_max": ("  unsent rows' wait so far max (lower bound)", "s"),
     "mean_completion_hours": ("mean completion time", "h"),
     "designed_completion_hours": ("designed completion time", "h"),
+    "last_contact_finished_hours": ("last contact finished, after start", "h"),
     "duplicate_sends": ("duplicate sends", ""),
     "lost_contacts": ("lost contacts", ""),
     "max_active_rows_per_contact": ("max active rows per contact", ""),
@@ -82,11 +90,11 @@ def kpi_columns(summaries: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     The summary's :data:`~seqsim.results.result.SUMMARY_KEYS`, then :data:`EXTRA_KPIS`,
     then any other numeric key found in ``summaries`` (KPIs added later).
     """
-    columns = [*SUMMARY_KEYS, *EXTRA_KPIS]
+    columns = [*(k for k in SUMMARY_KEYS if k not in SUMMARY_FLAGS), *EXTRA_KPIS]
     for summary in summaries:
         for key, value in summary.items():
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if key not in columns and numeric:
+            if key not in columns and numeric and key not in SUMMARY_FLAGS:
                 columns.append(key)
     return columns
 
@@ -96,14 +104,19 @@ def compare(
     | Sequence[Result | str | os.PathLike[str]],
     *,
     diffs: bool = True,
+    by: str = "run",
 ) -> pd.DataFrame:
-    """Return one row of KPIs per result, with differences to the first.
+    """Return one row of KPIs per result (or per result and step), with differences
+    to the first.
 
     Args:
         results: a dict of name -> Result (or a saved result directory), or a
             list of them (named ``run 1``, ``run 2``... or by directory name).
             The first is the reference the differences are taken against.
         diffs: add a ``<kpi>_diff`` column after each ``<kpi>``.
+        by: ``"run"`` (one row per result) or ``"step"``: every run's
+            :attr:`Result.steps`, indexed by (``result``, ``sequence``,
+            ``day_number``), see :func:`seqsim.analysis.steps.step_comparison`.
 
     Returns:
         A DataFrame indexed by result name (index name ``result``). Columns:
@@ -113,8 +126,14 @@ def compare(
 
     Raises:
         SeqsimError: ``results`` is empty or holds something that is neither a
-            Result nor a result directory.
+            Result nor a result directory, or ``by`` is neither ``"run"`` nor ``"step"``.
     """
+    if by not in ("run", "step"):
+        raise SeqsimError(f"by: {by!r} is not valid; expected 'run' or 'step'")
+    if by == "step":
+        frame = step_comparison(results)
+        return frame if diffs else frame.drop(columns=[c for c in frame.columns
+                                                       if str(c).endswith("_diff")])
     named = load_named(results)
     summaries = [r.summary for r in named.values()]
     columns = kpi_columns(summaries)
@@ -142,27 +161,11 @@ def compare(
 # --------------------------------------------------------------------------- reading
 
 
-def format_value(value: Any, unit: str, *, signed: bool = False) -> str:
-    """Return a KPI value as people read it: ``1,234``, ``12.5 min``, ``3.2 h (0.13 d)``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    sign = "+" if signed and value > 0 else ""
-    if unit == "s":
-        return sign + format_seconds(float(value))
-    if unit == "h":
-        hours = float(value)
-        if abs(hours) >= 48:
-            return f"{sign}{hours / 24:,.2f} d"
-        return f"{sign}{hours:,.1f} h"
-    if float(value).is_integer():
-        return f"{sign}{int(value):,}"
-    return f"{sign}{float(value):,.3f}"
-
-
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a :func:`compare` frame as text: KPIs as rows, one column per result.
 
-    Values read with units (durations in s / min / h / d); from the second
+    Rows follow :data:`KPI_LABELS` (KPIs it lacks come last). Values read with
+    units (durations in s / min / h / d); from the second
     result on, the difference to the first follows in brackets when it is not
     zero, e.g. ``2.5 h (+1.9 h)``.
     """
@@ -171,6 +174,9 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
             f"frame: {type(frame).__name__} is not valid; expected the DataFrame of seqsim.compare"
         )
     kpis = [c for c in frame.columns if not str(c).endswith("_diff")]
+    # Rows in the order of KPI_LABELS (a detail line under its KPI), others after.
+    order = {k: i for i, k in enumerate(KPI_LABELS)}
+    kpis.sort(key=lambda k: order.get(k, len(order)))
     table: dict[str, list[str]] = {}
     for position, name in enumerate(frame.index):
         cells = []
@@ -193,7 +199,7 @@ def format_comparison(frame: pd.DataFrame) -> str:
     table = readable(frame)
     rows = [[label, *cells]
             for label, cells in zip(table.index, table.to_numpy().tolist(), strict=True)]
-    return _text_table(["KPI", *map(str, table.columns)], rows)
+    return text_table(["KPI", *map(str, table.columns)], rows)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -238,15 +244,6 @@ def format_differences(frame: pd.DataFrame) -> str:
     """Return :func:`scenario_differences` as aligned text (a note when nothing differs)."""
     if frame.empty:
         return "scenarios: identical"
-    return _text_table(["scenario key", *map(str, frame.columns)],
+    return text_table(["scenario key", *map(str, frame.columns)],
                        [[k, *v] for k, v in zip(frame.index, frame.to_numpy().tolist(),
                                                 strict=True)])
-
-
-def _text_table(header: list[str], rows: list[list[Any]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)

@@ -15,7 +15,7 @@ from typing import Any
 from seqsim.baseline.errors import BaselineError, where
 from seqsim.baseline.identity import fingerprint as identity_fingerprint
 from seqsim.baseline.metrics import NEW_METRICS, non_negative
-from seqsim.results.result import SUMMARY_KEYS
+from seqsim.results.result import SUMMARY_FLAGS, SUMMARY_KEYS
 from seqsim.validation import MAX_SEED, SHOW_LIMIT, is_finite, is_int, show
 
 __all__ = [
@@ -337,6 +337,8 @@ def _validate_metrics(metrics: Any, p: Path | None) -> dict[str, MetricBaseline]
         raise _bad(p, "metrics", metrics, 'a non-empty object of {"value", "abs", "rel"} entries')
     out = {name: _metric_entry(f"metrics.{name}", entry, p) for name, entry in metrics.items()}
     for key in SUMMARY_KEYS:
+        if key in SUMMARY_FLAGS:  # not a metric: a baseline never records it
+            continue
         if f"summary.{key}" not in out and f"summary.{key}" not in NEW_METRICS:
             raise _missing(
                 p, f"metrics.summary.{key}",

@@ -8,11 +8,10 @@ from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from seqsim.baseline.errors import BaselineError
-from seqsim.results.result import SUMMARY_KEYS, Result
+from seqsim.results.result import SUMMARY_FLAGS, SUMMARY_KEYS, Result
 from seqsim.validation import is_finite, is_number
 
 __all__ = [
@@ -30,9 +29,10 @@ __all__ = [
 
 #: ``(pattern, abs, rel)``: the default tolerance of a metric is the first row
 #: whose shell-style pattern matches its name. Counts may move by 1 %; lateness
-#: by a minute or 5 %; completion times by a quarter of an hour (a step delay
-#: one hour off must fail); per-day counts by 5 messages or 2 % (a send near
-#: midnight may change day); the invariant metrics not at all.
+#: (and the unsent rows' wait so far) by a minute or 5 %; completion times by a
+#: quarter of an hour (a step delay one hour off must fail); per-day counts by 5
+#: messages or 2 % (a send near midnight may change day); the invariant metrics
+#: not at all.
 DEFAULT_TOLERANCES: tuple[tuple[str, float, float], ...] = (
     ("summary.duplicate_sends", 0, 0.0),
     ("summary.lost_contacts", 0, 0.0),
@@ -41,6 +41,7 @@ DEFAULT_TOLERANCES: tuple[tuple[str, float, float], ...] = (
     ("summary.stuck_contacts", 0, 0.0),
     ("summary.lateness_*", 60, 0.05),
     ("summary.late_by_claim_release_s", 60, 0.05),
+    ("summary.unsent_wait_*", 60, 0.05),
     ("steps.*.lateness_*", 60, 0.05),
     ("summary.*_hours", 0.25, 0.0),
     ("summary.drift_hours_*", 0.25, 0.0),
@@ -66,9 +67,15 @@ NEW_METRICS: tuple[str, ...] = (
     "summary.skipped_steps",
     "summary.stuck_contacts",
     "summary.late_by_claim_release_s",
+    "summary.last_contact_finished_hours",
+    "summary.queued_at_peak_backlog",
+    "summary.unsent_due_at_end",
+    "summary.unsent_waiting_at_end",
+    "summary.unsent_queued_at_end",
+    "summary.unsent_wait_lower_bound_s_p50",
+    "summary.unsent_wait_lower_bound_s_max",
 )
 SEED_SE = 3.0  # seeds: abs tolerance >= this many standard errors of the mean
-_QUANTILES = (("p50", 0.50), ("p95", 0.95), ("max", 1.0))
 _TOLERANCE_EXPECTED = (
     "{'abs': number >= 0, 'rel': number >= 0} (either may be left out) or (abs, rel)"
 )
@@ -84,42 +91,27 @@ def non_negative(value: Any) -> bool:
     return is_finite(value) and value >= 0
 
 
-def _quantiles(values: pd.Series, prefix: str, unit: str, out: dict[str, Any]) -> None:
-    array = values.dropna().to_numpy(dtype=float)
-    for label, q in _QUANTILES:
-        out[f"{prefix}_{label}_{unit}"] = (
-            None if array.size == 0 else round6(np.quantile(array, q))
-        )
-
-
 def result_metrics(result: Result) -> dict[str, int | float | None]:
     """Return the metrics a baseline records for one run, by name (see module doc)."""
     metrics: dict[str, int | float | None] = {}
     for key in SUMMARY_KEYS:
+        if key in SUMMARY_FLAGS:
+            continue
         value = result.summary.get(key)
         if value is None or is_number(value):
             metrics[f"summary.{key}"] = value
-    steps = result.tables["sequence_steps"]
-    names = result.tables["sequences"].set_index("id")["name"]
-    sends = result.sends
-    sent = sends[sends["outcome"] == "sent"]
-    failed = sends[sends["outcome"] == "failed"]
-    keys = ["sequence", "day_number"]
-    sent_count = sent.groupby(keys).size()
-    failed_count = failed.groupby(keys).size()
-    lateness = {k: g for k, g in sent.groupby(keys)["lateness_s"]}
-    hours = {k: g for k, g in _completion_hours(result.contacts, steps, names).groupby(keys)["h"]}
-    empty = pd.Series([], dtype=float)
-    ordered = steps.assign(sequence=steps["sequence_id"].map(names)).sort_values(
-        ["sequence_id", "day_number"]
-    )
-    for seq, day in ordered[["sequence", "day_number"]].itertuples(index=False):
-        key = (seq, int(day))
-        prefix = f"steps.{seq}.day{int(day)}"
-        metrics[f"{prefix}.sent"] = int(sent_count.get(key, 0))
-        metrics[f"{prefix}.failed"] = int(failed_count.get(key, 0))
-        _quantiles(lateness.get(key, empty), f"{prefix}.lateness", "s", metrics)
-        _quantiles(hours.get(key, empty), f"{prefix}.completion", "h", metrics)
+    per_step = ("sent", "failed", "lateness_p50_s", "lateness_p95_s", "lateness_max_s",
+                "completion_p50_h", "completion_p95_h", "completion_max_h")
+    for row in result.steps.to_dict("records"):
+        prefix = f"steps.{row['sequence']}.day{int(row['day_number'])}"
+        for what in per_step:
+            value = row[what]
+            if value is None or pd.isna(value):
+                metrics[f"{prefix}.{what}"] = None
+            else:
+                metrics[f"{prefix}.{what}"] = (int(value) if what in ("sent", "failed")
+                                               else float(value))
+    sent = result.sends[result.sends["outcome"] == "sent"]
     sim = result.scenario.simulation
     first = pd.Timestamp(sim.start).normalize()
     last = pd.Timestamp(sim.end - timedelta(microseconds=1)).normalize()
@@ -128,25 +120,6 @@ def result_metrics(result: Result) -> dict[str, int | float | None]:
     for day in days:
         metrics[f"daily.{day:%Y-%m-%d}.sent"] = int(per_day.get(day, 0))
     return metrics
-
-
-def _completion_hours(contacts: pd.DataFrame, steps: pd.DataFrame, names: pd.Series
-                      ) -> pd.DataFrame:
-    """Return (sequence, day_number, h): hours from enrolment to each completed step."""
-    pair = ["sequence_id", "contact_phone"]
-    entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"]
-    entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*pair, "created_at"]]
-    entries = entries.drop_duplicates(pair).rename(columns={"created_at": "enrolled_at"})
-    done = contacts.loc[contacts["status"] == "completed",
-                        [*pair, "current_step", "completed_at"]]
-    done = done.merge(entries, on=pair, how="inner")
-    return pd.DataFrame(
-        {
-            "sequence": done["sequence_id"].map(names).astype(str),
-            "day_number": done["current_step"].astype("int64"),
-            "h": (done["completed_at"] - done["enrolled_at"]).dt.total_seconds() / 3600,
-        }
-    )
 
 
 def _mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Any, float | None]]:

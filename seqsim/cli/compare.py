@@ -19,6 +19,7 @@ from seqsim.analysis.compare import (
     format_differences,
     scenario_differences,
 )
+from seqsim.analysis.steps import format_step_comparison
 from seqsim.errors import SeqsimError
 from seqsim.results.result import Result, load_result
 
@@ -53,6 +54,8 @@ def _compare_command(args: argparse.Namespace) -> int:
                           "each result directory once")
     runs = {name: load_result(d) for name, d in zip(names, args.dirs, strict=True)}
     print(format_comparison(compare(runs)))
+    print()
+    print(format_step_comparison(compare(runs, by="step")))
     print()
     print(format_differences(scenario_differences(runs)))
     if args.out is not None:

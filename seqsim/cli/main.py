@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
+from seqsim.analysis.steps import format_steps, unfinished_warning
 from seqsim.cli import check as cli_check
 from seqsim.cli import compare as cli_compare
 from seqsim.cli.check import EXIT_BAD_INPUT
@@ -32,6 +33,7 @@ from seqsim.model.scenario import Scenario
 from seqsim.results.result import Result
 from seqsim.run.simulate import simulate
 from seqsim.units import format_duration
+from seqsim.version import __version__
 
 __all__ = ["EXIT_INTERRUPTED", "main"]
 
@@ -57,6 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="seqsim",
         description="Simulate a drip-campaign sequence engine on DuckDB under a virtual clock.",
     )
+    parser.add_argument("--version", action="version", version=f"seqsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run a scenario and print its summary")
     run.add_argument("scenario", type=Path, help="scenario TOML file")
@@ -108,6 +111,11 @@ def _run(args: argparse.Namespace) -> int:
         scenario = scenario.with_overrides(dict(parse_override(o) for o in args.overrides))
     result = simulate(scenario, engine=args.engine, progress=False if args.no_progress else None)
     print(format_summary(result))
+    print()
+    print(format_steps(result.steps))
+    warning = unfinished_warning(result)
+    if warning:
+        print(f"seqsim: warning: {warning}", file=sys.stderr)
     if args.out is not None:
         # The report is written into the directory being saved, so it is one of its files.
         report = partial(cli_compare.write_run_report, result) if args.report else None

@@ -14,7 +14,12 @@ read side by side. :func:`comparison` overlays several results on the same
 axes, one panel per metric.
 
 Time axes read "days since start" (hours for runs up to three days), binned by
-hour; lateness is shown as a duration (s, min, h, d), never raw seconds.
+hour, or, with ``tz="Asia/Kuala_Lumpur"`` (any IANA zone), dates and weekdays
+in that zone with ticks at its midnights; a run that finished its work is shown
+up to shortly after its last activity. Runs on one axes differ in line style as
+well as colour. :func:`device_utilisation` tops its colour scale at the
+binding limit's hourly rate (the daily limit / 24 when that is below the hourly
+limit). Lateness is shown as a duration (s, min, h, d), never raw seconds.
 
 >>> import seqsim
 >>> scn = seqsim.Scenario.from_toml("data/scenarios/backlog.toml")

@@ -23,6 +23,7 @@ from seqsim.analysis.named import named_results
 from seqsim.plot.data import (
     completion_frame,
     completion_unit,
+    run_linestyle,
     run_steps,
     sent_messages,
     step_colors,
@@ -57,17 +58,23 @@ __all__ = [
 _LATENESS_KINDS: tuple[str, ...] = ("ecdf", "box")
 
 
-def backlog(results: Results, ax: Axes | None = None) -> Figure:
+def backlog(results: Results, ax: Axes | None = None, *, tz: str | None = None) -> Figure:
     """Backlog over time: rows due and not yet sent, the peak of each hour.
 
     Args:
-        results: a Result, or a dict of named Results drawn as one line each.
+        results: a Result, or a dict of named Results drawn as one line each
+            (told apart by colour and line style).
         ax: draw into this Axes instead of a new figure.
+        tz: show times as dates in this IANA zone (e.g. ``"Asia/Kuala_Lumpur"``);
+            default: days (or hours) since the start.
+
+    Raises:
+        SeqsimError: bad ``results``, ``ax`` or ``tz``.
     """
     named = named_results(results)
     check_ax(ax, named, one_panel=True)
     fig, (axis,) = (ax.figure, [ax]) if ax is not None else new_figure(1)
-    time = TimeAxis.for_runs(named)
+    time = TimeAxis.for_runs(named, tz)
     draw_backlog(axis, named, time)
     axis.set_title("Backlog over time (rows due but not yet sent)")
     if len(named) > 1:
@@ -78,10 +85,11 @@ def backlog(results: Results, ax: Axes | None = None) -> Figure:
 def draw_backlog(ax: Axes, named: Mapping[str, Result], time: TimeAxis) -> None:
     """Draw each run's hourly backlog peak as one line on ``ax`` (shared with comparison)."""
     span = peak = 0.0
-    for name, result in named.items():
+    for i, (name, result) in enumerate(named.items()):
         x, y = hourly(result, "backlog", "max")
         x, y = step_with_edge(x / time.seconds, y, HOUR_S / time.seconds)
-        ax.step(x, y, where="post", label=name or "backlog", linewidth=1.6)
+        ax.step(x, y, where="post", label=name or "backlog", linewidth=1.6,
+                linestyle=run_linestyle(i))
         span, peak = max(span, x[-1]), max(peak, float(y.max()))
     ax.set_ylabel("rows due, not sent\n(peak per hour)")
     ax.set_xlabel(time.label(named))
@@ -94,24 +102,29 @@ def draw_backlog(ax: Axes, named: Mapping[str, Result], time: TimeAxis) -> None:
     time.style(ax, span)
 
 
-def sends_per_hour(results: Results, ax: Axes | None = None) -> Figure:
+def sends_per_hour(results: Results, ax: Axes | None = None, *,
+                   tz: str | None = None) -> Figure:
     """Messages sent per hour, stacked by step (failed attempts on top, in grey).
 
     Args:
         results: a Result, or a dict of named Results (one panel each).
         ax: draw into this Axes (single Result only).
+        tz: show times as dates in this IANA zone (e.g. ``"Asia/Kuala_Lumpur"``);
+            default: days (or hours) since the start.
     """
-    return _timed_panels(results, ax, _draw_sends_stacked, "Messages sent per hour, by step")
+    return _timed_panels(results, ax, _draw_sends_stacked, "Messages sent per hour, by step",
+                         tz=tz)
 
 
 def _timed_panels(
-    results: Results, ax: Axes | None, draw: Any, title: str, **legend: Any
+    results: Results, ax: Axes | None, draw: Any, title: str, *, tz: str | None,
+    **legend: Any
 ) -> Figure:
     """One panel per run on a shared time axis: ``draw(axis, result, time)`` each."""
     named = named_results(results)
     check_ax(ax, named, one_panel=False)
     fig, axes = figure_for(named, ax)
-    time = TimeAxis.for_runs(named)
+    time = TimeAxis.for_runs(named, tz)
     for axis, (name, result) in zip(axes, named.items(), strict=True):
         draw(axis, result, time)
         panel_title(axis, title, name)
@@ -156,7 +169,8 @@ def _layer(ax: Axes, bottom: np.ndarray, counts: np.ndarray, edges: np.ndarray,
     ax.stairs(bottom + counts, edges, baseline=bottom.copy(), fill=True, linewidth=0, **style)
 
 
-def active_by_step(results: Results, ax: Axes | None = None) -> Figure:
+def active_by_step(results: Results, ax: Axes | None = None, *,
+                   tz: str | None = None) -> Figure:
     """Contacts with an active row at each step over time (stacked area).
 
     A row is active from its creation until its step completes or fails, so
@@ -166,8 +180,11 @@ def active_by_step(results: Results, ax: Axes | None = None) -> Figure:
     Args:
         results: a Result, or a dict of named Results (one panel each).
         ax: draw into this Axes (single Result only).
+        tz: show times as dates in this IANA zone (e.g. ``"Asia/Kuala_Lumpur"``);
+            default: days (or hours) since the start.
     """
-    return _timed_panels(results, ax, _draw_active, "Active contacts by step", reverse=True)
+    return _timed_panels(results, ax, _draw_active, "Active contacts by step", tz=tz,
+                         reverse=True)
 
 
 def _active_counts(result: Result, step_id: int, instants: np.ndarray) -> np.ndarray:
@@ -335,16 +352,22 @@ def _draw_completion_hist(ax: Axes, result: Result, frame: pd.DataFrame, bins: n
         no_data(ax, "enrolled contacts")
 
 
-def device_utilisation(results: Results, ax: Axes | None = None) -> Figure:
-    """Heatmap of messages sent per device per hour (colour scale up to the hourly limit).
+def device_utilisation(results: Results, ax: Axes | None = None, *,
+                       tz: str | None = None) -> Figure:
+    """Heatmap of messages sent per device per hour, the colour scale topped at the
+    binding limit's hourly rate: the hourly limit, or the daily limit spread over 24
+    hours when that is lower (a fleet pinned at its daily cap then reads as full, not
+    as a third used); hours above it (a burst the hourly limit allows) show as full.
 
     Args:
         results: a Result, or a dict of named Results (one panel each).
         ax: draw into this Axes (single Result only).
+        tz: show times as dates in this IANA zone (e.g. ``"Asia/Kuala_Lumpur"``);
+            default: days (or hours) since the start.
     """
     named = named_results(results)
     check_ax(ax, named, one_panel=False)
-    time = TimeAxis.for_runs(named)
+    time = TimeAxis.for_runs(named, tz)
     height = None
     if ax is None:
         rows = sum(max(1, r.scenario.capacity.devices) for r in named.values())
@@ -352,18 +375,33 @@ def device_utilisation(results: Results, ax: Axes | None = None) -> Figure:
     fig, axes = (ax.figure, [ax]) if ax is not None else new_figure(
         len(named), sharey=False, height=height)
     for axis, (name, result) in zip(axes, named.items(), strict=True):
-        image = _draw_devices(axis, result, time)
-        limit = result.scenario.capacity.hourly_limit
-        suffix = f" (hourly limit {limit} per device)" if limit else ""
-        panel_title(axis, f"Sends per device per hour{suffix}", name)
+        rate, which = binding_rate(result)
+        image = _draw_devices(axis, result, time, rate)
+        panel_title(axis, f"Sends per device per hour (colour full at {which})", name)
         axis.set_xlabel(time.label(named))
-        bar = fig.colorbar(image, ax=axis, label="messages sent per hour", pad=0.01)
+        bar = fig.colorbar(image, ax=axis, label="messages sent per hour", pad=0.01,
+                           extend="max" if rate else "neither")
         bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom_xlabel_only(axes)
     return fig
 
 
-def _draw_devices(ax: Axes, result: Result, time: TimeAxis) -> Any:
+def binding_rate(result: Result) -> tuple[float | None, str]:
+    """Return the hourly send rate of a device's binding limit and how it reads:
+    the hourly limit, or the daily limit / 24 when lower; (None, ...) when neither is set."""
+    cap = result.scenario.capacity
+    options = []
+    if cap.hourly_limit:
+        options.append((float(cap.hourly_limit), f"the hourly limit, {cap.hourly_limit}"))
+    if cap.daily_limit:
+        options.append((cap.daily_limit / 24,
+                        f"the daily limit, {cap.daily_limit} / 24 h = {cap.daily_limit / 24:.3g}"))
+    if not options:
+        return None, "the busiest hour (no limits)"
+    return min(options, key=lambda o: o[0])
+
+
+def _draw_devices(ax: Axes, result: Result, time: TimeAxis, rate: float | None) -> Any:
     n = n_hours(result)
     devices = result.tables.get("devices")
     ids = sorted(devices["id"].astype(str)) if devices is not None and not devices.empty \
@@ -377,8 +415,7 @@ def _draw_devices(ax: Axes, result: Result, time: TimeAxis) -> Any:
                        0, n - 1)
         row = sent["device_id"].map(index).to_numpy()
         np.add.at(grid, (row, hour), 1)
-    limit = result.scenario.capacity.hourly_limit
-    vmax = max(float(grid.max()), float(limit or 0), 1.0)
+    vmax = rate if rate else max(float(grid.max()), 1.0)
     image = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis",
                       vmin=0, vmax=vmax, origin="lower",
                       extent=(0, n * HOUR_S / time.seconds, -0.5, len(ids) - 0.5))

@@ -15,8 +15,18 @@ from seqsim.errors import SeqsimError
 from seqsim.results.result import Result
 
 __all__ = [
-    "Step", "completion_frame", "completion_unit", "run_steps", "sent_messages", "step_colors",
+    "Step", "completion_frame", "completion_unit", "run_linestyle", "run_steps",
+    "sent_messages", "step_colors",
 ]
+
+#: Line styles of runs drawn on one axes, in order: with the colour cycle, a run
+#: stays distinguishable when its line lies on another's (or is printed grey).
+_RUN_LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+
+
+def run_linestyle(index: int) -> Any:
+    """Return the line style of the ``index``-th run on an axes (cycling)."""
+    return _RUN_LINESTYLES[index % len(_RUN_LINESTYLES)]
 
 _SEQUENCE_CMAPS = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
 

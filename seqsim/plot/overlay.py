@@ -15,7 +15,7 @@ from seqsim.analysis.durations import DAY_S, HOUR_S, human_duration
 from seqsim.analysis.named import named_results
 from seqsim.errors import SeqsimError
 from seqsim.plot.charts import draw_backlog
-from seqsim.plot.data import completion_frame, completion_unit, sent_messages
+from seqsim.plot.data import completion_frame, completion_unit, run_linestyle, sent_messages
 from seqsim.plot.figure import (
     choice,
     lateness_scale,
@@ -40,6 +40,7 @@ def comparison(
     metrics: str | Sequence[str] = _DEFAULT_METRICS,
     *,
     freq: str = "1h",
+    tz: str | None = None,
 ) -> Figure:
     """Several results on the same axes, one panel per metric.
 
@@ -54,6 +55,10 @@ def comparison(
         metrics: one metric name or several, drawn top to bottom.
         freq: bin of the ``"sends"`` panel: ``"1h"`` (default), ``"1D"`` or any
             pandas offset of whole hours or days.
+        tz: show times as dates in this IANA zone; default: days (or hours)
+            since the start.
+
+    Runs are told apart by colour and line style.
     """
     named = named_results(results)
     chosen = [metrics] if isinstance(metrics, str) else list(metrics) \
@@ -67,7 +72,7 @@ def comparison(
         choice("metrics", metric, COMPARISON_METRICS)
     bin_s = _freq_seconds(freq)
     fig, axes = new_figure(len(chosen), sharex=False, sharey=False)
-    time = TimeAxis.for_runs(named)
+    time = TimeAxis.for_runs(named, tz)
     for axis, metric in zip(axes, chosen, strict=True):
         if metric == "backlog":
             draw_backlog(axis, named, time)
@@ -106,14 +111,15 @@ def _bin_name(bin_s: float) -> str:
 def _draw_sends_lines(ax: Axes, named: Mapping[str, Result], time: TimeAxis, bin_s: float,
                       freq: str) -> None:
     span = 0.0
-    for name, result in named.items():
+    for i, (name, result) in enumerate(named.items()):
         n = max(1, math.ceil(result.scenario.simulation.duration.total_seconds() / bin_s))
         sent = sent_messages(result)
         idx = np.clip(np.floor(since_start(result, sent["sent_at"]) / bin_s).astype(int),
                       0, n - 1)
         counts = np.bincount(idx, minlength=n).astype(float)
         x, y = step_with_edge(np.arange(n) * bin_s / time.seconds, counts, bin_s / time.seconds)
-        ax.step(x, y, where="post", label=name, linewidth=1.4, alpha=0.85)
+        ax.step(x, y, where="post", label=name, linewidth=1.4, alpha=0.85,
+                linestyle=run_linestyle(i))
         span = max(span, x[-1])
     per = _bin_name(bin_s)
     ax.set_title(f"Messages sent per {per}")
@@ -126,10 +132,10 @@ def _draw_sends_lines(ax: Axes, named: Mapping[str, Result], time: TimeAxis, bin
 
 def _draw_active_lines(ax: Axes, named: Mapping[str, Result], time: TimeAxis) -> None:
     span = 0.0
-    for name, result in named.items():
+    for i, (name, result) in enumerate(named.items()):
         x, y = hourly(result, "active", "last")
         x, y = step_with_edge(x / time.seconds, y, HOUR_S / time.seconds)
-        ax.step(x, y, where="post", label=name, linewidth=1.4)
+        ax.step(x, y, where="post", label=name, linewidth=1.4, linestyle=run_linestyle(i))
         span = max(span, x[-1])
     ax.set_title("Active rows (contacts in a sequence), at each hour's end")
     ax.set_ylabel("active rows")
@@ -141,12 +147,13 @@ def _draw_active_lines(ax: Axes, named: Mapping[str, Result], time: TimeAxis) ->
 
 def _draw_lateness_compare(ax: Axes, named: Mapping[str, Result]) -> None:
     upper = 0.0
-    for name, result in named.items():
+    for i, (name, result) in enumerate(named.items()):
         values = sent_messages(result)["lateness_s"].to_numpy()
         if values.size:
             upper = max(upper, float(values.max()))
             p95 = float(np.quantile(values, 0.95))
-            ax.ecdf(values, linewidth=1.8, label=f"{name} (p95 {human_duration(p95)})")
+            ax.ecdf(values, linewidth=1.8, label=f"{name} (p95 {human_duration(p95)})",
+                    linestyle=run_linestyle(i))
     p95_line(ax)
     ax.set_title("Lateness of sent messages, all steps")
     ax.set_xlabel(lateness_scale(ax, "x", upper))
@@ -159,7 +166,7 @@ def _draw_lateness_compare(ax: Axes, named: Mapping[str, Result]) -> None:
 def _draw_completion_compare(ax: Axes, named: Mapping[str, Result]) -> None:
     per_unit, unit = completion_unit(named)
     designs: set[float] = set()
-    for name, result in named.items():
+    for i, (name, result) in enumerate(named.items()):
         frame = completion_frame(result)
         several = frame["sequence"].nunique() > 1
         for sequence, mine in frame.groupby("sequence", sort=False):
@@ -172,9 +179,10 @@ def _draw_completion_compare(ax: Axes, named: Mapping[str, Result]) -> None:
             label += f" ({len(done) / len(mine):.0%} finished)"
             x = np.sort(done.to_numpy())
             y = np.arange(1, len(x) + 1) / len(mine)
-            ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", linewidth=1.8, label=label)
+            ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", linewidth=1.8, label=label,
+                    linestyle=run_linestyle(i))
     for design in sorted(designs):
-        ax.axvline(design, color="0.3", linestyle="--", linewidth=1,
+        ax.axvline(design, color="0.3", linestyle=(0, (1, 3)), linewidth=1.2,
                    label=f"designed: {design:.3g} {unit}")
     ax.set_title("Completion time: entry to last step")
     ax.set_xlabel(f"completion time ({unit})")

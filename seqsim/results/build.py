@@ -40,7 +40,8 @@ def build_result(
     sends = build_sends(tables["messages"], tables["sequences"], contacts=contacts, steps=steps,
                         pairs=pairs)
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
-                            tables["messages"], pairs=pairs, checks=checks)
+                            tables["messages"], pairs=pairs, checks=checks,
+                            start=scenario.simulation.start, end=scenario.simulation.end)
     broken, effects = split_fault_effects(checks.problems, scenario.faults)
     info = {**info, "invariant_violations": broken}
     if effects:  # what the faults broke on purpose: the metrics count it

@@ -21,10 +21,12 @@ import tomli_w
 from seqsim.engine.schema import canonical_frame
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
+from seqsim.results.steps import step_table
 from seqsim.results.store import open_result_dir, write_result_dir
 from seqsim.validation import show_path
 
-__all__ = ["SENDS_COLUMNS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result", "load_result"]
+__all__ = ["SENDS_COLUMNS", "SUMMARY_FLAGS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result",
+           "load_result"]
 
 SENDS_COLUMNS = ("contact_phone", "sequence", "day_number", "due_at", "sent_at", "lateness_s",
                  "device_id", "outcome", "attempt", "queued_at", "designed_at", "drift_hours",
@@ -39,7 +41,13 @@ SUMMARY_KEYS = (
     "early_sends", "drift_hours_p50", "drift_hours_p95", "drift_hours_max",
     "max_messages_per_contact_per_hour", "skipped_steps", "stuck_contacts",
     "late_by_claim_release_s",
+    "last_contact_finished_hours", "queued_at_peak_backlog",
+    "unsent_due_at_end", "unsent_waiting_at_end", "unsent_queued_at_end",
+    "unsent_wait_lower_bound_s_p50", "unsent_wait_lower_bound_s_max",
+    "lateness_includes_unsent",
 )
+#: Summary keys that are flags, not KPIs: no comparison or baseline takes them.
+SUMMARY_FLAGS = ("lateness_includes_unsent",)
 #: DuckDB's errors when it cannot write its own file: at a write, at the commit, or
 #: after it gave the database up.
 _WRITE_ERRORS = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException)
@@ -69,6 +77,25 @@ class Result:
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        """Return one row per sequence step: sends, failures, lateness p50/p95/max,
+        completion time p50/p95/max, the last send and completion, and what was
+        left unsent at the run's end (columns
+        :data:`seqsim.results.steps.STEP_COLUMNS`; see :func:`~seqsim.results.steps.step_table`).
+
+        Raises:
+            SeqsimError: the result lacks the tables a step table needs.
+        """
+        needed = ("sequence_steps", "sequences", "messages")
+        missing = [name for name in needed if name not in self.tables]
+        if missing:
+            raise SeqsimError(f"steps: this result lacks the {', '.join(missing)} table(s); "
+                              "expected a result from seqsim.simulate or load_result")
+        return step_table(self.sends, self.contacts, self.tables["sequence_steps"],
+                          self.tables["sequences"], self.tables["messages"],
+                          self.scenario.simulation.end)
 
     def save(self, path: str | os.PathLike[str],
              extra: Callable[[Path], object] | None = None) -> Path:

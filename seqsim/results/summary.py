@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -12,15 +13,10 @@ from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.results.faults import duplicate_sends, fault_metrics
 from seqsim.results.sends import rows_of
+from seqsim.results.steps import queued_at, round_quantile, unsent_at_end
 from seqsim.units import HOUR_US
 
 __all__ = ["build_summary"]
-
-
-def _quantile(values: np.ndarray, q: float) -> float | None:
-    if not len(values):
-        return None
-    return round(float(np.quantile(values, q)), 6)
 
 
 def build_summary(
@@ -32,11 +28,16 @@ def build_summary(
     *,
     pairs: np.ndarray | None = None,
     checks: ContactChecks | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> dict[str, Any]:
     """Return the run's KPIs (see :data:`SUMMARY_KEYS`), all JSON-serialisable.
 
     ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, and
     ``checks``: :func:`seqsim.checks.contacts.check_contacts` of them, if known.
+    ``start`` / ``end``: the run's first instant and its end; without them
+    ``last_contact_finished_hours`` is None and nothing counts as unsent at the
+    end (see :mod:`seqsim.results.steps`).
     """
     sent_mask = (sends["outcome"] == "sent").to_numpy()
     lateness = sends["lateness_s"].to_numpy()[sent_mask]
@@ -57,11 +58,7 @@ def build_summary(
     # sequence's step delays.
     planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
     designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
-    if "drift_hours" in sends:
-        drift = sends["drift_hours"].to_numpy(dtype=float)[sent_mask]
-        drift = drift[~np.isnan(drift)]
-    else:  # a send log from before the schedule columns
-        drift = np.array([], dtype=float)
+    drift = _drift(sends, sent_mask)
     return {
         "contacts_enrolled": int(is_entry.sum()),
         "messages_sent": int(sent_mask.sum()),
@@ -70,9 +67,9 @@ def build_summary(
         "contacts_failed": int(np.unique(pairs[(status == "failed").to_numpy()]).size),
         "contacts_active": int(np.unique(pairs[(status == "active").to_numpy()]).size),
         "peak_backlog": int(timeline["backlog"].max()) if not timeline.empty else 0,
-        "lateness_p50_s": _quantile(lateness, 0.50),
-        "lateness_p95_s": _quantile(lateness, 0.95),
-        "lateness_p99_s": _quantile(lateness, 0.99),
+        "lateness_p50_s": round_quantile(lateness, 0.50),
+        "lateness_p95_s": round_quantile(lateness, 0.95),
+        "lateness_p99_s": round_quantile(lateness, 0.99),
         "lateness_max_s": None if not len(lateness) else round(float(lateness.max()), 6),
         "mean_completion_hours": None if not len(hours) else round(float(hours.mean()), 6),
         "designed_completion_hours": None if not len(designed)
@@ -81,15 +78,42 @@ def build_summary(
         "lost_contacts": checks.lost,
         "max_active_rows_per_contact": checks.max_active_rows,
         "early_sends": int(sends["early"].sum()) if "early" in sends else 0,
-        "drift_hours_p50": _quantile(drift, 0.50),
-        "drift_hours_p95": _quantile(drift, 0.95),
+        "drift_hours_p50": round_quantile(drift, 0.50),
+        "drift_hours_p95": round_quantile(drift, 0.95),
         "drift_hours_max": None if not len(drift) else round(float(drift.max()), 6),
         "max_messages_per_contact_per_hour": _max_messages_per_hour(
             sends, sent_mask, messages, contacts, pairs),
         "skipped_steps": int(((status == "completed").to_numpy()
                               & skipped_rows(contacts)).sum()),
         **fault_metrics(messages, contacts, pairs),
+        **_finish(contacts["completed_at"].to_numpy()[finished], timeline, messages, start),
+        **unsent_at_end(contacts, messages, end).summary(),
     }
+
+
+def _drift(sends: pd.DataFrame, sent_mask: np.ndarray) -> np.ndarray:
+    """Return the successful sends' ``drift_hours`` (none for a send log from before
+    the schedule columns)."""
+    if "drift_hours" not in sends:
+        return np.array([], dtype=float)
+    drift = sends["drift_hours"].to_numpy(dtype=float)[sent_mask]
+    return drift[~np.isnan(drift)]
+
+
+def _finish(finished_at: np.ndarray, timeline: pd.DataFrame, messages: pd.DataFrame,
+            start: datetime | None) -> dict[str, Any]:
+    """Return ``last_contact_finished_hours`` (hours from ``start`` to the last
+    completion of a sequence's last step; None without either) and
+    ``queued_at_peak_backlog`` (messages on devices, not yet delivered, right after
+    the first poll with the peak backlog: the backlog does not count them)."""
+    last = None
+    if start is not None and len(finished_at):
+        last = round(float((finished_at.max() - np.datetime64(start, "us"))
+                           / np.timedelta64(1, "h")), 6)
+    peak_at = (None if timeline.empty or "time" not in timeline
+               else timeline["time"].iloc[int(timeline["backlog"].argmax())])
+    return {"last_contact_finished_hours": last,
+            "queued_at_peak_backlog": queued_at(messages, peak_at)}
 
 
 def _max_messages_per_hour(

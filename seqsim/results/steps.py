@@ -1,0 +1,216 @@
+"""Per-step answers and what a run left unfinished, computed from the result tables.
+
+Everything here reads only the tables every engine writes (``sequence_steps``,
+``sequences``, ``sequence_contacts``, ``messages``) and the send log, so it is
+the same for every engine.
+
+**Censoring.** A run ends at ``simulation.end`` whether or not its work is
+done. Rows still active and due then (``next_trigger_time < end``) were never
+sent, so they have no ``lateness_s``: the lateness KPIs (summary and per step)
+cover the messages that were sent and leave these out, which flatters a run too
+short for its arrivals. :func:`unsent_at_end` counts them, split into rows still
+waiting to be picked and rows already queued on a device (a message logged but
+not delivered), and gives each one's waiting so far, ``end - due``: a lower
+bound on the lateness it will have.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STEP_COLUMNS", "UnsentRows", "queued_at", "round_quantile", "step_table",
+           "unsent_at_end"]
+
+#: Columns of :func:`step_table` (``Result.steps``), in order. Columns may be
+#: added later (e.g. the lateness causes); readers should select by name.
+STEP_COLUMNS = (
+    "sequence", "day_number", "sent", "failed",
+    "lateness_p50_s", "lateness_p95_s", "lateness_max_s",
+    "completion_p50_h", "completion_p95_h", "completion_max_h",
+    "first_sent_at", "last_sent_at", "last_completed_at",
+    "waiting_at_end", "queued_at_end", "unsent_wait_max_s",
+)
+_QUANTILES = (("p50", 0.50), ("p95", 0.95), ("max", 1.0))
+
+
+class UnsentRows:
+    """The rows due but not sent when a run ended.
+
+    Attributes:
+        rows: one row per such ``sequence_contacts`` row: ``sequence_id``,
+            ``day_number`` (its ``current_step``), ``due_at``, ``wait_s``
+            (``end - due_at`` in seconds, a lower bound on its lateness) and
+            ``queued`` (True when its message sits on a device).
+        end: the run's end.
+    """
+
+    def __init__(self, rows: pd.DataFrame, end: datetime | None) -> None:
+        self.rows = rows
+        self.end = end
+
+    @property
+    def waiting(self) -> int:
+        """Return how many were still waiting to be picked (not on a device)."""
+        return int((~self.rows["queued"]).sum())
+
+    @property
+    def queued(self) -> int:
+        """Return how many were queued on a device, not yet delivered."""
+        return int(self.rows["queued"].sum())
+
+    def summary(self) -> dict[str, Any]:
+        """Return the censoring KPIs of the summary (see :mod:`seqsim.results.steps`)."""
+        wait = self.rows["wait_s"].to_numpy(dtype=float)
+        return {
+            "unsent_due_at_end": len(self.rows),
+            "unsent_waiting_at_end": self.waiting,
+            "unsent_queued_at_end": self.queued,
+            "unsent_wait_lower_bound_s_p50": round_quantile(wait, 0.50),
+            "unsent_wait_lower_bound_s_max": round_quantile(wait, 1.0),
+            # The lateness_* KPIs are over sent messages only: say so beside them.
+            "lateness_includes_unsent": False,
+        }
+
+
+def round_quantile(values: np.ndarray, q: float) -> float | None:
+    """Return quantile ``q`` of ``values`` rounded to 6 decimals, None when empty."""
+    if not len(values):
+        return None
+    return round(float(np.quantile(values, q)), 6)
+
+
+def unsent_at_end(
+    contacts: pd.DataFrame, messages: pd.DataFrame, end: datetime | None
+) -> UnsentRows:
+    """Return the active rows due before ``end`` (the run's end), see :class:`UnsentRows`.
+
+    ``end`` None (a run whose end is not known) gives no rows.
+    """
+    if end is None or contacts.empty:
+        rows = contacts.iloc[:0]
+    else:
+        active = (contacts["status"] == "active").to_numpy()
+        due = (contacts["next_trigger_time"] < pd.Timestamp(end)).to_numpy()
+        rows = contacts[active & due]
+    on_device = messages.loc[messages["outcome"].isna(), "sequence_contact_id"]
+    due_at = rows["next_trigger_time"].astype("datetime64[us]")
+    wait = ((pd.Timestamp(end) - due_at).dt.total_seconds() if end is not None
+            else pd.Series([], dtype=float))
+    frame = pd.DataFrame({
+        "sequence_id": rows["sequence_id"].to_numpy(dtype="int64"),
+        "day_number": rows["current_step"].to_numpy(dtype="int64"),
+        "due_at": due_at.to_numpy(),
+        "wait_s": wait.to_numpy(dtype=float),
+        "queued": rows["id"].isin(on_device).to_numpy(dtype=bool),
+    })
+    return UnsentRows(frame, end)
+
+
+def queued_at(messages: pd.DataFrame, at: Any) -> int:
+    """Return how many messages were queued on devices, not yet delivered, right after
+    the poll at ``at``: queued at or before it and sent after it (or never)."""
+    if messages.empty or at is None or pd.isna(at):
+        return 0
+    at = pd.Timestamp(at)
+    sent_at = messages["sent_at"]
+    on_device = (messages["queued_at"] <= at) & (sent_at.isna() | (sent_at > at))
+    return int(on_device.sum())
+
+
+def _completion_hours(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """Return (sequence_id, day_number, h, completed_at): hours from enrolment to
+    each completed step."""
+    pair = ["sequence_id", "contact_phone"]
+    entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"]
+    entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*pair, "created_at"]]
+    entries = entries.drop_duplicates(pair).rename(columns={"created_at": "enrolled_at"})
+    done = contacts.loc[contacts["status"] == "completed",
+                        [*pair, "current_step", "completed_at"]]
+    done = done.merge(entries, on=pair, how="inner")
+    return pd.DataFrame({
+        "sequence_id": done["sequence_id"].to_numpy(dtype="int64"),
+        "day_number": done["current_step"].to_numpy(dtype="int64"),
+        "h": ((done["completed_at"] - done["enrolled_at"]).dt.total_seconds() / 3600).to_numpy(),
+        "completed_at": done["completed_at"].to_numpy(),
+    })
+
+
+def _quantile_columns(groups: dict[Any, np.ndarray], keys: list[tuple[int, int]],
+                      prefix: str, unit: str) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {}
+    for label, q in _QUANTILES:
+        out[f"{prefix}_{label}_{unit}"] = [
+            round_quantile(groups[k], q) if k in groups else None for k in keys]
+    return out
+
+
+def _by_step(frame: pd.DataFrame, keys: list[str], column: str) -> dict[Any, np.ndarray]:
+    return {k: g.dropna().to_numpy(dtype=float) for k, g in frame.groupby(keys)[column]
+            if g.notna().any()}
+
+
+def step_table(
+    sends: pd.DataFrame,
+    contacts: pd.DataFrame,
+    steps: pd.DataFrame,
+    sequences: pd.DataFrame,
+    messages: pd.DataFrame,
+    end: datetime | None,
+) -> pd.DataFrame:
+    """Return one row per sequence step (in sequence, then day order), columns
+    :data:`STEP_COLUMNS`:
+
+    - ``sent`` / ``failed``: successful and failed send attempts of the step;
+    - ``lateness_{p50,p95,max}_s``: over the step's successful sends only (see
+      the module's note on censoring; None when nothing was sent);
+    - ``completion_{p50,p95,max}_h``: hours from the contact's enrolment in the
+      sequence to this step's completion;
+    - ``first_sent_at`` / ``last_sent_at``: the step's first and last
+      successful send; ``last_completed_at``: when the last row of the step
+      completed (for the last step: when the last contact finished);
+    - ``waiting_at_end`` / ``queued_at_end``: rows of the step due but unsent at
+      ``end``, still waiting to be picked and queued on a device;
+      ``unsent_wait_max_s``: the longest such row's waiting so far (a lower
+      bound on its lateness; None when there is none).
+    """
+    names = pd.Series(sequences["name"].to_numpy(), index=sequences["id"].to_numpy())
+    ordered = steps.sort_values(["sequence_id", "day_number"])
+    seq_ids = ordered["sequence_id"].to_numpy(dtype="int64")
+    days = ordered["day_number"].to_numpy(dtype="int64")
+    keys = list(zip(names.reindex(seq_ids).to_numpy().tolist(), days.tolist(), strict=True))
+    id_keys = list(zip(seq_ids.tolist(), days.tolist(), strict=True))
+    sent = sends[sends["outcome"] == "sent"]
+    group = ["sequence", "day_number"]
+    sent_count = sent.groupby(group).size()
+    failed_count = sends[sends["outcome"] == "failed"].groupby(group).size()
+    done = _completion_hours(contacts, steps)
+    unsent = unsent_at_end(contacts, messages, end).rows
+    table: dict[str, Any] = {
+        "sequence": [k[0] for k in keys],
+        "day_number": days,
+        "sent": [int(sent_count.get(k, 0)) for k in keys],
+        "failed": [int(failed_count.get(k, 0)) for k in keys],
+        **_quantile_columns(_by_step(sent, group, "lateness_s"), keys, "lateness", "s"),
+        **_quantile_columns(_by_step(done, ["sequence_id", "day_number"], "h"), id_keys,
+                            "completion", "h"),
+    }
+    times = sent.groupby(group)["sent_at"]
+    table["first_sent_at"] = times.min().reindex(keys).to_numpy()
+    table["last_sent_at"] = times.max().reindex(keys).to_numpy()
+    table["last_completed_at"] = (done.groupby(["sequence_id", "day_number"])["completed_at"]
+                                  .max().reindex(id_keys).to_numpy())
+    by_step = unsent.groupby(["sequence_id", "day_number"])
+    table["waiting_at_end"] = (by_step["queued"].apply(lambda q: int((~q).sum()))
+                               .reindex(id_keys).fillna(0).to_numpy(dtype="int64"))
+    table["queued_at_end"] = (by_step["queued"].sum().reindex(id_keys).fillna(0)
+                              .to_numpy(dtype="int64"))
+    longest = by_step["wait_s"].max().reindex(id_keys)
+    table["unsent_wait_max_s"] = [None if pd.isna(v) else round(float(v), 6) for v in longest]
+    frame = pd.DataFrame(table, columns=list(STEP_COLUMNS))
+    for column in ("first_sent_at", "last_sent_at", "last_completed_at"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    return frame
