@@ -102,7 +102,6 @@ from seqsim.engine.kernel_layout import (
     S_GROUP_OPEN,
     S_HOUR_RING,
     S_MSGS,
-    S_PENDING,
     S_ROWS,
     S_SEL,
     S_TIMELINE,
@@ -124,6 +123,7 @@ from seqsim.engine.kernel_order import skew_merge, treap_rank
 from seqsim.engine.kernel_ready import (
     cell_pop,
     device_first,
+    first_pending,
     open_groups,
     promote,
     take,
@@ -140,24 +140,23 @@ def _deliver(W, S, now: int, inclusive: bool) -> None:
     on_queue = W[W_STAT][ON_QUEUE] != 0
     M, flight, C = S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
     while C[C_FLIGHT] > 0:
-        m = flight[0]
-        t = M[M_SCHEDULED, m]
+        t, m = flight[0, 0], flight[0, 1]
         if t > now or (t == now and not inclusive):
             return
-        heap_pop(flight, C[C_FLIGHT], M[M_SCHEDULED])
+        heap_pop(flight, C[C_FLIGHT])
         C[C_FLIGHT] -= 1
-        S[S_DEVICES][IN_FLIGHT, M[M_DEV, m]] -= 1
-        S[S_BLOCKED_UNTIL][M[M_DEV, m]] = NONE  # room again, perhaps
-        M[M_SENT, m] = t
-        M[M_OUTCOME, m] = M[M_PLANNED, m]
-        if M[M_OUTCOME, m] == SENT_OK:
+        S[S_DEVICES][IN_FLIGHT, M[m, M_DEV]] -= 1
+        S[S_BLOCKED_UNTIL][M[m, M_DEV]] = NONE  # room again, perhaps
+        M[m, M_SENT] = t
+        M[m, M_OUTCOME] = M[m, M_PLANNED]
+        if M[m, M_OUTCOME] == SENT_OK:
             C[C_SENT] += 1
             if not on_queue:
-                complete(W, S, M[M_ROW, m], t, now)
+                complete(W, S, M[m, M_ROW], t, now)
         else:
             C[C_FAILED] += 1
             if not on_queue:
-                fail_send(W, S, M[M_ROW, m], t, now)
+                fail_send(W, S, M[m, M_ROW], t, now)
 
 
 @njit(cache=True)
@@ -223,11 +222,11 @@ def _select(W, S, now: int) -> tuple[int, int]:
     for j in range(chosen):
         # Ranks are taken on the poll's whole selection, so rows leave it only now.
         take(S, sel[j])
-        R[R_LEFT, sel[j]] = R[R_RIGHT, sel[j]] = -1
+        R[sel[j], R_LEFT] = R[sel[j], R_RIGHT] = -1
         in_order = skew_merge(R, in_order, sel[j])
     for j in range(chosen):
         sel[j] = in_order
-        in_order = skew_merge(R, R[R_LEFT, in_order], R[R_RIGHT, in_order])
+        in_order = skew_merge(R, R[in_order, R_LEFT], R[in_order, R_RIGHT])
     return chosen, min(selectable, batch) - chosen
 
 
@@ -236,39 +235,37 @@ def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
     """Claim row ``i`` and queue its message on the row's device."""
     gaps, limits = W[W_GAPS], W[W_LIMITS]
     R, M, flight, C = S[S_ROWS], S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
-    d, seq = R[R_DEV, i], R[R_SEQ, i]
-    R[R_CLAIMED_AT, i] = now
+    d, seq = R[i, R_DEV], R[i, R_SEQ]
+    R[i, R_CLAIMED_AT] = now
     gap = pacing_gap_us(u_gap, gaps[0, seq], gaps[1, seq])
     send_at = device_queue(S[S_DEVICES], S[S_HOUR_RING], S[S_DAY_RING], limits, d, now, gap)
     m = C[C_MSGS]
     C[C_MSGS] = m + 1
-    M[M_ROW, m], M[M_DEV, m], M[M_DUE, m] = i, d, R[R_DUE, i]
-    M[M_QUEUED, m], M[M_SCHEDULED, m], M[M_SENT, m] = now, send_at, NONE
-    M[M_PLANNED, m] = SEND_FAILED if send_fails(u_fail, W[W_FAILURE][0]) else SENT_OK
-    M[M_OUTCOME, m] = PENDING_OUTCOME
-    M[M_ATTEMPT, m] = R[R_RETRY, i] + 1
+    M[m, M_ROW], M[m, M_DEV], M[m, M_DUE] = i, d, R[i, R_DUE]
+    M[m, M_QUEUED], M[m, M_SCHEDULED], M[m, M_SENT] = now, send_at, NONE
+    M[m, M_PLANNED] = SEND_FAILED if send_fails(u_fail, W[W_FAILURE][0]) else SENT_OK
+    M[m, M_OUTCOME] = PENDING_OUTCOME
+    M[m, M_ATTEMPT] = R[i, R_RETRY] + 1
     if W[W_STAT][ON_QUEUE] != 0:
         complete(W, S, i, now, now)
-    C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], m, M[M_SCHEDULED])
+    C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], send_at, m)
 
 
 @njit(cache=True)
 def _next_event(W, S, k: int, now: int) -> int:
     """Return the first poll after ``k`` at which anything can change, after a
     poll that queued nothing (arrivals and outages are checked poll by poll)."""
-    stat, R, M, C = W[W_STAT], S[S_ROWS], S[S_MSGS], S[S_COUNT]
+    stat, C = W[W_STAT], S[S_COUNT]
     event = C[C_UNBLOCK]
     if C[C_FLIGHT] > 0:
-        event = min(event, M[M_SCHEDULED, S[S_FLIGHT][0]])
-    if C[C_PENDING] > 0:
-        event = min(event, R[R_DUE, S[S_PENDING][0]])
+        event = min(event, S[S_FLIGHT][0, 0])
     counts = S[S_GROUP_COUNT]
     for g in range(counts.shape[0]):
         if counts[g]:
             event = min(event, window_change(W, g, now))
-    if event >= NEVER:
-        return stat[TOTAL]
-    return max(k + 1, first_poll_at_or_after(event - stat[START], stat[POLL]))
+    poll = stat[TOTAL] if event >= NEVER else first_poll_at_or_after(event - stat[START],
+                                                                     stat[POLL])
+    return max(k + 1, first_pending(S, k + 1, poll))
 
 
 @njit(cache=True)
@@ -289,14 +286,14 @@ def _poll(W, S, rng, k: int, now: int) -> None:
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         catch_up(W, S, now)
     enrol(W, S, k, now)
-    promote(S, now)
+    promote(W, S, now)
     chosen, skipped = _select(W, S, now)
     for j in range(chosen):
         u_fail = rng.random()
         u_gap = rng.random()
         _queue(W, S, sel[j], u_fail, u_gap, now)
     _deliver(W, S, now, True)
-    promote(S, now)
+    promote(W, S, now)
     if chosen or W[W_STAT][SKIP_IDLE] == 0:
         C[C_IDLE_UNTIL] = k + 1
     else:
@@ -313,10 +310,10 @@ def _room(W, S, k: int) -> int:
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         events += C[C_READY] + C[C_PENDING]  # skip_stale may complete every waiting row
     rows = C[C_ROWS] + events * stat[ROWS_PER_ENTRY]
-    if rows > S[S_ROWS].shape[1]:
+    if rows > S[S_ROWS].shape[0]:
         C[C_NEED] = rows
         return NEEDS_ROWS
-    if C[C_MSGS] + stat[BATCH] > S[S_MSGS].shape[1]:
+    if C[C_MSGS] + stat[BATCH] > S[S_MSGS].shape[0]:
         C[C_NEED] = C[C_MSGS] + stat[BATCH]
         return NEEDS_MESSAGES
     return 0
@@ -328,7 +325,7 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
     C = S[S_COUNT]
     C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
     if down:
-        promote(S, now)
+        promote(W, S, now)
         _record(S, k, 0)
     else:
         _record(S, k, min(open_groups(W, S, now), W[W_STAT][BATCH]))

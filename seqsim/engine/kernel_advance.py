@@ -84,26 +84,26 @@ def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: 
     R, C = S[S_ROWS], S[S_COUNT]
     i = C[C_ROWS]
     C[C_ROWS] = i + 1
-    R[R_DUE, i] = due
-    R[R_SEQ, i] = seq
-    R[R_RANK, i] = W[W_LEAD_RANK][lead]
-    R[R_DAY, i] = W[W_STEPS][T_DAY, step]
-    R[R_LEAD, i] = lead
-    R[R_STEP, i] = step
-    R[R_DEV, i] = W[W_LEAD_DEV][lead]
-    R[R_STATUS, i] = ACTIVE
-    R[R_CLAIMED_AT, i] = R[R_COMPLETED_AT, i] = R[R_FAILED_AT, i] = NONE
-    R[R_RETRY, i] = 0
-    R[R_ERROR, i] = NO_ERROR
-    R[R_CREATED, i] = created
+    R[i, R_DUE] = due
+    R[i, R_SEQ] = seq
+    R[i, R_RANK] = W[W_LEAD_RANK][lead]
+    R[i, R_DAY] = W[W_STEPS][T_DAY, step]
+    R[i, R_LEAD] = lead
+    R[i, R_STEP] = step
+    R[i, R_DEV] = W[W_LEAD_DEV][lead]
+    R[i, R_STATUS] = ACTIVE
+    R[i, R_CLAIMED_AT] = R[i, R_COMPLETED_AT] = R[i, R_FAILED_AT] = NONE
+    R[i, R_RETRY] = 0
+    R[i, R_ERROR] = NO_ERROR
+    R[i, R_CREATED] = created
     stat = W[W_STAT]
     group = seq * stat[ZONES] + W[W_LEAD_ZONE][lead] if stat[ZONES] else 0
-    R[R_GROUP, i] = group
+    R[i, R_GROUP] = group
     # A device's cell in its group; rows of no device sit in the last slot.
-    slot = R[R_DEV, i] if R[R_DEV, i] >= 0 else stat[DEVICES]
-    R[R_CELL, i] = group * (stat[DEVICES] + 1) + slot
+    slot = R[i, R_DEV] if R[i, R_DEV] >= 0 else stat[DEVICES]
+    R[i, R_CELL] = group * (stat[DEVICES] + 1) + slot
     C[C_ACTIVE] += 1
-    make_due(S, i, now)
+    make_due(W, S, i, now)
 
 
 @njit(cache=True)
@@ -178,17 +178,17 @@ def complete(W, S, i: int, t: int, now: int) -> None:
     sequence (entering the chained one). ``now`` is the poll's instant."""
     seqs, steps = W[W_SEQS], W[W_STEPS]
     R, upto, C = S[S_ROWS], S[S_UPTO], S[S_COUNT]
-    R[R_STATUS, i] = COMPLETED
-    R[R_COMPLETED_AT, i] = t
-    R[R_CLAIMED_AT, i] = NONE
+    R[i, R_STATUS] = COMPLETED
+    R[i, R_COMPLETED_AT] = t
+    R[i, R_CLAIMED_AT] = NONE
     C[C_ACTIVE] -= 1
-    step, seq, lead = R[R_STEP, i], R[R_SEQ, i], R[R_LEAD, i]
+    step, seq, lead = R[i, R_STEP], R[i, R_SEQ], R[i, R_LEAD]
     nxt = steps[T_NEXT, step]
     if nxt >= 0:
         if steps[T_POS, nxt] < upto[lead, seq]:
             return
         upto[lead, seq] = steps[T_POS, nxt] + 1
-        due = next_due(W[W_STAT][DELAY_FROM], t, R[R_DUE, i], steps[T_DELAY, step],
+        due = next_due(W[W_STAT][DELAY_FROM], t, R[i, R_DUE], steps[T_DELAY, step],
                        steps[T_DELAY, nxt])
         _new_row(W, S, seq, lead, nxt, due, t, now)
         return
@@ -204,12 +204,12 @@ def complete(W, S, i: int, t: int, now: int) -> None:
 def fail_send(W, S, i: int, t: int, now: int) -> None:
     """Row ``i``'s send failed at ``t``: due again, or failed for good."""
     R = S[S_ROWS]
-    R[R_RETRY, i] += 1
-    R[R_ERROR, i] = SEND_ERROR
-    R[R_CLAIMED_AT, i] = NONE
-    if retries_exhausted(R[R_RETRY, i], W[W_STAT][MAX_RETRIES]):
-        R[R_STATUS, i] = FAILED
-        R[R_FAILED_AT, i] = t
+    R[i, R_RETRY] += 1
+    R[i, R_ERROR] = SEND_ERROR
+    R[i, R_CLAIMED_AT] = NONE
+    if retries_exhausted(R[i, R_RETRY], W[W_STAT][MAX_RETRIES]):
+        R[i, R_STATUS] = FAILED
+        R[i, R_FAILED_AT] = t
         S[S_COUNT][C_ACTIVE] -= 1
     else:
-        make_due(S, i, now)
+        make_due(W, S, i, now)

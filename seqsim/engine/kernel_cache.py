@@ -28,6 +28,7 @@ from seqsim.engine import (
     kernel_devices,
     kernel_heap,
     kernel_layout,
+    kernel_order,
     kernel_ready,
     rules,
 )
@@ -36,7 +37,7 @@ __all__ = ["ensure_fresh", "warm_up"]
 
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices, kernel_heap, kernel_layout,
-            kernel_ready, rules, fleet)
+            kernel_order, kernel_ready, rules, fleet)
 _STAMP = "seqsim-kernel.sha256"
 
 
@@ -75,8 +76,8 @@ def warm_up(world_arrays: tuple, state: tuple, rng: np.random.Generator) -> floa
     fresh install, or after an edit; said once on stderr), else None.
     """
     run_polls = kernel.run_polls
-    if run_polls.signatures:
-        return None  # already compiled or loaded in this process
+    if not hasattr(run_polls, "signatures") or run_polls.signatures:
+        return None  # NUMBA_DISABLE_JIT (plain Python), or compiled already
     ensure_fresh()
     if not any(Path(run_polls.stats.cache_path).glob("kernel.run_polls-*.nbi")):
         print("seqsim: compiling the engine for this machine (once per install, about 20 s)",

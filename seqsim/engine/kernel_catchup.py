@@ -15,7 +15,6 @@ from numba import njit
 
 from seqsim.engine.kernel_advance import complete
 from seqsim.engine.kernel_layout import (
-    C_PENDING,
     CATCH_UP,
     NONE,
     R_DUE,
@@ -24,9 +23,7 @@ from seqsim.engine.kernel_layout import (
     R_LEFT,
     R_RIGHT,
     R_SEQ,
-    S_COUNT,
     S_PAIR_FIRST,
-    S_PENDING,
     S_ROWS,
     S_TMP,
     SKIPPED,
@@ -34,7 +31,14 @@ from seqsim.engine.kernel_layout import (
     W_STAT,
 )
 from seqsim.engine.kernel_order import skew_merge
-from seqsim.engine.kernel_ready import clear_ready, make_due, promote, ready_push, ready_rows
+from seqsim.engine.kernel_ready import (
+    clear_ready,
+    make_due,
+    promote,
+    ready_push,
+    ready_rows,
+    take_pending,
+)
 from seqsim.engine.rules import RESCHEDULE, SKIP_STALE, reschedule_shift, stale_cutoff
 
 __all__ = ["catch_up"]
@@ -50,8 +54,8 @@ def _split_stale(S, now: int, cutoff: int) -> int:
     stale = -1
     for j in range(n):
         i = tmp[j]
-        if R[R_DUE, i] < cutoff:
-            R[R_LEFT, i] = R[R_RIGHT, i] = -1
+        if R[i, R_DUE] < cutoff:
+            R[i, R_LEFT] = R[i, R_RIGHT] = -1
             stale = skew_merge(R, stale, i)
         else:
             ready_push(S, i)
@@ -68,41 +72,37 @@ def _skip_stale(W, S, now: int) -> None:
             return
         while stale >= 0:
             i = stale
-            stale = skew_merge(R, R[R_LEFT, i], R[R_RIGHT, i])
-            R[R_ERROR, i] = SKIPPED
+            stale = skew_merge(R, R[i, R_LEFT], R[i, R_RIGHT])
+            R[i, R_ERROR] = SKIPPED
             complete(W, S, i, now, now)
 
 
 @njit(cache=True)
 def _reschedule(W, S, now: int) -> None:
-    R, tmp, first, C = S[S_ROWS], S[S_TMP], S[S_PAIR_FIRST], S[S_COUNT]
+    R, tmp, first = S[S_ROWS], S[S_TMP], S[S_PAIR_FIRST]
     n = ready_rows(S, now)
     clear_ready(S)
     for j in range(n):
         i = tmp[j]
-        lead, seq = R[R_LEAD, i], R[R_SEQ, i]
-        if R[R_DUE, i] < now and (first[lead, seq] == NONE or R[R_DUE, i] < first[lead, seq]):
-            first[lead, seq] = R[R_DUE, i]
-    pending = S[S_PENDING]
-    for j in range(C[C_PENDING]):
-        tmp[n + j] = pending[j]
-    n += C[C_PENDING]
-    C[C_PENDING] = 0
+        lead, seq = R[i, R_LEAD], R[i, R_SEQ]
+        if R[i, R_DUE] < now and (first[lead, seq] == NONE or R[i, R_DUE] < first[lead, seq]):
+            first[lead, seq] = R[i, R_DUE]
+    n = take_pending(S, n)
     for j in range(n):
         i = tmp[j]
-        moved_from = first[R[R_LEAD, i], R[R_SEQ, i]]
+        moved_from = first[R[i, R_LEAD], R[i, R_SEQ]]
         if moved_from != NONE:
-            R[R_DUE, i] += reschedule_shift(now, moved_from)
+            R[i, R_DUE] += reschedule_shift(now, moved_from)
     for j in range(n):
-        first[R[R_LEAD, tmp[j]], R[R_SEQ, tmp[j]]] = NONE
+        first[R[tmp[j], R_LEAD], R[tmp[j], R_SEQ]] = NONE
     for j in range(n):
-        make_due(S, tmp[j], now)
+        make_due(W, S, tmp[j], now)
 
 
 @njit(cache=True)
 def catch_up(W, S, now: int) -> None:
     """Apply the scenario's catch-up policy at the first poll after an outage."""
-    promote(S, now)
+    promote(W, S, now)
     policy = W[W_STAT][CATCH_UP]
     if policy == SKIP_STALE:
         _skip_stale(W, S, now)

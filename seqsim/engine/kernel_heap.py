@@ -1,10 +1,10 @@
-"""The compiled engine's time-ordered queues, as binary heaps of int64 ids.
+"""The compiled engine's in-flight messages: a binary heap by scheduled send.
 
-Two heaps order ids by an instant per id, ties by id (a total order, the same
-on every run): the *pending* rows (due later than the current poll, by due
-time) and the messages *in flight* on devices (by scheduled send). A heap is
-an int64 array whose size the caller keeps. Compiled with numba; with
-``NUMBA_DISABLE_JIT=1`` the same code runs as Python.
+Each entry holds its key beside its id (``heap[j] = (instant, id)``), so a
+sift compares neighbouring memory instead of chasing ids into the message
+table; ties go to the lower id, a total order, the same on every run. The
+caller keeps the size. Compiled with numba; with ``NUMBA_DISABLE_JIT=1`` the
+same code runs as Python.
 """
 
 from __future__ import annotations
@@ -16,42 +16,43 @@ __all__ = ["heap_pop", "heap_push"]
 
 
 @njit(cache=True, inline="always")
-def _sooner(t: np.ndarray, a: int, b: int) -> bool:
-    return t[a] < t[b] or (t[a] == t[b] and a < b)
+def _sooner(heap: np.ndarray, a: int, t: int, x: int) -> bool:
+    """Return whether entry ``a`` comes before the entry (``t``, ``x``)."""
+    return heap[a, 0] < t or (heap[a, 0] == t and heap[a, 1] < x)
 
 
 @njit(cache=True)
-def heap_push(heap: np.ndarray, n: int, x: int, t: np.ndarray) -> int:
-    """Add id ``x`` (instant ``t[x]``) to the heap of ``n`` ids; return the new size."""
+def heap_push(heap: np.ndarray, n: int, t: int, x: int) -> int:
+    """Add id ``x`` at instant ``t`` to the heap of ``n`` entries; return the new size."""
     pos = n
     while pos > 0:
         parent = (pos - 1) >> 1
-        if not _sooner(t, x, heap[parent]):
+        if _sooner(heap, parent, t, x):
             break
-        heap[pos] = heap[parent]
+        heap[pos, 0], heap[pos, 1] = heap[parent, 0], heap[parent, 1]
         pos = parent
-    heap[pos] = x
+    heap[pos, 0], heap[pos, 1] = t, x
     return n + 1
 
 
 @njit(cache=True)
-def heap_pop(heap: np.ndarray, n: int, t: np.ndarray) -> int:
-    """Remove and return the first id of a heap of ``n >= 1`` ids (its size becomes n - 1)."""
-    top = heap[0]
+def heap_pop(heap: np.ndarray, n: int) -> int:
+    """Remove the first entry of a heap of ``n >= 1`` (its size becomes n - 1); return its id."""
+    top = heap[0, 1]
     n -= 1
     if n == 0:
         return top
-    x = heap[n]
+    t, x = heap[n, 0], heap[n, 1]
     pos = 0
     while True:
         child = 2 * pos + 1
         if child >= n:
             break
-        if child + 1 < n and _sooner(t, heap[child + 1], heap[child]):
+        if child + 1 < n and _sooner(heap, child + 1, heap[child, 0], heap[child, 1]):
             child += 1
-        if not _sooner(t, heap[child], x):
+        if not _sooner(heap, child, t, x):
             break
-        heap[pos] = heap[child]
+        heap[pos, 0], heap[pos, 1] = heap[child, 0], heap[child, 1]
         pos = child
-    heap[pos] = x
+    heap[pos, 0], heap[pos, 1] = t, x
     return top

@@ -7,9 +7,9 @@ tuple type, so the layout is fixed here, once, and every kernel module and
 - ``W`` (the world, read-only), indexed by the ``W_*`` names;
 - ``S`` (the state), indexed by the ``S_*`` names (ready rows: see
   :mod:`seqsim.engine.kernel_ready`); tables are 2-D arrays
-  with one row per column name below (``R_*`` for ``sequence_contacts``,
-  ``M_*`` for messages) and one column per record, so a table grows along its
-  last axis.
+  with one row per record and one column per name below (``R_*`` for
+  ``sequence_contacts``, ``M_*`` for messages): a record's fields share cache
+  lines, which the row comparisons of every heap and treap step read.
 
 Instants are int64 microseconds since 1970 (naive UTC); ``NONE`` is NULL,
 ``NEVER`` later than any instant of a run.
@@ -40,7 +40,7 @@ S_ROWS, S_MSGS, S_CELL_ROOT, S_PENDING, S_FLIGHT, S_LEAD_TRIG, S_LEAD_N, S_UPTO,
     S_CELL_COUNT, S_GROUP_COUNT, S_TMP, S_PAIR_FIRST, S_GROUP_OPEN = range(21)
 STATE_ARRAYS = 21
 #: State arrays sized by the rows / the messages (they grow together).
-ROW_SIZED = (S_ROWS, S_PENDING, S_TMP)
+ROW_SIZED = (S_ROWS, S_TMP)
 MESSAGE_SIZED = (S_MSGS, S_FLIGHT)
 # Columns of sequence_contacts rows and messages.
 R_DUE, R_SEQ, R_RANK, R_DAY, R_LEAD, R_STEP, R_DEV, R_STATUS, R_CLAIMED_AT, R_COMPLETED_AT, \
@@ -55,8 +55,8 @@ NO_ERROR, SEND_ERROR, SKIPPED = 0, 1, 2
 SENT_OK, SEND_FAILED, PENDING_OUTCOME = 0, 1, -1
 # Counters (S[S_COUNT]).
 C_ROWS, C_MSGS, C_READY, C_PENDING, C_FLIGHT, C_ACTIVE, C_DONE, C_K, C_IDLE_UNTIL, \
-    C_ENROLLED, C_SENT, C_FAILED, C_UNBLOCK, C_NEED, C_RUN, C_ARRIVED = range(16)
-COUNTERS = 16
+    C_ENROLLED, C_SENT, C_FAILED, C_UNBLOCK, C_NEED, C_RUN, C_ARRIVED, C_PROMOTED = range(17)
+COUNTERS = 17
 # Timeline columns (S[S_TIMELINE]).
 L_ENROLLED, L_SENT, L_FAILED, L_SKIPPED, L_BACKLOG, L_ACTIVE, L_DONE = range(7)
 TIMELINE_ROWS = 7

@@ -39,8 +39,8 @@ __all__ = ["before", "skew_merge", "treap_delete", "treap_insert", "treap_rank"]
 def before(R: np.ndarray, a: int, b: int) -> bool:
     """Return whether row ``a`` comes before row ``b`` in production's order."""
     for col in (R_DUE, R_SEQ, R_RANK, R_DAY):
-        if R[col, a] != R[col, b]:
-            return R[col, a] < R[col, b]
+        if R[a, col] != R[b, col]:
+            return R[a, col] < R[b, col]
     return a < b
 
 
@@ -56,14 +56,14 @@ def skew_merge(R: np.ndarray, a: int, b: int) -> int:
     root = a
     while True:
         # Top-down skew merge: the merged right spine becomes the left child.
-        nxt = R[R_RIGHT, a]
-        R[R_RIGHT, a] = R[R_LEFT, a]
+        nxt = R[a, R_RIGHT]
+        R[a, R_RIGHT] = R[a, R_LEFT]
         if nxt < 0:
-            R[R_LEFT, a] = b
+            R[a, R_LEFT] = b
             return root
         if before(R, b, nxt):
             nxt, b = b, nxt
-        R[R_LEFT, a] = nxt
+        R[a, R_LEFT] = nxt
         a = nxt
 
 
@@ -77,12 +77,12 @@ def _priority(i: int) -> np.uint64:
 
 @njit(cache=True)
 def _size(R: np.ndarray, t: int) -> int:
-    return R[R_TSIZE, t] if t >= 0 else 0
+    return R[t, R_TSIZE] if t >= 0 else 0
 
 
 @njit(cache=True)
 def _resize(R: np.ndarray, t: int) -> None:
-    R[R_TSIZE, t] = 1 + _size(R, R[R_TLEFT, t]) + _size(R, R[R_TRIGHT, t])
+    R[t, R_TSIZE] = 1 + _size(R, R[t, R_TLEFT]) + _size(R, R[t, R_TRIGHT])
 
 
 @njit(cache=True)
@@ -91,12 +91,12 @@ def _split(R: np.ndarray, t: int, x: int) -> tuple[int, int]:
     if t < 0:
         return -1, -1
     if before(R, t, x):
-        lo, hi = _split(R, R[R_TRIGHT, t], x)
-        R[R_TRIGHT, t] = lo
+        lo, hi = _split(R, R[t, R_TRIGHT], x)
+        R[t, R_TRIGHT] = lo
         _resize(R, t)
         return t, hi
-    lo, hi = _split(R, R[R_TLEFT, t], x)
-    R[R_TLEFT, t] = hi
+    lo, hi = _split(R, R[t, R_TLEFT], x)
+    R[t, R_TLEFT] = hi
     _resize(R, t)
     return lo, t
 
@@ -109,10 +109,10 @@ def _join(R: np.ndarray, a: int, b: int) -> int:
     if b < 0:
         return a
     if _priority(a) > _priority(b):
-        R[R_TRIGHT, a] = _join(R, R[R_TRIGHT, a], b)
+        R[a, R_TRIGHT] = _join(R, R[a, R_TRIGHT], b)
         _resize(R, a)
         return a
-    R[R_TLEFT, b] = _join(R, a, R[R_TLEFT, b])
+    R[b, R_TLEFT] = _join(R, a, R[b, R_TLEFT])
     _resize(R, b)
     return b
 
@@ -122,14 +122,14 @@ def treap_insert(R: np.ndarray, t: int, x: int) -> int:
     """Insert row ``x`` into treap ``t``; return the new root."""
     if t < 0 or _priority(x) > _priority(t):
         lo, hi = _split(R, t, x)
-        R[R_TLEFT, x], R[R_TRIGHT, x] = lo, hi
+        R[x, R_TLEFT], R[x, R_TRIGHT] = lo, hi
         _resize(R, x)
         return x
     if before(R, x, t):
-        R[R_TLEFT, t] = treap_insert(R, R[R_TLEFT, t], x)
+        R[t, R_TLEFT] = treap_insert(R, R[t, R_TLEFT], x)
     else:
-        R[R_TRIGHT, t] = treap_insert(R, R[R_TRIGHT, t], x)
-    R[R_TSIZE, t] += 1
+        R[t, R_TRIGHT] = treap_insert(R, R[t, R_TRIGHT], x)
+    R[t, R_TSIZE] += 1
     return t
 
 
@@ -137,12 +137,12 @@ def treap_insert(R: np.ndarray, t: int, x: int) -> int:
 def treap_delete(R: np.ndarray, t: int, x: int) -> int:
     """Remove row ``x`` (which is in it) from treap ``t``; return the new root."""
     if t == x:
-        return _join(R, R[R_TLEFT, x], R[R_TRIGHT, x])
+        return _join(R, R[x, R_TLEFT], R[x, R_TRIGHT])
     if before(R, x, t):
-        R[R_TLEFT, t] = treap_delete(R, R[R_TLEFT, t], x)
+        R[t, R_TLEFT] = treap_delete(R, R[t, R_TLEFT], x)
     else:
-        R[R_TRIGHT, t] = treap_delete(R, R[R_TRIGHT, t], x)
-    R[R_TSIZE, t] -= 1
+        R[t, R_TRIGHT] = treap_delete(R, R[t, R_TRIGHT], x)
+    R[t, R_TSIZE] -= 1
     return t
 
 
@@ -152,8 +152,8 @@ def treap_rank(R: np.ndarray, t: int, x: int) -> int:
     count = 0
     while t >= 0:
         if before(R, t, x):
-            count += _size(R, R[R_TLEFT, t]) + 1
-            t = R[R_TRIGHT, t]
+            count += _size(R, R[t, R_TLEFT]) + 1
+            t = R[t, R_TRIGHT]
         else:
-            t = R[R_TLEFT, t]
+            t = R[t, R_TLEFT]
     return count

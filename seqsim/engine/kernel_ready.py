@@ -1,6 +1,7 @@
 """The compiled engine's due rows, grouped as production's poll sees them.
 
-A row is *pending* before its due time (a binary heap by due time) and
+A row is *pending* before its due time (in a bucket per poll: the first poll
+at or after its due time, so making it ready costs nothing) and
 *ready* after it, until a poll queues it. Ready rows are kept per *group*
 (without send windows, one group; with them, a (sequence, lead time zone)
 pair, since a poll sees only the groups whose window is open) and per
@@ -22,14 +23,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from seqsim.engine.kernel_heap import heap_pop, heap_push
 from seqsim.engine.kernel_layout import (
     ACTIVE,
     C_PENDING,
+    C_PROMOTED,
     C_READY,
     C_ROWS,
     NEVER,
     NONE,
+    POLL,
     R_CELL,
     R_CLAIMED_AT,
     R_DUE,
@@ -46,23 +48,27 @@ from seqsim.engine.kernel_layout import (
     S_ROWS,
     S_TMP,
     S_TREAP_ROOT,
+    START,
+    TOTAL,
+    W_STAT,
     W_WIN_END,
     W_WIN_HI,
     W_WIN_LO,
     W_WIN_START,
 )
 from seqsim.engine.kernel_order import before, skew_merge, treap_delete, treap_insert
+from seqsim.engine.rules import first_poll_at_or_after
 
-__all__ = ["cell_pop", "clear_ready", "device_first", "make_due", "open_groups", "promote",
-           "ready_push", "ready_rows", "take", "window_change"]
+__all__ = ["cell_pop", "clear_ready", "device_first", "first_pending", "make_due", "open_groups",
+           "promote", "ready_push", "ready_rows", "take", "take_pending", "window_change"]
 
 
 @njit(cache=True)
 def ready_push(S, i: int) -> None:
     """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
     R = S[S_ROWS]
-    c, g = R[R_CELL, i], R[R_GROUP, i]
-    R[R_LEFT, i] = R[R_RIGHT, i] = -1
+    c, g = R[i, R_CELL], R[i, R_GROUP]
+    R[i, R_LEFT] = R[i, R_RIGHT] = -1
     S[S_CELL_ROOT][c] = skew_merge(R, S[S_CELL_ROOT][c], i)
     S[S_CELL_COUNT][c] += 1
     S[S_TREAP_ROOT][g] = treap_insert(R, S[S_TREAP_ROOT][g], i)
@@ -76,7 +82,7 @@ def cell_pop(S, c: int) -> int:
     its group: see :func:`take`)."""
     R, roots = S[S_ROWS], S[S_CELL_ROOT]
     i = roots[c]
-    roots[c] = skew_merge(R, R[R_LEFT, i], R[R_RIGHT, i])
+    roots[c] = skew_merge(R, R[i, R_LEFT], R[i, R_RIGHT])
     S[S_CELL_COUNT][c] -= 1
     return i
 
@@ -84,30 +90,68 @@ def cell_pop(S, c: int) -> int:
 @njit(cache=True)
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
-    g = S[S_ROWS][R_GROUP, i]
+    g = S[S_ROWS][i, R_GROUP]
     S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] -= 1
     S[S_COUNT][C_READY] -= 1
 
 
 @njit(cache=True)
-def make_due(S, i: int, now: int) -> None:
-    """Put row ``i`` among the ready rows if it is due at the poll ``now``, else pending."""
-    R, C = S[S_ROWS], S[S_COUNT]
-    if R[R_DUE, i] <= now:
+def make_due(W, S, i: int, now: int) -> None:
+    """Put row ``i`` among the ready rows if it is due at the poll ``now``, else
+    pending in the bucket of the first poll at or after its due time (rows due
+    after the run's last poll wait in the bucket past it, never promoted)."""
+    R, C, stat = S[S_ROWS], S[S_COUNT], W[W_STAT]
+    if R[i, R_DUE] <= now:
         ready_push(S, i)
-    else:
-        C[C_PENDING] = heap_push(S[S_PENDING], C[C_PENDING], i, R[R_DUE])
+        return
+    b = min(first_poll_at_or_after(R[i, R_DUE] - stat[START], stat[POLL]), stat[TOTAL])
+    heads = S[S_PENDING]
+    R[i, R_LEFT] = heads[b]  # a pending row is in no heap: its link chains the bucket
+    heads[b] = i
+    C[C_PENDING] += 1
 
 
 @njit(cache=True)
-def promote(S, now: int) -> None:
-    """Make the pending rows due by ``now`` ready."""
-    R, pending, C = S[S_ROWS], S[S_PENDING], S[S_COUNT]
-    while C[C_PENDING] > 0 and R[R_DUE, pending[0]] <= now:
-        i = heap_pop(pending, C[C_PENDING], R[R_DUE])
-        C[C_PENDING] -= 1
-        ready_push(S, i)
+def promote(W, S, now: int) -> None:
+    """Make the pending rows due by ``now`` (a poll instant) ready."""
+    stat, heads, C, R = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_ROWS]
+    k = (now - stat[START]) // stat[POLL]
+    for b in range(C[C_PROMOTED], min(k, stat[TOTAL] - 1) + 1):
+        i = heads[b]
+        heads[b] = -1
+        while i >= 0:
+            nxt = R[i, R_LEFT]
+            C[C_PENDING] -= 1
+            ready_push(S, i)
+            i = nxt
+    C[C_PROMOTED] = max(C[C_PROMOTED], k + 1)
+
+
+@njit(cache=True)
+def first_pending(S, lo: int, hi: int) -> int:
+    """Return the first poll in [``lo``, ``hi``) at which pending rows become due
+    (``hi`` when none does)."""
+    heads = S[S_PENDING]
+    for b in range(max(lo, S[S_COUNT][C_PROMOTED]), hi):
+        if heads[b] >= 0:
+            return b
+    return hi
+
+
+@njit(cache=True)
+def take_pending(S, at: int) -> int:
+    """Move every pending row to ``S_TMP`` from index ``at`` on; return the new end."""
+    heads, tmp, R = S[S_PENDING], S[S_TMP], S[S_ROWS]
+    for b in range(heads.shape[0]):
+        i = heads[b]
+        heads[b] = -1
+        while i >= 0:
+            tmp[at] = i
+            at += 1
+            i = R[i, R_LEFT]
+    S[S_COUNT][C_PENDING] = 0
+    return at
 
 
 @njit(cache=True)
@@ -117,7 +161,7 @@ def ready_rows(S, now: int) -> int:
     R, tmp = S[S_ROWS], S[S_TMP]
     n = 0
     for i in range(S[S_COUNT][C_ROWS]):
-        if R[R_STATUS, i] == ACTIVE and R[R_CLAIMED_AT, i] == NONE and R[R_DUE, i] <= now:
+        if R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == NONE and R[i, R_DUE] <= now:
             tmp[n] = i
             n += 1
     return n
@@ -176,7 +220,7 @@ def open_groups(W, S, now: int) -> int:
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def device_first(S, d: int, slots: int) -> int:
     """Return the open cell holding device ``d``'s oldest selectable row (-1: none).
 

@@ -57,11 +57,14 @@ def run_kernel(
     ``static`` holds the run's static tables (sequences, steps, devices),
     ``rng`` is the sending stream (two draws per queued message: failure,
     then pacing gap), ``advance(n)`` is told each time ``n`` more polls are
-    done, and ``skip_idle`` False runs every poll (same tables).
+    done (``advance(0)`` once the kernel is compiled or loaded, before any
+    poll), and ``skip_idle`` False runs every poll (same tables).
     """
     world = build_world(scenario, static, devices, arrivals, skip_idle=skip_idle)
     state = new_state(world, len(devices))
     compile_seconds = warm_up(world.arrays, state, rng)
+    if advance is not None:
+        advance(0)  # compiled: the run's own time starts now
     counters = state[k.S_COUNT]
     done = 0
     started = _freezegun_api.real_perf_counter()  # perf_counter itself may be frozen
@@ -76,10 +79,10 @@ def run_kernel(
     kernel_seconds = _freezegun_api.real_perf_counter() - started
     stat = world.arrays[k.W_STAT]
     tables = kernel_tables(world.codes, state)
-    rows = state[k.S_ROWS][:, : counters[k.C_ROWS]]
-    lead_codes, _ = pd.factorize(rows[k.R_LEAD])
-    width = int(tables["sequence_contacts"]["sequence_id"].max()) + 1 if rows.shape[1] else 1
-    pairs = lead_codes.astype(np.int64) * width + world.codes.sequence_ids[rows[k.R_SEQ]]
+    rows = state[k.S_ROWS][: counters[k.C_ROWS]]
+    lead_codes, _ = pd.factorize(rows[:, k.R_LEAD])
+    width = int(tables["sequence_contacts"]["sequence_id"].max()) + 1 if rows.shape[0] else 1
+    pairs = lead_codes.astype(np.int64) * width + world.codes.sequence_ids[rows[:, k.R_SEQ]]
     timeline = timeline_frame(int(stat[k.START]), int(stat[k.POLL]), state[k.S_TIMELINE])
     return KernelRun({**static, **tables}, timeline, pairs, int(counters[k.C_RUN]),
                      compile_seconds, kernel_seconds)

@@ -50,47 +50,47 @@ def _lead_table(codes: Codes, lead_trig: np.ndarray, lead_n: np.ndarray) -> pd.D
 
 
 def _contacts(codes: Codes, R: np.ndarray) -> pd.DataFrame:
-    n = R.shape[1]
-    claimed = R[k.R_CLAIMED_AT] != NONE
-    device = _lookup(codes.devices, R[k.R_DEV])
+    n = R.shape[0]
+    claimed = R[:, k.R_CLAIMED_AT] != NONE
+    device = _lookup(codes.devices, R[:, k.R_DEV])
     return pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
-        "sequence_id": codes.sequence_ids[R[k.R_SEQ]],
-        "contact_phone": codes.phones[R[k.R_LEAD]],
+        "sequence_id": codes.sequence_ids[R[:, k.R_SEQ]],
+        "contact_phone": codes.phones[R[:, k.R_LEAD]],
         "contact_name": None,
-        "current_step": R[k.R_DAY],
-        "status": _STATUS[R[k.R_STATUS]],
-        "current_trigger": codes.step_triggers[R[k.R_STEP]],
-        "next_trigger_time": _times(R[k.R_DUE]),
-        "sequence_stepid": codes.step_ids[R[k.R_STEP]],
+        "current_step": R[:, k.R_DAY],
+        "status": _STATUS[R[:, k.R_STATUS]],
+        "current_trigger": codes.step_triggers[R[:, k.R_STEP]],
+        "next_trigger_time": _times(R[:, k.R_DUE]),
+        "sequence_stepid": codes.step_ids[R[:, k.R_STEP]],
         "assigned_device_id": device,
         "processing_device_id": np.where(claimed, device, None),
-        "processing_started_at": _times(R[k.R_CLAIMED_AT]),
-        "completed_at": _times(R[k.R_COMPLETED_AT]),
-        "failed_at": _times(R[k.R_FAILED_AT]),
-        "retry_count": R[k.R_RETRY],
-        "last_error": _ERRORS[R[k.R_ERROR]],
-        "created_at": _times(R[k.R_CREATED]),
+        "processing_started_at": _times(R[:, k.R_CLAIMED_AT]),
+        "completed_at": _times(R[:, k.R_COMPLETED_AT]),
+        "failed_at": _times(R[:, k.R_FAILED_AT]),
+        "retry_count": R[:, k.R_RETRY],
+        "last_error": _ERRORS[R[:, k.R_ERROR]],
+        "created_at": _times(R[:, k.R_CREATED]),
     })
 
 
 def _messages(codes: Codes, R: np.ndarray, M: np.ndarray) -> pd.DataFrame:
-    rows = M[k.M_ROW]
-    outcome = M[k.M_OUTCOME]
+    rows = M[:, k.M_ROW]
+    outcome = M[:, k.M_OUTCOME]
     return pd.DataFrame({
-        "id": np.arange(1, M.shape[1] + 1, dtype=np.int64),
+        "id": np.arange(1, M.shape[0] + 1, dtype=np.int64),
         "sequence_contact_id": rows + 1,
-        "contact_phone": codes.phones[R[k.R_LEAD, rows]],
-        "sequence_id": codes.sequence_ids[R[k.R_SEQ, rows]],
-        "sequence_stepid": codes.step_ids[R[k.R_STEP, rows]],
-        "day_number": R[k.R_DAY, rows],
-        "device_id": _lookup(codes.devices, M[k.M_DEV]),
-        "due_at": _times(M[k.M_DUE]),
-        "queued_at": _times(M[k.M_QUEUED]),
-        "scheduled_at": _times(M[k.M_SCHEDULED]),
-        "sent_at": _times(M[k.M_SENT]),
+        "contact_phone": codes.phones[R[rows, k.R_LEAD]],
+        "sequence_id": codes.sequence_ids[R[rows, k.R_SEQ]],
+        "sequence_stepid": codes.step_ids[R[rows, k.R_STEP]],
+        "day_number": R[rows, k.R_DAY],
+        "device_id": _lookup(codes.devices, M[:, k.M_DEV]),
+        "due_at": _times(M[:, k.M_DUE]),
+        "queued_at": _times(M[:, k.M_QUEUED]),
+        "scheduled_at": _times(M[:, k.M_SCHEDULED]),
+        "sent_at": _times(M[:, k.M_SENT]),
         "outcome": _OUTCOME[np.where(outcome < 0, 2, outcome)],
-        "attempt": M[k.M_ATTEMPT],
+        "attempt": M[:, k.M_ATTEMPT],
         "error": np.where(outcome == k.SEND_FAILED, FAILED_SEND_ERROR, None),
     })
 
@@ -99,8 +99,8 @@ def kernel_tables(codes: Codes, state: tuple) -> dict[str, pd.DataFrame]:
     """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` from the
     kernel's final state."""
     counters = state[k.S_COUNT]
-    R = state[k.S_ROWS][:, : counters[k.C_ROWS]]
-    M = state[k.S_MSGS][:, : counters[k.C_MSGS]]
+    R = state[k.S_ROWS][: counters[k.C_ROWS]]
+    M = state[k.S_MSGS][: counters[k.C_MSGS]]
     leads = _lead_table(codes, state[k.S_LEAD_TRIG], state[k.S_LEAD_N])
     return {
         "leads": canonical_frame("leads", leads),

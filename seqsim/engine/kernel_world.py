@@ -311,16 +311,17 @@ def new_state(world: World, n_devices: int) -> tuple:
     devices = np.zeros((DEVICE_COLUMNS, n_devices), dtype=np.int64)
     devices[LAST_SEND] = NONE
     state = [np.zeros(0, dtype=np.int64)] * STATE_ARRAYS
-    state[S_ROWS] = np.zeros((ROW_COLUMNS, rows), dtype=np.int64)
-    state[S_MSGS] = np.zeros((MESSAGE_COLUMNS, rows), dtype=np.int64)
+    state[S_ROWS] = np.zeros((rows, ROW_COLUMNS), dtype=np.int64)
+    state[S_MSGS] = np.zeros((rows, MESSAGE_COLUMNS), dtype=np.int64)
     cells = world.groups * (n_devices + 1)
     state[S_CELL_ROOT] = np.full(cells, -1, dtype=np.int64)
     state[S_CELL_COUNT] = np.zeros(cells, dtype=np.int64)
     state[S_TREAP_ROOT] = np.full(world.groups, -1, dtype=np.int64)
     state[S_GROUP_COUNT] = np.zeros(world.groups, dtype=np.int64)
     state[S_GROUP_OPEN] = np.zeros(world.groups, dtype=np.int64)
-    state[S_PENDING], state[S_TMP], state[S_FLIGHT] = (np.zeros(rows, dtype=np.int64)
-                                                       for _ in range(3))
+    state[S_PENDING] = np.full(world.polls + 1, -1, dtype=np.int64)  # bucket heads
+    state[S_TMP] = np.zeros(rows, dtype=np.int64)
+    state[S_FLIGHT] = np.zeros((rows, 2), dtype=np.int64)
     state[S_LEAD_TRIG] = np.zeros((leads, len(world.codes.triggers)), dtype=np.int64)
     state[S_LEAD_N] = np.full(leads, -1, dtype=np.int64)
     state[S_UPTO] = np.zeros((leads, seqs.shape[1]), dtype=np.int64)
@@ -336,8 +337,8 @@ def new_state(world: World, n_devices: int) -> tuple:
 
 
 def _resized(a: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros((*a.shape[:-1], size), dtype=a.dtype)
-    out[..., : a.shape[-1]] = a
+    out = np.zeros((size, *a.shape[1:]), dtype=a.dtype)
+    out[: a.shape[0]] = a
     return out
 
 
@@ -346,7 +347,7 @@ def grow(state: tuple, what: int) -> tuple:
     need = int(state[S_COUNT][C_NEED])
     s = list(state)
     sized = ROW_SIZED if what == NEEDS_ROWS else MESSAGE_SIZED
-    size = max(need, 2 * s[sized[0]].shape[-1])
+    size = max(need, 2 * s[sized[0]].shape[0])
     for j in sized:
         s[j] = _resized(s[j], size)
     return tuple(s)

@@ -52,8 +52,16 @@ class Progress:
             self._bar.close()
 
     def advance(self, polls: int, stats: Any = None) -> None:
-        """Count ``polls`` more polls; ``stats`` (a PollStats) feeds the postfix."""
+        """Count ``polls`` more polls; ``stats`` (a PollStats) feeds the postfix.
+
+        ``advance(0)`` before any poll restarts the bar's clock: an engine calls
+        it once its one-off start-up (a compile) is done, so the bar shows the
+        run's own rate and appears only when the run itself is long.
+        """
         if self._bar is None:
+            return
+        if polls == 0 and self._bar.n == 0:
+            self._bar.reset(total=self._bar.total)
             return
         self._bar.update(polls)
         if stats is not None and self._bar.n % 500 < polls:
