@@ -136,7 +136,8 @@ def _frame(runs: list[PlannedRun], rows: dict[str, dict[str, Any]]) -> pd.DataFr
         if column not in (*head, *tail) and frame[column].dtype == object:
             # A KPI that is None in some runs (nothing to measure) reads as NaN.
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    frame["error"] = frame["error"].astype(object)
+    # Object, not str: a run that did not fail says None (a str column would say NaN).
+    frame["error"] = pd.Series([r["error"] for r in records], index=frame.index, dtype=object)
     frame.attrs["grid"] = grid
     return frame
 
