@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from small_runs import backlog_scenario
 
 import seqsim
 from seqsim.analysis import sweep as sweep_module
 from seqsim.analysis.journal import RUNS_FILE
+from tests.small_runs import backlog_scenario
 
 #: A run of well under a tenth of a second: 12 hours of poisson enrolment (2 an
 #: hour) into 4 steps a few hours apart, on tight devices with failed sends.
