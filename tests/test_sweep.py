@@ -200,3 +200,18 @@ def test_intervals_cover_a_known_mean_about_95_percent_of_the_time() -> None:
     # A real sweep: 2 leads an hour for 12 hours, 24 enrolled on average.
     row = seqsim.summarize(serial_frame(), ["contacts_enrolled"]).iloc[0]
     assert row["ci_low"] <= 24 <= row["ci_high"]
+
+
+def test_plot_sweep_draws_means_with_interval_bars() -> None:
+    frame = serial_frame()
+    fig = seqsim.plot.sweep(frame, "lateness_p95_s", x="sequences.COLD.delay_hours")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["[0,1,2,3]", "[0,2,2,2]",
+                                                          "[0,1,1,1]"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "capacity.devices=1", "capacity.devices=2"]
+    table = seqsim.summarize(frame, ["lateness_p95_s"])
+    first = table[table["capacity.devices"] == 1]["mean"].to_numpy()
+    assert np.allclose(ax.lines[0].get_ydata(), first)
+    with pytest.raises(seqsim.SeqsimError, match=r"x: 'seed' is not valid; expected one of"):
+        seqsim.plot.sweep(frame, "lateness_p95_s", x="seed")
