@@ -58,12 +58,12 @@ def grid_values(value: Any) -> Any:
 
 def point_label(values: Sequence[tuple[str, Any]]) -> str:
     """Return ``key=value, key=value`` for a grid point (error messages, tables)."""
-    return ", ".join(f"{key}={_plain(value)}" for key, value in values)
+    return ", ".join(f"{key}={_grid_text(value)}" for key, value in values)
 
 
-def _plain(value: Any) -> str:
+def _grid_text(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_plain(v) for v in value) + "]"
+        return "[" + ",".join(_grid_text(v) for v in value) + "]"
     return str(value)
 
 

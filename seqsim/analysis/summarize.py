@@ -70,7 +70,7 @@ def grid_keys(frame: pd.DataFrame) -> list[str]:
             and not str(c).startswith("step.")]
 
 
-def _check(frame: Any, metrics: Any, confidence: Any) -> list[str]:
+def _check_args(frame: Any, metrics: Any, confidence: Any) -> list[str]:
     """Return the metrics to summarize after checking the arguments.
 
     Raises:
@@ -139,7 +139,7 @@ def summarize(frame: pd.DataFrame, metrics: Sequence[str] | None = None, *,
     Raises:
         ScenarioError: a bad frame, metric, reference or confidence.
     """
-    metrics = _check(frame, metrics, confidence)
+    metrics = _check_args(frame, metrics, confidence)
     keys = grid_keys(frame)
     ref = _reference(frame, keys, reference)
     ok = frame if "error" not in frame.columns else frame[frame["error"].isna()]
@@ -179,14 +179,14 @@ def format_sweep_summary(table: pd.DataFrame) -> str:
                   for _, r in part.iterrows()]
         width = max(len(label) for label in labels)
         for label, (_, r) in zip(labels, part.iterrows(), strict=True):
-            lines.append(
-                f"  {label:<{width}}  n={r['n']:<3} mean {_num(r['mean'])} "
-                f"[{_num(r['ci_low'])}, {_num(r['ci_high'])}]  diff {_num(r['diff_mean'])} "
-                f"[{_num(r['diff_ci_low'])}, {_num(r['diff_ci_high'])}]")
+            num = {k: _format_number(r[k]) for k in SUMMARY_COLUMNS[2:] if k != "diff_n"}
+            lines.append(f"  {label:<{width}}  n={r['n']:<3} mean {num['mean']} "
+                         f"[{num['ci_low']}, {num['ci_high']}]  diff {num['diff_mean']} "
+                         f"[{num['diff_ci_low']}, {num['diff_ci_high']}]")
     return "\n".join(lines)
 
 
-def _num(value: float) -> str:
+def _format_number(value: float) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"

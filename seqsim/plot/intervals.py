@@ -19,7 +19,7 @@ from seqsim.plot.figure import choice, legend_outside, new_figure
 __all__ = ["sweep_intervals"]
 
 
-def _table(data: Any, metric: str, confidence: float) -> pd.DataFrame:
+def _summary_rows(data: Any, metric: str, confidence: float) -> pd.DataFrame:
     """Return the summary rows of ``metric``: from a sweep frame or a summarize table."""
     if not isinstance(data, pd.DataFrame):
         raise SeqsimError(f"data: {type(data).__name__} is not valid; expected a frame from "
@@ -57,7 +57,7 @@ def sweep_intervals(data: pd.DataFrame, metric: str, *, x: str | None = None,
     Raises:
         SeqsimError: not a sweep frame or summary, or an unknown metric or x.
     """
-    table = _table(data, metric, confidence)
+    table = _summary_rows(data, metric, confidence)
     keys = table.attrs.get("grid") or grid_keys(table.drop(columns=["metric"], errors="ignore"))
     if not keys:
         raise SeqsimError("data: has no grid keys; expected a frame from seqsim.sweep")
