@@ -195,7 +195,7 @@ def sweep(
         try:
             rows.update(journal.done if journal else {})
             todo = [run for run in runs if run.run_id not in rows]
-            with Progress(len(runs), enabled=progress, unit="run") as bar:
+            with Progress(len(runs), enabled=progress, unit="run", unit_scale=False) as bar:
                 bar.advance(len(runs) - len(todo))
                 for row in _finished(todo, pool, journal, keep_results):
                     rows[row["run_id"]] = row
