@@ -9,8 +9,8 @@ The frame has one row per run, in grid order with seeds inside each point
 (whatever order the runs finished in): ``run_id``, ``seed``, one column per
 grid key (list values as tuples), every summary KPI
 (:data:`seqsim.results.result.SUMMARY_KEYS`), the per-step KPIs
-``step.<sequence>.<n>.sent`` / ``.failed`` / ``.lateness_p95_s`` (``n`` = the
-step's position, 1-based, so designs with other day numbers line up),
+``step.<sequence>.<n>.<kpi>`` for the :data:`STEP_KPIS` of ``Result.steps``
+(``n`` = the step's position, 1-based, so designs with other day numbers line up),
 ``wall_seconds`` (real seconds the run took) and ``error`` (None, or why that
 run failed: its KPIs are then missing, and the sweep goes on).
 
@@ -33,7 +33,6 @@ from concurrent.futures import Executor, as_completed
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from seqsim.analysis.executors import open_executor, run_serialised
@@ -50,30 +49,33 @@ __all__ = ["RUN_COLUMNS", "STEP_KPIS", "step_kpis", "sweep"]
 
 #: The frame's columns that are about the run, not its grid point or KPIs.
 RUN_COLUMNS: tuple[str, ...] = ("run_id", "seed", "wall_seconds", "error")
-#: Per-step KPIs, as ``step.<sequence>.<position>.<kpi>`` columns.
-STEP_KPIS: tuple[str, ...] = ("sent", "failed", "lateness_p95_s")
+#: Per-step KPIs (columns of `Result.steps`), as ``step.<sequence>.<position>.<kpi>`` columns.
+STEP_KPIS: tuple[str, ...] = ("sent", "failed", "lateness_p50_s", "lateness_p95_s",
+                              "lateness_max_s", "completion_p50_h", "completion_p95_h",
+                              "completion_max_h", "waiting_at_end", "queued_at_end")
 
 
 def step_kpis(result: Result) -> dict[str, Any]:
-    """Return per-step KPIs of a run: sends, failed attempts and lateness p95 (s) per step.
+    """Return a run's per-step KPIs (:data:`STEP_KPIS` of ``result.steps``) as one flat dict.
 
     Keys are ``step.<sequence>.<position>.<kpi>`` with the step's 1-based
-    position in its sequence; lateness p95 is None for a step with no send.
+    position in its sequence, so designs with other day numbers line up; a
+    KPI with nothing to measure (no send) is None.
     """
-    sends = result.sends
+    steps = result.steps.sort_values(["sequence", "day_number"], kind="stable")
+    position = steps.groupby("sequence", sort=False).cumcount() + 1
     out: dict[str, Any] = {}
-    for seq in result.scenario.sequences:
-        rows = sends[sends["sequence"] == seq.name]
-        for position, day in enumerate(seq.days, 1):
-            step = rows[rows["day_number"] == day]
-            sent = (step["outcome"] == "sent").to_numpy()
-            late = step["lateness_s"].to_numpy(dtype=float)[sent]
-            prefix = f"step.{seq.name}.{position}."
-            out[prefix + "sent"] = int(sent.sum())
-            out[prefix + "failed"] = int((~sent).sum())
-            out[prefix + "lateness_p95_s"] = (round(float(np.quantile(late, 0.95)), 6)
-                                              if late.size else None)
+    for (_, row), pos in zip(steps.iterrows(), position, strict=True):
+        for kpi in STEP_KPIS:
+            out[f"step.{row['sequence']}.{pos}.{kpi}"] = _json_value(row[kpi])
     return out
+
+
+def _json_value(value: Any) -> Any:
+    """Return a table cell as a JSON value: None for missing, numpy scalars as Python's."""
+    if value is None or pd.isna(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _execute(run: PlannedRun, save_to: str | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The ``seqsim sweep`` command, and the ``--seed`` option of ``seqsim run``.
 
-``seqsim sweep SCENARIO.toml --grid key=v1,v2 [--grid ...] [--seeds N]
-[--workers N | --scheduler ADDR] --out DIR`` runs :func:`seqsim.sweep`,
+``seqsim sweep SCENARIO.toml [--set key=value ...] --grid key=v1,v2 [--grid ...]
+[--seeds N] [--workers N | --scheduler ADDR] --out DIR`` runs :func:`seqsim.sweep`,
 writes ``runs.jsonl`` (as runs finish; a re-run resumes), ``runs.csv`` (the
 frame) and ``summary.csv`` (:func:`seqsim.summarize`) into DIR, and prints the
 summary table: per metric and grid point the mean with its 95% interval, and
@@ -44,7 +44,7 @@ def add_seed_flag(run: argparse.ArgumentParser) -> None:
                      help="the run's seed (simulation.seed), e.g. --seed 7")
 
 
-def _split(text: str) -> list[str]:
+def _split_values(text: str) -> list[str]:
     """Split at commas outside brackets and quotes."""
     parts, depth, quote, current = [], 0, "", ""
     for char in text:
@@ -79,7 +79,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         if key in grid:
             raise fail("--grid", item, f"each key once; {key} is already in the grid")
         values = []
-        for piece in _split(raw):
+        for piece in _split_values(raw):
             if not piece.strip():
                 raise fail("--grid", item, "comma-separated values, none empty")
             values.append(parse_override(f"{key}={piece}")[1])
@@ -95,6 +95,9 @@ def add_commands(sub: Any) -> None:
         "per metric and grid point, the mean with its 95% t-interval and the seed-paired "
         "difference to the reference point.")
     cmd.add_argument("scenario", type=Path, help="scenario TOML file")
+    cmd.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a key of the base scenario, as for "
+                     "run (repeatable)")
     cmd.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
                      help="a scenario key and its values (repeatable; the sweep runs every "
                      "combination)")
@@ -118,6 +121,8 @@ def add_commands(sub: Any) -> None:
 
 def _sweep_command(args: argparse.Namespace) -> int:
     base = Scenario.from_toml(args.scenario)
+    if args.overrides:
+        base = base.with_overrides(dict(parse_override(o) for o in args.overrides))
     grid = parse_grid(args.grid)
     reference = dict(parse_override(r) for r in args.reference) or None
     for key in reference or {}:
