@@ -20,7 +20,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,dask]'
 	touch $@ $(VENV)/.installed
 
 # The launch of data/demo/launch.toml with days 1,3,6,9 and with days 1,2,3,4.
@@ -59,7 +59,7 @@ fuzz: $(VENV)/.installed-dev
 
 # Speed and memory against a SimPy model and the row engine (benchmarks/README.md).
 bench: $(VENV)/.installed-dev
-	$(PIP) -e '.[dev,bench]'
+	$(PIP) -e '.[dev,dask,bench]'
 	$(BIN)/python benchmarks/bench.py --linearity
 
 # Shipped scenarios against data/baselines/ (also run by `make test`, in

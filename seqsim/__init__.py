@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 from seqsim.analysis.compare import compare
+from seqsim.analysis.summarize import summarize
+from seqsim.analysis.sweep import sweep
 from seqsim.errors import EngineError, ScenarioError, SeqsimError, SequenceDefinitionError
 from seqsim.model.capacity import CapacityConfig
 from seqsim.model.policy import PolicyConfig
@@ -36,6 +38,8 @@ __all__ = [
     "plot",
     "report",
     "simulate",
+    "summarize",
+    "sweep",
 ]
 
 

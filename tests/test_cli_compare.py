@@ -91,7 +91,7 @@ def test_compare_one_directory(saved: dict[str, Path], capsys: pytest.CaptureFix
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["compare"], "the following arguments are required: DIR"),
+        (["compare"], "DIR: none given; expected result directories or --label NAME=DIR"),
         (["compare", "{missing}"], "is not a seqsim result directory"),
         (["compare", "{two}", "{two}"], "expected each result directory once"),
     ],

@@ -195,6 +195,7 @@ def test_public_namespace_is_pinned() -> None:
         "CapacityConfig", "EngineError", "PolicyConfig", "Result", "Scenario", "ScenarioError",
         "SeqsimError", "SequenceConfig", "SequenceDefinitionError", "SimulationConfig",
         "WorkloadConfig", "compare", "load_result", "plot", "report", "simulate",
+        "summarize", "sweep",
     ]
     for name in seqsim.__all__:
         assert getattr(seqsim, name) is not None

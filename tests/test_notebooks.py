@@ -27,6 +27,7 @@ TEST_PARAMETERS = {
     ),
     "04_sql_on_results.ipynb": 'SCALE = 0.1\nDURATION = "16d"',
     "05_policy_comparison.ipynb": "SCALE = 0.25",
+    "06_sweeps.ipynb": "RATE_PER_HOUR = 1\nSEEDS = 3\nDEVICES = [1, 2]\nWORKERS = 1",
     "07_failure_modes.ipynb": "COUNT = 5",
 }
 

@@ -1,6 +1,6 @@
 """The ``seqsim compare`` command and the ``--report`` option of ``seqsim run``.
 
-``seqsim compare DIR [DIR ...] [--out DIR]`` loads saved result directories,
+``seqsim compare DIR [DIR ...] [--label NAME=DIR] [--out DIR]`` loads saved result directories,
 prints the :func:`seqsim.compare` table (KPIs as rows, one column per run,
 differences to the first run in brackets) and, with ``--out``, writes the
 comparison charts, ``compare.csv`` and a self-contained ``report.html`` there.
@@ -33,8 +33,11 @@ def add_commands(sub: Any) -> None:
         description="Print one column of KPIs per result directory, with differences to the "
         "first; with --out also write comparison charts and report.html.",
     )
-    cmp.add_argument("dirs", type=Path, nargs="+", metavar="DIR",
+    cmp.add_argument("dirs", type=Path, nargs="*", metavar="DIR",
                      help="result directories written by `seqsim run --out`")
+    cmp.add_argument("--label", action="append", default=[], metavar="NAME=DIR",
+                     help="name a result directory in the tables (repeatable; a DIR not "
+                     "listed is added after the others)")
     cmp.add_argument("--out", type=Path,
                      help="write comparison charts (PNG), compare.csv and report.html here")
     cmp.set_defaults(handler=_compare_command)
@@ -47,12 +50,36 @@ def _names(dirs: list[Path]) -> list[str]:
     return names
 
 
-def _compare_command(args: argparse.Namespace) -> int:
-    names = _names(args.dirs)
+def _labelled(dirs: list[Path], labels: list[str]) -> dict[str, Path]:
+    """Return name -> directory: ``--label NAME=DIR`` names, others by directory name.
+
+    Raises:
+        SeqsimError: a label without ``NAME=``, no directory at all, or two
+            runs with one name.
+    """
+    named: dict[Path, str] = {}
+    order = list(dirs)
+    for label in labels:
+        name, sep, folder = label.partition("=")
+        if not sep or not name.strip() or not folder:
+            raise SeqsimError(f"--label: {label!r} is not valid; expected NAME=DIR, "
+                              "e.g. 'four devices=out/run4'")
+        path = next((d for d in order if d.resolve() == Path(folder).resolve()), Path(folder))
+        if path not in order:
+            order.append(path)
+        named[path] = name.strip()
+    if not order:
+        raise SeqsimError("DIR: none given; expected result directories or --label NAME=DIR")
+    auto = _names(order)
+    names = [named.get(d, a) for d, a in zip(order, auto, strict=True)]
     if len(set(names)) < len(names):
-        raise SeqsimError(f"DIR: {', '.join(map(str, args.dirs))} is not valid; expected "
-                          "each result directory once")
-    runs = {name: load_result(d) for name, d in zip(names, args.dirs, strict=True)}
+        raise SeqsimError(f"DIR: {', '.join(names)} is not valid; expected each result "
+                          "directory once, under names that differ")
+    return dict(zip(names, order, strict=True))
+
+
+def _compare_command(args: argparse.Namespace) -> int:
+    runs = {name: load_result(d) for name, d in _labelled(args.dirs, args.label).items()}
     print(format_comparison(compare(runs)))
     print()
     print(format_step_comparison(compare(runs, by="step")))

@@ -25,6 +25,7 @@ from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.analysis.steps import format_steps, unfinished_warning
 from seqsim.cli import check as cli_check
 from seqsim.cli import compare as cli_compare
+from seqsim.cli import sweep as cli_sweep
 from seqsim.cli.check import EXIT_BAD_INPUT
 from seqsim.engine.registry import ENGINES
 from seqsim.errors import SeqsimError
@@ -73,9 +74,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     run.add_argument("--report", action="store_true",
                      help="also write the charts (PNG) and report.html into --out")
+    cli_sweep.add_seed_flag(run)  # seqsim run --seed N
     run.set_defaults(handler=_run)
     cli_check.add_commands(sub)  # seqsim baseline, seqsim check
     cli_compare.add_commands(sub)  # seqsim compare
+    cli_sweep.add_commands(sub)  # seqsim sweep
     return parser
 
 

@@ -11,7 +11,8 @@ charts that stack by step (:func:`sends_per_hour`, :func:`active_by_step`,
 :func:`lateness_by_step`, :func:`completion_times`,
 :func:`device_utilisation`) draw one panel per result, with shared axes so they
 read side by side. :func:`comparison` overlays several results on the same
-axes, one panel per metric.
+axes, one panel per metric. :func:`sweep` draws a sweep's means with their
+confidence intervals, one series per combination of the other grid keys.
 
 Time axes read "days since start" (hours for runs up to three days), binned by
 hour, or, with ``tz="Asia/Kuala_Lumpur"`` (any IANA zone), dates and weekdays
@@ -38,6 +39,7 @@ from seqsim.plot.charts import (
     lateness_by_step,
     sends_per_hour,
 )
+from seqsim.plot.intervals import sweep_intervals as sweep
 from seqsim.plot.overlay import COMPARISON_METRICS, comparison
 
 __all__ = [
@@ -49,4 +51,5 @@ __all__ = [
     "device_utilisation",
     "lateness_by_step",
     "sends_per_hour",
+    "sweep",
 ]

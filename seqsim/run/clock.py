@@ -27,8 +27,10 @@ from seqsim.units import to_naive_utc
 __all__ = ["VirtualClock", "real_seconds"]
 
 # Modules that must keep the real clock while time is frozen: tqdm rates and
-# refresh intervals would otherwise stand still.
-_REAL_TIME_MODULES = ["tqdm"]
+# refresh intervals would otherwise stand still, and an event loop running in
+# another thread of the process (a Dask worker's, whose task is this run) would
+# see time jump back to the virtual instant and stop firing its timers.
+_REAL_TIME_MODULES = ["tqdm", "asyncio", "tornado", "distributed"]
 
 
 def real_seconds() -> float:

@@ -23,16 +23,17 @@ class Progress:
 
     ``enabled``: None shows the bar only once a run has lasted
     :data:`AUTO_DELAY_S` real seconds; True shows it from the start; False
-    never does.
+    never does. ``unit_scale`` shows 12.3k rather than 12,345 (polls; not runs).
     """
 
-    def __init__(self, total: int, *, enabled: bool | None = None, unit: str = "poll") -> None:
+    def __init__(self, total: int, *, enabled: bool | None = None, unit: str = "poll",
+                 unit_scale: bool = True) -> None:
         self._bar: Any = None
         if enabled is not False:
             self._bar = tqdm(
                 total=total,
                 unit=unit,
-                unit_scale=True,
+                unit_scale=unit_scale,
                 delay=0 if enabled else AUTO_DELAY_S,
                 mininterval=0.5,
                 leave=bool(enabled),
