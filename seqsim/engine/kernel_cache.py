@@ -48,11 +48,15 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_fresh() -> None:
-    """Drop the kernel's cached machine code if any compiled source changed since."""
-    folder = Path(kernel.run_polls.stats.cache_path)
+def ensure_fresh(folder: Path | None = None, fingerprint: str | None = None) -> None:
+    """Drop the kernel's cached machine code if any compiled source changed since.
+
+    ``folder`` is numba's cache folder for the kernel and ``fingerprint`` that
+    of the sources now (both found by default; given by tests).
+    """
+    folder = Path(kernel.run_polls.stats.cache_path) if folder is None else folder
+    current = _fingerprint() if fingerprint is None else fingerprint
     stamp = folder / _STAMP
-    current = _fingerprint()
     try:
         if stamp.read_text(encoding="ascii") == current:
             return

@@ -1,0 +1,80 @@
+"""The compiled kernel: the same tables as plain Python, and a cache that follows edits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+import seqsim
+from seqsim.engine import kernel_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Limits, pacing, failures, a send window in two zones, an outage with a catch-up
+# and a tight batch: every path of the kernel, small enough for plain Python.
+WORLD = {
+    "simulation": {"start": "2025-07-01T00:00:00", "duration": "3d", "poll_interval": "10m",
+                   "seed": 5},
+    "sequences": [{"name": "A", "trigger": "a", "days": [1, 2, 4], "next": "B",
+                   "min_delay_seconds": 5, "max_delay_seconds": 90},
+                  {"name": "B", "trigger": "b", "days": [1, 2], "send_hours": "08:00-20:00"}],
+    "workload": [{"kind": "burst", "trigger": "a", "count": 30, "timezone": "Asia/Singapore"},
+                 {"kind": "poisson", "trigger": "a", "rate_per_hour": 2,
+                  "end": "2025-07-01T12:00:00"}],
+    "capacity": {"devices": 3, "batch_size": 4, "hourly_limit": 6, "daily_limit": 40,
+                 "in_flight_limit": 2, "failure_rate": 0.2, "max_retries": 1},
+    "policy": {"catch_up": "skip_stale", "stale_after": "2h",
+               "outages": [{"start": "2025-07-02T03:00:00", "duration": "5h"}]},
+}
+
+CHILD = """
+import json, sys
+import pandas as pd
+import seqsim
+res = seqsim.simulate(seqsim.Scenario.from_dict(json.loads(sys.argv[1])), progress=False)
+tables = {name: int(pd.util.hash_pandas_object(frame, index=False).sum())
+          for name, frame in res.tables.items()}
+print(json.dumps({"summary": res.summary, "tables": tables}, default=str))
+"""
+
+
+def _digest(result: seqsim.Result) -> dict:
+    tables = {name: int(pd.util.hash_pandas_object(frame, index=False).sum())
+              for name, frame in result.tables.items()}
+    return json.loads(json.dumps({"summary": result.summary, "tables": tables}, default=str))
+
+
+def test_plain_python_kernel_gives_the_compiled_tables() -> None:
+    compiled = seqsim.simulate(seqsim.Scenario.from_dict(WORLD), progress=False)
+    assert compiled.info["compiled"] and compiled.summary["messages_failed"] > 0
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(WORLD)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300, check=True)
+    assert json.loads(proc.stdout.splitlines()[-1]) == _digest(compiled)
+
+
+def test_cache_is_dropped_when_a_compiled_source_changes(tmp_path: Path) -> None:
+    for name in ("kernel.run_polls-1.py311.nbi", "kernel_ready.make_due-2.py311.1.nbc",
+                 "other.thing-1.py311.nbi"):
+        (tmp_path / name).write_text("x")
+    kernel_cache.ensure_fresh(tmp_path, "before")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other.thing-1.py311.nbi", "seqsim-kernel.sha256"]
+    (tmp_path / "kernel.run_polls-1.py311.nbi").write_text("x")
+    kernel_cache.ensure_fresh(tmp_path, "before")  # unchanged sources: the cache stays
+    assert (tmp_path / "kernel.run_polls-1.py311.nbi").exists()
+    kernel_cache.ensure_fresh(tmp_path, "after")
+    assert not (tmp_path / "kernel.run_polls-1.py311.nbi").exists()
+    assert (tmp_path / "seqsim-kernel.sha256").read_text() == "after"
+
+
+def test_every_compiled_module_is_fingerprinted() -> None:
+    engine = ROOT / "seqsim" / "engine"
+    compiled = {p.stem for p in engine.glob("*.py") if "@njit" in p.read_text()
+                or "register_jitable\ndef" in p.read_text()}
+    assert compiled <= {m.__name__.rsplit(".", 1)[-1] for m in kernel_cache.COMPILED}
