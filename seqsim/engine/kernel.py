@@ -159,7 +159,7 @@ def _deliver(W, S, now: int, inclusive: bool) -> None:
                 fail_send(W, S, M[m, M_ROW], t, now)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _room_on(W, S, d: int, now: int) -> int:
     """Return what device ``d`` may queue at ``now`` (-1: no limit, 0: blocked); a
     blocked device is remembered until its block lapses (``C_UNBLOCK`` gets the
@@ -180,7 +180,7 @@ def _room_on(W, S, d: int, now: int) -> int:
     return q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _in_batch(S, i: int, batch: int) -> bool:
     """Return whether ready row ``i`` is among the ``batch`` first selectable rows."""
     roots, is_open = S[S_TREAP_ROOT], S[S_GROUP_OPEN]
@@ -268,7 +268,7 @@ def _next_event(W, S, k: int, now: int) -> int:
     return max(k + 1, first_pending(S, k + 1, poll))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _record(S, k: int, skipped: int) -> None:
     C, TL = S[S_COUNT], S[S_TIMELINE]
     TL[L_ENROLLED, k], TL[L_SENT, k], TL[L_FAILED, k] = C[C_ENROLLED], C[C_SENT], C[C_FAILED]

@@ -79,7 +79,7 @@ from seqsim.engine.rules import next_due, retries_exhausted
 __all__ = ["complete", "enrol", "fail_send"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: int) -> None:
     R, C = S[S_ROWS], S[S_COUNT]
     i = C[C_ROWS]
@@ -106,7 +106,7 @@ def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: 
     make_due(W, S, i, now)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _has_trigger(S, lead: int, trigger: int) -> bool:
     lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
     for j in range(lead_n[lead]):  # noqa: SIM110 - numba compiles no generator
@@ -115,7 +115,7 @@ def _has_trigger(S, lead: int, trigger: int) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _add_trigger(S, lead: int, trigger: int) -> None:
     lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
     if lead_n[lead] < 0:
@@ -125,7 +125,7 @@ def _add_trigger(S, lead: int, trigger: int) -> None:
         lead_n[lead] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _drop_trigger(S, lead: int, trigger: int) -> None:
     lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
     kept = 0

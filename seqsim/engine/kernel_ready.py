@@ -63,7 +63,7 @@ __all__ = ["cell_pop", "clear_ready", "device_first", "first_pending", "make_due
            "promote", "ready_push", "ready_rows", "take", "take_pending", "window_change"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ready_push(S, i: int) -> None:
     """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
     R = S[S_ROWS]
@@ -76,7 +76,7 @@ def ready_push(S, i: int) -> None:
     S[S_COUNT][C_READY] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cell_pop(S, c: int) -> int:
     """Remove and return the oldest row of cell ``c`` from the cell (not yet from
     its group: see :func:`take`)."""
@@ -87,7 +87,7 @@ def cell_pop(S, c: int) -> int:
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
     g = S[S_ROWS][i, R_GROUP]
@@ -96,7 +96,7 @@ def take(S, i: int) -> None:
     S[S_COUNT][C_READY] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def make_due(W, S, i: int, now: int) -> None:
     """Put row ``i`` among the ready rows if it is due at the poll ``now``, else
     pending in the bucket of the first poll at or after its due time (rows due
