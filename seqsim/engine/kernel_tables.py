@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel_layout import NONE
@@ -19,79 +21,106 @@ from seqsim.engine.schema import canonical_frame
 
 __all__ = ["kernel_tables", "timeline_frame"]
 
-_STATUS = np.array(["active", "completed", "failed"], dtype=object)
-_ERRORS = np.array([None, FAILED_SEND_ERROR, SKIPPED_ERROR], dtype=object)  # k.NO_ERROR, ...
-_OUTCOME = np.array(["sent", "failed", None], dtype=object)  # SENT_OK, SEND_FAILED, pending
-
 
 def _times(values: np.ndarray) -> pd.Series:
     """Return int64 µs (``NONE`` for NULL) as a datetime64[us] column."""
     return pd.Series(np.ascontiguousarray(values, dtype=np.int64).view("datetime64[us]"))
 
 
-def _lookup(names: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Return ``names[codes]`` with None where a code is negative."""
-    out = np.asarray(names, dtype=object)[np.maximum(codes, 0)] if len(names) else \
-        np.full(len(codes), None, dtype=object)
-    return np.where(codes >= 0, out, None)
+class _Strings:
+    """Strings by integer code, as ``str`` columns built in Arrow (no Python objects)."""
+
+    def __init__(self, names: np.ndarray) -> None:
+        self._names = pa.array(list(names), pa.large_string())
+
+    def __getitem__(self, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """Return the names of ``codes`` (missing where a code is negative)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        missing = codes < 0
+        picked = pc.take(self._names, pa.array(codes, mask=missing if missing.any() else None))
+        return pd.array(picked, dtype="str")
 
 
-def _lead_table(codes: Codes, lead_trig: np.ndarray, lead_n: np.ndarray) -> pd.DataFrame:
+def _nulls(n: int) -> pd.api.extensions.ExtensionArray:
+    return pd.array(pa.nulls(n, pa.large_string()), dtype="str")
+
+
+_STATUS = _Strings(np.array(["active", "completed", "failed"]))
+_ERRORS = _Strings(np.array([FAILED_SEND_ERROR, SKIPPED_ERROR]))  # k.SEND_ERROR - 1, ...
+_OUTCOME = _Strings(np.array(["sent", "failed"]))  # k.SENT_OK, k.SEND_FAILED
+
+
+def _lead_triggers(codes: Codes, lead_trig: np.ndarray, lead_n: np.ndarray,
+                   seen: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return each seen lead's triggers joined by commas (in the order it got them)."""
+    n = lead_n[seen]
+    first = np.where(n == 1, lead_trig[seen, 0], -1)
+    joined = _Strings(codes.triggers)[first]
+    several = np.flatnonzero(n > 1)
+    if len(several) == 0:
+        return joined
+    out = np.asarray(joined, dtype=object)
+    for j in several:
+        out[j] = ",".join(codes.triggers[lead_trig[seen[j], : n[j]]])
+    return pd.array(np.where(pd.isna(out), None, out), dtype="str")
+
+
+def _lead_table(codes: Codes, phones: _Strings, lead_trig: np.ndarray,
+                lead_n: np.ndarray) -> pd.DataFrame:
     seen = np.flatnonzero(lead_n >= 0)
-    triggers = [",".join(codes.triggers[lead_trig[j, : lead_n[j]]]) or None for j in seen]
     return pd.DataFrame({
-        "phone": codes.phones[seen],
-        "name": None,
-        "device_id": _lookup(codes.devices, codes.lead_devices[seen]),
-        "trigger": triggers,
+        "phone": phones[seen],
+        "name": _nulls(len(seen)),
+        "device_id": _Strings(codes.devices)[codes.lead_devices[seen]],
+        "trigger": _lead_triggers(codes, lead_trig, lead_n, seen),
         "created_at": _times(codes.lead_created[seen]),
-        "timezone": codes.lead_zone[seen],
+        "timezone": _Strings(codes.lead_zone)[seen],
     })
 
 
-def _contacts(codes: Codes, R: np.ndarray) -> pd.DataFrame:
+def _contacts(codes: Codes, phones: _Strings, R: np.ndarray) -> pd.DataFrame:
     n = R.shape[0]
+    devices = _Strings(codes.devices)
     claimed = R[:, k.R_CLAIMED_AT] != NONE
-    device = _lookup(codes.devices, R[:, k.R_DEV])
     return pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
         "sequence_id": codes.sequence_ids[R[:, k.R_SEQ]],
-        "contact_phone": codes.phones[R[:, k.R_LEAD]],
-        "contact_name": None,
+        "contact_phone": phones[R[:, k.R_LEAD]],
+        "contact_name": _nulls(n),
         "current_step": R[:, k.R_DAY],
         "status": _STATUS[R[:, k.R_STATUS]],
-        "current_trigger": codes.step_triggers[R[:, k.R_STEP]],
+        "current_trigger": _Strings(codes.step_triggers)[R[:, k.R_STEP]],
         "next_trigger_time": _times(R[:, k.R_DUE]),
         "sequence_stepid": codes.step_ids[R[:, k.R_STEP]],
-        "assigned_device_id": device,
-        "processing_device_id": np.where(claimed, device, None),
+        "assigned_device_id": devices[R[:, k.R_DEV]],
+        "processing_device_id": devices[np.where(claimed, R[:, k.R_DEV], -1)],
         "processing_started_at": _times(R[:, k.R_CLAIMED_AT]),
         "completed_at": _times(R[:, k.R_COMPLETED_AT]),
         "failed_at": _times(R[:, k.R_FAILED_AT]),
         "retry_count": R[:, k.R_RETRY],
-        "last_error": _ERRORS[R[:, k.R_ERROR]],
+        "last_error": _ERRORS[R[:, k.R_ERROR] - 1],
         "created_at": _times(R[:, k.R_CREATED]),
     })
 
 
-def _messages(codes: Codes, R: np.ndarray, M: np.ndarray) -> pd.DataFrame:
+def _messages(codes: Codes, phones: _Strings, R: np.ndarray, M: np.ndarray) -> pd.DataFrame:
     rows = M[:, k.M_ROW]
     outcome = M[:, k.M_OUTCOME]
     return pd.DataFrame({
         "id": np.arange(1, M.shape[0] + 1, dtype=np.int64),
         "sequence_contact_id": rows + 1,
-        "contact_phone": codes.phones[R[rows, k.R_LEAD]],
+        "contact_phone": phones[R[rows, k.R_LEAD]],
         "sequence_id": codes.sequence_ids[R[rows, k.R_SEQ]],
         "sequence_stepid": codes.step_ids[R[rows, k.R_STEP]],
         "day_number": R[rows, k.R_DAY],
-        "device_id": _lookup(codes.devices, M[:, k.M_DEV]),
+        "device_id": _Strings(codes.devices)[M[:, k.M_DEV]],
         "due_at": _times(M[:, k.M_DUE]),
         "queued_at": _times(M[:, k.M_QUEUED]),
         "scheduled_at": _times(M[:, k.M_SCHEDULED]),
         "sent_at": _times(M[:, k.M_SENT]),
-        "outcome": _OUTCOME[np.where(outcome < 0, 2, outcome)],
+        "outcome": _OUTCOME[outcome],
         "attempt": M[:, k.M_ATTEMPT],
-        "error": np.where(outcome == k.SEND_FAILED, FAILED_SEND_ERROR, None),
+        "error": _ERRORS[np.where(outcome == k.SEND_FAILED, k.SEND_ERROR - 1, -1)],
     })
 
 
@@ -101,11 +130,12 @@ def kernel_tables(codes: Codes, state: tuple) -> dict[str, pd.DataFrame]:
     counters = state[k.S_COUNT]
     R = state[k.S_ROWS][: counters[k.C_ROWS]]
     M = state[k.S_MSGS][: counters[k.C_MSGS]]
-    leads = _lead_table(codes, state[k.S_LEAD_TRIG], state[k.S_LEAD_N])
+    phones = _Strings(codes.phones)
+    leads = _lead_table(codes, phones, state[k.S_LEAD_TRIG], state[k.S_LEAD_N])
     return {
         "leads": canonical_frame("leads", leads),
-        "sequence_contacts": canonical_frame("sequence_contacts", _contacts(codes, R)),
-        "messages": canonical_frame("messages", _messages(codes, R, M)),
+        "sequence_contacts": canonical_frame("sequence_contacts", _contacts(codes, phones, R)),
+        "messages": canonical_frame("messages", _messages(codes, phones, R, M)),
     }
 
 
