@@ -301,7 +301,10 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
                   step_frame["id"].to_numpy(np.int64), step_frame["day_number"].to_numpy(np.int64),
                   step_frame["trigger"].to_numpy(dtype=object))
     groups = len(sequences) * n_zones if n_zones else 1
-    return World(arrays, codes, total, max(1024, 2 * n), groups)
+    # Every arrival may walk every step once: room for that from the start, since
+    # np.zeros pages that are never written cost no memory, while growing copies.
+    rows_hint = max(1024, n * max(1, int(seqs[S_STEPS].sum())))
+    return World(arrays, codes, total, rows_hint, groups)
 
 
 def new_state(world: World, n_devices: int) -> tuple:
