@@ -40,7 +40,7 @@ S_ROWS, S_MSGS, S_CELL_ROOT, S_PENDING, S_FLIGHT, S_LEAD_TRIG, S_LEAD_N, S_UPTO,
     S_CELL_COUNT, S_GROUP_COUNT, S_TMP, S_PAIR_FIRST, S_GROUP_OPEN = range(21)
 STATE_ARRAYS = 21
 #: State arrays sized by the rows / the messages (they grow together).
-ROW_SIZED = (S_ROWS, S_TMP)
+ROW_SIZED = (S_ROWS, S_TMP, S_SEL)
 MESSAGE_SIZED = (S_MSGS, S_FLIGHT)
 # Columns of sequence_contacts rows and messages.
 R_DUE, R_SEQ, R_RANK, R_DAY, R_LEAD, R_STEP, R_DEV, R_STATUS, R_CLAIMED_AT, R_COMPLETED_AT, \

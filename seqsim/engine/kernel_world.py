@@ -303,7 +303,8 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     groups = len(sequences) * n_zones if n_zones else 1
     # Every arrival may walk every step once: room for that from the start, since
     # np.zeros pages that are never written cost no memory, while growing copies.
-    rows_hint = max(1024, n * max(1, int(seqs[S_STEPS].sum())))
+    rows_hint = max(1024, n * max(1, int(seqs[S_STEPS].sum()))
+                    + 2 * per_entry * min(cap.batch_size, n + 1))
     return World(arrays, codes, total, rows_hint, groups)
 
 
@@ -335,7 +336,7 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_BLOCKED_UNTIL] = np.full(n_devices, NONE, dtype=np.int64)
     state[S_COUNT] = np.zeros(COUNTERS, dtype=np.int64)
     state[S_TIMELINE] = np.zeros((TIMELINE_ROWS, world.polls), dtype=np.int64)
-    state[S_SEL] = np.zeros(batch, dtype=np.int64)
+    state[S_SEL] = np.zeros(min(batch, rows), dtype=np.int64)  # a poll queues <= its rows
     return tuple(state)
 
 
