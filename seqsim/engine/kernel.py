@@ -126,6 +126,7 @@ from seqsim.engine.kernel_ready import (
     first_pending,
     open_groups,
     promote,
+    rank_rows,
     take,
     window_change,
 )
@@ -204,6 +205,7 @@ def _select(W, S, now: int) -> tuple[int, int]:
     batch, slots = stat[BATCH], stat[DEVICES] + 1
     selectable = open_groups(W, S, now)
     cut = selectable > batch
+    rank_rows(S, now, selectable, batch)
     chosen = 0
     for d in range(stat[DEVICES]):
         c = device_first(S, d, slots)

@@ -12,7 +12,10 @@ pair, since a poll sees only the groups whose window is open) and per
   device over a limit costs nothing, however many rows wait on it;
 - a treap per group, so a row's rank among every selectable row says
   whether it falls inside the poll's ``batch_size``, rows of capped devices
-  included (they take batch slots, as in production).
+  included (they take batch slots, as in production). Ranks matter only
+  while more rows are selectable than a batch holds, so the treaps are built
+  when that first happens (:func:`rank_rows`) and dropped once the
+  selectable rows fall to half a batch (``C_RANKED`` says which).
 
 Each window's open intervals over the run are precomputed as arrays
 (``W_WIN_*``).
@@ -27,6 +30,7 @@ from seqsim.engine.kernel_layout import (
     ACTIVE,
     C_PENDING,
     C_PROMOTED,
+    C_RANKED,
     C_READY,
     C_ROWS,
     NEVER,
@@ -60,7 +64,8 @@ from seqsim.engine.kernel_order import before, skew_merge, treap_delete, treap_i
 from seqsim.engine.rules import first_poll_at_or_after
 
 __all__ = ["cell_pop", "clear_ready", "device_first", "first_pending", "make_due", "open_groups",
-           "promote", "ready_push", "ready_rows", "take", "take_pending", "window_change"]
+           "promote", "rank_rows", "ready_push", "ready_rows", "take", "take_pending",
+           "window_change"]
 
 
 @njit(cache=True, inline="always")
@@ -71,7 +76,8 @@ def ready_push(S, i: int) -> None:
     R[i, R_LEFT] = R[i, R_RIGHT] = -1
     S[S_CELL_ROOT][c] = skew_merge(R, S[S_CELL_ROOT][c], i)
     S[S_CELL_COUNT][c] += 1
-    S[S_TREAP_ROOT][g] = treap_insert(R, S[S_TREAP_ROOT][g], i)
+    if S[S_COUNT][C_RANKED]:
+        S[S_TREAP_ROOT][g] = treap_insert(R, S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] += 1
     S[S_COUNT][C_READY] += 1
 
@@ -91,7 +97,8 @@ def cell_pop(S, c: int) -> int:
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
     g = S[S_ROWS][i, R_GROUP]
-    S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_TREAP_ROOT][g], i)
+    if S[S_COUNT][C_RANKED]:
+        S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] -= 1
     S[S_COUNT][C_READY] -= 1
 
@@ -235,3 +242,20 @@ def device_first(S, d: int, slots: int) -> int:
         if best < 0 or before(R, roots[c], roots[best]):
             best = c
     return best
+
+
+@njit(cache=True)
+def rank_rows(S, now: int, selectable: int, batch: int) -> None:
+    """Keep the treaps while ``selectable`` rows exceed half a ``batch`` (building
+    them from every ready row when they first do), drop them below."""
+    C, R, roots = S[S_COUNT], S[S_ROWS], S[S_TREAP_ROOT]
+    if C[C_RANKED] and 2 * selectable < batch:
+        C[C_RANKED] = 0
+        roots[:] = -1
+    elif not C[C_RANKED] and selectable > batch:
+        C[C_RANKED] = 1
+        n = ready_rows(S, now)
+        tmp = S[S_TMP]
+        for j in range(n):
+            g = R[tmp[j], R_GROUP]
+            roots[g] = treap_insert(R, roots[g], tmp[j])
