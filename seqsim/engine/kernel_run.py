@@ -1,4 +1,4 @@
-"""Running a whole scenario on the compiled kernel, and when it may.
+"""Running a whole scenario on the compiled kernel.
 
 :func:`run_kernel` builds the kernel's arrays (:mod:`seqsim.engine.kernel_world`),
 runs every poll in compiled code a chunk at a time (reporting progress and

@@ -84,6 +84,7 @@ from seqsim.engine.kernel_layout import (
     W_STAT,
     ZONES,
 )
+from seqsim.engine.poll import arrival_bounds
 from seqsim.engine.rules import (
     Outages,
     Schedule,
@@ -111,7 +112,6 @@ class Codes(NamedTuple):
     triggers: np.ndarray  # object, per trigger code
     sequence_ids: np.ndarray  # per sequence index
     step_ids: np.ndarray  # per step index
-    step_days: np.ndarray
     step_triggers: np.ndarray  # object, per step index
 
 
@@ -170,33 +170,21 @@ def _midnights(scenario: Scenario) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def _leads(arrivals: pd.DataFrame, n: int, device_code: dict[str, int]) -> tuple:
+def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     """Return per arrival its lead code, and per lead its phone, device, rank,
     first arrival and zone (only the ``n`` arrivals the run enrols count)."""
     phones = arrivals["phone"].to_numpy(dtype=object)[:n]
     codes, uniques = pd.factorize(phones)
-    first = np.full(len(uniques), n, dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
+    _, first = np.unique(codes, return_index=True)  # each lead's first arrival
     uniques = np.asarray(uniques, dtype=object)
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
     devices = arrivals["device_id"].to_numpy(dtype=object)[:n][first]
-    lead_dev = np.array([device_code.get(d, -1) for d in devices], dtype=np.int64)
+    lead_dev = pd.Index(fleet).get_indexer(devices).astype(np.int64)  # -1: no such device
     times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)[:n][first]
     zones = (arrivals["timezone"].to_numpy(dtype=object)[:n][first] if "timezone" in arrivals
              else np.full(len(uniques), "UTC", dtype=object))
     return codes.astype(np.int64), uniques, lead_dev, rank, times, zones
-
-
-def _poll_bounds(scenario: Scenario, arrivals: pd.DataFrame) -> tuple[int, np.ndarray]:
-    """Return the run's poll count and, per poll, where its arrivals start."""
-    sim = scenario.simulation
-    total = first_poll_at_or_after(sim.duration, sim.poll_interval)
-    offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(sim.start, "us")
-    arrival_poll = (first_poll_at_or_after(offsets, np.timedelta64(sim.poll_interval))
-                    if len(offsets) else offsets.astype(np.int64))
-    bounds = np.searchsorted(arrival_poll, np.arange(total + 1), side="left").astype(np.int64)
-    return total, bounds
 
 
 def _windows(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
@@ -272,7 +260,9 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     """
     sequences = static["sequences"].sort_values("id").reset_index(drop=True)
     seq_index = {int(i): s for s, i in enumerate(sequences["id"])}
-    total, bounds = _poll_bounds(scenario, arrivals)
+    sim = scenario.simulation
+    total = first_poll_at_or_after(sim.duration, sim.poll_interval)
+    bounds = arrival_bounds(arrivals, sim.start, sim.poll_interval, total)
     n = int(bounds[-1])
     a_codes, a_triggers = pd.factorize(
         pd.concat([arrivals["trigger"].iloc[:n], sequences["trigger"]], ignore_index=True))
@@ -283,7 +273,7 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     trig_seq[seqs[S_TRIGGER]] = np.arange(len(sequences))
     gaps = sequences[["min_delay_seconds", "max_delay_seconds"]].to_numpy(np.float64).T.copy()
     lead_of, phones, lead_dev, rank, created, lead_zones = _leads(
-        arrivals, n, {d: j for j, d in enumerate(devices)})
+        arrivals, n, devices)
     zone_of, zones = pd.factorize(lead_zones)
     n_zones, windows = _windows(scenario, sequences, np.asarray(zones, dtype=object), total)
     per_entry = max(1, int(seqs[S_STEPS].max(initial=1))) * max(1, len(sequences))
@@ -298,8 +288,7 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     )
     codes = Codes(phones, created, lead_zones, lead_dev, np.asarray(devices, dtype=object),
                   np.asarray(a_triggers, dtype=object), sequences["id"].to_numpy(np.int64),
-                  step_frame["id"].to_numpy(np.int64), step_frame["day_number"].to_numpy(np.int64),
-                  step_frame["trigger"].to_numpy(dtype=object))
+                  step_frame["id"].to_numpy(np.int64), step_frame["trigger"].to_numpy(dtype=object))
     groups = len(sequences) * n_zones if n_zones else 1
     # Every arrival may walk every step once: room for that from the start, since
     # np.zeros pages that are never written cost no memory, while growing copies.

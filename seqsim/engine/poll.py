@@ -9,13 +9,26 @@ store state, never in what they decide (:mod:`seqsim.engine.rules`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Arrivals", "Clock", "PollStats", "Processor"]
+from seqsim.engine.rules import first_poll_at_or_after
+
+__all__ = ["Arrivals", "Clock", "PollStats", "Processor", "arrival_bounds"]
+
+
+def arrival_bounds(arrivals: pd.DataFrame, start: datetime, poll: timedelta,
+                   total: int) -> np.ndarray:
+    """Return, for each of ``total + 1`` polls, the index of its first arrival:
+    poll ``k`` enrols ``arrivals[bounds[k]:bounds[k + 1]]``, those arriving after
+    poll ``k - 1`` and no later than poll ``k`` (int64; arrivals sorted by time)."""
+    offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
+    arrival_poll = (first_poll_at_or_after(offsets, np.timedelta64(poll)) if len(offsets)
+                    else offsets.astype(np.int64))
+    return np.searchsorted(arrival_poll, np.arange(total + 1), side="left").astype(np.int64)
 
 
 class Arrivals:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine import registry, schema
-from seqsim.engine.poll import Arrivals, PollStats, Processor
+from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
 from seqsim.engine.rules import Outages, first_poll_at_or_after
 from seqsim.errors import ScenarioError
 from seqsim.model.arrivals import generate_arrivals
@@ -158,11 +158,7 @@ def _run_polls(
     start, poll = sim.start, sim.poll_interval
     total = _poll_count(sim.duration, poll)
     outages = Outages.for_run(scenario.policy, start, poll, total)
-    # The poll at which each lead arrives: the first at or after its arrival.
-    offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
-    arrival_poll = (first_poll_at_or_after(offsets, np.timedelta64(poll)) if len(offsets)
-                    else offsets)
-    bounds = np.searchsorted(arrival_poll, np.arange(total + 1), side="left").tolist()
+    bounds = arrival_bounds(arrivals, start, poll, total).tolist()
     batch = Arrivals(arrivals)
     stats: list[PollStats] = []
     event_poll = 0
