@@ -21,6 +21,7 @@ import tomli_w
 from seqsim.engine.schema import canonical_frame
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
+from seqsim.results.query import RunTables
 from seqsim.results.steps import step_table
 from seqsim.results.store import open_result_dir, write_result_dir
 from seqsim.validation import show_path
@@ -77,6 +78,41 @@ class Result:
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    _query: RunTables | None = field(default=None, init=False, repr=False, compare=False)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Return the rows of one DuckDB ``SELECT`` over the run's tables.
+
+        The tables are ``sends`` and ``timeline`` and every table of
+        :attr:`tables` (``sequence_contacts``, ``leads``, ``messages``,
+        ``sequences``, ``sequence_steps``...), by name. They are read-only.
+
+        Raises:
+            SeqsimError: ``query`` is not exactly one SELECT (or EXPLAIN)
+                statement (a write, several statements), or DuckDB rejects it;
+                the message names the statement and the tables.
+        """
+        return self._run_tables().sql(query)
+
+    def relation(self, table: str) -> duckdb.DuckDBPyRelation:
+        """Return a DuckDB relation over one of the run's tables (see :meth:`sql`),
+        on a connection of its own, so nothing done with it changes the run's tables.
+
+        Raises:
+            SeqsimError: there is no such table (the message lists them).
+        """
+        return self._run_tables().relation(table)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A DuckDB connection does not pickle (a result sent between processes).
+        return {**self.__dict__, "_query": None}
+
+    def _run_tables(self) -> RunTables:
+        # Built on first use and kept: the tables of a result do not change.
+        if self._query is None:
+            self._query = RunTables({**self.tables, "sends": self.sends,
+                                     "timeline": self.timeline})
+        return self._query
 
     @property
     def steps(self) -> pd.DataFrame:
