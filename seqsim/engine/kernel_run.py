@@ -21,7 +21,7 @@ from freezegun import api as _freezegun_api
 from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
-from seqsim.engine.kernel_tables import kernel_tables, timeline_frame
+from seqsim.engine.kernel_tables import final_columns, kernel_tables, timeline_frame
 from seqsim.engine.kernel_world import build_world, grow, new_state
 from seqsim.model.scenario import Scenario
 
@@ -78,11 +78,14 @@ def run_kernel(
         done = int(counters[k.C_K])
     kernel_seconds = _freezegun_api.real_perf_counter() - started
     stat = world.arrays[k.W_STAT]
-    tables = kernel_tables(world.codes, state)
-    rows = state[k.S_ROWS][: counters[k.C_ROWS]]
-    lead_codes, _ = pd.factorize(rows[:, k.R_LEAD])
-    width = int(tables["sequence_contacts"]["sequence_id"].max()) + 1 if rows.shape[0] else 1
-    pairs = lead_codes.astype(np.int64) * width + world.codes.sequence_ids[rows[:, k.R_SEQ]]
     timeline = timeline_frame(int(stat[k.START]), int(stat[k.POLL]), state[k.S_TIMELINE])
-    return KernelRun({**static, **tables}, timeline, pairs, int(counters[k.C_RUN]),
-                     compile_seconds, kernel_seconds)
+    polls_run = int(counters[k.C_RUN])
+    final = final_columns(state)
+    del state, counters  # the state is several times the tables' size: free it first
+    tables = kernel_tables(world.codes, final)
+    sequence_ids = world.codes.sequence_ids[final.rows[k.R_SEQ]]
+    lead_codes, _ = pd.factorize(final.rows[k.R_LEAD])
+    width = int(sequence_ids.max()) + 1 if len(sequence_ids) else 1
+    pairs = lead_codes.astype(np.int64) * width + sequence_ids
+    return KernelRun({**static, **tables}, timeline, pairs, polls_run, compile_seconds,
+                     kernel_seconds)

@@ -8,6 +8,8 @@ engine's do; strings are looked up from the integer codes once per column
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,12 +21,42 @@ from seqsim.engine.kernel_world import Codes
 from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame
 
-__all__ = ["kernel_tables", "timeline_frame"]
+__all__ = ["Final", "final_columns", "kernel_tables", "timeline_frame"]
+
+#: The ``sequence_contacts`` and message columns the tables are built from.
+_ROW_COLUMNS = (k.R_DUE, k.R_SEQ, k.R_DAY, k.R_LEAD, k.R_STEP, k.R_DEV, k.R_STATUS,
+                k.R_CLAIMED_AT, k.R_COMPLETED_AT, k.R_FAILED_AT, k.R_RETRY, k.R_ERROR,
+                k.R_CREATED)
+_MESSAGE_COLUMNS = tuple(range(k.MESSAGE_COLUMNS))
+
+
+class Final(NamedTuple):
+    """What the tables need of the kernel's final state: each column its own array.
+
+    Copied out so the state (several times larger: heaps, links, spare room)
+    can be freed before the frames are built; the frames then share these.
+    """
+
+    rows: dict[int, np.ndarray]  # R_* column -> int64 per sequence_contacts row
+    messages: dict[int, np.ndarray]  # M_* column -> int64 per message
+    lead_trig: np.ndarray
+    lead_n: np.ndarray
+
+
+def final_columns(state: tuple) -> Final:
+    """Return the columns of the state's used rows and messages, contiguous."""
+    counters = state[k.S_COUNT]
+    R = state[k.S_ROWS][: counters[k.C_ROWS]]
+    M = state[k.S_MSGS][: counters[k.C_MSGS]]
+    return Final({c: np.ascontiguousarray(R[:, c]) for c in _ROW_COLUMNS},
+                 {c: np.ascontiguousarray(M[:, c]) for c in _MESSAGE_COLUMNS},
+                 state[k.S_LEAD_TRIG].copy(), state[k.S_LEAD_N].copy())
 
 
 def _times(values: np.ndarray) -> pd.Series:
     """Return int64 µs (``NONE`` for NULL) as a datetime64[us] column."""
-    return pd.Series(np.ascontiguousarray(values, dtype=np.int64).view("datetime64[us]"))
+    return pd.Series(np.ascontiguousarray(values, dtype=np.int64).view("datetime64[us]"),
+                     copy=False)
 
 
 class _Strings:
@@ -78,64 +110,64 @@ def _lead_table(codes: Codes, phones: _Strings, lead_trig: np.ndarray,
     })
 
 
-def _contacts(codes: Codes, phones: _Strings, R: np.ndarray) -> pd.DataFrame:
-    n = R.shape[0]
+def _contacts(codes: Codes, phones: _Strings, R: dict[int, np.ndarray]) -> pd.DataFrame:
+    n = len(R[k.R_SEQ])
     devices = _Strings(codes.devices)
-    claimed = R[:, k.R_CLAIMED_AT] != NONE
+    claimed = R[k.R_CLAIMED_AT] != NONE
     return pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
-        "sequence_id": codes.sequence_ids[R[:, k.R_SEQ]],
-        "contact_phone": phones[R[:, k.R_LEAD]],
+        "sequence_id": codes.sequence_ids[R[k.R_SEQ]],
+        "contact_phone": phones[R[k.R_LEAD]],
         "contact_name": _nulls(n),
-        "current_step": R[:, k.R_DAY],
-        "status": _STATUS[R[:, k.R_STATUS]],
-        "current_trigger": _Strings(codes.step_triggers)[R[:, k.R_STEP]],
-        "next_trigger_time": _times(R[:, k.R_DUE]),
-        "sequence_stepid": codes.step_ids[R[:, k.R_STEP]],
-        "assigned_device_id": devices[R[:, k.R_DEV]],
-        "processing_device_id": devices[np.where(claimed, R[:, k.R_DEV], -1)],
-        "processing_started_at": _times(R[:, k.R_CLAIMED_AT]),
-        "completed_at": _times(R[:, k.R_COMPLETED_AT]),
-        "failed_at": _times(R[:, k.R_FAILED_AT]),
-        "retry_count": R[:, k.R_RETRY],
-        "last_error": _ERRORS[R[:, k.R_ERROR] - 1],
-        "created_at": _times(R[:, k.R_CREATED]),
-    })
+        "current_step": R[k.R_DAY],
+        "status": _STATUS[R[k.R_STATUS]],
+        "current_trigger": _Strings(codes.step_triggers)[R[k.R_STEP]],
+        "next_trigger_time": _times(R[k.R_DUE]),
+        "sequence_stepid": codes.step_ids[R[k.R_STEP]],
+        "assigned_device_id": devices[R[k.R_DEV]],
+        "processing_device_id": devices[np.where(claimed, R[k.R_DEV], -1)],
+        "processing_started_at": _times(R[k.R_CLAIMED_AT]),
+        "completed_at": _times(R[k.R_COMPLETED_AT]),
+        "failed_at": _times(R[k.R_FAILED_AT]),
+        "retry_count": R[k.R_RETRY],
+        "last_error": _ERRORS[R[k.R_ERROR] - 1],
+        "created_at": _times(R[k.R_CREATED]),
+    }, copy=False)
 
 
-def _messages(codes: Codes, phones: _Strings, R: np.ndarray, M: np.ndarray) -> pd.DataFrame:
-    rows = M[:, k.M_ROW]
-    outcome = M[:, k.M_OUTCOME]
+def _messages(codes: Codes, phones: _Strings, R: dict[int, np.ndarray],
+              M: dict[int, np.ndarray]) -> pd.DataFrame:
+    rows = M[k.M_ROW]
+    outcome = M[k.M_OUTCOME]
     return pd.DataFrame({
-        "id": np.arange(1, M.shape[0] + 1, dtype=np.int64),
+        "id": np.arange(1, len(rows) + 1, dtype=np.int64),
         "sequence_contact_id": rows + 1,
-        "contact_phone": phones[R[rows, k.R_LEAD]],
-        "sequence_id": codes.sequence_ids[R[rows, k.R_SEQ]],
-        "sequence_stepid": codes.step_ids[R[rows, k.R_STEP]],
-        "day_number": R[rows, k.R_DAY],
-        "device_id": _Strings(codes.devices)[M[:, k.M_DEV]],
-        "due_at": _times(M[:, k.M_DUE]),
-        "queued_at": _times(M[:, k.M_QUEUED]),
-        "scheduled_at": _times(M[:, k.M_SCHEDULED]),
-        "sent_at": _times(M[:, k.M_SENT]),
+        "contact_phone": phones[R[k.R_LEAD][rows]],
+        "sequence_id": codes.sequence_ids[R[k.R_SEQ][rows]],
+        "sequence_stepid": codes.step_ids[R[k.R_STEP][rows]],
+        "day_number": R[k.R_DAY][rows],
+        "device_id": _Strings(codes.devices)[M[k.M_DEV]],
+        "due_at": _times(M[k.M_DUE]),
+        "queued_at": _times(M[k.M_QUEUED]),
+        "scheduled_at": _times(M[k.M_SCHEDULED]),
+        "sent_at": _times(M[k.M_SENT]),
         "outcome": _OUTCOME[outcome],
-        "attempt": M[:, k.M_ATTEMPT],
+        "attempt": M[k.M_ATTEMPT],
         "error": _ERRORS[np.where(outcome == k.SEND_FAILED, k.SEND_ERROR - 1, -1)],
-    })
+    }, copy=False)
 
 
-def kernel_tables(codes: Codes, state: tuple) -> dict[str, pd.DataFrame]:
+def kernel_tables(codes: Codes, final: Final) -> dict[str, pd.DataFrame]:
     """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` from the
-    kernel's final state."""
-    counters = state[k.S_COUNT]
-    R = state[k.S_ROWS][: counters[k.C_ROWS]]
-    M = state[k.S_MSGS][: counters[k.C_MSGS]]
+    kernel's final columns (:func:`final_columns`)."""
     phones = _Strings(codes.phones)
-    leads = _lead_table(codes, phones, state[k.S_LEAD_TRIG], state[k.S_LEAD_N])
+    leads = _lead_table(codes, phones, final.lead_trig, final.lead_n)
     return {
         "leads": canonical_frame("leads", leads),
-        "sequence_contacts": canonical_frame("sequence_contacts", _contacts(codes, phones, R)),
-        "messages": canonical_frame("messages", _messages(codes, phones, R, M)),
+        "sequence_contacts": canonical_frame("sequence_contacts",
+                                             _contacts(codes, phones, final.rows)),
+        "messages": canonical_frame("messages", _messages(codes, phones, final.rows,
+                                                          final.messages)),
     }
 
 
