@@ -142,8 +142,8 @@ def test_stale_claims_are_released_with_a_retry(cold: SequenceConfig) -> None:
     rid = row.enroll(con, "COLD", "+1", now=T0).row_id
     row_send.claim(con, rid, "dev-001", now=T0)
     timeout = timedelta(minutes=5)
-    assert row_send.release_stale_claims(con, timeout, now=T0 + timedelta(minutes=4)) == 0
-    assert row_send.release_stale_claims(con, timeout, now=T0 + timedelta(minutes=6)) == 1
+    assert row_send.release_stale_claims(con, timeout, now=T0 + timedelta(minutes=4)) == []
+    assert row_send.release_stale_claims(con, timeout, now=T0 + timedelta(minutes=6)) == [rid]
     r = table(con, "sequence_contacts").iloc[0]
     assert r.retry_count == 1 and r.processing_device_id is None
     assert len(row_send.due_rows(con, 10, now=T0 + timedelta(minutes=6))) == 1

@@ -14,6 +14,7 @@ from pandas.testing import assert_frame_equal
 
 import seqsim
 from seqsim import Result, Scenario, SeqsimError, load_result
+from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import canonical_frame, column_types
 from seqsim.results.result import SENDS_COLUMNS, SUMMARY_KEYS
 from seqsim.results.sends import build_sends
@@ -280,7 +281,8 @@ def sends_and_summary(contacts: pd.DataFrame = CONTACTS, messages: pd.DataFrame 
 def test_sends_designed_at_drift_and_early() -> None:
     sends, _ = sends_and_summary()
     assert list(sends.columns) == list(SENDS_COLUMNS)
-    assert list(SENDS_COLUMNS[-3:]) == ["designed_at", "drift_hours", "early"]
+    assert list(SENDS_COLUMNS[10:13]) == ["designed_at", "drift_hours", "early"]
+    assert SENDS_COLUMNS[13:] == WAIT_COLUMNS  # NaN here: built without the run
     assert sends["designed_at"].dtype == "datetime64[us]"
     assert sends["drift_hours"].dtype == float and sends["early"].dtype == bool
     got = {(r.contact_phone, r.day_number, r.attempt): (r.designed_at, r.drift_hours, r.early)

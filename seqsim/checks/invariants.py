@@ -16,9 +16,11 @@ import pandas as pd
 
 from seqsim.checks.contacts import check_contacts, examples
 from seqsim.checks.faults import split_fault_effects
+from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.model.policy import PolicyConfig
 
-__all__ = ["invariant_violations", "result_violations", "send_violations", "skipped_rows"]
+__all__ = ["invariant_violations", "result_violations", "send_violations", "skipped_rows",
+           "wait_violations"]
 
 
 def invariant_violations(
@@ -64,9 +66,11 @@ def send_violations(
       starting with ``"skipped"``) has no successful send: it counts as
       completed without one;
     - ``progress_on = "queue"``: every step with a send attempt is completed
-      and has one attempt (failures are not fed back, so nothing is retried).
+      and has one attempt (failures are not fed back, so nothing is retried);
+    - when the log has them, the lateness causes (``wait_*_s``) add up to
+      ``lateness_s`` to the microsecond and only ``wait_clock_s`` is negative.
     """
-    problems = _early_sends(sends)
+    problems = _early_sends(sends) + wait_violations(sends)
     both = _attempts_per_step(sends, contacts, sequences)
     orphans = both[both["_merge"] == "left_only"]
     _flag(problems, orphans, "{n} steps were sent but have no sequence_contacts row", _KEYS)
@@ -111,6 +115,26 @@ def _early_sends(sends: pd.DataFrame) -> list[str]:
                 f"{len(queued)} sends were queued before their step was due "
                 "(queued_at < due_at): " + examples(queued, [*_KEYS, "due_at", "queued_at"])
             )
+    return problems
+
+
+def wait_violations(sends: pd.DataFrame) -> list[str]:
+    """Return the sends whose lateness causes do not add up to their lateness (to
+    the microsecond), or have a negative part other than the database clock's."""
+    if sends.empty or not set(WAIT_COLUMNS) <= set(sends) or sends[WAIT_COLUMNS[0]].isna().all():
+        return []
+    parts = np.rint(sends[list(WAIT_COLUMNS)].to_numpy(np.float64) * 1e6).astype(np.int64)
+    lateness = np.rint(sends["lateness_s"].to_numpy(np.float64) * 1e6).astype(np.int64)
+    problems = []
+    off = sends[parts.sum(axis=1) != lateness]
+    if not off.empty:
+        problems.append(f"{len(off)} sends have lateness causes (wait_*_s) that do not add up "
+                        "to lateness_s: " + examples(off, [*_KEYS, "lateness_s"]))
+    signed = list(WAIT_COLUMNS).index("wait_clock_s")
+    negative = sends[(np.delete(parts, signed, axis=1) < 0).any(axis=1)]
+    if not negative.empty:
+        problems.append(f"{len(negative)} sends have a negative lateness cause: "
+                        + examples(negative, [*_KEYS, *WAIT_COLUMNS]))
     return problems
 
 

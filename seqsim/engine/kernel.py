@@ -48,6 +48,7 @@ from seqsim.engine.kernel_layout import (
     C_FLIGHT,
     C_IDLE_UNTIL,
     C_K,
+    C_LOG,
     C_MSGS,
     C_NEED,
     C_PENDING,
@@ -75,6 +76,7 @@ from seqsim.engine.kernel_layout import (
     M_ROW,
     M_SCHEDULED,
     M_SENT,
+    NEEDS_LOG,
     NEEDS_MESSAGES,
     NEEDS_ROWS,
     NEVER,
@@ -98,6 +100,8 @@ from seqsim.engine.kernel_layout import (
     S_DAY_RING,
     S_DEVICES,
     S_FLIGHT,
+    S_FULL,
+    S_FULL_LOG,
     S_GROUP_COUNT,
     S_GROUP_OPEN,
     S_HOUR_RING,
@@ -192,6 +196,17 @@ def _in_batch(S, i: int, batch: int) -> bool:
     return rank < batch
 
 
+@njit(cache=True, inline="always")
+def _note_full(S, d: int, full: bool, now: int) -> None:
+    """Log a change of device ``d``'s "full" flag (:class:`seqsim.engine.wait_log.WaitLog`)."""
+    flags = S[S_FULL]
+    if (flags[d] != 0) != full:
+        flags[d] = 1 if full else 0
+        log, C = S[S_FULL_LOG], S[S_COUNT]
+        log[C[C_LOG], 0], log[C[C_LOG], 1] = now, d
+        C[C_LOG] += 1
+
+
 @njit(cache=True)
 def _select(W, S, now: int) -> tuple[int, int]:
     """Select this poll's batch; return (rows to queue, rows skipped). The rows to
@@ -220,6 +235,7 @@ def _select(W, S, now: int) -> tuple[int, int]:
             chosen += 1
             room -= 1
             c = device_first(S, d, slots)
+        _note_full(S, d, room == 0, now)
     in_order = -1
     for j in range(chosen):
         # Ranks are taken on the poll's whole selection, so rows leave it only now.
@@ -306,7 +322,7 @@ def _poll(W, S, rng, k: int, now: int) -> None:
 @njit(cache=True)
 def _room(W, S, k: int) -> int:
     """Return 0 if poll ``k`` fits in the arrays, else what must grow (the size
-    needed goes into ``C_NEED``)."""
+    needed goes into ``C_NEED``): rows, messages or the full-device log."""
     stat, C = W[W_STAT], S[S_COUNT]
     events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + stat[BATCH]
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
@@ -318,6 +334,9 @@ def _room(W, S, k: int) -> int:
     if C[C_MSGS] + stat[BATCH] > S[S_MSGS].shape[0]:
         C[C_NEED] = C[C_MSGS] + stat[BATCH]
         return NEEDS_MESSAGES
+    if C[C_LOG] + stat[DEVICES] > S[S_FULL_LOG].shape[0]:
+        C[C_NEED] = C[C_LOG] + stat[DEVICES]
+        return NEEDS_LOG
     return 0
 
 
@@ -336,7 +355,7 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
 @njit(cache=True)
 def run_polls(W, S, rng, k_stop: int) -> int:
     """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
-    NEEDS_ROWS / NEEDS_MESSAGES with ``C_K`` at the poll to resume."""
+    NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_LOG with ``C_K`` at the poll to resume."""
     stat, bounds, kinds, C = W[W_STAT], W[W_BOUNDS], W[W_POLL_KIND], S[S_COUNT]
     k = C[C_K]
     while k < k_stop:

@@ -23,6 +23,7 @@ from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
 from seqsim.engine.kernel_tables import final_columns, kernel_tables, timeline_frame
 from seqsim.engine.kernel_world import build_world, grow, new_state
+from seqsim.engine.wait_log import WaitLog
 from seqsim.model.scenario import Scenario
 
 __all__ = ["KernelRun", "run_kernel"]
@@ -40,6 +41,7 @@ class KernelRun(NamedTuple):
     polls_run: int
     compile_seconds: float | None  # the one-off compile this run did (None: cached)
     kernel_seconds: float  # real seconds inside compiled code (the polls alone)
+    waits: WaitLog  # what the lateness attribution needs besides the tables
 
 
 def run_kernel(
@@ -81,6 +83,7 @@ def run_kernel(
     timeline = timeline_frame(int(stat[k.START]), int(stat[k.POLL]), state[k.S_TIMELINE])
     polls_run = int(counters[k.C_RUN])
     final = final_columns(state)
+    waits = WaitLog.of(state[k.S_FULL_LOG][: counters[k.C_LOG]])
     del state, counters  # the state is several times the tables' size: free it first
     tables = kernel_tables(world.codes, final)
     sequence_ids = world.codes.sequence_ids[final.rows[k.R_SEQ]]
@@ -88,4 +91,4 @@ def run_kernel(
     width = int(sequence_ids.max()) + 1 if len(sequence_ids) else 1
     pairs = lead_codes.astype(np.int64) * width + sequence_ids
     return KernelRun({**static, **tables}, timeline, pairs, polls_run, compile_seconds,
-                     kernel_seconds)
+                     kernel_seconds, waits)

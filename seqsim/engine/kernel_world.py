@@ -29,6 +29,7 @@ from seqsim.engine.kernel_layout import (
     MAX_RETRIES,
     MESSAGE_COLUMNS,
     MESSAGE_SIZED,
+    NEEDS_MESSAGES,
     NEEDS_ROWS,
     NEVER,
     NONE,
@@ -49,6 +50,8 @@ from seqsim.engine.kernel_layout import (
     S_DEVICES,
     S_ENTRY,
     S_FLIGHT,
+    S_FULL,
+    S_FULL_LOG,
     S_GROUP_COUNT,
     S_GROUP_OPEN,
     S_HOUR_RING,
@@ -98,7 +101,7 @@ from seqsim.units import DAY_US as DAY
 from seqsim.units import HOUR_US as HOUR
 from seqsim.units import to_us
 
-__all__ = ["Codes", "World", "build_world", "grow", "new_state"]
+__all__ = ["Codes", "World", "build_world", "grow", "new_state", "window_intervals"]
 
 
 class Codes(NamedTuple):
@@ -187,7 +190,7 @@ def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     return codes.astype(np.int64), uniques, lead_dev, rank, times, zones
 
 
-def _windows(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
+def window_intervals(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
              total: int) -> tuple[int, tuple[np.ndarray, ...]]:
     """Return the number of zones groups are split by (0: no send windows) and,
     per (sequence, zone) group, its window's open intervals over the run's polls
@@ -275,7 +278,8 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     lead_of, phones, lead_dev, rank, created, lead_zones = _leads(
         arrivals, n, devices)
     zone_of, zones = pd.factorize(lead_zones)
-    n_zones, windows = _windows(scenario, sequences, np.asarray(zones, dtype=object), total)
+    n_zones, windows = window_intervals(scenario, sequences, np.asarray(zones, dtype=object),
+                                        total)
     per_entry = max(1, int(seqs[S_STEPS].max(initial=1))) * max(1, len(sequences))
     cap = scenario.capacity
     arrays = (
@@ -326,6 +330,8 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_COUNT] = np.zeros(COUNTERS, dtype=np.int64)
     state[S_TIMELINE] = np.zeros((TIMELINE_ROWS, world.polls), dtype=np.int64)
     state[S_SEL] = np.zeros(min(batch, rows), dtype=np.int64)  # a poll queues <= its rows
+    state[S_FULL] = np.zeros(n_devices, dtype=np.int64)
+    state[S_FULL_LOG] = np.zeros((max(256, 4 * n_devices), 2), dtype=np.int64)
     return tuple(state)
 
 
@@ -336,10 +342,12 @@ def _resized(a: np.ndarray, size: int) -> np.ndarray:
 
 
 def grow(state: tuple, what: int) -> tuple:
-    """Return ``state`` with room for more rows (``what = NEEDS_ROWS``) or messages."""
+    """Return ``state`` with room for more rows (``what = NEEDS_ROWS``), messages
+    (``NEEDS_MESSAGES``) or full-device log entries (``NEEDS_LOG``)."""
     need = int(state[S_COUNT][C_NEED])
     s = list(state)
-    sized = ROW_SIZED if what == NEEDS_ROWS else MESSAGE_SIZED
+    sized = (ROW_SIZED if what == NEEDS_ROWS else MESSAGE_SIZED if what == NEEDS_MESSAGES
+             else (S_FULL_LOG,))
     size = max(need, 2 * s[sized[0]].shape[0])
     for j in sized:
         s[j] = _resized(s[j], size)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine.rules import first_poll_at_or_after
+from seqsim.engine.wait_log import WaitLog
 
 __all__ = ["Arrivals", "Clock", "PollStats", "Processor", "arrival_bounds"]
 
@@ -93,4 +94,8 @@ class Processor(Protocol):
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return every table of the run, canonical (see :mod:`seqsim.engine.schema`)."""
+        ...
+
+    def wait_log(self) -> WaitLog:
+        """Return what the lateness attribution needs besides the tables."""
         ...

@@ -130,6 +130,7 @@ class FaultyRowProcessor(RowProcessor):
         self._offline = [(w.start, w.end, frozenset(w.device_ids(devices)))
                          for w in faults.device_offline]
         self._retry: list[int] = []
+        self._stuck: dict[int, int] = {}  # row id -> when the dead worker claimed it
         self._arrived = False
         self._release_at: datetime | None = None
         self._skipped = 0
@@ -157,6 +158,10 @@ class FaultyRowProcessor(RowProcessor):
             if free is not None and device_id in ids and start <= now < end:
                 free = max(free, to_us(end))
         return free
+
+    def _device_full(self, device_id: str, at: datetime) -> bool:
+        """Return whether ``device_id`` can queue nothing: offline, or over a limit."""
+        return self._offline_at(device_id, at) or super()._device_full(device_id, at)
 
     def _offline_at(self, device_id: str | None, at: datetime) -> bool:
         """Return whether ``device_id`` is in an offline window at ``at``."""
@@ -215,7 +220,9 @@ class FaultyRowProcessor(RowProcessor):
         faults = self.faults
         now = at + faults.offset(index)
         db_now = now + faults.db_clock_offset
-        row_send.release_stale_claims(self.con, faults.claim_timeout, now=db_now)
+        for row_id in row_send.release_stale_claims(self.con, faults.claim_timeout, now=db_now):
+            if row_id in self._stuck:
+                self._held.append((row_id, self._stuck.pop(row_id), to_us(now)))
         yield
         if self._arrived:
             yield from self._enrol_statements(now)
@@ -232,8 +239,11 @@ class FaultyRowProcessor(RowProcessor):
             else:
                 claimed = row_send.claim(self.con, due.id, device, now=db_now)
             yield
-            if not claimed or self._draw(self.streams.stuck, faults.stuck_claims):
-                continue  # taken by another worker, or this worker died holding the claim
+            if not claimed:
+                continue  # taken by another worker
+            if self._draw(self.streams.stuck, faults.stuck_claims):
+                self._stuck.setdefault(due.id, to_us(now))
+                continue  # this worker died holding the claim
             self._queue(due, device, now)
             yield
             if self.on_queue:

@@ -49,6 +49,7 @@ from seqsim.engine.rules import (
     stale_cutoff,
     window_ready_after,
 )
+from seqsim.engine.wait_log import WaitLog, full_changes
 from seqsim.model.scenario import Scenario
 from seqsim.units import from_us, to_us
 
@@ -95,6 +96,12 @@ class RowProcessor:
         self._db_offset_us = 0
         self._waiting = row_queries.WaitingRows(0, np.empty(0, dtype=np.int64), [], [], [])
         self.fleet = fleet
+        self._device_ids = list(devices)
+        # The lateness attribution's log (WaitLog): devices full after each poll's
+        # selection, and claims dead workers held (row, claimed, released).
+        self._full: set[int] = set()
+        self._full_log: list[tuple[int, int]] = []
+        self._held: list[tuple[int, int, int]] = []
         self.rng = rng
         self._in_flight: list[_InFlight] = []
         self._phones: set[str] = set()
@@ -188,6 +195,7 @@ class RowProcessor:
         if lo < hi:
             self._enrol(arrivals, lo, hi, at)
         skipped = self._process_due(at)
+        self._note_full(at)
         self._deliver(clock, before=at, inclusive=True)
         # The one bookkeeping statement of a poll: the polls until the next event
         # are answered from it.
@@ -205,6 +213,20 @@ class RowProcessor:
         )
         self._enrolled = self._sent = self._failed = 0
         return stats
+
+    def _device_full(self, device_id: str, at: datetime) -> bool:
+        """Return whether ``device_id`` can queue nothing more at ``at``."""
+        return self.fleet.blocked(device_id, at) is not None
+
+    def _note_full(self, at: datetime) -> None:
+        """Log which devices' "full" flag changed after the selection at ``at``."""
+        full = {i for i, d in enumerate(self._device_ids) if self._device_full(d, at)}
+        self._full_log.extend(full_changes(self._full, full, to_us(at)))
+        self._full = full
+
+    def wait_log(self) -> WaitLog:
+        """Return what the lateness attribution needs besides the tables."""
+        return WaitLog.of(self._full_log, self._held)
 
     def _enrol(self, arrivals: Arrivals, lo: int, hi: int, at: datetime) -> None:
         for phone in self._add_leads(arrivals, lo, hi):

@@ -141,22 +141,24 @@ def claim(con: Connection, row_id: int, device_id: str, *, now: datetime | None 
 
 def release_stale_claims(
     con: Connection, timeout: timedelta, *, now: datetime | None = None
-) -> int:
+) -> list[int]:
     """Release claims older than ``timeout`` (retry_count + 1), as production did.
 
     Returns:
-        The number of rows released.
+        The ids of the rows released, in id order.
     """
     cutoff = bound_now(now) - timeout
-    return con.execute(
+    released = con.execute(
         """
         UPDATE sequence_contacts
         SET processing_device_id = NULL, processing_started_at = NULL,
             retry_count = retry_count + 1
         WHERE status = 'active' AND processing_started_at < ?
+        RETURNING id
         """,
         [cutoff],
-    ).fetchone()[0]
+    ).fetchall()
+    return sorted(r[0] for r in released)
 
 
 def queue_message(

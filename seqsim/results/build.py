@@ -14,6 +14,7 @@ from seqsim.model.scenario import Scenario
 from seqsim.results.result import Result
 from seqsim.results.sends import build_sends
 from seqsim.results.summary import build_summary
+from seqsim.results.waits import Waits
 
 __all__ = ["build_result"]
 
@@ -25,11 +26,13 @@ def build_result(
     info: dict[str, Any],
     *,
     pairs: np.ndarray | None = None,
+    waits: Waits | None = None,
 ) -> Result:
     """Assemble a :class:`Result` from a finished run's tables and timeline.
 
     ``pairs``: the contacts' :func:`seqsim.engine.schema.contact_pair_codes`, when
-    the engine already knows them.
+    the engine already knows them. ``waits``: what the lateness attribution
+    needs besides the tables (without it the ``wait_*_s`` columns are NaN).
     """
     contacts = tables["sequence_contacts"]
     steps = tables["sequence_steps"]
@@ -38,7 +41,7 @@ def build_result(
     # so the two big transients never overlap (peak memory on large runs).
     checks = check_contacts(contacts, steps, pairs=pairs, policy=scenario.policy)
     sends = build_sends(tables["messages"], tables["sequences"], contacts=contacts, steps=steps,
-                        pairs=pairs)
+                        pairs=pairs, leads=tables.get("leads"), scenario=scenario, waits=waits)
     summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
                             tables["messages"], pairs=pairs, checks=checks,
                             start=scenario.simulation.start, end=scenario.simulation.end)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seqsim.results.sends import rows_of
+from seqsim.results.rows import rows_of
 
 __all__ = ["duplicate_sends", "fault_metrics"]
 

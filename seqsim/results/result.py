@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import tomli_w
 
+from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import canonical_frame
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
@@ -31,7 +32,7 @@ __all__ = ["SENDS_COLUMNS", "SUMMARY_FLAGS", "SUMMARY_KEYS", "TIMELINE_COLUMNS",
 
 SENDS_COLUMNS = ("contact_phone", "sequence", "day_number", "due_at", "sent_at", "lateness_s",
                  "device_id", "outcome", "attempt", "queued_at", "designed_at", "drift_hours",
-                 "early")
+                 "early", *WAIT_COLUMNS)
 TIMELINE_COLUMNS = ("time", "enrolled", "sent", "failed", "backlog", "active",
                     "completed_contacts", "skipped")
 SUMMARY_KEYS = (
@@ -265,9 +266,13 @@ def load_result(path: str | os.PathLike[str]) -> Result:
         }
     finally:
         con.close()
+    sends = pd.read_parquet(folder / "sends.parquet")
+    for name in WAIT_COLUMNS:
+        if name not in sends:  # saved before the lateness causes existed: unknown
+            sends[name] = float("nan")
     return Result(
         scenario=Scenario.from_toml(folder / "scenario.toml"),
-        sends=pd.read_parquet(folder / "sends.parquet"),
+        sends=sends,
         timeline=pd.read_parquet(folder / "timeline.parquet"),
         contacts=pd.read_parquet(folder / "contacts.parquet"),
         summary=json.loads((folder / "summary.json").read_text()),

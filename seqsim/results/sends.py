@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.model.scenario import Scenario
+from seqsim.results.rows import find, rows_of
+from seqsim.results.waits import Waits, wait_columns
 from seqsim.units import HOUR_US
 
-__all__ = ["build_sends", "rows_of"]
+__all__ = ["build_sends"]
 
 _NAT = np.datetime64("NaT", "us")
 
@@ -23,6 +26,9 @@ def build_sends(
     contacts: pd.DataFrame | None = None,
     steps: pd.DataFrame | None = None,
     pairs: np.ndarray | None = None,
+    leads: pd.DataFrame | None = None,
+    scenario: Scenario | None = None,
+    waits: Waits | None = None,
 ) -> pd.DataFrame:
     """Return one row per delivered send attempt, in send order.
 
@@ -39,12 +45,17 @@ def build_sends(
     - ``drift_hours``: ``sent_at - designed_at`` in hours;
     - ``early``: a successful send of a non-entry step before the contact's
       first successful send of the previous step + this step's delay (False
-      when the previous step was never sent).
+      when the previous step was never sent);
+    - ``wait_*_s`` (:data:`seqsim.engine.lateness.WAIT_COLUMNS`): the lateness
+      split by cause (:mod:`seqsim.engine.lateness`), which needs the run's
+      ``leads``, ``scenario`` and ``waits``; NaN without them.
     """
     delivered = messages["outcome"].notna().to_numpy()
     # Usually every message was delivered: share its columns instead of copying.
     done = messages if delivered.all() else messages[delivered]
     designed, early = _schedule(done, contacts, steps, pairs)
+    causes = wait_columns(done, np.flatnonzero(delivered), messages, sequences, contacts,
+                          leads, scenario, waits)
     sent_at = done["sent_at"].to_numpy()
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     sends = pd.DataFrame(
@@ -62,6 +73,7 @@ def build_sends(
             "designed_at": designed,
             "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
             "early": early,
+            **causes,
         },
         copy=False,
     )
@@ -69,33 +81,6 @@ def build_sends(
         # Messages are numbered in queue order; pacing can reorder their sends.
         sends = sends.take(np.lexsort((done["id"].to_numpy(), sends["sent_at"].to_numpy())))
     return sends.reset_index(drop=True)
-
-
-def _find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None = None
-          ) -> np.ndarray:
-    """Return, for each query, the position in ``keys`` of an equal key, or -1.
-
-    Among equal keys the one with the smallest ``tiebreak`` (else the first)
-    is returned. Sort + searchsorted: no hashing, no Python loop.
-    """
-    if not len(keys):
-        return np.full(len(queries), -1, dtype=np.int64)
-    order = (np.argsort(keys, kind="stable") if tiebreak is None
-             else np.lexsort((tiebreak, keys)))
-    ordered = keys[order]
-    at = np.minimum(np.searchsorted(ordered, queries), len(ordered) - 1)
-    return np.where(ordered[at] == queries, order[at], -1)
-
-
-def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Return the position of each ``wanted`` id in ``ids`` (-1 when absent).
-
-    The engines number rows 1..n in order: then the position is the id - 1.
-    """
-    n = len(ids)
-    if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
-        return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
-    return _find(ids, wanted)
 
 
 def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray) -> np.ndarray:
@@ -111,7 +96,7 @@ def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray)
         order = np.argsort(created, kind="stable")[::-1]
         by_code[entry_pairs[order]] = created[order]
         return by_code[np.where(pair >= 0, pair, top)]
-    entry = _find(entry_pairs, pair, tiebreak=created.astype(np.int64))
+    entry = find(entry_pairs, pair, tiebreak=created.astype(np.int64))
     return np.where(entry >= 0, created[np.maximum(entry, 0)], _NAT)
 
 
@@ -186,5 +171,5 @@ def _first_sent(key: np.ndarray, sent_pos: np.ndarray, sent_at: np.ndarray,
         found = first[np.where(inside, wanted, 0)]
         found = np.where(inside & (found != never), found, np.iinfo(np.int64).min)
         return found.astype("datetime64[us]")
-    hit = _find(key[sent_pos], wanted, tiebreak=sent_at[sent_pos].astype(np.int64))
+    hit = find(key[sent_pos], wanted, tiebreak=sent_at[sent_pos].astype(np.int64))
     return np.where(hit >= 0, sent_at[sent_pos[np.maximum(hit, 0)]], _NAT)

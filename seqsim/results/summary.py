@@ -12,7 +12,7 @@ from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.results.faults import duplicate_sends, fault_metrics
-from seqsim.results.sends import rows_of
+from seqsim.results.rows import rows_of
 from seqsim.results.steps import queued_at, round_quantile, unsent_at_end
 from seqsim.units import HOUR_US
 

@@ -19,12 +19,14 @@ import pandas as pd
 from seqsim.engine import registry, schema
 from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
 from seqsim.engine.rules import Outages, first_poll_at_or_after
+from seqsim.engine.wait_log import WaitLog
 from seqsim.errors import ScenarioError
 from seqsim.model.arrivals import generate_arrivals
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
 from seqsim.results.build import build_result
 from seqsim.results.result import Result
+from seqsim.results.waits import Waits
 from seqsim.run.clock import VirtualClock, real_seconds
 from seqsim.run.progress import Progress
 
@@ -88,7 +90,8 @@ def simulate(
         "kernel_seconds": round(ran.kernel_seconds, 3),
         "wall_seconds": round(real_seconds() - wall_start - ran.compile_seconds, 3),
     }
-    return build_result(scenario, ran.tables, ran.timeline, info, pairs=ran.pairs)
+    return build_result(scenario, ran.tables, ran.timeline, info, pairs=ran.pairs,
+                        waits=Waits(devices, ran.waits))
 
 
 class _Ran(NamedTuple):
@@ -101,6 +104,7 @@ class _Ran(NamedTuple):
     compiled: bool  # the whole run was compiled (the engine's ``run``), not polled
     compile_seconds: float  # spent compiling the engine first (0: it was cached)
     kernel_seconds: float  # spent in compiled polls (0: not compiled)
+    waits: WaitLog  # what the lateness attribution needs besides the tables
 
 
 def _run_engine(
@@ -128,11 +132,12 @@ def _run_engine(
                 whole = engine.run(scenario, static, devices, arrivals, rng, bar.advance,
                                    skip_idle=skip_idle)
             return _Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
-                        whole.compile_seconds or 0.0, whole.kernel_seconds)
+                        whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits)
         assert engine.processor is not None  # an engine has a processor or a run
         processor = engine.processor(con, scenario, devices, rng)
         polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
-        return _Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0)
+        return _Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0,
+                    processor.wait_log())
     finally:
         con.close()
 

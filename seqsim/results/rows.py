@@ -1,0 +1,34 @@
+"""Finding rows by id or key in the result tables: sort + search, no hashing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["find", "rows_of"]
+
+
+def find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None = None
+         ) -> np.ndarray:
+    """Return, for each query, the position in ``keys`` of an equal key, or -1.
+
+    Among equal keys the one with the smallest ``tiebreak`` (else the first)
+    is returned. Sort + searchsorted: no hashing, no Python loop.
+    """
+    if not len(keys):
+        return np.full(len(queries), -1, dtype=np.int64)
+    order = (np.argsort(keys, kind="stable") if tiebreak is None
+             else np.lexsort((tiebreak, keys)))
+    ordered = keys[order]
+    at = np.minimum(np.searchsorted(ordered, queries), len(ordered) - 1)
+    return np.where(ordered[at] == queries, order[at], -1)
+
+
+def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the position of each ``wanted`` id in ``ids`` (-1 when absent).
+
+    The engines number rows 1..n in order: then the position is the id - 1.
+    """
+    n = len(ids)
+    if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
+        return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
+    return find(ids, wanted)
