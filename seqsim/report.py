@@ -55,6 +55,10 @@ RUN_CHARTS: tuple[Chart, ...] = (
      "Share of each step's messages sent within a given lateness (sent minus due). "
      "A line reaching the top at the left is on time; the legend gives each step's p95.",
      plot.lateness_by_step),
+    ("lateness_causes", "Why messages were late",
+     "Each step's mean lateness per sent message, split by what the message waited for: "
+     "the poll, a closed send window, the device's limits, the batch limit, an outage, "
+     "pacing, retries. The parts add up to the lateness.", plot.lateness_causes),
     ("completion_times", "Completion time against the design",
      "How long contacts took from entry to their last step; the dashed line is the "
      "designed duration (the sum of the step delays).", plot.completion_times),
@@ -74,6 +78,9 @@ COMPARISON_CHARTS: tuple[Chart, ...] = (
      "One panel per run, same scales.", plot.sends_per_hour),
     ("lateness_by_step", "Lateness by step",
      "One panel per run; the legend gives each step's p95.", plot.lateness_by_step),
+    ("lateness_causes", "Why messages were late",
+     "One panel per run, same scale: each step's mean lateness split by cause.",
+     plot.lateness_causes),
     ("completion_times", "Completion time against the design",
      "One panel per run; the dashed line is the designed duration.", plot.completion_times),
 )
@@ -148,7 +155,7 @@ def write_report(
 ) -> Path:
     """Write the charts as PNGs and one self-contained ``report.html`` into ``folder``.
 
-    One Result gives its KPI summary, the six charts of :data:`RUN_CHARTS` and
+    One Result gives its KPI summary, the seven charts of :data:`RUN_CHARTS` and
     its scenario. A dict of named Results gives the :func:`seqsim.compare`
     table (differences to the first run in brackets), the charts of
     :data:`COMPARISON_CHARTS`, ``compare.csv`` and each run's scenario.
@@ -281,8 +288,9 @@ def _step_parts(named: dict[str, Result], single: bool) -> list[str]:
     warning that says what (the lateness KPIs leave those rows out)."""
     parts = ['<h2 id="steps">Steps</h2>',
              '<p class="caption">Per step: sends, failed attempts, lateness of the sent '
-             "messages, completion time from enrolment, the last completion, and rows "
-             "due but unsent at the end (waiting, or queued on a device).</p>"]
+             "messages, completion time from enrolment, the last completion, rows "
+             "due but unsent at the end (waiting, or queued on a device), and the mean "
+             "lateness of the sent messages by cause (the causes that occurred).</p>"]
     for name, result in named.items():
         if not single:
             parts.append(f"<h3>{html.escape(name)}</h3>")

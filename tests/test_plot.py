@@ -19,7 +19,7 @@ from seqsim import Result, SeqsimError, plot
 from tests.small_runs import backlog_run, calm_run, chained_run
 
 CHARTS = [plot.backlog, plot.sends_per_hour, plot.active_by_step, plot.lateness_by_step,
-          plot.completion_times, plot.device_utilisation]
+          plot.completion_times, plot.device_utilisation, plot.lateness_causes]
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +136,24 @@ def test_lateness_of_a_punctual_run_uses_seconds_on_a_linear_axis() -> None:
     (ax,) = plot.lateness_by_step(calm_run()).axes
     assert ax.get_xscale() == "linear"
     assert "seconds" in ax.get_xlabel()
+
+
+def test_lateness_causes_stack_to_each_steps_mean_lateness(run: Result) -> None:
+    (ax,) = plot.lateness_causes(run).axes
+    assert "hours" in ax.get_xlabel() or "minutes" in ax.get_xlabel()
+    scale = 3600.0 if "hours" in ax.get_xlabel() else 60.0
+    widths: dict[float, float] = {}
+    for patch in ax.patches:
+        y = round(patch.get_y() + patch.get_height() / 2, 6)
+        widths[y] = widths.get(y, 0.0) + patch.get_width() * scale
+    steps = run.steps
+    sent = run.sends[run.sends["outcome"] == "sent"]
+    mean = sent.groupby(["sequence", "day_number"])["lateness_s"].mean()
+    expected = [mean.get((r.sequence, r.day_number), 0.0) for r in steps.itertuples()]
+    got = [widths.get(float(y), 0.0) for y in range(len(steps))[::-1]]
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-3)
+    labels = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert "device limits (hourly, daily, in flight)" in labels
 
 
 def test_completion_times_counts_finished_contacts_against_the_design(run: Result) -> None:

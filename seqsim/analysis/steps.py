@@ -1,9 +1,9 @@
 """Per-step tables people read: one run's :attr:`Result.steps`, or several runs' steps
 side by side with differences to the first run (``seqsim.compare(runs, by="step")``).
 
-The columns shown are those of :data:`STEP_LABELS` present in the frame, plus any
-``wait_<cause>_s`` column (seconds) a later engine adds, so the tables grow with
-:data:`seqsim.results.steps.STEP_COLUMNS` without changes here.
+The columns shown are those of :data:`STEP_LABELS` present in the frame, plus the
+``wait_<cause>_s`` columns (mean seconds of lateness by cause) of the causes that
+occurred in the run.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ _STEP_KEYS = ["sequence", "day_number"]
 
 def step_label_columns(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     """Return ``(column, header, unit)`` for each column of a step frame that a table
-    shows: :data:`STEP_LABELS` in order, then any ``wait_*_s`` columns."""
+    shows: :data:`STEP_LABELS` in order, then the ``wait_*_s`` columns (the mean
+    lateness by cause) of the causes that occurred."""
     shown = [(c, *STEP_LABELS[c]) for c in STEP_LABELS if c in frame.columns]
     shown += [(c, c[len("wait_"):-len("_s")].replace("_", " ") + " wait", "s")
               for c in frame.columns
-              if str(c).startswith("wait_") and str(c).endswith("_s")]
+              if str(c).startswith("wait_") and str(c).endswith("_s")
+              and pd.to_numeric(frame[c]).fillna(0).ne(0).any()]  # causes that occurred
     return shown
 
 

@@ -9,8 +9,8 @@ Save one with ``fig.savefig("chart.png")``.
 With a dict, :func:`backlog` draws one line per result on the same axes; the
 charts that stack by step (:func:`sends_per_hour`, :func:`active_by_step`,
 :func:`lateness_by_step`, :func:`completion_times`,
-:func:`device_utilisation`) draw one panel per result, with shared axes so they
-read side by side. :func:`comparison` overlays several results on the same
+:func:`device_utilisation`, :func:`lateness_causes`) draw one panel per result,
+with shared axes so they read side by side. :func:`comparison` overlays several results on the same
 axes, one panel per metric. :func:`sweep` draws a sweep's means with their
 confidence intervals, one series per combination of the other grid keys.
 
@@ -31,6 +31,7 @@ limit). Lateness is shown as a duration (s, min, h, d), never raw seconds.
 from __future__ import annotations
 
 from seqsim.analysis.durations import human_duration as human_duration
+from seqsim.plot.causes import lateness_causes
 from seqsim.plot.charts import (
     active_by_step,
     backlog,
@@ -50,6 +51,7 @@ __all__ = [
     "completion_times",
     "device_utilisation",
     "lateness_by_step",
+    "lateness_causes",
     "sends_per_hour",
     "sweep",
 ]

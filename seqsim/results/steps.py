@@ -22,17 +22,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqsim.engine.lateness import WAIT_COLUMNS
+
 __all__ = ["STEP_COLUMNS", "UnsentRows", "queued_at", "round_quantile", "step_table",
            "unsent_at_end"]
 
-#: Columns of :func:`step_table` (``Result.steps``), in order. Columns may be
-#: added later (e.g. the lateness causes); readers should select by name.
+#: Columns of :func:`step_table` (``Result.steps``), in order; the ``wait_*_s``
+#: ones are the step's mean lateness by cause. Columns may be added later;
+#: readers should select by name.
 STEP_COLUMNS = (
     "sequence", "day_number", "sent", "failed",
     "lateness_p50_s", "lateness_p95_s", "lateness_max_s",
     "completion_p50_h", "completion_p95_h", "completion_max_h",
     "first_sent_at", "last_sent_at", "last_completed_at",
-    "waiting_at_end", "queued_at_end", "unsent_wait_max_s",
+    "waiting_at_end", "queued_at_end", "unsent_wait_max_s", *WAIT_COLUMNS,
 )
 _QUANTILES = (("p50", 0.50), ("p95", 0.95), ("max", 1.0))
 
@@ -175,7 +178,10 @@ def step_table(
     - ``waiting_at_end`` / ``queued_at_end``: rows of the step due but unsent at
       ``end``, still waiting to be picked and queued on a device;
       ``unsent_wait_max_s``: the longest such row's waiting so far (a lower
-      bound on its lateness; None when there is none).
+      bound on its lateness; None when there is none);
+    - ``wait_<cause>_s`` (:data:`seqsim.engine.lateness.WAIT_COLUMNS`): the mean
+      of each lateness cause over the step's successful sends, so they add up
+      to the step's mean lateness (None when nothing was sent).
     """
     names = pd.Series(sequences["name"].to_numpy(), index=sequences["id"].to_numpy())
     ordered = steps.sort_values(["sequence_id", "day_number"])
@@ -210,6 +216,9 @@ def step_table(
                               .to_numpy(dtype="int64"))
     longest = by_step["wait_s"].max().reindex(id_keys)
     table["unsent_wait_max_s"] = [None if pd.isna(v) else round(float(v), 6) for v in longest]
+    means = sent.groupby(group)[list(WAIT_COLUMNS)].mean().reindex(keys)
+    for column in WAIT_COLUMNS:
+        table[column] = [None if pd.isna(v) else round(float(v), 6) for v in means[column]]
     frame = pd.DataFrame(table, columns=list(STEP_COLUMNS))
     for column in ("first_sent_at", "last_sent_at", "last_completed_at"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
