@@ -44,7 +44,7 @@ def step_label_columns(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     shows: :data:`STEP_LABELS` in order, then the ``wait_*_s`` columns (the mean
     lateness by cause) of the causes that occurred."""
     shown = [(c, *STEP_LABELS[c]) for c in STEP_LABELS if c in frame.columns]
-    shown += [(c, c[len("wait_"):-len("_s")].replace("_", " ") + " wait", "s")
+    shown += [(c, "mean " + c[len("wait_"):-len("_s")].replace("_", " ") + " wait", "s")
               for c in frame.columns
               if str(c).startswith("wait_") and str(c).endswith("_s")
               and pd.to_numeric(frame[c]).fillna(0).ne(0).any()]  # causes that occurred
