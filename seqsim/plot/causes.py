@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from seqsim.analysis.durations import DAY_S, HOUR_S, MINUTE_S
+from seqsim.analysis.durations import DAY_S, HOUR_S, MINUTE_S, human_duration
 from seqsim.analysis.named import named_results
 from seqsim.plot.data import run_steps
 from seqsim.plot.figure import (
@@ -64,7 +64,7 @@ def lateness_causes(results: Results, ax: Axes | None = None) -> Figure:
         _draw_causes(axis, result, size, unit)
         panel_title(axis, "Why messages were late (mean per sent message)", name)
         legend_outside(axis, title="cause")
-    axes[-1].set_xlim(right=max(upper / size, 1.0) * 1.05)
+    axes[-1].set_xlim(right=max(upper / size, 1.0) * 1.15)  # room for the totals
     bottom_xlabel_only(axes)
     return fig
 
@@ -88,6 +88,11 @@ def _draw_causes(ax: Axes, result: Result, size: float, unit: str) -> None:
         ax.barh(y, width, left=start, height=0.6, color=_COLORS[column],
                 label=CAUSE_LABELS[column])
         left = left + np.clip(width, 0, None)
+    for i, total in enumerate(_means(result).sum(axis=1)):
+        # The total at each bar's end: short waits are invisible beside long ones.
+        ax.annotate(human_duration(total), (left[i], y[i]),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=9,
+                    color="0.25")
     ax.set_yticks(y, labels)
     ax.set_ylabel("step")
     ax.axvline(0, color="0.3", linewidth=0.8)
