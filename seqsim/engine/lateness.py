@@ -65,9 +65,10 @@ class SendTimes(NamedTuple):
     retried_after: np.ndarray  # the failed delivery of the row's previous attempt
     device: np.ndarray  # index in the run's device list, -1: none
     sequence_id: np.ndarray
-    zone: np.ndarray  # the lead's time zone (object)
+    zone: np.ndarray  # the lead's time zone: an index into ``zones`` (-1: UTC)
     row: np.ndarray  # sequence_contacts id
     created: np.ndarray  # the row's created_at (NONE: unknown)
+    zones: np.ndarray  # the time zone names (object)
 
 
 @njit(cache=True)
@@ -177,18 +178,21 @@ def _lists(scenario: Scenario, sequences: pd.DataFrame, n_devices: int, log: Wai
         at = np.minimum(np.searchsorted(held, sends.row), len(held) - 1)
         ids[:, 1] = np.where(held[at] == sends.row, len(runs) - len(held) + at, 0)
     # Send windows, per (sequence, zone) group, as the kernel groups them.
-    zone_code, zones = pd.factorize(pd.Series(sends.zone, dtype=object))
+    zones = np.asarray(sends.zones, dtype=object)
+    zone_code = sends.zone
+    if (zone_code < 0).any():  # an unknown lead's zone: UTC
+        zones = np.append(zones, "UTC")
+        zone_code = np.where(zone_code < 0, len(zones) - 1, zone_code)
     ordered = sequences.sort_values("id")["id"].to_numpy(np.int64)
     n_zones, (w_lo, w_hi, w_start, w_end) = window_intervals(
-        scenario, sequences.sort_values("id").reset_index(drop=True),
-        np.asarray(zones, dtype=object), total)
+        scenario, sequences.sort_values("id").reset_index(drop=True), zones, total)
     if n_zones:
         first = len(runs)
         for g in range(len(w_lo)):
             runs.append(np.empty(0, dtype=np.int64) if w_lo[g] < 0 else
                         _closed_toggles(w_lo[g], w_hi[g], w_start, w_end, start, poll))
         group = np.searchsorted(ordered, sends.sequence_id) * n_zones + zone_code
-        ids[:, 2] = np.where(zone_code >= 0, first + group, 0)
+        ids[:, 2] = first + group
     # When each device was full.
     first = len(runs)
     runs.extend(_by_key(log.full_device, log.full_at, n_devices))
@@ -202,7 +206,8 @@ def _lists(scenario: Scenario, sequences: pd.DataFrame, n_devices: int, log: Wai
 def wait_parts(scenario: Scenario, sequences: pd.DataFrame, devices: Sequence[str],
                log: WaitLog, sends: SendTimes) -> np.ndarray:
     """Return each send's lateness split by cause: int64 µs, one column per
-    :data:`WAIT_COLUMNS` name, each row summing to ``sent - due``.
+    :data:`WAIT_COLUMNS` name (Fortran order: each column is contiguous), each
+    row summing to ``sent - due``.
 
     ``sequences`` is the run's ``sequences`` table, ``devices`` its device list
     (the indexes of ``sends.device`` and ``log.full_device``).
@@ -210,7 +215,7 @@ def wait_parts(scenario: Scenario, sequences: pd.DataFrame, devices: Sequence[st
     sim = scenario.simulation
     start, poll = to_us(sim.start), sim.poll_interval // ONE_US
     total = first_poll_at_or_after(sim.duration, sim.poll_interval)
-    out = np.zeros((len(sends.due), len(WAIT_COLUMNS)), dtype=np.int64)
+    out = np.zeros((len(sends.due), len(WAIT_COLUMNS)), dtype=np.int64, order="F")
     if not len(sends.due):
         return out
     ids, flat, off = _lists(scenario, sequences, len(devices), log, sends, start, poll, total)

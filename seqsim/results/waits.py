@@ -14,6 +14,7 @@ import pandas as pd
 
 from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.lateness import WAIT_COLUMNS, SendTimes, wait_parts
+from seqsim.engine.rules import SendWindows
 from seqsim.engine.wait_log import WaitLog
 from seqsim.model.scenario import Scenario
 from seqsim.results.rows import rows_of
@@ -36,16 +37,38 @@ def _us(values: pd.Series | np.ndarray) -> np.ndarray:
 def _retried_after(messages: pd.DataFrame, done: np.ndarray) -> np.ndarray:
     """Return, per delivered message (positions ``done`` in ``messages``), when the
     previous attempt of its row failed (NONE: no earlier failed attempt)."""
+    failed = (messages["outcome"] == "failed").to_numpy(dtype=bool)
+    if not failed.any():
+        return np.full(len(done), NONE, dtype=np.int64)
     rows = messages["sequence_contact_id"].to_numpy(np.int64)
     order = np.lexsort((messages["id"].to_numpy(np.int64), rows))
-    failed = (messages["outcome"].to_numpy(dtype=object) == "failed")[order]
     sent = _us(messages["sent_at"])[order]
     same = np.r_[False, rows[order][1:] == rows[order][:-1]]
     previous = np.full(len(order), NONE, dtype=np.int64)
-    previous[1:] = np.where(same[1:] & failed[:-1], sent[:-1], NONE)
+    previous[1:] = np.where(same[1:] & failed[order][:-1], sent[:-1], NONE)
     by_message = np.empty_like(previous)
     by_message[order] = previous
     return by_message[done]
+
+
+def _zones(leads: pd.DataFrame, phones: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return each phone's lead time zone as a code (-1: no such lead) and the names."""
+    codes, names = pd.factorize(leads["timezone"].to_numpy(dtype=object))
+    at = pd.Index(leads["phone"].to_numpy(dtype=object)).get_indexer(
+        phones.to_numpy(dtype=object))
+    return np.where(at >= 0, codes[np.maximum(at, 0)], -1), np.asarray(names, dtype=object)
+
+
+def _seconds(parts: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the µs parts (Fortran order) as float seconds, converted in place column
+    by column (a run of millions of sends holds one copy, not two)."""
+    out = {}
+    for j, name in enumerate(WAIT_COLUMNS):
+        column = parts[:, j]
+        seconds = column.view(np.float64)
+        seconds[:] = column / 1e6
+        out[name] = seconds
+    return out
 
 
 def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFrame,
@@ -60,18 +83,19 @@ def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFra
     """
     if scenario is None or waits is None or leads is None or contacts is None:
         return {name: np.full(len(done), np.nan) for name in WAIT_COLUMNS}
-    zone_of = pd.Series(leads["timezone"].to_numpy(dtype=object),
-                        index=leads["phone"].to_numpy(dtype=object))
-    at = zone_of.index.get_indexer(done["contact_phone"].to_numpy(dtype=object))
-    zones = np.where(at >= 0, zone_of.to_numpy()[np.maximum(at, 0)], "UTC")
+    if SendWindows.configured(scenario.policy, scenario.sequences):
+        zone, zones = _zones(leads, done["contact_phone"])
+    else:  # zones only matter to send windows: skip a lookup per send
+        zone, zones = np.zeros(len(done), dtype=np.int64), np.array(["UTC"], dtype=object)
     row = done["sequence_contact_id"].to_numpy(np.int64)
     at_row = rows_of(contacts["id"].to_numpy(np.int64), row)
     created = np.where(at_row >= 0, _us(contacts["created_at"])[np.maximum(at_row, 0)], NONE)
-    device = pd.Index(waits.devices).get_indexer(done["device_id"].to_numpy(dtype=object))
+    # Categorical codes hash each distinct device once, not a Python string per send.
+    device = pd.Categorical(done["device_id"], categories=waits.devices).codes
     times = SendTimes(
         due=_us(done["due_at"]), queued=_us(done["queued_at"]), sent=_us(done["sent_at"]),
         retried_after=_retried_after(messages, delivered), device=device.astype(np.int64),
-        sequence_id=done["sequence_id"].to_numpy(np.int64), zone=zones,
-        row=row, created=created)
-    parts = wait_parts(scenario, sequences, waits.devices, waits.log, times)
-    return {name: parts[:, j] / 1e6 for j, name in enumerate(WAIT_COLUMNS)}
+        sequence_id=done["sequence_id"].to_numpy(np.int64), zone=zone, row=row,
+        created=created, zones=zones)
+    del at_row, created, device, zone
+    return _seconds(wait_parts(scenario, sequences, waits.devices, waits.log, times))
