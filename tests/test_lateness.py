@@ -36,6 +36,16 @@ def _scenario(**parts: object) -> seqsim.Scenario:
     return seqsim.Scenario.from_dict(data)
 
 
+def _steps(delays: list[int], gap: int = 0) -> list[dict]:
+    """One sequence S of ``len(delays)`` steps, ``delays`` hours apart, pacing ``gap`` s."""
+    return [{"name": "S", "trigger": "s", "days": list(range(1, len(delays) + 1)),
+             "delay_hours": delays, "min_delay_seconds": gap, "max_delay_seconds": gap}]
+
+
+def _burst(count: int, at: str) -> list[dict]:
+    return [{"kind": "burst", "trigger": "s", "count": count, "at": f"2025-07-03T{at}"}]
+
+
 def _both(scn: seqsim.Scenario) -> pd.DataFrame:
     """Run both engines (identical tables, invariants, causes adding up); return sends."""
     row, batch = run_both_engines(scn)
@@ -73,11 +83,7 @@ def test_a_binding_daily_cap_is_the_device() -> None:
 def test_an_outage_is_the_outage() -> None:
     # Step 2 is due at 09:00, in an outage from 08:30 to 11:30.
     scn = _scenario(policy={"outages": [{"start": "2025-07-03T08:30:00", "duration": "3h"}]},
-                    sequences=[{"name": "S", "trigger": "s", "days": [1, 2],
-                                "delay_hours": [0, 1], "min_delay_seconds": 0,
-                                "max_delay_seconds": 0}],
-                    workload=[{"kind": "burst", "trigger": "s", "count": 3,
-                               "at": "2025-07-03T08:00:00"}])
+                    sequences=_steps([0, 1]), workload=_burst(3, "08:00:00"))
     sends = _both(scn)
     second = sends[sends["day_number"] == 2]
     _only(second, "wait_outage_s")
@@ -85,9 +91,7 @@ def test_an_outage_is_the_outage() -> None:
 
 
 def test_a_full_batch_is_the_batch_and_pacing_is_pacing() -> None:
-    scn = _scenario(capacity={"devices": 1, "batch_size": 1},
-                    sequences=[{"name": "S", "trigger": "s", "days": [1],
-                                "min_delay_seconds": 10, "max_delay_seconds": 10}])
+    scn = _scenario(capacity={"devices": 1, "batch_size": 1}, sequences=_steps([0], gap=10))
     sends = _both(scn)
     # One row a poll: the k-th waits k - 1 polls for the batch, then its pacing gap
     # behind the previous send (10 s, less what the poll interval already covered).
@@ -99,8 +103,7 @@ def test_a_full_batch_is_the_batch_and_pacing_is_pacing() -> None:
 
 def test_a_retry_waits_from_the_failed_attempt() -> None:
     scn = _scenario(capacity={"devices": 1, "failure_rate": 0.5, "max_retries": 3},
-                    workload=[{"kind": "burst", "trigger": "s", "count": 12,
-                               "at": "2025-07-03T10:00:00"}])
+                    workload=_burst(12, "10:00:00"))
     sends = _both(scn)
     keys = ["contact_phone", "sequence", "day_number"]
     previous = sends.sort_values([*keys, "attempt"]).groupby(keys)["sent_at"].shift()
@@ -113,11 +116,7 @@ def test_a_retry_waits_from_the_failed_attempt() -> None:
 
 def test_a_due_time_between_polls_waits_for_the_poll() -> None:
     # Step 2 is due 1 h after step 1's delivery, which a pacing gap put between polls.
-    sends = _both(_scenario(sequences=[{"name": "S", "trigger": "s", "days": [1, 2],
-                                        "delay_hours": [0, 1], "min_delay_seconds": 10,
-                                        "max_delay_seconds": 10}],
-                            workload=[{"kind": "burst", "trigger": "s", "count": 2,
-                                       "at": "2025-07-03T10:00:00"}]))
+    sends = _both(_scenario(sequences=_steps([0, 1], gap=10), workload=_burst(2, "10:00:00")))
     # The second contact's step 1 left 10 s after the first's: due at 11:00:10.
     second = sends[sends["day_number"] == 2].iloc[1]
     assert second["due_at"] == pd.Timestamp("2025-07-03T11:00:10")
@@ -174,11 +173,7 @@ def test_a_row_created_overdue_waited_for_the_previous_step() -> None:
     # the second contact's step 1 an hour late, so its step 2 row is created overdue.
     scn = _scenario(policy={"delay_from": "enrollment"},
                     capacity={"devices": 1, "hourly_limit": 1},
-                    sequences=[{"name": "S", "trigger": "s", "days": [1, 2],
-                                "delay_hours": [0, 0], "min_delay_seconds": 0,
-                                "max_delay_seconds": 0}],
-                    workload=[{"kind": "burst", "trigger": "s", "count": 2,
-                               "at": "2025-07-03T10:00:00"}])
+                    sequences=_steps([0, 0]), workload=_burst(2, "10:00:00"))
     sends = _both(scn)
     assert sends["wait_previous_s"].gt(0).any()
     assert (sends.loc[sends["day_number"] == 1, "wait_previous_s"] == 0).all()
