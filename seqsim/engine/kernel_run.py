@@ -6,7 +6,8 @@ growing the arrays between chunks) and builds the tables
 (:mod:`seqsim.engine.kernel_tables`). It covers every scenario: every
 capacity limit, pacing, failures and retries, both strategies, every
 ``delay_from`` and ``progress_on``, chains, send windows per lead time zone,
-rolling and calendar daily caps, outages and each catch-up.
+rolling and calendar daily caps, outages and each catch-up, and the
+``[faults]`` that act on one message at a time (:mod:`seqsim.engine.kernel_faults`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
 from seqsim.engine.kernel_tables import final_columns, kernel_tables, timeline_frame
-from seqsim.engine.kernel_world import build_world, grow, new_state
+from seqsim.engine.kernel_world import build_world, grow, more_draws, new_state
+from seqsim.model.faults import faults_rng
 from seqsim.model.scenario import Scenario
 
 __all__ = ["KernelRun", "run_kernel"]
@@ -66,12 +68,14 @@ def run_kernel(
     if advance is not None:
         advance(0)  # compiled: the run's own time starts now
     counters = state[k.S_COUNT]
+    streams = faults_rng(scenario.simulation.seed)  # uniforms drawn as the faults need them
     done = 0
     started = _freezegun_api.real_perf_counter()  # perf_counter itself may be frozen
     while done < world.polls:
         status = run_polls(world.arrays, state, rng, min(world.polls, done + CHUNK))
         if status:
-            state = grow(state, status)
+            state = more_draws(state, streams) if status == k.NEEDS_DRAWS else grow(state,
+                                                                                      status)
             counters = state[k.S_COUNT]
         if advance is not None and counters[k.C_K] > done:
             advance(int(counters[k.C_K]) - done)

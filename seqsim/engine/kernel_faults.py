@@ -1,0 +1,293 @@
+"""The compiled engine under the one-message faults of ``[faults]``.
+
+The faults :class:`seqsim.engine.row_faults.FaultyRowProcessor` runs in SQL,
+on the kernel's arrays, with the same draws in the same order (its module
+doc is the reference): a crash between the two statements of an advance
+(rolled back and retried at the next poll when ``atomic_advance``, else the
+contact is lost), a claim left stuck until a poll releases claims older than
+``claim_timeout`` (retry_count + 1), devices offline, and the database clock
+offset from the application's. A poll with faults (``FAULTS`` set, see
+:func:`seqsim.engine.kernel.run_polls`) runs, after enrolment, the retries
+and then the release of stale claims, as the row engine's poller does.
+
+Draws: the fault streams' uniforms are drawn ahead into ``S_FAULT_U``, one
+row per stream, each read in order (:func:`strikes`); a stream is read only
+when its probability is above 0, as the row engine draws.
+
+A released claim can leave a row waiting while its message is still on the
+device (``progress_on = "delivery"``): when that message is delivered the row
+is taken out of the waiting rows first (:func:`withdraw`), and a later
+duplicate's delivery finds the row completed and does nothing.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from seqsim.engine.kernel_advance import complete, fail_send
+from seqsim.engine.kernel_layout import (
+    ACTIVE,
+    ATOMIC,
+    BATCH,
+    C_ACTIVE,
+    C_CLAIMS,
+    C_DRAWN,
+    C_FLIGHT,
+    C_MSGS,
+    C_NEED,
+    C_PENDING,
+    C_PROMOTED,
+    C_RELEASED,
+    C_RETRY,
+    C_ROWS,
+    CLAIM_TIMEOUT,
+    COMPLETED,
+    CRASH,
+    DB_OFFSET,
+    FAULTS,
+    NEEDS_DRAWS,
+    NEEDS_MESSAGES,
+    NEVER,
+    NONE,
+    R_CELL,
+    R_CLAIMED_AT,
+    R_COMPLETED_AT,
+    R_DUE,
+    R_LEFT,
+    R_RETRY,
+    R_RIGHT,
+    R_STATUS,
+    S_BACKLOG,
+    S_CELL_COUNT,
+    S_CELL_ROOT,
+    S_CLAIMS,
+    S_COUNT,
+    S_FAULT_U,
+    S_PENDING,
+    S_RETRY,
+    S_ROWS,
+    S_TMP,
+    STUCK,
+    W_FAULT_P,
+    W_OFFLINE,
+    W_STAT,
+)
+from seqsim.engine.kernel_order import skew_merge
+from seqsim.engine.kernel_ready import backlog_add, cell_pop, due_poll, make_due, take
+
+__all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_room",
+           "log_claim", "offline_until", "release_claims", "run_retries", "strikes",
+           "withdraw"]
+
+
+@njit(cache=True)
+def strikes(W, S, which: int) -> bool:
+    """Return whether fault ``which`` (``CRASH`` or ``STUCK``) strikes now: the next
+    uniform of its stream below its probability (no draw when that is 0)."""
+    p = W[W_FAULT_P][which]
+    if p <= 0:
+        return False
+    C = S[S_COUNT]
+    u = S[S_FAULT_U][which, C[C_DRAWN + which]]
+    C[C_DRAWN + which] += 1
+    return u < p
+
+
+@njit(cache=True)
+def _unlink_pending(W, S, i: int) -> bool:
+    """Take row ``i`` out of its pending bucket; return False when it is not in one."""
+    R, heads = S[S_ROWS], S[S_PENDING]
+    b = due_poll(W, R[i, R_DUE] - W[W_STAT][DB_OFFSET])
+    if b < S[S_COUNT][C_PROMOTED]:
+        return False  # that bucket was promoted: the row is ready
+    prev, j = -1, heads[b]
+    while j >= 0 and j != i:
+        prev, j = j, R[j, R_LEFT]
+    if j < 0:
+        return False  # made ready at once (due by the poll that made it due)
+    if prev < 0:
+        heads[b] = R[i, R_LEFT]
+    else:
+        R[prev, R_LEFT] = R[i, R_LEFT]
+    S[S_COUNT][C_PENDING] -= 1
+    return True
+
+
+@njit(cache=True)
+def withdraw(W, S, i: int) -> None:
+    """Take waiting row ``i`` (active, unclaimed) out of the pending or ready rows,
+    before it is completed or failed by the delivery of a message it was released
+    with. Rare: the ready row's cell heap is popped down to it and rebuilt."""
+    if W[W_STAT][DB_OFFSET] != 0:
+        backlog_add(W, S, S[S_ROWS][i, R_DUE], -1)
+    if _unlink_pending(W, S, i):
+        return
+    R, roots, tmp = S[S_ROWS], S[S_CELL_ROOT], S[S_TMP]
+    c = R[i, R_CELL]
+    n = 0
+    while True:
+        j = cell_pop(S, c)
+        if j == i:
+            break
+        tmp[n] = j
+        n += 1
+    for q in range(n):
+        j = tmp[q]
+        R[j, R_LEFT] = R[j, R_RIGHT] = -1
+        roots[c] = skew_merge(R, roots[c], j)
+        S[S_CELL_COUNT][c] += 1
+    take(S, i)
+
+
+@njit(cache=True)
+def _retry_later(S, i: int) -> None:
+    S[S_RETRY][S[S_COUNT][C_RETRY]] = i
+    S[S_COUNT][C_RETRY] += 1
+
+
+@njit(cache=True)
+def advance_row(W, S, i: int, t: int, now: int) -> None:
+    """Advance the contact of row ``i`` whose message was queued or sent at ``t``
+    (``now``: the poll's instant): :func:`~seqsim.engine.kernel_advance.complete`,
+    unless a crash strikes between its two statements (one draw per advance)."""
+    if W[W_STAT][FAULTS] == 0:
+        complete(W, S, i, t, now)
+        return
+    crash = strikes(W, S, CRASH)
+    R = S[S_ROWS]
+    if R[i, R_STATUS] != ACTIVE:
+        return  # a duplicate message of a row already advanced
+    if crash and W[W_STAT][ATOMIC] != 0:
+        _retry_later(S, i)  # rolled back: the row is as it was until the retry
+        return
+    if R[i, R_CLAIMED_AT] == NONE:
+        withdraw(W, S, i)
+    if crash:
+        # The UPDATE committed, the INSERT never ran: the contact stops here.
+        R[i, R_STATUS] = COMPLETED
+        R[i, R_COMPLETED_AT] = t
+        R[i, R_CLAIMED_AT] = NONE
+        S[S_COUNT][C_ACTIVE] -= 1
+        return
+    complete(W, S, i, t, now)
+
+
+@njit(cache=True)
+def fail_row(W, S, i: int, t: int, now: int) -> None:
+    """Record the failed send of row ``i``'s message at ``t``: as
+    :func:`~seqsim.engine.kernel_advance.fail_send`, but a row no longer active
+    stays as it is, and a waiting one leaves the waiting rows first."""
+    if W[W_STAT][FAULTS] == 0:
+        fail_send(W, S, i, t, now)
+        return
+    R = S[S_ROWS]
+    if R[i, R_STATUS] != ACTIVE:
+        return
+    if R[i, R_CLAIMED_AT] == NONE:
+        withdraw(W, S, i)
+    fail_send(W, S, i, t, now)
+
+
+@njit(cache=True)
+def run_retries(W, S, now: int) -> None:
+    """Retry, at the poll ``now``, the advances a crash rolled back: a fresh worker
+    runs each whole (no draw), if its row is still active."""
+    R, rows, C = S[S_ROWS], S[S_RETRY], S[S_COUNT]
+    for j in range(C[C_RETRY]):
+        i = rows[j]
+        if R[i, R_STATUS] != ACTIVE:
+            continue
+        if R[i, R_CLAIMED_AT] == NONE:
+            withdraw(W, S, i)
+        complete(W, S, i, now, now)
+    C[C_RETRY] = 0
+
+
+@njit(cache=True)
+def log_claim(S, i: int, now: int) -> None:
+    """Log the claim of row ``i`` at ``now`` (claims are logged in time order)."""
+    C = S[S_COUNT]
+    S[S_CLAIMS][C[C_CLAIMS], 0] = i
+    S[S_CLAIMS][C[C_CLAIMS], 1] = now
+    C[C_CLAIMS] += 1
+
+
+@njit(cache=True, inline="always")
+def _holds(W, S, p: int) -> bool:
+    """Return whether logged claim ``p`` still holds its row (active, claimed then)."""
+    L, R = S[S_CLAIMS], S[S_ROWS]
+    i = L[p, 0]
+    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, 1] + W[W_STAT][DB_OFFSET]
+
+
+@njit(cache=True)
+def release_claims(W, S, now: int) -> None:
+    """Release every claim older than ``claim_timeout`` at the poll ``now``
+    (retry_count + 1): its row waits again, due as it was. Both sides of the
+    comparison are on the database clock, so the offset cancels."""
+    L, R, C = S[S_CLAIMS], S[S_ROWS], S[S_COUNT]
+    cutoff = now - W[W_STAT][CLAIM_TIMEOUT]
+    p = C[C_RELEASED]
+    while p < C[C_CLAIMS] and L[p, 1] < cutoff:
+        if _holds(W, S, p):
+            i = L[p, 0]
+            R[i, R_CLAIMED_AT] = NONE
+            R[i, R_RETRY] += 1
+            make_due(W, S, i, now)
+        p += 1
+    C[C_RELEASED] = p
+
+
+@njit(cache=True)
+def fault_event(W, S) -> int:
+    """Return the first instant a poll releases a claim (NEVER: none is held),
+    forgetting the logged claims that no longer hold their row."""
+    C, L = S[S_COUNT], S[S_CLAIMS]
+    if W[W_STAT][FAULTS] == 0:
+        return NEVER
+    p = C[C_RELEASED]
+    while p < C[C_CLAIMS] and not _holds(W, S, p):
+        p += 1
+    C[C_RELEASED] = p
+    if p == C[C_CLAIMS]:
+        return NEVER
+    return L[p, 1] + W[W_STAT][CLAIM_TIMEOUT] + 1
+
+
+@njit(cache=True)
+def offline_until(W, d: int, now: int) -> int:
+    """Return when device ``d``'s offline window at ``now`` ends (NONE: online)."""
+    windows, until = W[W_OFFLINE], NONE
+    for w in range(windows.shape[0]):
+        if windows[w, 2 + d] and windows[w, 0] <= now < windows[w, 1]:
+            until = max(until, windows[w, 1])
+    return until
+
+
+@njit(cache=True)
+def fault_room(W, S) -> int:
+    """Return 0 if a faulty poll fits in the claim log, the retry list and the drawn
+    uniforms, else what must grow (the size needed goes into ``C_NEED``)."""
+    C, batch = S[S_COUNT], W[W_STAT][BATCH]
+    need = max(C[C_CLAIMS], C[C_RETRY] + C[C_FLIGHT], C[C_MSGS]) + batch
+    if need > S[S_CLAIMS].shape[0]:
+        C[C_NEED] = need
+        return NEEDS_MESSAGES
+    draws = max(C[C_DRAWN + CRASH] + C[C_FLIGHT], C[C_DRAWN + STUCK]) + batch
+    if draws > S[S_FAULT_U].shape[1]:
+        C[C_NEED] = draws
+        return NEEDS_DRAWS
+    return 0
+
+
+@njit(cache=True)
+def backlog_rebuild(W, S) -> None:
+    """Recount the backlog's Fenwick tree from the rows (after a catch-up, which
+    moves and completes waiting rows wholesale)."""
+    if W[W_STAT][DB_OFFSET] == 0:
+        return
+    S[S_BACKLOG][:] = 0
+    R = S[S_ROWS]
+    for i in range(S[S_COUNT][C_ROWS]):
+        if R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == NONE:
+            backlog_add(W, S, R[i, R_DUE], 1)
