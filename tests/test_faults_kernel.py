@@ -138,5 +138,34 @@ def test_zero_poller_offsets_and_one_message_faults_run_compiled() -> None:
 
 def test_the_registry_keeps_one_list_of_the_faults_each_engine_runs() -> None:
     assert ENGINES["batch"].runs_faults == ONE_MESSAGE_FAULTS
-    assert ONE_MESSAGE_FAULTS < ENGINES["row"].runs_faults
+    assert ENGINES["row"].runs_faults > ONE_MESSAGE_FAULTS
     assert {"pollers", "poller_offsets", "duplicate_guard"}.isdisjoint(ONE_MESSAGE_FAULTS)
+
+
+def test_check_then_insert_matters_with_one_poller_so_the_compiled_engine_refuses_it(
+    tmp_path: Path,
+) -> None:
+    # A lead in B and in A, which chains into B: the unique key makes the chained
+    # entry a no-op; check-then-insert's table has no key, and the chain's INSERT
+    # adds a second entry row to B (the enrolment's SELECT guards only new leads).
+    trace = tmp_path / "leads.csv"
+    trace.write_text("timestamp,phone,trigger,device_id\n"
+                     "2025-07-01T00:00:00,+15550000001,a,\n"
+                     "2025-07-01T00:00:00,+15550000001,b,\n", encoding="utf-8")
+    data = {
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "6h",
+                       "poll_interval": "1m", "engine": "row"},
+        "sequences": [{"name": "A", "trigger": "a", "days": [1, 2], "delay_hours": [0, 1],
+                       "next": "B"},
+                      {"name": "B", "trigger": "b", "days": [1, 2], "delay_hours": [0, 1]}],
+        "workload": [{"kind": "trace", "path": str(trace)}],
+        "capacity": {"devices": 1},
+    }
+    keyed = seqsim.simulate(seqsim.Scenario.from_dict(data), progress=False)
+    racing = seqsim.Scenario.from_dict({**data, "faults": {"duplicate_guard":
+                                                           "check_then_insert"}})
+    guarded = seqsim.simulate(racing, progress=False)
+    assert len(keyed.contacts) == 4 and len(guarded.contacts) == 5
+    assert guarded.summary["max_active_rows_per_contact"] == 2
+    with pytest.raises(seqsim.ScenarioError, match=r"faults\.duplicate_guard: .*engine = \"row\""):
+        seqsim.simulate(racing, engine="batch", progress=False)
