@@ -23,7 +23,7 @@ import seqsim
 from seqsim.baseline import baseline_path_for, compare_to_baseline
 from seqsim.engine.registry import ENGINES, ONE_MESSAGE_FAULTS
 from tests.equivalence import assert_same_tables, run_both_engines
-from tests.test_engine_batch import scenarios
+from tests.test_engine_batch import policies, scenarios
 from tests.test_faults import world
 
 EXAMPLES = int(os.environ.get("SEQSIM_HYPOTHESIS_EXAMPLES", "10"))
@@ -65,9 +65,19 @@ def one_message_faults(draw: st.DrawFn, devices: int, duration_h: int) -> dict[s
 
 
 @st.composite
-def faulty_scenarios(draw: st.DrawFn) -> seqsim.Scenario:
+def faulty_scenarios(draw: st.DrawFn, with_policies: bool = False) -> seqsim.Scenario:
+    """The engine property's worlds with one-message faults; ``with_policies``:
+    send windows, calendar caps, outages and each catch-up too (the faults need
+    the one-by-one strategy)."""
     data = draw(scenarios()).to_dict()
-    hours = 48 if data["simulation"]["duration"] == "2d" else 24
+    duration = data["simulation"]["duration"]
+    if with_policies:
+        policy = draw(policies(data["sequences"], data["workload"], duration))
+        policy["strategy"] = "one_by_one"
+        if policy.get("daily_cap") == "calendar" and not data["capacity"]["daily_limit"]:
+            policy["daily_cap"] = "rolling"
+        data["policy"].update(policy)
+    hours = 48 if duration == "2d" else 24
     data["faults"] = draw(one_message_faults(data["capacity"]["devices"], hours))
     return seqsim.Scenario.from_dict(data)
 
@@ -89,6 +99,33 @@ def test_batch_engine_matches_row_engine_under_one_message_faults(
         event("duplicate sends (a claim released while its message was on the device)")
     # The faults break invariants on purpose: both engines break the same ones.
     assert batch.info["invariant_violations"] == row.info["invariant_violations"]
+
+
+@FAULT_PROPERTY
+@given(faulty_scenarios(with_policies=True))
+def test_batch_engine_matches_row_engine_under_faults_and_policies(
+    scenario: seqsim.Scenario,
+) -> None:
+    policy = scenario.policy
+    event(f"outages={len(policy.outages)}, catch_up={policy.catch_up}")
+    event(f"windows={policy.send_hours is not None or policy.send_days is not None}")
+    row, batch = run_both_engines(scenario)
+    assert batch.info["invariant_violations"] == row.info["invariant_violations"]
+
+
+def test_a_claim_released_while_its_message_is_on_the_device_sends_it_twice() -> None:
+    # Pacing gaps of 40-80 s on one device keep messages queued for minutes; a
+    # 1-minute claim timeout releases their rows, which are claimed and queued
+    # again: the first delivery advances the contact, the duplicate's does nothing.
+    for faults in ({"claim_timeout": "1m", "crash_between_statements": 0.5},
+                   {"claim_timeout": "1m", "crash_between_statements": 0.5,
+                    "atomic_advance": False}):
+        data = world(faults, progress_on="delivery", count=6, duration="3h")
+        data["sequences"][0].update(min_delay_seconds=40, max_delay_seconds=80)
+        data["capacity"].update(devices=1, failure_rate=0.3, max_retries=2)
+        row, _ = run_both_engines(seqsim.Scenario.from_dict(data))
+        assert row.summary["duplicate_sends"] > 0
+        assert (row.sends["attempt"] > 1).any()
 
 
 def test_batch_skipping_idle_polls_changes_nothing_under_faults() -> None:
