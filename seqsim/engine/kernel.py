@@ -46,8 +46,7 @@ from seqsim.engine.kernel_faults import (
     fault_room,
     log_claim,
     offline_until,
-    release_claims,
-    run_retries,
+    retry_and_release,
     strikes,
 )
 from seqsim.engine.kernel_heap import heap_pop, heap_push
@@ -109,11 +108,14 @@ from seqsim.engine.kernel_layout import (
     R_RIGHT,
     R_SEQ,
     ROWS_PER_ENTRY,
+    S_BACKLOG,
     S_BLOCKED_UNTIL,
     S_CELL_ROOT,
+    S_CLAIMS,
     S_COUNT,
     S_DAY_RING,
     S_DEVICES,
+    S_FAULT_U,
     S_FLIGHT,
     S_GROUP_COUNT,
     S_GROUP_OPEN,
@@ -131,9 +133,11 @@ from seqsim.engine.kernel_layout import (
     TOTAL,
     W_BOUNDS,
     W_FAILURE,
+    W_FAULT_P,
     W_GAPS,
     W_LIMITS,
     W_MIDNIGHTS,
+    W_OFFLINE,
     W_POLL_KIND,
     W_STAT,
 )
@@ -261,7 +265,7 @@ def _fault_rooms(W, S, now: int) -> np.ndarray:
     for d in range(stat[DEVICES]):
         if device_first(S, d, stat[DEVICES] + 1) < 0:
             continue
-        back = offline_until(W, d, now)
+        back = offline_until(W[W_OFFLINE], d, now)
         if back != NONE:
             C[C_UNBLOCK] = min(C[C_UNBLOCK], back)
         else:
@@ -308,9 +312,9 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
         i = cell_pop(S, c)
         sel[taken] = i
         taken += 1
-        if strikes(W, S, STUCK):
+        if strikes(W[W_FAULT_P], S[S_FAULT_U], S[S_COUNT], STUCK):
             R[i, R_CLAIMED_AT] = now + offset  # the worker died holding the claim
-            log_claim(S, i, now)
+            log_claim(S[S_CLAIMS], S[S_COUNT], i, now)
         else:
             room[R[i, R_DEV]] -= 1
     queued = 0
@@ -319,7 +323,7 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
         i = sel[j]
         take(S, i)
         if offset != 0:
-            backlog_add(W, S, R[i, R_DUE], -1)
+            backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], -1)
         if R[i, R_CLAIMED_AT] == NONE:
             sel[queued] = i
             queued += 1
@@ -352,7 +356,7 @@ def _next_event(W, S, k: int, now: int) -> int:
     """Return the first poll after ``k`` at which anything can change, after a
     poll that queued nothing (arrivals and outages are checked poll by poll)."""
     stat, C = W[W_STAT], S[S_COUNT]
-    event = min(C[C_UNBLOCK], fault_event(W, S))
+    event = min(C[C_UNBLOCK], fault_event(stat, C, S[S_ROWS], S[S_CLAIMS]))
     if C[C_FLIGHT] > 0:
         event = min(event, S[S_FLIGHT][0, 0])
     counts = S[S_GROUP_COUNT]
@@ -368,7 +372,7 @@ def _next_event(W, S, k: int, now: int) -> int:
 def _record(W, S, k: int, skipped: int) -> None:
     C, TL = S[S_COUNT], S[S_TIMELINE]
     TL[L_ENROLLED, k], TL[L_SENT, k], TL[L_FAILED, k] = C[C_ENROLLED], C[C_SENT], C[C_FAILED]
-    TL[L_SKIPPED, k], TL[L_BACKLOG, k] = skipped, backlog_at(W, S, k)
+    TL[L_SKIPPED, k], TL[L_BACKLOG, k] = skipped, backlog_at(W[W_STAT], C, S[S_BACKLOG], k)
     TL[L_ACTIVE, k], TL[L_DONE, k] = C[C_ACTIVE], C[C_DONE]
 
 
@@ -410,17 +414,16 @@ def _poll_faulty(W, S, rng, k: int, now: int) -> None:
     _deliver(W, S, now, False)
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         catch_up(W, S, now)
-        backlog_rebuild(W, S)
+        backlog_rebuild(W[W_STAT], C, S[S_ROWS], S[S_BACKLOG])
     enrol(W, S, k, now)
-    run_retries(W, S, now)
-    release_claims(W, S, now)
+    retry_and_release(W, S, now)
     promote(W, S, now)
     claims = C[C_CLAIMS]
     chosen, skipped = _select_faulty(W, S, now)
     for j in range(chosen):
         u_fail = rng.random()
         u_gap = rng.random()
-        log_claim(S, sel[j], now)
+        log_claim(S[S_CLAIMS], C, sel[j], now)
         _queue(W, S, sel[j], u_fail, u_gap, now)
     _deliver(W, S, now, True)
     promote(W, S, now)
@@ -478,7 +481,7 @@ def run_polls(W, S, rng, k_stop: int) -> int:
         else:
             status = _room(W, S, k)
             if status == 0 and stat[FAULTS]:
-                status = fault_room(W, S)
+                status = fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U])
             if status:
                 C[C_K] = k
                 return status

@@ -69,36 +69,35 @@ from seqsim.engine.kernel_layout import (
     S_TMP,
     STUCK,
     W_FAULT_P,
-    W_OFFLINE,
     W_STAT,
 )
 from seqsim.engine.kernel_order import skew_merge
 from seqsim.engine.kernel_ready import backlog_add, cell_pop, due_poll, make_due, take
 
 __all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_room",
-           "log_claim", "offline_until", "release_claims", "run_retries", "strikes",
-           "withdraw"]
+           "log_claim", "offline_until", "retry_and_release", "strikes", "withdraw"]
 
 
 @njit(cache=True)
-def strikes(W, S, which: int) -> bool:
+def strikes(chances, uniforms, counts, which: int) -> bool:
     """Return whether fault ``which`` (``CRASH`` or ``STUCK``) strikes now: the next
-    uniform of its stream below its probability (no draw when that is 0)."""
-    p = W[W_FAULT_P][which]
+    uniform of its stream below its probability (no draw when that is 0).
+    ``chances``, ``uniforms``, ``counts``: ``W[W_FAULT_P]``, ``S[S_FAULT_U]``,
+    ``S[S_COUNT]`` (helpers take arrays: see :func:`~seqsim.engine.kernel_ready.due_poll`)."""
+    p = chances[which]
     if p <= 0:
         return False
-    C = S[S_COUNT]
-    u = S[S_FAULT_U][which, C[C_DRAWN + which]]
-    C[C_DRAWN + which] += 1
+    u = uniforms[which, counts[C_DRAWN + which]]
+    counts[C_DRAWN + which] += 1
     return u < p
 
 
 @njit(cache=True)
-def _unlink_pending(W, S, i: int) -> bool:
-    """Take row ``i`` out of its pending bucket; return False when it is not in one."""
-    R, heads = S[S_ROWS], S[S_PENDING]
-    b = due_poll(W, R[i, R_DUE] - W[W_STAT][DB_OFFSET])
-    if b < S[S_COUNT][C_PROMOTED]:
+def _unlink_pending(stat, counts, R, heads, i: int) -> bool:
+    """Take row ``i`` out of its pending bucket (``heads``: ``S[S_PENDING]``); return
+    False when it is not in one."""
+    b = due_poll(stat, R[i, R_DUE] - stat[DB_OFFSET])
+    if b < counts[C_PROMOTED]:
         return False  # that bucket was promoted: the row is ready
     prev, j = -1, heads[b]
     while j >= 0 and j != i:
@@ -109,7 +108,7 @@ def _unlink_pending(W, S, i: int) -> bool:
         heads[b] = R[i, R_LEFT]
     else:
         R[prev, R_LEFT] = R[i, R_LEFT]
-    S[S_COUNT][C_PENDING] -= 1
+    counts[C_PENDING] -= 1
     return True
 
 
@@ -118,11 +117,12 @@ def withdraw(W, S, i: int) -> None:
     """Take waiting row ``i`` (active, unclaimed) out of the pending or ready rows,
     before it is completed or failed by the delivery of a message it was released
     with. Rare: the ready row's cell heap is popped down to it and rebuilt."""
-    if W[W_STAT][DB_OFFSET] != 0:
-        backlog_add(W, S, S[S_ROWS][i, R_DUE], -1)
-    if _unlink_pending(W, S, i):
+    stat, R = W[W_STAT], S[S_ROWS]
+    if stat[DB_OFFSET] != 0:
+        backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], -1)
+    if _unlink_pending(stat, S[S_COUNT], R, S[S_PENDING], i):
         return
-    R, roots, tmp = S[S_ROWS], S[S_CELL_ROOT], S[S_TMP]
+    roots, tmp = S[S_CELL_ROOT], S[S_TMP]
     c = R[i, R_CELL]
     n = 0
     while True:
@@ -140,25 +140,20 @@ def withdraw(W, S, i: int) -> None:
 
 
 @njit(cache=True)
-def _retry_later(S, i: int) -> None:
-    S[S_RETRY][S[S_COUNT][C_RETRY]] = i
-    S[S_COUNT][C_RETRY] += 1
-
-
-@njit(cache=True)
 def advance_row(W, S, i: int, t: int, now: int) -> None:
     """Advance the contact of row ``i`` whose message was queued or sent at ``t``
     (``now``: the poll's instant): :func:`~seqsim.engine.kernel_advance.complete`,
     unless a crash strikes between its two statements (one draw per advance)."""
-    if W[W_STAT][FAULTS] == 0:
+    stat, R, C = W[W_STAT], S[S_ROWS], S[S_COUNT]
+    if stat[FAULTS] == 0:
         complete(W, S, i, t, now)
         return
-    crash = strikes(W, S, CRASH)
-    R = S[S_ROWS]
+    crash = strikes(W[W_FAULT_P], S[S_FAULT_U], C, CRASH)
     if R[i, R_STATUS] != ACTIVE:
         return  # a duplicate message of a row already advanced
-    if crash and W[W_STAT][ATOMIC] != 0:
-        _retry_later(S, i)  # rolled back: the row is as it was until the retry
+    if crash and stat[ATOMIC] != 0:
+        S[S_RETRY][C[C_RETRY]] = i  # rolled back: the row is as it was until the retry
+        C[C_RETRY] += 1
         return
     if R[i, R_CLAIMED_AT] == NONE:
         withdraw(W, S, i)
@@ -167,7 +162,7 @@ def advance_row(W, S, i: int, t: int, now: int) -> None:
         R[i, R_STATUS] = COMPLETED
         R[i, R_COMPLETED_AT] = t
         R[i, R_CLAIMED_AT] = NONE
-        S[S_COUNT][C_ACTIVE] -= 1
+        C[C_ACTIVE] -= 1
         return
     complete(W, S, i, t, now)
 
@@ -177,59 +172,43 @@ def fail_row(W, S, i: int, t: int, now: int) -> None:
     """Record the failed send of row ``i``'s message at ``t``: as
     :func:`~seqsim.engine.kernel_advance.fail_send`, but a row no longer active
     stays as it is, and a waiting one leaves the waiting rows first."""
-    if W[W_STAT][FAULTS] == 0:
-        fail_send(W, S, i, t, now)
-        return
     R = S[S_ROWS]
-    if R[i, R_STATUS] != ACTIVE:
-        return
-    if R[i, R_CLAIMED_AT] == NONE:
-        withdraw(W, S, i)
+    if W[W_STAT][FAULTS] != 0:
+        if R[i, R_STATUS] != ACTIVE:
+            return
+        if R[i, R_CLAIMED_AT] == NONE:
+            withdraw(W, S, i)
     fail_send(W, S, i, t, now)
 
 
+@njit(cache=True, inline="always")
+def _holds(L, R, offset: int, p: int) -> bool:
+    """Return whether logged claim ``p`` (of ``L``, ``S[S_CLAIMS]``) still holds its
+    row: active, and claimed at that instant (``offset``: the database clock's)."""
+    i = L[p, 0]
+    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, 1] + offset
+
+
 @njit(cache=True)
-def run_retries(W, S, now: int) -> None:
-    """Retry, at the poll ``now``, the advances a crash rolled back: a fresh worker
-    runs each whole (no draw), if its row is still active."""
-    R, rows, C = S[S_ROWS], S[S_RETRY], S[S_COUNT]
+def retry_and_release(W, S, now: int) -> None:
+    """The poller's steps before its SELECT at the poll ``now``: retry the advances
+    a crash rolled back (a fresh worker runs each whole, no draw, if its row is
+    still active), then release every claim older than ``claim_timeout``
+    (retry_count + 1; the row waits again, due as it was). Both sides of the
+    release's comparison are on the database clock, so the offset cancels."""
+    stat, R, C, L = W[W_STAT], S[S_ROWS], S[S_COUNT], S[S_CLAIMS]
     for j in range(C[C_RETRY]):
-        i = rows[j]
+        i = S[S_RETRY][j]
         if R[i, R_STATUS] != ACTIVE:
             continue
         if R[i, R_CLAIMED_AT] == NONE:
             withdraw(W, S, i)
         complete(W, S, i, now, now)
     C[C_RETRY] = 0
-
-
-@njit(cache=True)
-def log_claim(S, i: int, now: int) -> None:
-    """Log the claim of row ``i`` at ``now`` (claims are logged in time order)."""
-    C = S[S_COUNT]
-    S[S_CLAIMS][C[C_CLAIMS], 0] = i
-    S[S_CLAIMS][C[C_CLAIMS], 1] = now
-    C[C_CLAIMS] += 1
-
-
-@njit(cache=True, inline="always")
-def _holds(W, S, p: int) -> bool:
-    """Return whether logged claim ``p`` still holds its row (active, claimed then)."""
-    L, R = S[S_CLAIMS], S[S_ROWS]
-    i = L[p, 0]
-    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, 1] + W[W_STAT][DB_OFFSET]
-
-
-@njit(cache=True)
-def release_claims(W, S, now: int) -> None:
-    """Release every claim older than ``claim_timeout`` at the poll ``now``
-    (retry_count + 1): its row waits again, due as it was. Both sides of the
-    comparison are on the database clock, so the offset cancels."""
-    L, R, C = S[S_CLAIMS], S[S_ROWS], S[S_COUNT]
-    cutoff = now - W[W_STAT][CLAIM_TIMEOUT]
+    cutoff = now - stat[CLAIM_TIMEOUT]
     p = C[C_RELEASED]
     while p < C[C_CLAIMS] and L[p, 1] < cutoff:
-        if _holds(W, S, p):
+        if _holds(L, R, stat[DB_OFFSET], p):
             i = L[p, 0]
             R[i, R_CLAIMED_AT] = NONE
             R[i, R_RETRY] += 1
@@ -239,25 +218,34 @@ def release_claims(W, S, now: int) -> None:
 
 
 @njit(cache=True)
-def fault_event(W, S) -> int:
-    """Return the first instant a poll releases a claim (NEVER: none is held),
-    forgetting the logged claims that no longer hold their row."""
-    C, L = S[S_COUNT], S[S_CLAIMS]
-    if W[W_STAT][FAULTS] == 0:
-        return NEVER
-    p = C[C_RELEASED]
-    while p < C[C_CLAIMS] and not _holds(W, S, p):
-        p += 1
-    C[C_RELEASED] = p
-    if p == C[C_CLAIMS]:
-        return NEVER
-    return L[p, 1] + W[W_STAT][CLAIM_TIMEOUT] + 1
+def log_claim(claims, counts, i: int, now: int) -> None:
+    """Log the claim of row ``i`` at ``now`` in ``claims`` (``S[S_CLAIMS]``; claims
+    are logged in time order)."""
+    claims[counts[C_CLAIMS], 0] = i
+    claims[counts[C_CLAIMS], 1] = now
+    counts[C_CLAIMS] += 1
 
 
 @njit(cache=True)
-def offline_until(W, d: int, now: int) -> int:
-    """Return when device ``d``'s offline window at ``now`` ends (NONE: online)."""
-    windows, until = W[W_OFFLINE], NONE
+def fault_event(stat, counts, R, claims) -> int:
+    """Return the first instant a poll releases a claim (NEVER: none is held),
+    forgetting the logged claims that no longer hold their row."""
+    if stat[FAULTS] == 0:
+        return NEVER
+    p = counts[C_RELEASED]
+    while p < counts[C_CLAIMS] and not _holds(claims, R, stat[DB_OFFSET], p):
+        p += 1
+    counts[C_RELEASED] = p
+    if p == counts[C_CLAIMS]:
+        return NEVER
+    return claims[p, 1] + stat[CLAIM_TIMEOUT] + 1
+
+
+@njit(cache=True)
+def offline_until(windows, d: int, now: int) -> int:
+    """Return when device ``d``'s offline window at ``now`` ends (NONE: online);
+    ``windows``: ``W[W_OFFLINE]``."""
+    until = NONE
     for w in range(windows.shape[0]):
         if windows[w, 2 + d] and windows[w, 0] <= now < windows[w, 1]:
             until = max(until, windows[w, 1])
@@ -265,29 +253,29 @@ def offline_until(W, d: int, now: int) -> int:
 
 
 @njit(cache=True)
-def fault_room(W, S) -> int:
-    """Return 0 if a faulty poll fits in the claim log, the retry list and the drawn
-    uniforms, else what must grow (the size needed goes into ``C_NEED``)."""
-    C, batch = S[S_COUNT], W[W_STAT][BATCH]
+def fault_room(stat, C, claims, uniforms) -> int:
+    """Return 0 if a faulty poll fits in the claim log (``S[S_CLAIMS]``, sized as the
+    retry list), and the drawn ``uniforms``, else what must grow (the size needed
+    goes into ``C_NEED``; ``C`` is ``S[S_COUNT]``)."""
+    batch = stat[BATCH]
     need = max(C[C_CLAIMS], C[C_RETRY] + C[C_FLIGHT], C[C_MSGS]) + batch
-    if need > S[S_CLAIMS].shape[0]:
+    if need > claims.shape[0]:
         C[C_NEED] = need
         return NEEDS_MESSAGES
     draws = max(C[C_DRAWN + CRASH] + C[C_FLIGHT], C[C_DRAWN + STUCK]) + batch
-    if draws > S[S_FAULT_U].shape[1]:
+    if draws > uniforms.shape[1]:
         C[C_NEED] = draws
         return NEEDS_DRAWS
     return 0
 
 
 @njit(cache=True)
-def backlog_rebuild(W, S) -> None:
-    """Recount the backlog's Fenwick tree from the rows (after a catch-up, which
-    moves and completes waiting rows wholesale)."""
-    if W[W_STAT][DB_OFFSET] == 0:
+def backlog_rebuild(stat, counts, R, tree) -> None:
+    """Recount the backlog's Fenwick ``tree`` from the rows ``R`` (after a catch-up,
+    which moves and completes waiting rows wholesale)."""
+    if stat[DB_OFFSET] == 0:
         return
-    S[S_BACKLOG][:] = 0
-    R = S[S_ROWS]
-    for i in range(S[S_COUNT][C_ROWS]):
+    tree[:] = 0
+    for i in range(counts[C_ROWS]):
         if R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == NONE:
-            backlog_add(W, S, R[i, R_DUE], 1)
+            backlog_add(stat, tree, R[i, R_DUE], 1)

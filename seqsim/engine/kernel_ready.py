@@ -106,31 +106,31 @@ def take(S, i: int) -> None:
 
 
 @njit(cache=True)
-def due_poll(W, due: int) -> int:
-    """Return the first poll at or after ``due`` (the run's poll count when none)."""
-    stat = W[W_STAT]
+def due_poll(stat, due: int) -> int:
+    """Return the first poll at or after ``due`` (the run's poll count when none);
+    ``stat`` is ``W[W_STAT]`` (helpers take arrays, not ``W``/``S``: a function of
+    the big tuples costs about a second of compile time)."""
     return min(first_poll_at_or_after(due - stat[START], stat[POLL]), stat[TOTAL])
 
 
 @njit(cache=True)
-def backlog_add(W, S, due: int, delta: int) -> None:
+def backlog_add(stat, tree, due: int, delta: int) -> None:
     """Count (``delta`` 1) or uncount (-1) a waiting row due at ``due`` in the
-    backlog's Fenwick tree, kept only while the database clock is offset
-    (otherwise the backlog is the ready rows' count)."""
-    tree = S[S_BACKLOG]
-    j = due_poll(W, due) + 1
+    backlog's Fenwick ``tree`` (``S[S_BACKLOG]``), kept only while the database
+    clock is offset (otherwise the backlog is the ready rows' count)."""
+    j = due_poll(stat, due) + 1
     while j < tree.shape[0]:
         tree[j] += delta
         j += j & -j
 
 
 @njit(cache=True)
-def backlog_at(W, S, k: int) -> int:
+def backlog_at(stat, counts, tree, k: int) -> int:
     """Return the backlog after poll ``k``: the waiting rows due by its instant on
-    the application's clock."""
-    if W[W_STAT][DB_OFFSET] == 0:
-        return S[S_COUNT][C_READY]
-    tree, total, j = S[S_BACKLOG], 0, k + 1
+    the application's clock (``counts``: ``S[S_COUNT]``)."""
+    if stat[DB_OFFSET] == 0:
+        return counts[C_READY]
+    total, j = 0, k + 1
     while j > 0:
         total += tree[j]
         j -= j & -j
@@ -146,11 +146,11 @@ def make_due(W, S, i: int, now: int) -> None:
     R, C, stat = S[S_ROWS], S[S_COUNT], W[W_STAT]
     offset = stat[DB_OFFSET]
     if offset != 0:
-        backlog_add(W, S, R[i, R_DUE], 1)
+        backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], 1)
     if R[i, R_DUE] - offset <= now:
         ready_push(S, i)
         return
-    b = due_poll(W, R[i, R_DUE] - offset)
+    b = due_poll(stat, R[i, R_DUE] - offset)
     heads = S[S_PENDING]
     R[i, R_LEFT] = heads[b]  # a pending row is in no heap: its link chains the bucket
     heads[b] = i
