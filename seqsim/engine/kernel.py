@@ -26,10 +26,11 @@ row or message arrays must grow.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from seqsim.engine.fleet import pacing_gap_us
-from seqsim.engine.kernel_advance import complete, enrol, fail_send
+from seqsim.engine.kernel_advance import enrol
 from seqsim.engine.kernel_catchup import catch_up
 from seqsim.engine.kernel_devices import (
     IN_FLIGHT,
@@ -37,11 +38,23 @@ from seqsim.engine.kernel_devices import (
     device_remaining,
     device_unblocks_at,
 )
+from seqsim.engine.kernel_faults import (
+    advance_row,
+    backlog_rebuild,
+    fail_row,
+    fault_event,
+    fault_room,
+    log_claim,
+    offline_until,
+    retry_and_release,
+    strikes,
+)
 from seqsim.engine.kernel_heap import heap_pop, heap_push
 from seqsim.engine.kernel_layout import (
     BATCH,
     C_ACTIVE,
     C_ARRIVED,
+    C_CLAIMS,
     C_DONE,
     C_ENROLLED,
     C_FAILED,
@@ -53,12 +66,15 @@ from seqsim.engine.kernel_layout import (
     C_NEED,
     C_PENDING,
     C_READY,
+    C_RETRY,
     C_ROWS,
     C_RUN,
     C_SENT,
     C_UNBLOCK,
     DAY_US,
+    DB_OFFSET,
     DEVICES,
+    FAULTS,
     HOUR_US,
     L_ACTIVE,
     L_BACKLOG,
@@ -94,11 +110,14 @@ from seqsim.engine.kernel_layout import (
     R_RIGHT,
     R_SEQ,
     ROWS_PER_ENTRY,
+    S_BACKLOG,
     S_BLOCKED_UNTIL,
     S_CELL_ROOT,
+    S_CLAIMS,
     S_COUNT,
     S_DAY_RING,
     S_DEVICES,
+    S_FAULT_U,
     S_FLIGHT,
     S_FULL,
     S_FULL_LOG,
@@ -114,17 +133,22 @@ from seqsim.engine.kernel_layout import (
     SENT_OK,
     SKIP_IDLE,
     START,
+    STUCK,
     TOTAL,
     W_BOUNDS,
     W_FAILURE,
+    W_FAULT_P,
     W_GAPS,
     W_LIMITS,
     W_MIDNIGHTS,
+    W_OFFLINE,
     W_POLL_KIND,
     W_STAT,
 )
-from seqsim.engine.kernel_order import skew_merge, treap_rank
+from seqsim.engine.kernel_order import before, skew_merge, treap_rank
 from seqsim.engine.kernel_ready import (
+    backlog_add,
+    backlog_at,
     cell_pop,
     device_first,
     first_pending,
@@ -157,11 +181,11 @@ def _deliver(W, S, now: int, inclusive: bool) -> None:
         if M[m, M_OUTCOME] == SENT_OK:
             C[C_SENT] += 1
             if not on_queue:
-                complete(W, S, M[m, M_ROW], t, now)
+                advance_row(W, S, M[m, M_ROW], t, now)
         else:
             C[C_FAILED] += 1
             if not on_queue:
-                fail_send(W, S, M[m, M_ROW], t, now)
+                fail_row(W, S, M[m, M_ROW], t, now)
 
 
 @njit(cache=True, inline="always")
@@ -249,12 +273,92 @@ def _select(W, S, now: int) -> tuple[int, int]:
 
 
 @njit(cache=True)
+def _fault_rooms(W, S, now: int) -> np.ndarray:
+    """Return what each device with a selectable row may queue at ``now`` (-1: no
+    limit, 0: blocked or offline; an offline device's return is an event)."""
+    stat, C = W[W_STAT], S[S_COUNT]
+    room = np.zeros(stat[DEVICES], dtype=np.int64)
+    for d in range(stat[DEVICES]):
+        if device_first(S, d, stat[DEVICES] + 1) < 0:
+            continue
+        back = offline_until(W[W_OFFLINE], d, now)
+        if back != NONE:
+            C[C_UNBLOCK] = min(C[C_UNBLOCK], back)
+        else:
+            room[d] = _room_on(W, S, d, now)
+    return room
+
+
+@njit(cache=True)
+def _front(S, room: np.ndarray, slots: int) -> int:
+    """Return the open cell holding the oldest selectable row of a device with room
+    (-1: none)."""
+    R, roots = S[S_ROWS], S[S_CELL_ROOT]
+    best = -1
+    for d in range(room.shape[0]):
+        if room[d] == 0:
+            continue
+        c = device_first(S, d, slots)
+        if c >= 0 and (best < 0 or before(R, roots[c], roots[best])):
+            best = c
+    return best
+
+
+@njit(cache=True)
+def _select_faulty(W, S, now: int) -> tuple[int, int]:
+    """:func:`_select` under ``[faults]``; return (rows to queue, rows skipped).
+
+    The batch is walked in production's order, as the row engine's poller
+    walks it: a row of a device with room (not offline) is claimed, and the
+    claim is stuck (one draw per claim, in claim order) or its message is
+    queued, which uses the room. The rows to queue are left at the front of
+    ``S_SEL`` in that order; stuck rows stay claimed (and logged).
+    """
+    stat, R, sel = W[W_STAT], S[S_ROWS], S[S_SEL]
+    batch, slots, offset = stat[BATCH], stat[DEVICES] + 1, stat[DB_OFFSET]
+    selectable = open_groups(W, S, now)
+    cut = selectable > batch
+    rank_rows(S, now + offset, selectable, batch)
+    room = _fault_rooms(W, S, now)
+    had = np.zeros(room.shape[0], dtype=np.bool_)
+    for d in range(room.shape[0]):
+        had[d] = device_first(S, d, slots) >= 0
+    taken = 0
+    while True:
+        c = _front(S, room, slots)
+        if c < 0 or (cut and not _in_batch(S, S[S_CELL_ROOT][c], batch)):
+            break
+        i = cell_pop(S, c)
+        sel[taken] = i
+        taken += 1
+        if strikes(W[W_FAULT_P], S[S_FAULT_U], S[S_COUNT], STUCK):
+            R[i, R_CLAIMED_AT] = now + offset  # the worker died holding the claim
+            log_claim(S[S_CLAIMS], S[S_COUNT], i, now, True)
+        else:
+            room[R[i, R_DEV]] -= 1
+    for d in range(room.shape[0]):
+        if had[d]:  # as _select: every device that had a selectable row
+            _note_full(S, d, room[d] == 0, now)
+    queued = 0
+    for j in range(taken):
+        # Ranks are taken on the poll's whole selection, so rows leave it only now.
+        i = sel[j]
+        take(S, i)
+        if offset != 0:
+            backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], -1)
+        if R[i, R_CLAIMED_AT] == NONE:
+            sel[queued] = i
+            queued += 1
+    return queued, min(selectable, batch) - taken
+
+
+@njit(cache=True)
 def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
     """Claim row ``i`` and queue its message on the row's device."""
     gaps, limits = W[W_GAPS], W[W_LIMITS]
     R, M, flight, C = S[S_ROWS], S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
     d, seq = R[i, R_DEV], R[i, R_SEQ]
-    R[i, R_CLAIMED_AT] = now
+    R[i, R_CLAIMED_AT] = now + W[W_STAT][DB_OFFSET]  # the claim binds the database clock
     gap = pacing_gap_us(u_gap, gaps[0, seq], gaps[1, seq])
     send_at = device_queue(S[S_DEVICES], S[S_HOUR_RING], S[S_DAY_RING], limits, d, now, gap)
     m = C[C_MSGS]
@@ -265,7 +369,7 @@ def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
     M[m, M_OUTCOME] = PENDING_OUTCOME
     M[m, M_ATTEMPT] = R[i, R_RETRY] + 1
     if W[W_STAT][ON_QUEUE] != 0:
-        complete(W, S, i, now, now)
+        advance_row(W, S, i, now, now)
     C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], send_at, m)
 
 
@@ -274,7 +378,7 @@ def _next_event(W, S, k: int, now: int) -> int:
     """Return the first poll after ``k`` at which anything can change, after a
     poll that queued nothing (arrivals and outages are checked poll by poll)."""
     stat, C = W[W_STAT], S[S_COUNT]
-    event = C[C_UNBLOCK]
+    event = min(C[C_UNBLOCK], fault_event(stat, C, S[S_ROWS], S[S_CLAIMS]))
     if C[C_FLIGHT] > 0:
         event = min(event, S[S_FLIGHT][0, 0])
     counts = S[S_GROUP_COUNT]
@@ -287,10 +391,10 @@ def _next_event(W, S, k: int, now: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _record(S, k: int, skipped: int) -> None:
+def _record(W, S, k: int, skipped: int) -> None:
     C, TL = S[S_COUNT], S[S_TIMELINE]
     TL[L_ENROLLED, k], TL[L_SENT, k], TL[L_FAILED, k] = C[C_ENROLLED], C[C_SENT], C[C_FAILED]
-    TL[L_SKIPPED, k], TL[L_BACKLOG, k] = skipped, C[C_READY]
+    TL[L_SKIPPED, k], TL[L_BACKLOG, k] = skipped, backlog_at(W[W_STAT], C, S[S_BACKLOG], k)
     TL[L_ACTIVE, k], TL[L_DONE, k] = C[C_ACTIVE], C[C_DONE]
 
 
@@ -316,7 +420,40 @@ def _poll(W, S, rng, k: int, now: int) -> None:
         C[C_IDLE_UNTIL] = k + 1
     else:
         C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
-    _record(S, k, skipped)
+    _record(W, S, k, skipped)
+
+
+@njit(cache=True)
+def _poll_faulty(W, S, rng, k: int, now: int) -> None:
+    """Run poll ``k`` at ``now`` under ``[faults]`` (:mod:`seqsim.engine.kernel_faults`)
+    and write its timeline row: :func:`_poll`, with the row engine's poller steps
+    after enrolment (retry the rolled-back advances, release stale claims) and
+    its walk of the batch (:func:`_select_faulty`). A poll that claimed anything
+    or left an advance to retry is followed by the next poll."""
+    C, sel = S[S_COUNT], S[S_SEL]
+    C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
+    C[C_UNBLOCK] = NEVER
+    _deliver(W, S, now, False)
+    if W[W_POLL_KIND][k] == POLL_RECOVERS:
+        catch_up(W, S, now)
+        backlog_rebuild(W[W_STAT], C, S[S_ROWS], S[S_BACKLOG])
+    enrol(W, S, k, now)
+    retry_and_release(W, S, now)
+    promote(W, S, now)
+    claims = C[C_CLAIMS]
+    chosen, skipped = _select_faulty(W, S, now)
+    for j in range(chosen):
+        u_fail = rng.random()
+        u_gap = rng.random()
+        log_claim(S[S_CLAIMS], C, sel[j], now, False)
+        _queue(W, S, sel[j], u_fail, u_gap, now)
+    _deliver(W, S, now, True)
+    promote(W, S, now)
+    if C[C_CLAIMS] > claims or C[C_RETRY] or W[W_STAT][SKIP_IDLE] == 0:
+        C[C_IDLE_UNTIL] = k + 1
+    else:
+        C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
+    _record(W, S, k, skipped)
 
 
 @njit(cache=True)
@@ -324,7 +461,7 @@ def _room(W, S, k: int) -> int:
     """Return 0 if poll ``k`` fits in the arrays, else what must grow (the size
     needed goes into ``C_NEED``): rows, messages or the full-device log."""
     stat, C = W[W_STAT], S[S_COUNT]
-    events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + stat[BATCH]
+    events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + stat[BATCH] + C[C_RETRY]
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         events += C[C_READY] + C[C_PENDING]  # skip_stale may complete every waiting row
     rows = C[C_ROWS] + events * stat[ROWS_PER_ENTRY]
@@ -347,15 +484,16 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
     C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
     if down:
         promote(W, S, now)
-        _record(S, k, 0)
+        _record(W, S, k, 0)
     else:
-        _record(S, k, min(open_groups(W, S, now), W[W_STAT][BATCH]))
+        _record(W, S, k, min(open_groups(W, S, now), W[W_STAT][BATCH]))
 
 
 @njit(cache=True)
 def run_polls(W, S, rng, k_stop: int) -> int:
     """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
-    NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_LOG with ``C_K`` at the poll to resume."""
+    NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_DRAWS / NEEDS_LOG with ``C_K`` at the poll to
+    resume. A run with ``[faults]`` runs :func:`_poll_faulty` instead of :func:`_poll`."""
     stat, bounds, kinds, C = W[W_STAT], W[W_BOUNDS], W[W_POLL_KIND], S[S_COUNT]
     k = C[C_K]
     while k < k_stop:
@@ -367,10 +505,15 @@ def run_polls(W, S, rng, k_stop: int) -> int:
             _skip(W, S, k, now, False)
         else:
             status = _room(W, S, k)
+            if status == 0 and stat[FAULTS]:
+                status = fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U])
             if status:
                 C[C_K] = k
                 return status
-            _poll(W, S, rng, k, now)
+            if stat[FAULTS]:
+                _poll_faulty(W, S, rng, k, now)
+            else:
+                _poll(W, S, rng, k, now)
             C[C_RUN] += 1
         k += 1
     C[C_K] = k

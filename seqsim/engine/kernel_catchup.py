@@ -16,6 +16,7 @@ from numba import njit
 from seqsim.engine.kernel_advance import complete
 from seqsim.engine.kernel_layout import (
     CATCH_UP,
+    DB_OFFSET,
     NONE,
     R_DUE,
     R_ERROR,
@@ -35,7 +36,6 @@ from seqsim.engine.kernel_ready import (
     clear_ready,
     make_due,
     promote,
-    ready_push,
     ready_rows,
     take_pending,
 )
@@ -45,12 +45,17 @@ __all__ = ["catch_up"]
 
 
 @njit(cache=True)
-def _split_stale(S, now: int, cutoff: int) -> int:
-    """Rebuild the ready rows without those due before ``cutoff``; return the root
-    of a skew heap holding the stale ones, in production's order (-1: none)."""
+def _split_stale(W, S, now: int, cutoff: int) -> int:
+    """Rebuild the waiting rows without those due before ``cutoff``; return the
+    root of a skew heap holding the stale ones, in production's order (-1: none).
+
+    Pending rows too: with the database clock behind, a row overdue on the
+    application's clock may not be selectable yet (without, none is stale)."""
     R, tmp = S[S_ROWS], S[S_TMP]
-    n = ready_rows(S, now)
+    n = ready_rows(S, now + W[W_STAT][DB_OFFSET])
     clear_ready(S)
+    if W[W_STAT][DB_OFFSET] < 0:
+        n = take_pending(S, n)
     stale = -1
     for j in range(n):
         i = tmp[j]
@@ -58,7 +63,7 @@ def _split_stale(S, now: int, cutoff: int) -> int:
             R[i, R_LEFT] = R[i, R_RIGHT] = -1
             stale = skew_merge(R, stale, i)
         else:
-            ready_push(S, i)
+            make_due(W, S, i, now)
     return stale
 
 
@@ -67,7 +72,7 @@ def _skip_stale(W, S, now: int) -> None:
     R = S[S_ROWS]
     cutoff = stale_cutoff(now, W[W_STAT][STALE_AFTER])
     while True:
-        stale = _split_stale(S, now, cutoff)
+        stale = _split_stale(W, S, now, cutoff)
         if stale < 0:
             return
         while stale >= 0:
@@ -80,14 +85,16 @@ def _skip_stale(W, S, now: int) -> None:
 @njit(cache=True)
 def _reschedule(W, S, now: int) -> None:
     R, tmp, first = S[S_ROWS], S[S_TMP], S[S_PAIR_FIRST]
-    n = ready_rows(S, now)
+    n = ready_rows(S, now + W[W_STAT][DB_OFFSET])
     clear_ready(S)
+    n = take_pending(S, n)
+    # Every waiting row, pending ones too: with the database clock behind, a row
+    # overdue on the application's clock may not be selectable yet.
     for j in range(n):
         i = tmp[j]
         lead, seq = R[i, R_LEAD], R[i, R_SEQ]
         if R[i, R_DUE] < now and (first[lead, seq] == NONE or R[i, R_DUE] < first[lead, seq]):
             first[lead, seq] = R[i, R_DUE]
-    n = take_pending(S, n)
     for j in range(n):
         i = tmp[j]
         moved_from = first[R[i, R_LEAD], R[i, R_SEQ]]

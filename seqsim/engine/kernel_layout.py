@@ -24,10 +24,17 @@ NONE = -(2**63)
 W_STAT, W_SEQS, W_STEPS, W_TRIG_SEQ, W_BOUNDS, W_ARR_LEAD, W_ARR_TRIG, W_LEAD_DEV, W_LEAD_RANK, \
     W_LIMITS, W_MIDNIGHTS, W_GAPS, W_FAILURE, W_LEAD_ZONE, W_POLL_KIND, W_WIN_LO, W_WIN_HI, \
     W_WIN_START, W_WIN_END = range(19)
+# The one-message faults (seqsim.engine.kernel_faults): float64 probabilities (crash,
+# stuck claim) and the offline windows, one row each: start, end, then 1 per device
+# offline in it.
+W_FAULT_P, W_OFFLINE = 19, 20
 # Scalars in W[W_STAT].
 START, POLL, TOTAL, BATCH, HOUR_US, DAY_US, ALL_AT, DELAY_FROM, ON_QUEUE, MAX_RETRIES, \
     ROWS_PER_ENTRY, CATCH_UP, STALE_AFTER, ZONES, SKIP_IDLE, DEVICES = range(16)
-STATS = 16
+# Faults: any [faults] key set (the faulty poll runs), atomic advance, claim timeout µs,
+# database clock minus application clock µs.
+FAULTS, ATOMIC, CLAIM_TIMEOUT, DB_OFFSET = 16, 17, 18, 19
+STATS = 20
 # Poll kinds (W[W_POLL_KIND]).
 POLL_RUNS, POLL_DOWN, POLL_RECOVERS = 0, 1, 2
 # Columns of sequences and steps.
@@ -37,11 +44,25 @@ T_SEQ, T_DAY, T_DELAY, T_NEXT, T_CHAIN, T_POS, T_OFFSET = range(7)
 # The state S.
 S_ROWS, S_MSGS, S_CELL_ROOT, S_PENDING, S_FLIGHT, S_LEAD_TRIG, S_LEAD_N, S_UPTO, S_DEVICES, \
     S_HOUR_RING, S_DAY_RING, S_BLOCKED_UNTIL, S_TREAP_ROOT, S_COUNT, S_TIMELINE, S_SEL, \
-    S_CELL_COUNT, S_GROUP_COUNT, S_TMP, S_PAIR_FIRST, S_GROUP_OPEN, S_FULL, S_FULL_LOG = range(23)
-STATE_ARRAYS = 23
+    S_CELL_COUNT, S_GROUP_COUNT, S_TMP, S_PAIR_FIRST, S_GROUP_OPEN = range(21)
+# Faults: the fault streams' uniforms (float64, a row per stream: CRASH, STUCK), the
+# claims in claim order (row, application instant, kind, released at), the advances
+# to retry, and a
+# Fenwick tree of waiting rows by the poll their due time falls on (the backlog
+# when the database clock is offset).
+S_FAULT_U, S_CLAIMS, S_RETRY, S_BACKLOG = 21, 22, 23, 24
+# Lateness attribution (seqsim.engine.wait_log): each device's "full" flag after the
+# last selection, and the log of its changes (instant, device).
+S_FULL, S_FULL_LOG = 25, 26
+STATE_ARRAYS = 27
 #: State arrays sized by the rows / the messages (they grow together).
 ROW_SIZED = (S_ROWS, S_TMP, S_SEL)
-MESSAGE_SIZED = (S_MSGS, S_FLIGHT)
+MESSAGE_SIZED = (S_MSGS, S_FLIGHT, S_CLAIMS, S_RETRY)
+#: Rows of S_FAULT_U.
+CRASH, STUCK = 0, 1
+#: Column 2 of S_CLAIMS (row, instant, kind, released at): a claim a dead worker
+#: held, and one a poll has since released (column 3: when).
+STUCK_CLAIM, RELEASED_CLAIM = 1, 2
 # Columns of sequence_contacts rows and messages.
 R_DUE, R_SEQ, R_RANK, R_DAY, R_LEAD, R_STEP, R_DEV, R_STATUS, R_CLAIMED_AT, R_COMPLETED_AT, \
     R_FAILED_AT, R_RETRY, R_ERROR, R_CREATED, R_GROUP, R_CELL, R_LEFT, R_RIGHT, R_TLEFT, \
@@ -56,10 +77,15 @@ SENT_OK, SEND_FAILED, PENDING_OUTCOME = 0, 1, -1
 # Counters (S[S_COUNT]).
 C_ROWS, C_MSGS, C_READY, C_PENDING, C_FLIGHT, C_ACTIVE, C_DONE, C_K, C_IDLE_UNTIL, \
     C_ENROLLED, C_SENT, C_FAILED, C_UNBLOCK, C_NEED, C_RUN, C_ARRIVED, C_PROMOTED, \
-    C_RANKED, C_LOG = range(19)
-COUNTERS = 19
+    C_RANKED = range(18)
+# Faults: claims logged, claims past the release cutoff, advances to retry, uniforms
+# used of each fault stream (C_DRAWN + CRASH, C_DRAWN + STUCK).
+C_CLAIMS, C_RELEASED, C_RETRY, C_DRAWN = 18, 19, 20, 21
+# The full-device log's length (C_DRAWN + 1 is the second fault stream's count).
+C_LOG = 23
+COUNTERS = 24
 # Timeline columns (S[S_TIMELINE]).
 L_ENROLLED, L_SENT, L_FAILED, L_SKIPPED, L_BACKLOG, L_ACTIVE, L_DONE = range(7)
 TIMELINE_ROWS = 7
 #: Return codes of the kernel besides 0 (done up to the stop poll).
-NEEDS_ROWS, NEEDS_MESSAGES, NEEDS_LOG = 1, 2, 3
+NEEDS_ROWS, NEEDS_MESSAGES, NEEDS_DRAWS, NEEDS_LOG = 1, 2, 3, 4

@@ -33,6 +33,7 @@ from seqsim.engine.kernel_layout import (
     C_RANKED,
     C_READY,
     C_ROWS,
+    DB_OFFSET,
     NEVER,
     NONE,
     POLL,
@@ -43,6 +44,7 @@ from seqsim.engine.kernel_layout import (
     R_LEFT,
     R_RIGHT,
     R_STATUS,
+    S_BACKLOG,
     S_CELL_COUNT,
     S_CELL_ROOT,
     S_COUNT,
@@ -63,9 +65,9 @@ from seqsim.engine.kernel_layout import (
 from seqsim.engine.kernel_order import before, skew_merge, treap_delete, treap_insert
 from seqsim.engine.rules import first_poll_at_or_after
 
-__all__ = ["cell_pop", "clear_ready", "device_first", "first_pending", "make_due", "open_groups",
-           "promote", "rank_rows", "ready_push", "ready_rows", "take", "take_pending",
-           "window_change"]
+__all__ = ["backlog_add", "backlog_at", "cell_pop", "clear_ready", "device_first", "due_poll",
+           "first_pending", "make_due", "open_groups", "promote", "rank_rows", "ready_push",
+           "ready_rows", "take", "take_pending", "window_change"]
 
 
 @njit(cache=True, inline="always")
@@ -103,16 +105,52 @@ def take(S, i: int) -> None:
     S[S_COUNT][C_READY] -= 1
 
 
+@njit(cache=True)
+def due_poll(stat, due: int) -> int:
+    """Return the first poll at or after ``due`` (the run's poll count when none);
+    ``stat`` is ``W[W_STAT]`` (helpers take arrays, not ``W``/``S``: a function of
+    the big tuples costs about a second of compile time)."""
+    return min(first_poll_at_or_after(due - stat[START], stat[POLL]), stat[TOTAL])
+
+
+@njit(cache=True)
+def backlog_add(stat, tree, due: int, delta: int) -> None:
+    """Count (``delta`` 1) or uncount (-1) a waiting row due at ``due`` in the
+    backlog's Fenwick ``tree`` (``S[S_BACKLOG]``), kept only while the database
+    clock is offset (otherwise the backlog is the ready rows' count)."""
+    j = due_poll(stat, due) + 1
+    while j < tree.shape[0]:
+        tree[j] += delta
+        j += j & -j
+
+
+@njit(cache=True)
+def backlog_at(stat, counts, tree, k: int) -> int:
+    """Return the backlog after poll ``k``: the waiting rows due by its instant on
+    the application's clock (``counts``: ``S[S_COUNT]``)."""
+    if stat[DB_OFFSET] == 0:
+        return counts[C_READY]
+    total, j = 0, k + 1
+    while j > 0:
+        total += tree[j]
+        j -= j & -j
+    return total
+
+
 @njit(cache=True, inline="always")
 def make_due(W, S, i: int, now: int) -> None:
-    """Put row ``i`` among the ready rows if it is due at the poll ``now``, else
-    pending in the bucket of the first poll at or after its due time (rows due
-    after the run's last poll wait in the bucket past it, never promoted)."""
+    """Put row ``i`` among the ready rows if the poll at ``now`` selects it, else
+    pending in the bucket of the first poll that does (rows due after the run's
+    last poll wait in the bucket past it, never promoted). A poll selects a row
+    once the database clock (``now + DB_OFFSET``) reaches its due time."""
     R, C, stat = S[S_ROWS], S[S_COUNT], W[W_STAT]
-    if R[i, R_DUE] <= now:
+    offset = stat[DB_OFFSET]
+    if offset != 0:
+        backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], 1)
+    if R[i, R_DUE] - offset <= now:
         ready_push(S, i)
         return
-    b = min(first_poll_at_or_after(R[i, R_DUE] - stat[START], stat[POLL]), stat[TOTAL])
+    b = due_poll(stat, R[i, R_DUE] - offset)
     heads = S[S_PENDING]
     R[i, R_LEFT] = heads[b]  # a pending row is in no heap: its link chains the bucket
     heads[b] = i

@@ -6,7 +6,8 @@ growing the arrays between chunks) and builds the tables
 (:mod:`seqsim.engine.kernel_tables`). It covers every scenario: every
 capacity limit, pacing, failures and retries, both strategies, every
 ``delay_from`` and ``progress_on``, chains, send windows per lead time zone,
-rolling and calendar daily caps, outages and each catch-up.
+rolling and calendar daily caps, outages and each catch-up, and the
+``[faults]`` that act on one message at a time (:mod:`seqsim.engine.kernel_faults`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
 from seqsim.engine.kernel_tables import final_columns, kernel_tables, timeline_frame
-from seqsim.engine.kernel_world import build_world, grow, new_state
+from seqsim.engine.kernel_world import build_world, grow, more_draws, new_state
 from seqsim.engine.wait_log import WaitLog
+from seqsim.model.faults import faults_rng
 from seqsim.model.scenario import Scenario
 
 __all__ = ["KernelRun", "run_kernel"]
@@ -42,6 +44,16 @@ class KernelRun(NamedTuple):
     compile_seconds: float | None  # the one-off compile this run did (None: cached)
     kernel_seconds: float  # real seconds inside compiled code (the polls alone)
     waits: WaitLog  # what the lateness attribution needs besides the tables
+
+
+def _wait_log(state: tuple) -> WaitLog:
+    """Return the run's :class:`WaitLog`: the full-device log, and the stuck claims a
+    poll released (sequence_contacts ids are row indexes + 1)."""
+    counters = state[k.S_COUNT]
+    claims = state[k.S_CLAIMS][: counters[k.C_CLAIMS]]
+    held = claims[claims[:, 2] == k.RELEASED_CLAIM]
+    return WaitLog.of(state[k.S_FULL_LOG][: counters[k.C_LOG]],
+                      np.column_stack([held[:, 0] + 1, held[:, 1], held[:, 3]]))
 
 
 def run_kernel(
@@ -68,12 +80,14 @@ def run_kernel(
     if advance is not None:
         advance(0)  # compiled: the run's own time starts now
     counters = state[k.S_COUNT]
+    streams = faults_rng(scenario.simulation.seed)  # uniforms drawn as the faults need them
     done = 0
     started = _freezegun_api.real_perf_counter()  # perf_counter itself may be frozen
     while done < world.polls:
         status = run_polls(world.arrays, state, rng, min(world.polls, done + CHUNK))
         if status:
-            state = grow(state, status)
+            state = more_draws(state, streams) if status == k.NEEDS_DRAWS else grow(state,
+                                                                                      status)
             counters = state[k.S_COUNT]
         if advance is not None and counters[k.C_K] > done:
             advance(int(counters[k.C_K]) - done)
@@ -83,7 +97,7 @@ def run_kernel(
     timeline = timeline_frame(int(stat[k.START]), int(stat[k.POLL]), state[k.S_TIMELINE])
     polls_run = int(counters[k.C_RUN])
     final = final_columns(state)
-    waits = WaitLog.of(state[k.S_FULL_LOG][: counters[k.C_LOG]])
+    waits = _wait_log(state)
     del state, counters  # the state is several times the tables' size: free it first
     tables = kernel_tables(world.codes, final)
     sequence_ids = world.codes.sequence_ids[final.rows[k.R_SEQ]]

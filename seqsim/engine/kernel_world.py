@@ -18,13 +18,17 @@ import pandas as pd
 from seqsim.engine.kernel_devices import DEVICE_COLUMNS, LAST_SEND
 from seqsim.engine.kernel_layout import (
     ALL_AT,
+    ATOMIC,
     BATCH,
     C_NEED,
     CATCH_UP,
+    CLAIM_TIMEOUT,
     COUNTERS,
     DAY_US,
+    DB_OFFSET,
     DELAY_FROM,
     DEVICES,
+    FAULTS,
     HOUR_US,
     MAX_RETRIES,
     MESSAGE_COLUMNS,
@@ -42,13 +46,16 @@ from seqsim.engine.kernel_layout import (
     ROW_SIZED,
     ROWS_PER_ENTRY,
     S_ACTIVE,
+    S_BACKLOG,
     S_BLOCKED_UNTIL,
     S_CELL_COUNT,
     S_CELL_ROOT,
+    S_CLAIMS,
     S_COUNT,
     S_DAY_RING,
     S_DEVICES,
     S_ENTRY,
+    S_FAULT_U,
     S_FLIGHT,
     S_FULL,
     S_FULL_LOG,
@@ -60,6 +67,7 @@ from seqsim.engine.kernel_layout import (
     S_MSGS,
     S_PAIR_FIRST,
     S_PENDING,
+    S_RETRY,
     S_ROWS,
     S_SEL,
     S_STEPS,
@@ -96,12 +104,14 @@ from seqsim.engine.rules import (
     enrollment_offsets,
     first_poll_at_or_after,
 )
+from seqsim.model.faults import FaultStreams
 from seqsim.model.scenario import Scenario
 from seqsim.units import DAY_US as DAY
 from seqsim.units import HOUR_US as HOUR
 from seqsim.units import to_us
 
-__all__ = ["Codes", "World", "build_world", "grow", "new_state", "window_intervals"]
+__all__ = ["Codes", "World", "build_world", "grow", "more_draws", "new_state",
+           "window_intervals"]
 
 
 class Codes(NamedTuple):
@@ -241,7 +251,29 @@ def _stat(scenario: Scenario, total: int, rows_per_entry: int, zones: int,
     stat[[ROWS_PER_ENTRY, CATCH_UP, STALE_AFTER, ZONES, SKIP_IDLE, DEVICES]] = [
         rows_per_entry, schedule.catch_up, schedule.stale_after_us, zones, skip_idle,
         n_devices]
+    faults, us = scenario.faults, np.timedelta64(1, "us")
+    # Any [faults] key set runs the faulty poll (the row engine's faulty processor
+    # releases stale claims even when no fault makes any).
+    stat[[FAULTS, ATOMIC, CLAIM_TIMEOUT, DB_OFFSET]] = [
+        bool(faults.active), faults.atomic_advance, faults.claim_timeout // us,
+        faults.db_clock_offset // us]
     return stat
+
+
+def _fault_arrays(scenario: Scenario, devices: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the faults' probabilities (crash, stuck claim) and offline windows (a
+    row each: start µs, end µs, then 1 for each device of ``devices`` it takes
+    offline)."""
+    faults = scenario.faults
+    chances = np.array([faults.crash_between_statements, faults.stuck_claims],
+                       dtype=np.float64)
+    offline = np.zeros((len(faults.device_offline), 2 + len(devices)), dtype=np.int64)
+    index = {d: j for j, d in enumerate(devices)}
+    for w, window in enumerate(faults.device_offline):
+        offline[w, :2] = to_us(window.start), to_us(window.end)
+        for device in window.device_ids(devices):
+            offline[w, 2 + index[device]] = 1
+    return chances, offline
 
 
 def _sequence_table(sequences: pd.DataFrame, steps: np.ndarray, entry: np.ndarray,
@@ -289,6 +321,7 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
         np.array([cap.hourly_limit, cap.daily_limit, cap.in_flight_limit], dtype=np.int64),
         _midnights(scenario), gaps, np.array([cap.failure_rate], dtype=np.float64),
         zone_of.astype(np.int64), _poll_kinds(scenario, total), *windows,
+        *_fault_arrays(scenario, devices),
     )
     codes = Codes(phones, created, lead_zones, lead_dev, np.asarray(devices, dtype=object),
                   np.asarray(a_triggers, dtype=object), sequences["id"].to_numpy(np.int64),
@@ -332,6 +365,11 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_SEL] = np.zeros(min(batch, rows), dtype=np.int64)  # a poll queues <= its rows
     state[S_FULL] = np.zeros(n_devices, dtype=np.int64)
     state[S_FULL_LOG] = np.zeros((max(256, 4 * n_devices), 2), dtype=np.int64)
+    # Uniforms are drawn from the fault streams as the run needs them (NEEDS_DRAWS).
+    state[S_FAULT_U] = np.zeros((2, 0), dtype=np.float64)
+    state[S_CLAIMS] = np.zeros((rows, 4), dtype=np.int64)
+    state[S_RETRY] = np.zeros(rows, dtype=np.int64)
+    state[S_BACKLOG] = np.zeros(world.polls + 2, dtype=np.int64)
     return tuple(state)
 
 
@@ -343,7 +381,8 @@ def _resized(a: np.ndarray, size: int) -> np.ndarray:
 
 def grow(state: tuple, what: int) -> tuple:
     """Return ``state`` with room for more rows (``what = NEEDS_ROWS``), messages
-    (``NEEDS_MESSAGES``) or full-device log entries (``NEEDS_LOG``)."""
+    (``NEEDS_MESSAGES``) or full-device log entries (``NEEDS_LOG``; for fault draws
+    see :func:`more_draws`)."""
     need = int(state[S_COUNT][C_NEED])
     s = list(state)
     sized = (ROW_SIZED if what == NEEDS_ROWS else MESSAGE_SIZED if what == NEEDS_MESSAGES
@@ -351,4 +390,17 @@ def grow(state: tuple, what: int) -> tuple:
     size = max(need, 2 * s[sized[0]].shape[0])
     for j in sized:
         s[j] = _resized(s[j], size)
+    return tuple(s)
+
+
+def more_draws(state: tuple, streams: FaultStreams) -> tuple:
+    """Return ``state`` with more uniforms of the fault streams (``NEEDS_DRAWS``):
+    each stream's next values, so the kernel reads every stream in order."""
+    need = int(state[S_COUNT][C_NEED])
+    old = state[S_FAULT_U]
+    size = max(need, 2 * old.shape[1], 256)
+    extra = size - old.shape[1]
+    fresh = np.vstack([streams.crash.random(extra), streams.stuck.random(extra)])
+    s = list(state)
+    s[S_FAULT_U] = np.ascontiguousarray(np.hstack([old, fresh]))
     return tuple(s)

@@ -156,8 +156,9 @@ class RowProcessor:
         device, which skips each one the poll selects (up to ``batch_size``).
         """
         t = to_us(at)
+        # Due by the database clock, windows open by the application's (as a poll selects).
         skipped = min(self.capacity.batch_size,
-                      self._waiting.selectable(t + self._db_offset_us, self.windows))
+                      self._waiting.selectable(t, self.windows, self._db_offset_us))
         return PollStats(at, 0, 0, 0, skipped, self._waiting.backlog(t), self._waiting.active,
                          self.completed_contacts)
 

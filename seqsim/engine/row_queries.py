@@ -125,18 +125,19 @@ class WaitingRows:
         """Return how many of the rows are due at or before ``t``."""
         return int(np.searchsorted(self.due, t, side="right"))
 
-    def selectable(self, t: int, windows: SendWindows) -> int:
+    def selectable(self, t: int, windows: SendWindows, db_offset: int = 0) -> int:
         """Return how many rows a poll at ``t`` would select without a batch limit:
-        the due ones, less those whose send window is closed at ``t``."""
+        the ones due by the database clock (``t + db_offset``), less those whose
+        send window is closed at ``t`` (windows follow the application's clock)."""
         if not windows.active:
-            return self.backlog(t)
+            return self.backlog(t + db_offset)
         if self._by_window is None:
             keys: dict[tuple[int, str], list[int]] = {}
             for due, seq_id, zone in zip(self.due.tolist(), self.sequences, self.zones,
                                          strict=True):
                 keys.setdefault((seq_id, zone), []).append(due)
             self._by_window = {k: np.asarray(v, dtype=np.int64) for k, v in keys.items()}
-        return sum(int(np.searchsorted(dues, t, side="right"))
+        return sum(int(np.searchsorted(dues, t + db_offset, side="right"))
                    for (seq_id, zone), dues in self._by_window.items()
                    if windows.is_open(seq_id, zone, t))
 

@@ -35,10 +35,10 @@ class WaitLog(NamedTuple):
 
     @classmethod
     def of(cls, full: list[tuple[int, int]] | np.ndarray,
-           held: list[tuple[int, int, int]] | None = None) -> WaitLog:
+           held: list[tuple[int, int, int]] | np.ndarray | None = None) -> WaitLog:
         """Return a log from ``(at, device)`` flag changes and ``(row, from, to)`` holds."""
         f = np.asarray(full, dtype=np.int64).reshape(-1, 2)
-        h = np.asarray(held or [], dtype=np.int64).reshape(-1, 3)
+        h = np.asarray([] if held is None else held, dtype=np.int64).reshape(-1, 3)
         return cls(f[:, 0].copy(), f[:, 1].copy(), h[:, 0].copy(), h[:, 1].copy(),
                    h[:, 2].copy())
 

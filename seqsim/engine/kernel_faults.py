@@ -1,0 +1,288 @@
+"""The compiled engine under the one-message faults of ``[faults]``.
+
+The faults :class:`seqsim.engine.row_faults.FaultyRowProcessor` runs in SQL,
+on the kernel's arrays, with the same draws in the same order (its module
+doc is the reference): a crash between the two statements of an advance
+(rolled back and retried at the next poll when ``atomic_advance``, else the
+contact is lost), a claim left stuck until a poll releases claims older than
+``claim_timeout`` (retry_count + 1), devices offline, and the database clock
+offset from the application's. A poll with faults (``FAULTS`` set, see
+:func:`seqsim.engine.kernel.run_polls`) runs, after enrolment, the retries
+and then the release of stale claims, as the row engine's poller does.
+
+Draws: the fault streams' uniforms are drawn ahead into ``S_FAULT_U``, one
+row per stream, each read in order (:func:`strikes`); a stream is read only
+when its probability is above 0, as the row engine draws.
+
+A released claim can leave a row waiting while its message is still on the
+device (``progress_on = "delivery"``): when that message is delivered the row
+is taken out of the waiting rows first (:func:`withdraw`), and a later
+duplicate's delivery finds the row completed and does nothing.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from seqsim.engine.kernel_advance import complete, fail_send
+from seqsim.engine.kernel_layout import (
+    ACTIVE,
+    ATOMIC,
+    BATCH,
+    C_ACTIVE,
+    C_CLAIMS,
+    C_DRAWN,
+    C_FLIGHT,
+    C_MSGS,
+    C_NEED,
+    C_PENDING,
+    C_PROMOTED,
+    C_RELEASED,
+    C_RETRY,
+    C_ROWS,
+    CLAIM_TIMEOUT,
+    COMPLETED,
+    CRASH,
+    DB_OFFSET,
+    FAULTS,
+    NEEDS_DRAWS,
+    NEEDS_MESSAGES,
+    NEVER,
+    NONE,
+    R_CELL,
+    R_CLAIMED_AT,
+    R_COMPLETED_AT,
+    R_DUE,
+    R_LEFT,
+    R_RETRY,
+    R_RIGHT,
+    R_STATUS,
+    RELEASED_CLAIM,
+    S_BACKLOG,
+    S_CELL_COUNT,
+    S_CELL_ROOT,
+    S_CLAIMS,
+    S_COUNT,
+    S_FAULT_U,
+    S_PENDING,
+    S_RETRY,
+    S_ROWS,
+    S_TMP,
+    STUCK,
+    STUCK_CLAIM,
+    W_FAULT_P,
+    W_STAT,
+)
+from seqsim.engine.kernel_order import skew_merge
+from seqsim.engine.kernel_ready import backlog_add, cell_pop, due_poll, make_due, take
+
+__all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_room",
+           "log_claim", "offline_until", "retry_and_release", "strikes", "withdraw"]
+
+
+@njit(cache=True)
+def strikes(chances, uniforms, counts, which: int) -> bool:
+    """Return whether fault ``which`` (``CRASH`` or ``STUCK``) strikes now: the next
+    uniform of its stream below its probability (no draw when that is 0).
+    ``chances``, ``uniforms``, ``counts``: ``W[W_FAULT_P]``, ``S[S_FAULT_U]``,
+    ``S[S_COUNT]`` (helpers take arrays: see :func:`~seqsim.engine.kernel_ready.due_poll`)."""
+    p = chances[which]
+    if p <= 0:
+        return False
+    u = uniforms[which, counts[C_DRAWN + which]]
+    counts[C_DRAWN + which] += 1
+    return u < p
+
+
+@njit(cache=True)
+def _unlink_pending(stat, counts, R, heads, i: int) -> bool:
+    """Take row ``i`` out of its pending bucket (``heads``: ``S[S_PENDING]``); return
+    False when it is not in one."""
+    b = due_poll(stat, R[i, R_DUE] - stat[DB_OFFSET])
+    if b < counts[C_PROMOTED]:
+        return False  # that bucket was promoted: the row is ready
+    prev, j = -1, heads[b]
+    while j >= 0 and j != i:
+        prev, j = j, R[j, R_LEFT]
+    if j < 0:
+        return False  # made ready at once (due by the poll that made it due)
+    if prev < 0:
+        heads[b] = R[i, R_LEFT]
+    else:
+        R[prev, R_LEFT] = R[i, R_LEFT]
+    counts[C_PENDING] -= 1
+    return True
+
+
+@njit(cache=True)
+def withdraw(W, S, i: int) -> None:
+    """Take waiting row ``i`` (active, unclaimed) out of the pending or ready rows,
+    before it is completed or failed by the delivery of a message it was released
+    with. Rare: the ready row's cell heap is popped down to it and rebuilt."""
+    stat, R = W[W_STAT], S[S_ROWS]
+    if stat[DB_OFFSET] != 0:
+        backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], -1)
+    if _unlink_pending(stat, S[S_COUNT], R, S[S_PENDING], i):
+        return
+    roots, tmp = S[S_CELL_ROOT], S[S_TMP]
+    c = R[i, R_CELL]
+    n = 0
+    while True:
+        j = cell_pop(S, c)
+        if j == i:
+            break
+        tmp[n] = j
+        n += 1
+    for q in range(n):
+        j = tmp[q]
+        R[j, R_LEFT] = R[j, R_RIGHT] = -1
+        roots[c] = skew_merge(R, roots[c], j)
+        S[S_CELL_COUNT][c] += 1
+    take(S, i)
+
+
+@njit(cache=True)
+def advance_row(W, S, i: int, t: int, now: int) -> None:
+    """Advance the contact of row ``i`` whose message was queued or sent at ``t``
+    (``now``: the poll's instant): :func:`~seqsim.engine.kernel_advance.complete`,
+    unless a crash strikes between its two statements (one draw per advance)."""
+    stat, R, C = W[W_STAT], S[S_ROWS], S[S_COUNT]
+    if stat[FAULTS] == 0:
+        complete(W, S, i, t, now)
+        return
+    crash = strikes(W[W_FAULT_P], S[S_FAULT_U], C, CRASH)
+    if R[i, R_STATUS] != ACTIVE:
+        return  # a duplicate message of a row already advanced
+    if crash and stat[ATOMIC] != 0:
+        S[S_RETRY][C[C_RETRY]] = i  # rolled back: the row is as it was until the retry
+        C[C_RETRY] += 1
+        return
+    if R[i, R_CLAIMED_AT] == NONE:
+        withdraw(W, S, i)
+    if crash:
+        # The UPDATE committed, the INSERT never ran: the contact stops here.
+        R[i, R_STATUS] = COMPLETED
+        R[i, R_COMPLETED_AT] = t
+        R[i, R_CLAIMED_AT] = NONE
+        C[C_ACTIVE] -= 1
+        return
+    complete(W, S, i, t, now)
+
+
+@njit(cache=True)
+def fail_row(W, S, i: int, t: int, now: int) -> None:
+    """Record the failed send of row ``i``'s message at ``t``: as
+    :func:`~seqsim.engine.kernel_advance.fail_send`, but a row no longer active
+    stays as it is, and a waiting one leaves the waiting rows first."""
+    R = S[S_ROWS]
+    if W[W_STAT][FAULTS] != 0:
+        if R[i, R_STATUS] != ACTIVE:
+            return
+        if R[i, R_CLAIMED_AT] == NONE:
+            withdraw(W, S, i)
+    fail_send(W, S, i, t, now)
+
+
+@njit(cache=True, inline="always")
+def _holds(L, R, offset: int, p: int) -> bool:
+    """Return whether logged claim ``p`` (of ``L``, ``S[S_CLAIMS]``) still holds its
+    row: active, and claimed at that instant (``offset``: the database clock's)."""
+    i = L[p, 0]
+    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, 1] + offset
+
+
+@njit(cache=True)
+def retry_and_release(W, S, now: int) -> None:
+    """The poller's steps before its SELECT at the poll ``now``: retry the advances
+    a crash rolled back (a fresh worker runs each whole, no draw, if its row is
+    still active), then release every claim older than ``claim_timeout``
+    (retry_count + 1; the row waits again, due as it was). Both sides of the
+    release's comparison are on the database clock, so the offset cancels."""
+    stat, R, C, L = W[W_STAT], S[S_ROWS], S[S_COUNT], S[S_CLAIMS]
+    for j in range(C[C_RETRY]):
+        i = S[S_RETRY][j]
+        if R[i, R_STATUS] != ACTIVE:
+            continue
+        if R[i, R_CLAIMED_AT] == NONE:
+            withdraw(W, S, i)
+        complete(W, S, i, now, now)
+    C[C_RETRY] = 0
+    cutoff = now - stat[CLAIM_TIMEOUT]
+    p = C[C_RELEASED]
+    while p < C[C_CLAIMS] and L[p, 1] < cutoff:
+        if _holds(L, R, stat[DB_OFFSET], p):
+            i = L[p, 0]
+            if L[p, 2] == STUCK_CLAIM:
+                L[p, 2], L[p, 3] = RELEASED_CLAIM, now
+            R[i, R_CLAIMED_AT] = NONE
+            R[i, R_RETRY] += 1
+            make_due(W, S, i, now)
+        p += 1
+    C[C_RELEASED] = p
+
+
+@njit(cache=True)
+def log_claim(claims, counts, i: int, now: int, stuck: bool) -> None:
+    """Log the claim of row ``i`` at ``now`` in ``claims`` (``S[S_CLAIMS]``; claims
+    are logged in time order); ``stuck``: its worker died holding it (column 2 is
+    then STUCK_CLAIM, and RELEASED_CLAIM with the release instant in column 3 once
+    a poll releases it: the lateness attribution's held claims)."""
+    claims[counts[C_CLAIMS], 0] = i
+    claims[counts[C_CLAIMS], 1] = now
+    claims[counts[C_CLAIMS], 2] = STUCK_CLAIM if stuck else 0
+    counts[C_CLAIMS] += 1
+
+
+@njit(cache=True)
+def fault_event(stat, counts, R, claims) -> int:
+    """Return the first instant a poll releases a claim (NEVER: none is held),
+    forgetting the logged claims that no longer hold their row."""
+    if stat[FAULTS] == 0:
+        return NEVER
+    p = counts[C_RELEASED]
+    while p < counts[C_CLAIMS] and not _holds(claims, R, stat[DB_OFFSET], p):
+        p += 1
+    counts[C_RELEASED] = p
+    if p == counts[C_CLAIMS]:
+        return NEVER
+    return claims[p, 1] + stat[CLAIM_TIMEOUT] + 1
+
+
+@njit(cache=True)
+def offline_until(windows, d: int, now: int) -> int:
+    """Return when device ``d``'s offline window at ``now`` ends (NONE: online);
+    ``windows``: ``W[W_OFFLINE]``."""
+    until = NONE
+    for w in range(windows.shape[0]):
+        if windows[w, 2 + d] and windows[w, 0] <= now < windows[w, 1]:
+            until = max(until, windows[w, 1])
+    return until
+
+
+@njit(cache=True)
+def fault_room(stat, C, claims, uniforms) -> int:
+    """Return 0 if a faulty poll fits in the claim log (``S[S_CLAIMS]``, sized as the
+    retry list), and the drawn ``uniforms``, else what must grow (the size needed
+    goes into ``C_NEED``; ``C`` is ``S[S_COUNT]``)."""
+    batch = stat[BATCH]
+    need = max(C[C_CLAIMS], C[C_RETRY] + C[C_FLIGHT], C[C_MSGS]) + batch
+    if need > claims.shape[0]:
+        C[C_NEED] = need
+        return NEEDS_MESSAGES
+    draws = max(C[C_DRAWN + CRASH] + C[C_FLIGHT], C[C_DRAWN + STUCK]) + batch
+    if draws > uniforms.shape[1]:
+        C[C_NEED] = draws
+        return NEEDS_DRAWS
+    return 0
+
+
+@njit(cache=True)
+def backlog_rebuild(stat, counts, R, tree) -> None:
+    """Recount the backlog's Fenwick ``tree`` from the rows ``R`` (after a catch-up,
+    which moves and completes waiting rows wholesale)."""
+    if stat[DB_OFFSET] == 0:
+        return
+    tree[:] = 0
+    for i in range(counts[C_ROWS]):
+        if R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == NONE:
+            backlog_add(stat, tree, R[i, R_DUE], 1)
