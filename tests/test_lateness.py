@@ -127,7 +127,7 @@ def test_a_due_time_between_polls_waits_for_the_poll() -> None:
 def _times(due: int, queued: int, sent: int) -> SendTimes:
     one = np.ones(1, dtype=np.int64)
     return SendTimes(due * one, queued * one, sent * one, np.full(1, NONE), 0 * one, one,
-                     0 * one, one, due * one, np.array(["UTC"], dtype=object))
+                     0 * one, one, due * one, 0 * one, np.array(["UTC"], dtype=object))
 
 
 def test_an_outage_takes_precedence_over_a_full_device() -> None:

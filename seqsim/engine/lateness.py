@@ -68,6 +68,7 @@ class SendTimes(NamedTuple):
     zone: np.ndarray  # the lead's time zone: an index into ``zones`` (-1: UTC)
     row: np.ndarray  # sequence_contacts id
     created: np.ndarray  # the row's created_at (NONE: unknown)
+    by_completion: np.ndarray  # 1: the row was created by a completion (see split)
     zones: np.ndarray  # the time zone names (object)
 
 
@@ -97,10 +98,12 @@ def _sweep(x: int, q: int, lists: np.ndarray, B: np.ndarray, off: np.ndarray,
 
 
 @njit(cache=True)
-def split(due, created, queued, sent, retried, lists, B, off, start: int, poll: int,
-          offset: int, out) -> None:
+def split(due, created, by_completion, queued, sent, retried, lists, B, off, start: int,
+          poll: int, offset: int, out) -> None:
     """Fill ``out`` (sends x causes, µs) as the module doc says; the compiled
-    core of :func:`wait_parts`."""
+    core of :func:`wait_parts`. A row created by a completion at a poll instant
+    (a delivery or a queueing at that poll) was created after the poll's
+    selection: the first poll that can select it is the next one."""
     for i in range(due.shape[0]):
         exists = max(due[i], created[i])
         b = max(due[i] - offset, created[i])
@@ -111,7 +114,9 @@ def split(due, created, queued, sent, retried, lists, B, off, start: int, poll: 
         else:
             e = max(b, retried[i])
             k = first_poll_at_or_after(e - start + 1, poll)
-        p0 = min(start + max(k, 0) * poll, q)
+        ready = 0 if created[i] == NONE else first_poll_at_or_after(
+            created[i] + by_completion[i] - start, poll)
+        p0 = min(start + max(k, ready, 0) * poll, q)
         if p0 < e:
             p0 = e  # only with pollers on offsets: queued before the grid poll
         out[i, _PREVIOUS] = exists - due[i]
@@ -220,14 +225,14 @@ def wait_parts(scenario: Scenario, sequences: pd.DataFrame, devices: Sequence[st
         return out
     ids, flat, off = _lists(scenario, sequences, len(devices), log, sends, start, poll, total)
     offset = scenario.faults.db_clock_offset // ONE_US
-    split(sends.due, sends.created, sends.queued, sends.sent, sends.retried_after, ids, flat, off,
-           start, int(poll), int(offset), out)
+    split(sends.due, sends.created, sends.by_completion, sends.queued, sends.sent,
+          sends.retried_after, ids, flat, off, start, int(poll), int(offset), out)
     return out
 
 
 def compile_split() -> None:
     """Compile :func:`split` (or load it from the cache) on one send."""
     one = np.zeros(1, dtype=np.int64)
-    split(one, one, one, one, np.full(1, NONE, dtype=np.int64), np.zeros((1, 4), dtype=np.int64),
-          one[:0], np.zeros(2, dtype=np.int64), 0, 1, 0, np.zeros((1, len(WAIT_COLUMNS)),
-                                                                  dtype=np.int64))
+    split(one, one, one, one, one, np.full(1, NONE, dtype=np.int64),
+          np.zeros((1, 4), dtype=np.int64), one[:0], np.zeros(2, dtype=np.int64), 0, 1, 0,
+          np.zeros((1, len(WAIT_COLUMNS)), dtype=np.int64))

@@ -54,8 +54,8 @@ def build_sends(
     # Usually every message was delivered: share its columns instead of copying.
     done = messages if delivered.all() else messages[delivered]
     designed, early = _schedule(done, contacts, steps, pairs)
-    causes = wait_columns(done, np.flatnonzero(delivered), messages, sequences, contacts,
-                          leads, scenario, waits)
+    causes = wait_columns(done, np.flatnonzero(delivered), messages, sequences, steps,
+                          contacts, leads, scenario, waits)
     sent_at = done["sent_at"].to_numpy()
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     sends = pd.DataFrame(

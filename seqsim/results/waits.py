@@ -14,7 +14,7 @@ import pandas as pd
 
 from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.lateness import WAIT_COLUMNS, SendTimes, wait_parts
-from seqsim.engine.rules import SendWindows
+from seqsim.engine.rules import Schedule, SendWindows
 from seqsim.engine.wait_log import WaitLog
 from seqsim.model.scenario import Scenario
 from seqsim.results.rows import rows_of
@@ -71,17 +71,33 @@ def _seconds(parts: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _by_completion(done: pd.DataFrame, steps: pd.DataFrame, sequences: pd.DataFrame,
+                   scenario: Scenario) -> np.ndarray:
+    """Return 1 per send whose row was created by a completion (the previous step's,
+    or the previous sequence's last one for a chain), 0 when by an enrolment."""
+    entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
+    later = ~np.isin(done["sequence_stepid"].to_numpy(np.int64), entry_ids)
+    if Schedule.of(scenario.policy).all_at_enrollment:
+        later[:] = False  # every step's row is written at enrolment
+    targets = {s.next for s in scenario.sequences if s.next is not None}
+    chained = sequences.loc[sequences["name"].isin(targets), "id"].to_numpy(np.int64)
+    later |= np.isin(done["sequence_id"].to_numpy(np.int64), chained)
+    return later.astype(np.int64)
+
+
 def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFrame,
-                 sequences: pd.DataFrame, contacts: pd.DataFrame | None,
+                 sequences: pd.DataFrame, steps: pd.DataFrame | None,
+                 contacts: pd.DataFrame | None,
                  leads: pd.DataFrame | None, scenario: Scenario | None,
                  waits: Waits | None) -> dict[str, np.ndarray]:
     """Return the ``wait_*_s`` columns (float seconds) for the delivered messages
     ``done`` (positions ``delivered`` in ``messages``), in their order.
 
-    Without ``scenario``, ``waits``, ``contacts`` and ``leads`` (a send log built
-    from tables alone) the causes are unknown: every column is NaN.
+    Without ``scenario``, ``waits``, ``steps``, ``contacts`` and ``leads`` (a send
+    log built from tables alone) the causes are unknown: every column is NaN.
     """
-    if scenario is None or waits is None or leads is None or contacts is None:
+    if (scenario is None or waits is None or leads is None or contacts is None
+            or steps is None):
         return {name: np.full(len(done), np.nan) for name in WAIT_COLUMNS}
     if SendWindows.configured(scenario.policy, scenario.sequences):
         zone, zones = _zones(leads, done["contact_phone"])
@@ -92,10 +108,11 @@ def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFra
     created = np.where(at_row >= 0, _us(contacts["created_at"])[np.maximum(at_row, 0)], NONE)
     # Categorical codes hash each distinct device once, not a Python string per send.
     device = pd.Categorical(done["device_id"], categories=waits.devices).codes
+    by_completion = _by_completion(done, steps, sequences, scenario)
     times = SendTimes(
         due=_us(done["due_at"]), queued=_us(done["queued_at"]), sent=_us(done["sent_at"]),
         retried_after=_retried_after(messages, delivered), device=device.astype(np.int64),
         sequence_id=done["sequence_id"].to_numpy(np.int64), zone=zone, row=row,
-        created=created, zones=zones)
+        created=created, by_completion=by_completion, zones=zones)
     del at_row, created, device, zone
     return _seconds(wait_parts(scenario, sequences, waits.devices, waits.log, times))
