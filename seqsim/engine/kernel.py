@@ -133,7 +133,6 @@ from seqsim.engine.kernel_layout import (
     TOTAL,
     W_BOUNDS,
     W_FAILURE,
-    W_FAULT_P,
     W_GAPS,
     W_LIMITS,
     W_MIDNIGHTS,
@@ -312,7 +311,7 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
         i = cell_pop(S, c)
         sel[taken] = i
         taken += 1
-        if strikes(W[W_FAULT_P], S[S_FAULT_U], S[S_COUNT], STUCK):
+        if strikes(W[W_FAILURE], S[S_FAULT_U], S[S_COUNT], STUCK):
             R[i, R_CLAIMED_AT] = now + offset  # the worker died holding the claim
             log_claim(S[S_CLAIMS], S[S_COUNT], i, now)
         else:
