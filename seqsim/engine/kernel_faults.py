@@ -22,6 +22,7 @@ duplicate's delivery finds the row completed and does nothing.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from seqsim.engine.kernel_advance import complete, fail_send
@@ -73,11 +74,19 @@ from seqsim.engine.kernel_layout import (
     W_FAILURE,
     W_STAT,
 )
-from seqsim.engine.kernel_order import skew_merge
-from seqsim.engine.kernel_ready import backlog_add, cell_pop, due_poll, make_due, take
+from seqsim.engine.kernel_order import before, skew_merge
+from seqsim.engine.kernel_ready import (
+    backlog_add,
+    cell_pop,
+    device_first,
+    due_poll,
+    make_due,
+    take,
+)
 
 __all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_room",
-           "log_claim", "offline_until", "retry_and_release", "strikes", "withdraw"]
+           "front_cell", "log_claim", "offline_until", "retry_and_release", "strikes",
+           "withdraw"]
 
 
 @njit(cache=True)
@@ -252,6 +261,21 @@ def offline_until(windows, d: int, now: int) -> int:
         if windows[w, 2 + d] and windows[w, 0] <= now < windows[w, 1]:
             until = max(until, windows[w, 1])
     return until
+
+
+@njit(cache=True)
+def front_cell(S, room: np.ndarray, slots: int) -> int:
+    """Return the open cell holding the oldest selectable row of a device with room
+    (-1: none)."""
+    R, roots = S[S_ROWS], S[S_CELL_ROOT]
+    best = -1
+    for d in range(room.shape[0]):
+        if room[d] == 0:
+            continue
+        c = device_first(S, d, slots)
+        if c >= 0 and (best < 0 or before(R, roots[c], roots[best])):
+            best = c
+    return best
 
 
 @njit(cache=True)
