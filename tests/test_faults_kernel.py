@@ -213,6 +213,6 @@ def test_the_claim_log_and_the_drawn_uniforms_grow_as_the_run_needs() -> None:
     # several times the arrays' first size, and a uniform per claim.
     scenario = seqsim.Scenario.from_dict(world({"stuck_claims": 1.0, "claim_timeout": "1m"},
                                                duration="6h"))
-    row, batch = run_both_engines(scenario)
+    _, batch = run_both_engines(scenario)
     assert batch.summary["stuck_contacts"] == 8 and batch.sends.empty
     assert (batch.contacts["retry_count"] > 100).all()  # 8 claims each: > 1024 in all
