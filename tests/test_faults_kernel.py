@@ -206,3 +206,13 @@ def test_check_then_insert_matters_with_one_poller_so_the_compiled_engine_refuse
     assert guarded.summary["max_active_rows_per_contact"] == 2
     with pytest.raises(seqsim.ScenarioError, match=r"faults\.duplicate_guard: .*engine = \"row\""):
         seqsim.simulate(racing, engine="batch", progress=False)
+
+
+def test_the_claim_log_and_the_drawn_uniforms_grow_as_the_run_needs() -> None:
+    # Every claim sticks and is released a minute later: 8 claims every other poll,
+    # several times the arrays' first size, and a uniform per claim.
+    scenario = seqsim.Scenario.from_dict(world({"stuck_claims": 1.0, "claim_timeout": "1m"},
+                                               duration="6h"))
+    _, batch = run_both_engines(scenario)
+    assert batch.summary["stuck_contacts"] == 8 and batch.sends.empty
+    assert (batch.contacts["retry_count"] > 100).all()  # 8 claims each: > 1024 in all

@@ -21,7 +21,13 @@ Polls in an outage do not run. A poll at which nothing can change (no
 arrival, nothing newly due, no delivery, no window opening or closing, every
 selected device still blocked) is not run either: its timeline row is written
 directly. The call returns early, with ``C_K`` at the poll to resume, when the
-row or message arrays must grow.
+row or message arrays must grow (or, under faults, more uniforms must be drawn).
+
+Under ``[faults]`` (the one-message ones: :mod:`seqsim.engine.kernel_faults`)
+each poll is :func:`_poll_faulty`: after enrolment it retries the advances a
+crash rolled back and releases stale claims, and it walks the batch in
+production's order (:func:`_select_faulty`), so a stuck claim, drawn per
+claim, leaves its device's room to the next row as the row engine does.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from seqsim.engine import kernel_faults as kf  # the one-message faults
 from seqsim.engine.fleet import pacing_gap_us
 from seqsim.engine.kernel_advance import enrol
 from seqsim.engine.kernel_catchup import catch_up
@@ -37,17 +44,6 @@ from seqsim.engine.kernel_devices import (
     device_queue,
     device_remaining,
     device_unblocks_at,
-)
-from seqsim.engine.kernel_faults import (
-    advance_row,
-    backlog_rebuild,
-    fail_row,
-    fault_event,
-    fault_room,
-    log_claim,
-    offline_until,
-    retry_and_release,
-    strikes,
 )
 from seqsim.engine.kernel_heap import heap_pop, heap_push
 from seqsim.engine.kernel_layout import (
@@ -137,7 +133,6 @@ from seqsim.engine.kernel_layout import (
     TOTAL,
     W_BOUNDS,
     W_FAILURE,
-    W_FAULT_P,
     W_GAPS,
     W_LIMITS,
     W_MIDNIGHTS,
@@ -145,7 +140,7 @@ from seqsim.engine.kernel_layout import (
     W_POLL_KIND,
     W_STAT,
 )
-from seqsim.engine.kernel_order import before, skew_merge, treap_rank
+from seqsim.engine.kernel_order import skew_merge, treap_rank
 from seqsim.engine.kernel_ready import (
     backlog_add,
     backlog_at,
@@ -181,11 +176,11 @@ def _deliver(W, S, now: int, inclusive: bool) -> None:
         if M[m, M_OUTCOME] == SENT_OK:
             C[C_SENT] += 1
             if not on_queue:
-                advance_row(W, S, M[m, M_ROW], t, now)
+                kf.advance_row(W, S, M[m, M_ROW], t, now)
         else:
             C[C_FAILED] += 1
             if not on_queue:
-                fail_row(W, S, M[m, M_ROW], t, now)
+                kf.fail_row(W, S, M[m, M_ROW], t, now)
 
 
 @njit(cache=True, inline="always")
@@ -281,27 +276,12 @@ def _fault_rooms(W, S, now: int) -> np.ndarray:
     for d in range(stat[DEVICES]):
         if device_first(S, d, stat[DEVICES] + 1) < 0:
             continue
-        back = offline_until(W[W_OFFLINE], d, now)
+        back = kf.offline_until(W[W_OFFLINE], d, now)
         if back != NONE:
             C[C_UNBLOCK] = min(C[C_UNBLOCK], back)
         else:
             room[d] = _room_on(W, S, d, now)
     return room
-
-
-@njit(cache=True)
-def _front(S, room: np.ndarray, slots: int) -> int:
-    """Return the open cell holding the oldest selectable row of a device with room
-    (-1: none)."""
-    R, roots = S[S_ROWS], S[S_CELL_ROOT]
-    best = -1
-    for d in range(room.shape[0]):
-        if room[d] == 0:
-            continue
-        c = device_first(S, d, slots)
-        if c >= 0 and (best < 0 or before(R, roots[c], roots[best])):
-            best = c
-    return best
 
 
 @njit(cache=True)
@@ -325,15 +305,15 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
         had[d] = device_first(S, d, slots) >= 0
     taken = 0
     while True:
-        c = _front(S, room, slots)
+        c = kf.front_cell(S, room, slots)
         if c < 0 or (cut and not _in_batch(S, S[S_CELL_ROOT][c], batch)):
             break
         i = cell_pop(S, c)
         sel[taken] = i
         taken += 1
-        if strikes(W[W_FAULT_P], S[S_FAULT_U], S[S_COUNT], STUCK):
+        if kf.strikes(W[W_FAILURE], S[S_FAULT_U], S[S_COUNT], STUCK):
             R[i, R_CLAIMED_AT] = now + offset  # the worker died holding the claim
-            log_claim(S[S_CLAIMS], S[S_COUNT], i, now, True)
+            kf.log_claim(S[S_CLAIMS], S[S_COUNT], i, now, True)
         else:
             room[R[i, R_DEV]] -= 1
     for d in range(room.shape[0]):
@@ -369,7 +349,7 @@ def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
     M[m, M_OUTCOME] = PENDING_OUTCOME
     M[m, M_ATTEMPT] = R[i, R_RETRY] + 1
     if W[W_STAT][ON_QUEUE] != 0:
-        advance_row(W, S, i, now, now)
+        kf.advance_row(W, S, i, now, now)
     C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], send_at, m)
 
 
@@ -378,7 +358,7 @@ def _next_event(W, S, k: int, now: int) -> int:
     """Return the first poll after ``k`` at which anything can change, after a
     poll that queued nothing (arrivals and outages are checked poll by poll)."""
     stat, C = W[W_STAT], S[S_COUNT]
-    event = min(C[C_UNBLOCK], fault_event(stat, C, S[S_ROWS], S[S_CLAIMS]))
+    event = min(C[C_UNBLOCK], kf.fault_event(stat, C, S[S_ROWS], S[S_CLAIMS]))
     if C[C_FLIGHT] > 0:
         event = min(event, S[S_FLIGHT][0, 0])
     counts = S[S_GROUP_COUNT]
@@ -436,16 +416,16 @@ def _poll_faulty(W, S, rng, k: int, now: int) -> None:
     _deliver(W, S, now, False)
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         catch_up(W, S, now)
-        backlog_rebuild(W[W_STAT], C, S[S_ROWS], S[S_BACKLOG])
+        kf.backlog_rebuild(W[W_STAT], C, S[S_ROWS], S[S_BACKLOG])
     enrol(W, S, k, now)
-    retry_and_release(W, S, now)
+    kf.retry_and_release(W, S, now)
     promote(W, S, now)
     claims = C[C_CLAIMS]
     chosen, skipped = _select_faulty(W, S, now)
     for j in range(chosen):
         u_fail = rng.random()
         u_gap = rng.random()
-        log_claim(S[S_CLAIMS], C, sel[j], now, False)
+        kf.log_claim(S[S_CLAIMS], C, sel[j], now, False)
         _queue(W, S, sel[j], u_fail, u_gap, now)
     _deliver(W, S, now, True)
     promote(W, S, now)
@@ -506,7 +486,7 @@ def run_polls(W, S, rng, k_stop: int) -> int:
         else:
             status = _room(W, S, k)
             if status == 0 and stat[FAULTS]:
-                status = fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U])
+                status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U])
             if status:
                 C[C_K] = k
                 return status

@@ -22,6 +22,7 @@ duplicate's delivery finds the row completed and does nothing.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from seqsim.engine.kernel_advance import complete, fail_send
@@ -40,6 +41,11 @@ from seqsim.engine.kernel_layout import (
     C_RELEASED,
     C_RETRY,
     C_ROWS,
+    CLAIM_AT,
+    CLAIM_KIND,
+    CLAIM_RELEASED,
+    CLAIM_RETRY,
+    CLAIM_ROW,
     CLAIM_TIMEOUT,
     COMPLETED,
     CRASH,
@@ -65,28 +71,35 @@ from seqsim.engine.kernel_layout import (
     S_COUNT,
     S_FAULT_U,
     S_PENDING,
-    S_RETRY,
     S_ROWS,
     S_TMP,
     STUCK,
     STUCK_CLAIM,
-    W_FAULT_P,
+    W_FAILURE,
     W_STAT,
 )
-from seqsim.engine.kernel_order import skew_merge
-from seqsim.engine.kernel_ready import backlog_add, cell_pop, due_poll, make_due, take
+from seqsim.engine.kernel_order import before, skew_merge
+from seqsim.engine.kernel_ready import (
+    backlog_add,
+    cell_pop,
+    device_first,
+    due_poll,
+    make_due,
+    take,
+)
 
 __all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_room",
-           "log_claim", "offline_until", "retry_and_release", "strikes", "withdraw"]
+           "front_cell", "log_claim", "offline_until", "retry_and_release", "strikes",
+           "withdraw"]
 
 
 @njit(cache=True)
 def strikes(chances, uniforms, counts, which: int) -> bool:
     """Return whether fault ``which`` (``CRASH`` or ``STUCK``) strikes now: the next
     uniform of its stream below its probability (no draw when that is 0).
-    ``chances``, ``uniforms``, ``counts``: ``W[W_FAULT_P]``, ``S[S_FAULT_U]``,
+    ``chances``, ``uniforms``, ``counts``: ``W[W_FAILURE]``, ``S[S_FAULT_U]``,
     ``S[S_COUNT]`` (helpers take arrays: see :func:`~seqsim.engine.kernel_ready.due_poll`)."""
-    p = chances[which]
+    p = chances[1 + which]
     if p <= 0:
         return False
     u = uniforms[which, counts[C_DRAWN + which]]
@@ -141,7 +154,7 @@ def withdraw(W, S, i: int) -> None:
     take(S, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def advance_row(W, S, i: int, t: int, now: int) -> None:
     """Advance the contact of row ``i`` whose message was queued or sent at ``t``
     (``now``: the poll's instant): :func:`~seqsim.engine.kernel_advance.complete`,
@@ -150,11 +163,11 @@ def advance_row(W, S, i: int, t: int, now: int) -> None:
     if stat[FAULTS] == 0:
         complete(W, S, i, t, now)
         return
-    crash = strikes(W[W_FAULT_P], S[S_FAULT_U], C, CRASH)
+    crash = strikes(W[W_FAILURE], S[S_FAULT_U], C, CRASH)
     if R[i, R_STATUS] != ACTIVE:
         return  # a duplicate message of a row already advanced
     if crash and stat[ATOMIC] != 0:
-        S[S_RETRY][C[C_RETRY]] = i  # rolled back: the row is as it was until the retry
+        S[S_CLAIMS][C[C_RETRY], CLAIM_RETRY] = i  # rolled back: as it was until the retry
         C[C_RETRY] += 1
         return
     if R[i, R_CLAIMED_AT] == NONE:
@@ -169,7 +182,7 @@ def advance_row(W, S, i: int, t: int, now: int) -> None:
     complete(W, S, i, t, now)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fail_row(W, S, i: int, t: int, now: int) -> None:
     """Record the failed send of row ``i``'s message at ``t``: as
     :func:`~seqsim.engine.kernel_advance.fail_send`, but a row no longer active
@@ -187,8 +200,8 @@ def fail_row(W, S, i: int, t: int, now: int) -> None:
 def _holds(L, R, offset: int, p: int) -> bool:
     """Return whether logged claim ``p`` (of ``L``, ``S[S_CLAIMS]``) still holds its
     row: active, and claimed at that instant (``offset``: the database clock's)."""
-    i = L[p, 0]
-    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, 1] + offset
+    i = L[p, CLAIM_ROW]
+    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, CLAIM_AT] + offset
 
 
 @njit(cache=True)
@@ -200,7 +213,7 @@ def retry_and_release(W, S, now: int) -> None:
     release's comparison are on the database clock, so the offset cancels."""
     stat, R, C, L = W[W_STAT], S[S_ROWS], S[S_COUNT], S[S_CLAIMS]
     for j in range(C[C_RETRY]):
-        i = S[S_RETRY][j]
+        i = L[j, CLAIM_RETRY]
         if R[i, R_STATUS] != ACTIVE:
             continue
         if R[i, R_CLAIMED_AT] == NONE:
@@ -209,11 +222,11 @@ def retry_and_release(W, S, now: int) -> None:
     C[C_RETRY] = 0
     cutoff = now - stat[CLAIM_TIMEOUT]
     p = C[C_RELEASED]
-    while p < C[C_CLAIMS] and L[p, 1] < cutoff:
+    while p < C[C_CLAIMS] and L[p, CLAIM_AT] < cutoff:
         if _holds(L, R, stat[DB_OFFSET], p):
-            i = L[p, 0]
-            if L[p, 2] == STUCK_CLAIM:
-                L[p, 2], L[p, 3] = RELEASED_CLAIM, now
+            i = L[p, CLAIM_ROW]
+            if L[p, CLAIM_KIND] == STUCK_CLAIM:
+                L[p, CLAIM_KIND], L[p, CLAIM_RELEASED] = RELEASED_CLAIM, now
             R[i, R_CLAIMED_AT] = NONE
             R[i, R_RETRY] += 1
             make_due(W, S, i, now)
@@ -224,12 +237,12 @@ def retry_and_release(W, S, now: int) -> None:
 @njit(cache=True)
 def log_claim(claims, counts, i: int, now: int, stuck: bool) -> None:
     """Log the claim of row ``i`` at ``now`` in ``claims`` (``S[S_CLAIMS]``; claims
-    are logged in time order); ``stuck``: its worker died holding it (column 2 is
-    then STUCK_CLAIM, and RELEASED_CLAIM with the release instant in column 3 once
-    a poll releases it: the lateness attribution's held claims)."""
-    claims[counts[C_CLAIMS], 0] = i
-    claims[counts[C_CLAIMS], 1] = now
-    claims[counts[C_CLAIMS], 2] = STUCK_CLAIM if stuck else 0
+    are logged in time order); ``stuck``: its worker died holding it (CLAIM_KIND is
+    then STUCK_CLAIM, and RELEASED_CLAIM with the release instant in CLAIM_RELEASED
+    once a poll releases it: the lateness attribution's held claims)."""
+    claims[counts[C_CLAIMS], CLAIM_ROW] = i
+    claims[counts[C_CLAIMS], CLAIM_AT] = now
+    claims[counts[C_CLAIMS], CLAIM_KIND] = STUCK_CLAIM if stuck else 0
     counts[C_CLAIMS] += 1
 
 
@@ -245,7 +258,7 @@ def fault_event(stat, counts, R, claims) -> int:
     counts[C_RELEASED] = p
     if p == counts[C_CLAIMS]:
         return NEVER
-    return claims[p, 1] + stat[CLAIM_TIMEOUT] + 1
+    return claims[p, CLAIM_AT] + stat[CLAIM_TIMEOUT] + 1
 
 
 @njit(cache=True)
@@ -257,6 +270,21 @@ def offline_until(windows, d: int, now: int) -> int:
         if windows[w, 2 + d] and windows[w, 0] <= now < windows[w, 1]:
             until = max(until, windows[w, 1])
     return until
+
+
+@njit(cache=True)
+def front_cell(S, room: np.ndarray, slots: int) -> int:
+    """Return the open cell holding the oldest selectable row of a device with room
+    (-1: none)."""
+    R, roots = S[S_ROWS], S[S_CELL_ROOT]
+    best = -1
+    for d in range(room.shape[0]):
+        if room[d] == 0:
+            continue
+        c = device_first(S, d, slots)
+        if c >= 0 and (best < 0 or before(R, roots[c], roots[best])):
+            best = c
+    return best
 
 
 @njit(cache=True)

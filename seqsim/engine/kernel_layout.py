@@ -24,10 +24,11 @@ NONE = -(2**63)
 W_STAT, W_SEQS, W_STEPS, W_TRIG_SEQ, W_BOUNDS, W_ARR_LEAD, W_ARR_TRIG, W_LEAD_DEV, W_LEAD_RANK, \
     W_LIMITS, W_MIDNIGHTS, W_GAPS, W_FAILURE, W_LEAD_ZONE, W_POLL_KIND, W_WIN_LO, W_WIN_HI, \
     W_WIN_START, W_WIN_END = range(19)
-# The one-message faults (seqsim.engine.kernel_faults): float64 probabilities (crash,
-# stuck claim) and the offline windows, one row each: start, end, then 1 per device
-# offline in it.
-W_FAULT_P, W_OFFLINE = 19, 20
+# The one-message faults (seqsim.engine.kernel_faults): the offline windows, one row
+# each: start, end, then 1 per device offline in it. W[W_FAILURE] holds the send
+# failure rate, then the probabilities of the faults (index 1 + CRASH, 1 + STUCK).
+# (Few slots: every array of W and S costs each kernel call a reference count.)
+W_OFFLINE = 19
 # Scalars in W[W_STAT].
 START, POLL, TOTAL, BATCH, HOUR_US, DAY_US, ALL_AT, DELAY_FROM, ON_QUEUE, MAX_RETRIES, \
     ROWS_PER_ENTRY, CATCH_UP, STALE_AFTER, ZONES, SKIP_IDLE, DEVICES = range(16)
@@ -46,18 +47,19 @@ S_ROWS, S_MSGS, S_CELL_ROOT, S_PENDING, S_FLIGHT, S_LEAD_TRIG, S_LEAD_N, S_UPTO,
     S_HOUR_RING, S_DAY_RING, S_BLOCKED_UNTIL, S_TREAP_ROOT, S_COUNT, S_TIMELINE, S_SEL, \
     S_CELL_COUNT, S_GROUP_COUNT, S_TMP, S_PAIR_FIRST, S_GROUP_OPEN = range(21)
 # Faults: the fault streams' uniforms (float64, a row per stream: CRASH, STUCK), the
-# claims in claim order (row, application instant, kind, released at), the advances
-# to retry, and a
-# Fenwick tree of waiting rows by the poll their due time falls on (the backlog
-# when the database clock is offset).
-S_FAULT_U, S_CLAIMS, S_RETRY, S_BACKLOG = 21, 22, 23, 24
+# claims in claim order (columns: row, application instant; the rows whose advance
+# waits for a retry, CLAIM_RETRY; and for the lateness attribution, the claim's kind
+# and when a poll released a stuck one), and a Fenwick tree of waiting rows by the
+# poll their due time falls on (the backlog when the database clock is offset).
+S_FAULT_U, S_CLAIMS, S_BACKLOG = 21, 22, 23
 # Lateness attribution (seqsim.engine.wait_log): each device's "full" flag after the
 # last selection, and the log of its changes (instant, device).
-S_FULL, S_FULL_LOG = 25, 26
-STATE_ARRAYS = 27
+S_FULL, S_FULL_LOG = 24, 25
+STATE_ARRAYS = 26
+CLAIM_ROW, CLAIM_AT, CLAIM_RETRY, CLAIM_KIND, CLAIM_RELEASED = 0, 1, 2, 3, 4
 #: State arrays sized by the rows / the messages (they grow together).
 ROW_SIZED = (S_ROWS, S_TMP, S_SEL)
-MESSAGE_SIZED = (S_MSGS, S_FLIGHT, S_CLAIMS, S_RETRY)
+MESSAGE_SIZED = (S_MSGS, S_FLIGHT, S_CLAIMS)
 #: Rows of S_FAULT_U.
 CRASH, STUCK = 0, 1
 #: Column 2 of S_CLAIMS (row, instant, kind, released at): a claim a dead worker

@@ -124,7 +124,7 @@ def backlog_add(stat, tree, due: int, delta: int) -> None:
         j += j & -j
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def backlog_at(stat, counts, tree, k: int) -> int:
     """Return the backlog after poll ``k``: the waiting rows due by its instant on
     the application's clock (``counts``: ``S[S_COUNT]``)."""
@@ -150,7 +150,8 @@ def make_due(W, S, i: int, now: int) -> None:
     if R[i, R_DUE] - offset <= now:
         ready_push(S, i)
         return
-    b = due_poll(stat, R[i, R_DUE] - offset)
+    # Spelled out rather than due_poll: this is the hot path of every new row.
+    b = min(first_poll_at_or_after(R[i, R_DUE] - offset - stat[START], stat[POLL]), stat[TOTAL])
     heads = S[S_PENDING]
     R[i, R_LEFT] = heads[b]  # a pending row is in no heap: its link chains the bucket
     heads[b] = i

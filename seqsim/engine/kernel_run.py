@@ -51,9 +51,10 @@ def _wait_log(state: tuple) -> WaitLog:
     poll released (sequence_contacts ids are row indexes + 1)."""
     counters = state[k.S_COUNT]
     claims = state[k.S_CLAIMS][: counters[k.C_CLAIMS]]
-    held = claims[claims[:, 2] == k.RELEASED_CLAIM]
+    held = claims[claims[:, k.CLAIM_KIND] == k.RELEASED_CLAIM]
     return WaitLog.of(state[k.S_FULL_LOG][: counters[k.C_LOG]],
-                      np.column_stack([held[:, 0] + 1, held[:, 1], held[:, 3]]))
+                      np.column_stack([held[:, k.CLAIM_ROW] + 1, held[:, k.CLAIM_AT],
+                                       held[:, k.CLAIM_RELEASED]]))
 
 
 def run_kernel(

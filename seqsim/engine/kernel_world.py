@@ -67,7 +67,6 @@ from seqsim.engine.kernel_layout import (
     S_MSGS,
     S_PAIR_FIRST,
     S_PENDING,
-    S_RETRY,
     S_ROWS,
     S_SEL,
     S_STEPS,
@@ -260,20 +259,17 @@ def _stat(scenario: Scenario, total: int, rows_per_entry: int, zones: int,
     return stat
 
 
-def _fault_arrays(scenario: Scenario, devices: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Return the faults' probabilities (crash, stuck claim) and offline windows (a
-    row each: start µs, end µs, then 1 for each device of ``devices`` it takes
-    offline)."""
+def _offline_windows(scenario: Scenario, devices: list[str]) -> np.ndarray:
+    """Return the offline windows of ``[faults]``, a row each: start µs, end µs,
+    then 1 for each device of ``devices`` it takes offline."""
     faults = scenario.faults
-    chances = np.array([faults.crash_between_statements, faults.stuck_claims],
-                       dtype=np.float64)
     offline = np.zeros((len(faults.device_offline), 2 + len(devices)), dtype=np.int64)
     index = {d: j for j, d in enumerate(devices)}
     for w, window in enumerate(faults.device_offline):
         offline[w, :2] = to_us(window.start), to_us(window.end)
         for device in window.device_ids(devices):
             offline[w, 2 + index[device]] = 1
-    return chances, offline
+    return offline
 
 
 def _sequence_table(sequences: pd.DataFrame, steps: np.ndarray, entry: np.ndarray,
@@ -319,9 +315,11 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
         trig_seq, bounds,
         lead_of, a_codes[:n].astype(np.int64), lead_dev, rank,
         np.array([cap.hourly_limit, cap.daily_limit, cap.in_flight_limit], dtype=np.int64),
-        _midnights(scenario), gaps, np.array([cap.failure_rate], dtype=np.float64),
+        _midnights(scenario), gaps,
+        np.array([cap.failure_rate, scenario.faults.crash_between_statements,
+                  scenario.faults.stuck_claims], dtype=np.float64),
         zone_of.astype(np.int64), _poll_kinds(scenario, total), *windows,
-        *_fault_arrays(scenario, devices),
+        _offline_windows(scenario, devices),
     )
     codes = Codes(phones, created, lead_zones, lead_dev, np.asarray(devices, dtype=object),
                   np.asarray(a_triggers, dtype=object), sequences["id"].to_numpy(np.int64),
@@ -367,8 +365,7 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_FULL_LOG] = np.zeros((max(256, 4 * n_devices), 2), dtype=np.int64)
     # Uniforms are drawn from the fault streams as the run needs them (NEEDS_DRAWS).
     state[S_FAULT_U] = np.zeros((2, 0), dtype=np.float64)
-    state[S_CLAIMS] = np.zeros((rows, 4), dtype=np.int64)
-    state[S_RETRY] = np.zeros(rows, dtype=np.int64)
+    state[S_CLAIMS] = np.zeros((rows, 5), dtype=np.int64)
     state[S_BACKLOG] = np.zeros(world.polls + 2, dtype=np.int64)
     return tuple(state)
 
