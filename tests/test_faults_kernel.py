@@ -142,6 +142,29 @@ def test_batch_skipping_idle_polls_changes_nothing_under_faults() -> None:
     assert skipped.info["polls_run"] < every.info["polls_run"]
 
 
+
+def test_a_device_going_offline_while_its_rows_wait_outside_the_batch_counts_as_device() -> None:
+    # Found by the 300-example property: a batch of 1 is taken by the oldest row,
+    # of dev-001 (over its daily limit), so nothing can be queued for hours and
+    # the compiled engine jumps those polls; dev-002 goes offline for one poll in
+    # between. Its waiting row spends that poll on the device, not the batch: the
+    # offline start is an event, as the row engine's poll there records it.
+    scenario = seqsim.Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "2d", "poll_interval": "2m",
+                       "seed": 1561},
+        "sequences": [{"name": "S0", "trigger": "s0", "days": [0, 1, 2, 3],
+                       "delay_hours": [0, 0, 0, 0]}],
+        "workload": [{"kind": "poisson", "trigger": "s0", "rate_per_hour": 1.0,
+                      "end": "2025-07-01T06:00:00"}],
+        "capacity": {"devices": 3, "batch_size": 1, "daily_limit": 4},
+        "faults": {"crash_between_statements": 0.2, "atomic_advance": False,
+                   "device_offline": [{"start": "2025-07-01T11:52:00", "duration": "1m",
+                                       "devices": ["dev-001", "dev-002"]}]}})
+    row, batch = run_both_engines(scenario)
+    waited = batch.sends.loc[batch.sends["device_id"] == "dev-002"]
+    assert (waited["wait_device_s"] == 120.0).sum() == 1
+    assert batch.info["polls_run"] < batch.info["polls"]
+
 @pytest.mark.parametrize("path", ONE_POLLER, ids=lambda p: p.stem)
 def test_shipped_one_poller_fault_scenarios_agree_and_keep_their_baselines(path: Path) -> None:
     scenario = seqsim.Scenario.from_toml(path)

@@ -89,8 +89,8 @@ from seqsim.engine.kernel_ready import (
 )
 
 __all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_room",
-           "front_cell", "log_claim", "offline_until", "retry_and_release", "strikes",
-           "withdraw"]
+           "front_cell", "log_claim", "next_offline", "offline_until", "retry_and_release",
+           "strikes", "withdraw"]
 
 
 @njit(cache=True)
@@ -259,6 +259,19 @@ def fault_event(stat, counts, R, claims) -> int:
     if p == counts[C_CLAIMS]:
         return NEVER
     return claims[p, CLAIM_AT] + stat[CLAIM_TIMEOUT] + 1
+
+
+@njit(cache=True)
+def next_offline(windows, now: int) -> int:
+    """Return the first start of an offline window after ``now`` (NEVER: none);
+    ``windows``: ``W[W_OFFLINE]``. A poll runs there even when nothing can be
+    queued, because the row engine's record of full devices (the lateness
+    attribution's ``device`` cause) changes there."""
+    first = NEVER
+    for w in range(windows.shape[0]):
+        if windows[w, 0] > now:
+            first = min(first, windows[w, 0])
+    return first
 
 
 @njit(cache=True)
