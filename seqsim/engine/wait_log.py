@@ -42,11 +42,6 @@ class WaitLog(NamedTuple):
         return cls(f[:, 0].copy(), f[:, 1].copy(), h[:, 0].copy(), h[:, 1].copy(),
                    h[:, 2].copy())
 
-    @classmethod
-    def empty(cls) -> WaitLog:
-        """Return the log of a run in which no device was ever full and no claim held."""
-        return cls.of([])
-
 
 def full_changes(previous: set[int], full: set[int], at: int) -> list[tuple[int, int]]:
     """Return the ``(at, device)`` flag changes from ``previous`` to ``full``, in

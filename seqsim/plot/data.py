@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from seqsim.analysis.durations import HOUR_S
 from seqsim.errors import SeqsimError
 from seqsim.results.result import Result
+from seqsim.results.rows import entry_step_ids
 
 __all__ = [
     "Step", "completion_frame", "completion_unit", "run_linestyle", "run_steps",
@@ -103,7 +104,7 @@ def completion_frame(result: Result) -> pd.DataFrame:
     names = result.tables["sequences"].set_index("id")["name"].astype(str)
     contacts = result.contacts
     keys = ["sequence_id", "contact_phone"]
-    entry_ids = step_table.loc[step_table["is_entry_point"].astype(bool), "id"]
+    entry_ids = entry_step_ids(step_table)
     last_ids = step_table.sort_values("day_number").groupby("sequence_id")["id"].last()
     entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*keys, "created_at"]]
     last = contacts.loc[

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["find", "rows_of"]
+__all__ = ["entry_step_ids", "find", "rows_of"]
 
 
 def find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None = None
@@ -32,3 +33,9 @@ def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
         return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
     return find(ids, wanted)
+
+
+def entry_step_ids(steps: pd.DataFrame) -> np.ndarray:
+    """Return the ids (int64) of the entry steps in a ``sequence_steps`` table: the
+    step a contact's first row of a sequence is created on."""
+    return steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)

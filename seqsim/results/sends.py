@@ -10,7 +10,7 @@ import pandas as pd
 
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
-from seqsim.results.rows import find, rows_of
+from seqsim.results.rows import entry_step_ids, find, rows_of
 from seqsim.results.waits import Waits, wait_columns
 from seqsim.units import HOUR_US
 
@@ -131,7 +131,7 @@ def _schedule(
         row = rows_of(contacts["id"].to_numpy(np.int64),
                        done["sequence_contact_id"].to_numpy(np.int64))
         pair = np.where(row >= 0, pairs[np.maximum(row, 0)], -1)
-        entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
+        entry_ids = entry_step_ids(steps)
         is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_ids)
         created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
         enrolled = _entry_times(pairs[is_entry], created, pair)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine.lateness import WAIT_COLUMNS
+from seqsim.results.rows import entry_step_ids
 
 __all__ = ["STEP_COLUMNS", "UnsentRows", "queued_at", "round_quantile", "step_table",
            "unsent_at_end"]
@@ -128,7 +129,7 @@ def _completion_hours(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFra
     """Return (sequence_id, day_number, h, completed_at): hours from enrolment to
     each completed step."""
     pair = ["sequence_id", "contact_phone"]
-    entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"]
+    entry_ids = entry_step_ids(steps)
     entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*pair, "created_at"]]
     entries = entries.drop_duplicates(pair).rename(columns={"created_at": "enrolled_at"})
     done = contacts.loc[contacts["status"] == "completed",

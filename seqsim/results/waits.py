@@ -17,7 +17,7 @@ from seqsim.engine.lateness import WAIT_COLUMNS, SendTimes, wait_parts
 from seqsim.engine.rules import Schedule, SendWindows
 from seqsim.engine.wait_log import WaitLog
 from seqsim.model.scenario import Scenario
-from seqsim.results.rows import rows_of
+from seqsim.results.rows import entry_step_ids, rows_of
 
 __all__ = ["WAIT_COLUMNS", "Waits", "wait_columns"]
 
@@ -75,7 +75,7 @@ def _by_completion(done: pd.DataFrame, steps: pd.DataFrame, sequences: pd.DataFr
                    scenario: Scenario) -> np.ndarray:
     """Return 1 per send whose row was created by a completion (the previous step's,
     or the previous sequence's last one for a chain), 0 when by an enrolment."""
-    entry_ids = steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
+    entry_ids = entry_step_ids(steps)
     later = ~np.isin(done["sequence_stepid"].to_numpy(np.int64), entry_ids)
     if Schedule.of(scenario.policy).all_at_enrollment:
         later[:] = False  # every step's row is written at enrolment
