@@ -358,8 +358,7 @@ def _next_event(W, S, k: int, now: int) -> int:
     """Return the first poll after ``k`` at which anything can change, after a
     poll that queued nothing (arrivals and outages are checked poll by poll)."""
     stat, C = W[W_STAT], S[S_COUNT]
-    event = min(C[C_UNBLOCK], kf.fault_event(stat, C, S[S_ROWS], S[S_CLAIMS]),
-                kf.next_offline(W[W_OFFLINE], now))
+    event = min(C[C_UNBLOCK], kf.fault_event(W, S, now))
     if C[C_FLIGHT] > 0:
         event = min(event, S[S_FLIGHT][0, 0])
     counts = S[S_GROUP_COUNT]

@@ -76,6 +76,7 @@ from seqsim.engine.kernel_layout import (
     STUCK,
     STUCK_CLAIM,
     W_FAILURE,
+    W_OFFLINE,
     W_STAT,
 )
 from seqsim.engine.kernel_order import before, skew_merge
@@ -247,18 +248,19 @@ def log_claim(claims, counts, i: int, now: int, stuck: bool) -> None:
 
 
 @njit(cache=True)
-def fault_event(stat, counts, R, claims) -> int:
-    """Return the first instant a poll releases a claim (NEVER: none is held),
-    forgetting the logged claims that no longer hold their row."""
+def fault_event(W, S, now: int) -> int:
+    """Return the first instant after ``now`` at which a fault needs a poll (NEVER:
+    none): a held claim's release (forgetting the logged claims that no longer
+    hold their row), or the start of an offline window."""
+    stat, counts, R, claims = W[W_STAT], S[S_COUNT], S[S_ROWS], S[S_CLAIMS]
     if stat[FAULTS] == 0:
         return NEVER
     p = counts[C_RELEASED]
     while p < counts[C_CLAIMS] and not _holds(claims, R, stat[DB_OFFSET], p):
         p += 1
     counts[C_RELEASED] = p
-    if p == counts[C_CLAIMS]:
-        return NEVER
-    return claims[p, CLAIM_AT] + stat[CLAIM_TIMEOUT] + 1
+    release = NEVER if p == counts[C_CLAIMS] else claims[p, CLAIM_AT] + stat[CLAIM_TIMEOUT] + 1
+    return min(release, next_offline(W[W_OFFLINE], now))
 
 
 @njit(cache=True)
