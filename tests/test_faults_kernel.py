@@ -160,7 +160,7 @@ def test_a_device_going_offline_while_its_rows_wait_outside_the_batch_counts_as_
         "faults": {"crash_between_statements": 0.2, "atomic_advance": False,
                    "device_offline": [{"start": "2025-07-01T11:52:00", "duration": "1m",
                                        "devices": ["dev-001", "dev-002"]}]}})
-    row, batch = run_both_engines(scenario)
+    _row, batch = run_both_engines(scenario)
     waited = batch.sends.loc[batch.sends["device_id"] == "dev-002"]
     assert (waited["wait_device_s"] == 120.0).sum() == 1
     assert batch.info["polls_run"] < batch.info["polls"]
