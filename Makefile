@@ -39,7 +39,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check seqsim tests $(wildcard benchmarks)
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The engine property tests with a bigger hypothesis budget (tens of minutes).
 test-deep: $(VENV)/.installed-dev

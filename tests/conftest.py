@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from seqsim import Scenario, simulate
 from seqsim.engine import schema
 from seqsim.model.sequence import SequenceConfig
 
@@ -38,3 +39,17 @@ def table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
 @pytest.fixture
 def cold() -> SequenceConfig:
     return SequenceConfig(name="COLD", trigger="cold", days=(1, 3, 6, 9))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, compile the engine once in the controller before the
+    workers start, so they load it from numba's cache instead of each compiling
+    it (and racing to write the cache) on a fresh clone."""
+    config = session.config
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    simulate(Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "1h", "poll_interval": "10m"},
+        "sequences": [{"name": "WARM", "trigger": "warm", "days": [1]}],
+        "workload": [{"kind": "burst", "trigger": "warm", "count": 1}],
+    }), engine="batch", progress=False)
