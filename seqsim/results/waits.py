@@ -36,16 +36,23 @@ def _us(values: pd.Series | np.ndarray) -> np.ndarray:
 
 def _retried_after(messages: pd.DataFrame, done: np.ndarray) -> np.ndarray:
     """Return, per delivered message (positions ``done`` in ``messages``), when the
-    previous attempt of its row failed (NONE: no earlier failed attempt)."""
+    previous attempt of its row failed (NONE: no earlier failed attempt).
+
+    Only a failure before the message was queued counts: under ``[faults]`` a
+    claim released while its message was still on the device queues the row
+    again, and the first message may fail after the second was queued.
+    """
     failed = (messages["outcome"] == "failed").to_numpy(dtype=bool)
     if not failed.any():
         return np.full(len(done), NONE, dtype=np.int64)
     rows = messages["sequence_contact_id"].to_numpy(np.int64)
     order = np.lexsort((messages["id"].to_numpy(np.int64), rows))
     sent = _us(messages["sent_at"])[order]
+    queued = _us(messages["queued_at"])[order]
     same = np.r_[False, rows[order][1:] == rows[order][:-1]]
     previous = np.full(len(order), NONE, dtype=np.int64)
-    previous[1:] = np.where(same[1:] & failed[order][:-1], sent[:-1], NONE)
+    caused = same[1:] & failed[order][:-1] & (sent[:-1] < queued[1:])
+    previous[1:] = np.where(caused, sent[:-1], NONE)
     by_message = np.empty_like(previous)
     by_message[order] = previous
     return by_message[done]
