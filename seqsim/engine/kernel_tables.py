@@ -43,13 +43,30 @@ class Final(NamedTuple):
     lead_n: np.ndarray
 
 
+#: Rows copied per block by :func:`_split`: a block (21 int64 a row) stays in cache.
+_BLOCK = 16384
+
+
+def _split(table: np.ndarray, columns: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Return ``columns`` of the row-major ``table`` as contiguous arrays.
+
+    Copied a block of rows at a time: a whole column at once reads every
+    cache line of the table for each column (about 4x slower on 4M rows).
+    """
+    out = {c: np.empty(len(table), dtype=table.dtype) for c in columns}
+    for lo in range(0, len(table), _BLOCK):
+        block = table[lo: lo + _BLOCK]
+        for c in columns:
+            out[c][lo: lo + _BLOCK] = block[:, c]
+    return out
+
+
 def final_columns(state: tuple) -> Final:
     """Return the columns of the state's used rows and messages, contiguous."""
     counters = state[k.S_COUNT]
     R = state[k.S_ROWS][: counters[k.C_ROWS]]
     M = state[k.S_MSGS][: counters[k.C_MSGS]]
-    return Final({c: np.ascontiguousarray(R[:, c]) for c in _ROW_COLUMNS},
-                 {c: np.ascontiguousarray(M[:, c]) for c in _MESSAGE_COLUMNS},
+    return Final(_split(R, _ROW_COLUMNS), _split(M, _MESSAGE_COLUMNS),
                  state[k.S_LEAD_TRIG].copy(), state[k.S_LEAD_N].copy())
 
 

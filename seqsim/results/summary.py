@@ -12,7 +12,7 @@ from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.results.faults import duplicate_sends, fault_metrics
-from seqsim.results.rows import rows_of
+from seqsim.results.rows import distinct_count, rows_of
 from seqsim.results.steps import queued_at, round_quantile, unsent_at_end
 from seqsim.units import HOUR_US
 
@@ -64,8 +64,8 @@ def build_summary(
         "messages_sent": int(sent_mask.sum()),
         "messages_failed": int((sends["outcome"] == "failed").sum()),
         "contacts_completed": int(finished.sum()),
-        "contacts_failed": int(np.unique(pairs[(status == "failed").to_numpy()]).size),
-        "contacts_active": int(np.unique(pairs[(status == "active").to_numpy()]).size),
+        "contacts_failed": distinct_count(pairs[(status == "failed").to_numpy()]),
+        "contacts_active": distinct_count(pairs[(status == "active").to_numpy()]),
         "peak_backlog": int(timeline["backlog"].max()) if not timeline.empty else 0,
         "lateness_p50_s": round_quantile(lateness, 0.50),
         "lateness_p95_s": round_quantile(lateness, 0.95),
