@@ -13,7 +13,7 @@ from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.results.faults import duplicate_sends, fault_metrics
 from seqsim.results.rows import distinct_count, rows_of
-from seqsim.results.steps import queued_at, round_quantile, unsent_at_end
+from seqsim.results.steps import queued_at, round_quantiles, unsent_at_end
 from seqsim.units import HOUR_US
 
 __all__ = ["build_summary"]
@@ -67,9 +67,8 @@ def build_summary(
         "contacts_failed": distinct_count(pairs[(status == "failed").to_numpy()]),
         "contacts_active": distinct_count(pairs[(status == "active").to_numpy()]),
         "peak_backlog": int(timeline["backlog"].max()) if not timeline.empty else 0,
-        "lateness_p50_s": round_quantile(lateness, 0.50),
-        "lateness_p95_s": round_quantile(lateness, 0.95),
-        "lateness_p99_s": round_quantile(lateness, 0.99),
+        **dict(zip(("lateness_p50_s", "lateness_p95_s", "lateness_p99_s"),
+                   round_quantiles(lateness, (0.50, 0.95, 0.99)), strict=True)),
         "lateness_max_s": None if not len(lateness) else round(float(lateness.max()), 6),
         "mean_completion_hours": None if not len(hours) else round(float(hours.mean()), 6),
         "designed_completion_hours": None if not len(designed)
@@ -78,8 +77,8 @@ def build_summary(
         "lost_contacts": checks.lost,
         "max_active_rows_per_contact": checks.max_active_rows,
         "early_sends": int(sends["early"].sum()) if "early" in sends else 0,
-        "drift_hours_p50": round_quantile(drift, 0.50),
-        "drift_hours_p95": round_quantile(drift, 0.95),
+        **dict(zip(("drift_hours_p50", "drift_hours_p95"),
+                   round_quantiles(drift, (0.50, 0.95)), strict=True)),
         "drift_hours_max": None if not len(drift) else round(float(drift.max()), 6),
         "max_messages_per_contact_per_hour": _max_messages_per_hour(
             sends, sent_mask, messages, contacts, pairs),
