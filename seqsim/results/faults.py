@@ -29,9 +29,13 @@ def duplicate_sends(messages: pd.DataFrame, contacts: pd.DataFrame, pairs: np.nd
         return 0
     rows = rows_of(contacts["id"].to_numpy(np.int64), row_ids)
     known = rows >= 0
-    stepids = contacts["sequence_stepid"].to_numpy(np.int64)
+    stepids = contacts["sequence_stepid"].to_numpy()
     width = int(stepids.max()) + 1 if len(stepids) else 1
-    keys = pairs[rows[known]].astype(np.int64) * width + stepids[rows[known]]
+    # In place: on 4M sends each temporary is 32 MB of fresh pages.
+    at = rows if known.all() else rows[known]
+    keys = pairs[at].astype(np.int64, copy=False)
+    keys *= width
+    keys += stepids[at]
     # A send of a row that is not in the table counts by its row id (apart from the rest).
     orphans = distinct_count(row_ids[~known])
     return int(len(row_ids) - distinct_count(keys) - orphans)

@@ -148,14 +148,19 @@ def _max_sends_in_an_hour(phones: pd.Series | np.ndarray, times: np.ndarray) -> 
     if not len(times):
         return 0
     is_code = isinstance(phones, np.ndarray) and phones.dtype.kind in "iu"
-    codes = phones.astype(np.int64) if is_code else pd.factorize(phones)[0].astype(np.int64)
+    codes = (np.array(phones, dtype=np.int64) if is_code
+             else pd.factorize(phones)[0].astype(np.int64))
     micros = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
     micros -= micros.min()
     span = int(micros.max()) + 1
     if codes.min() >= 0 and int(codes.max()) < (2**62) // span:
-        # One sort of packed (phone, time) keys instead of a two-key lexsort.
-        packed = np.sort(codes * span + micros)
-        codes, micros = packed // span, packed % span
+        # One sort of packed (phone, time) keys instead of a two-key lexsort,
+        # unpacked into the same arrays (4M sends: no fresh 32 MB temporaries).
+        packed = codes * span
+        packed += micros
+        packed.sort()
+        np.floor_divide(packed, span, out=codes)
+        np.remainder(packed, span, out=micros)
     else:  # pragma: no cover - a span of centuries
         order = np.lexsort((micros, codes))
         codes, micros = codes[order], micros[order]
