@@ -105,12 +105,24 @@ class _Strings:
         if codes.dtype.kind not in "iu":
             codes = codes.astype(np.int64)
         missing = codes < 0
+        if missing.all():
+            return _nulls(len(codes))
         picked = pc.take(self._names, pa.array(codes, mask=missing if missing.any() else None))
         return pd.array(picked, dtype="str")
 
 
+#: All-missing Arrow string arrays by length while :func:`kernel_tables` runs: its
+#: columns of one length share one (Arrow arrays are immutable; 4M rows of
+#: offsets are 32 MB each).
+_NULLS: dict[int, pa.Array] = {}
+
+
 def _nulls(n: int) -> pd.api.extensions.ExtensionArray:
-    return pd.array(pa.nulls(n, pa.large_string()), dtype="str")
+    """Return an all-missing ``str`` column of ``n`` rows (see :data:`_NULLS`)."""
+    shared = _NULLS.get(n)
+    if shared is None:
+        shared = _NULLS[n] = pa.nulls(n, pa.large_string())
+    return pd.array(shared, dtype="str")
 
 
 _STATUS = _Strings(np.array(["active", "completed", "failed"]))
@@ -243,20 +255,23 @@ def kernel_tables(codes: Codes, final: Final) -> dict[str, pd.DataFrame]:
     """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` from the
     kernel's final columns (:func:`final_columns`)."""
     phones = _Strings(codes.phones)
-    leads, ordered = _lead_table(codes, phones, final.lead_trig, final.lead_n)
     R = final.rows
     # The tables' id columns are int32: cast the few ids, then gather (as a cast
     # of the gathered int64 ids would give, without the int64 copy).
     ids = (codes.sequence_ids.astype(np.int32)[R[k.R_SEQ]],
            codes.step_ids.astype(np.int32)[R[k.R_STEP]])
-    # Ids run 1..n in row order: both frames are in key order by construction.
-    return {
-        "leads": _canonical("leads", leads, ordered),
-        "sequence_contacts": _canonical("sequence_contacts",
-                                        _contacts(codes, phones, R, ids), True),
-        "messages": _canonical("messages", _messages(codes, phones, R, final.messages, ids),
-                               True),
-    }
+    try:
+        leads, ordered = _lead_table(codes, phones, final.lead_trig, final.lead_n)
+        # Ids run 1..n in row order: both frames are in key order by construction.
+        return {
+            "leads": _canonical("leads", leads, ordered),
+            "sequence_contacts": _canonical("sequence_contacts",
+                                            _contacts(codes, phones, R, ids), True),
+            "messages": _canonical("messages",
+                                   _messages(codes, phones, R, final.messages, ids), True),
+        }
+    finally:
+        _NULLS.clear()  # the tables keep theirs; the next run's lengths differ
 
 
 def timeline_frame(start_us: int, poll_us: int, timeline: np.ndarray) -> pd.DataFrame:

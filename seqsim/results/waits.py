@@ -138,7 +138,8 @@ def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFra
     times = SendTimes(
         due=_us(done["due_at"]), queued=_us(done["queued_at"]), sent=_us(done["sent_at"]),
         retried_after=_retried_after(messages, delivered), device=device,
-        sequence_id=done["sequence_id"].to_numpy(np.int64), zone=zone, row=row,
+        # Only searched (never passed to compiled code): the int32 column as it is.
+        sequence_id=done["sequence_id"].to_numpy(), zone=zone, row=row,
         created=created, by_completion=by_completion, zones=zones)
     del at_row, created, device, zone
     return _seconds(wait_parts(scenario, sequences, waits.devices, waits.log, times))
