@@ -41,7 +41,7 @@ class Final(NamedTuple):
 
     Copied out so the state (several times larger: heaps, links, spare room)
     can be freed before the frames are built; the frames then share these.
-    Times are int64; codes and counts int32 when they fit (:func:`_split`).
+    Times are int64; codes and counts int32 when they fit (:func:`_split_columns`).
     """
 
     rows: dict[int, np.ndarray]  # R_* column -> per sequence_contacts row
@@ -50,11 +50,11 @@ class Final(NamedTuple):
     lead_n: np.ndarray
 
 
-#: Rows copied per block by :func:`_split`: a block (21 int64 a row) stays in cache.
+#: Rows copied per block by :func:`_split_columns`: a block (21 int64 a row) stays in cache.
 _BLOCK = 16384
 
 
-def _split(table: np.ndarray, columns: tuple[int, ...],
+def _split_columns(table: np.ndarray, columns: tuple[int, ...],
            narrow: frozenset[int]) -> dict[int, np.ndarray]:
     """Return ``columns`` of the row-major int64 ``table`` as contiguous arrays,
     those in ``narrow`` as int32 when every value fits (checked, else int64).
@@ -82,8 +82,8 @@ def final_columns(state: tuple) -> Final:
     counters = state[k.S_COUNT]
     R = state[k.S_ROWS][: counters[k.C_ROWS]]
     M = state[k.S_MSGS][: counters[k.C_MSGS]]
-    return Final(_split(R, _ROW_COLUMNS, _ROW_NARROW),
-                 _split(M, _MESSAGE_COLUMNS, _MESSAGE_NARROW),
+    return Final(_split_columns(R, _ROW_COLUMNS, _ROW_NARROW),
+                 _split_columns(M, _MESSAGE_COLUMNS, _MESSAGE_NARROW),
                  state[k.S_LEAD_TRIG].copy(), state[k.S_LEAD_N].copy())
 
 

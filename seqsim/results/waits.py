@@ -60,7 +60,7 @@ def _retried_after(messages: pd.DataFrame, done: np.ndarray) -> np.ndarray:
     return by_message[done]
 
 
-def _codes(values: pd.Series, names: list[str]) -> np.ndarray:
+def _name_codes(values: pd.Series, names: list[str]) -> np.ndarray:
     """Return each value's position in ``names`` (int64; -1: missing or not there).
 
     Arrow's dictionary encoding hashes each string once, in C, and only the
@@ -133,7 +133,7 @@ def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFra
     row = done["sequence_contact_id"].to_numpy(np.int64)
     at_row = rows_of(contacts["id"].to_numpy(np.int64), row)
     created = np.where(at_row >= 0, _us(contacts["created_at"])[np.maximum(at_row, 0)], NONE)
-    device = _codes(done["device_id"], waits.devices)
+    device = _name_codes(done["device_id"], waits.devices)
     by_completion = _by_completion(done, steps, sequences, scenario)
     times = SendTimes(
         due=_us(done["due_at"]), queued=_us(done["queued_at"]), sent=_us(done["sent_at"]),
