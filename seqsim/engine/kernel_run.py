@@ -104,6 +104,8 @@ def run_kernel(
     sequence_ids = world.codes.sequence_ids[final.rows[k.R_SEQ]]
     lead_codes, _ = pd.factorize(final.rows[k.R_LEAD])
     width = int(sequence_ids.max()) + 1 if len(sequence_ids) else 1
-    pairs = lead_codes.astype(np.int64) * width + sequence_ids
+    pairs = lead_codes.astype(np.int64, copy=False)  # in place: no 32 MB temporaries
+    pairs *= width
+    pairs += sequence_ids
     return KernelRun({**static, **tables}, timeline, pairs, polls_run, compile_seconds,
                      kernel_seconds, waits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["entry_step_ids", "find", "rows_of"]
+__all__ = ["distinct_count", "entry_step_ids", "find", "rows_of"]
 
 
 def find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None = None
@@ -22,6 +22,24 @@ def find(keys: np.ndarray, queries: np.ndarray, *, tiebreak: np.ndarray | None =
     ordered = keys[order]
     at = np.minimum(np.searchsorted(ordered, queries), len(ordered) - 1)
     return np.where(ordered[at] == queries, order[at], -1)
+
+
+def distinct_count(values: np.ndarray) -> int:
+    """Return how many distinct integers ``values`` holds (0 when empty).
+
+    Codes and ids span a range not much wider than their count: a table of
+    flags indexed by value answers in one pass. Otherwise a sort. Both are
+    several times faster than ``np.unique`` (numpy 2 hashes every value).
+    """
+    if not len(values):
+        return 0
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo <= 8 * len(values) + 1024:
+        seen = np.zeros(hi - lo + 1, dtype=bool)
+        seen[values - lo] = True
+        return int(np.count_nonzero(seen))
+    ordered = np.sort(values)
+    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
 
 
 def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

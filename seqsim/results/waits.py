@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.lateness import WAIT_COLUMNS, SendTimes, wait_parts
@@ -56,6 +58,24 @@ def _retried_after(messages: pd.DataFrame, done: np.ndarray) -> np.ndarray:
     by_message = np.empty_like(previous)
     by_message[order] = previous
     return by_message[done]
+
+
+def _name_codes(values: pd.Series, names: list[str]) -> np.ndarray:
+    """Return each value's position in ``names`` (int64; -1: missing or not there).
+
+    Arrow's dictionary encoding hashes each string once, in C, and only the
+    distinct values are looked up: ``pd.Categorical(values, categories=names)``
+    took 1.5 s on 4M sends.
+    """
+    strings = pa.chunked_array(values.array.__arrow_array__()) if hasattr(
+        values.array, "__arrow_array__") else pa.chunked_array(
+        [pa.array(values.to_numpy(dtype=object), from_pandas=True)])
+    encoded = pc.dictionary_encode(strings.combine_chunks())
+    distinct = encoded.dictionary.to_pylist()
+    # One slot more for missing values: their index is filled with it.
+    lookup = np.r_[pd.Index(names).get_indexer(distinct), -1].astype(np.int64)
+    indices = pc.fill_null(encoded.indices, len(distinct))
+    return lookup[indices.to_numpy(zero_copy_only=False)]
 
 
 def _zones(leads: pd.DataFrame, phones: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -113,13 +133,13 @@ def wait_columns(done: pd.DataFrame, delivered: np.ndarray, messages: pd.DataFra
     row = done["sequence_contact_id"].to_numpy(np.int64)
     at_row = rows_of(contacts["id"].to_numpy(np.int64), row)
     created = np.where(at_row >= 0, _us(contacts["created_at"])[np.maximum(at_row, 0)], NONE)
-    # Categorical codes hash each distinct device once, not a Python string per send.
-    device = pd.Categorical(done["device_id"], categories=waits.devices).codes
+    device = _name_codes(done["device_id"], waits.devices)
     by_completion = _by_completion(done, steps, sequences, scenario)
     times = SendTimes(
         due=_us(done["due_at"]), queued=_us(done["queued_at"]), sent=_us(done["sent_at"]),
-        retried_after=_retried_after(messages, delivered), device=device.astype(np.int64),
-        sequence_id=done["sequence_id"].to_numpy(np.int64), zone=zone, row=row,
+        retried_after=_retried_after(messages, delivered), device=device,
+        # Only searched (never passed to compiled code): the int32 column as it is.
+        sequence_id=done["sequence_id"].to_numpy(), zone=zone, row=row,
         created=created, by_completion=by_completion, zones=zones)
     del at_row, created, device, zone
     return _seconds(wait_parts(scenario, sequences, waits.devices, waits.log, times))
