@@ -55,7 +55,7 @@ _BLOCK = 16384
 
 
 def _split_columns(table: np.ndarray, columns: tuple[int, ...],
-           narrow: frozenset[int]) -> dict[int, np.ndarray]:
+                   narrow: frozenset[int]) -> dict[int, np.ndarray]:
     """Return ``columns`` of the row-major int64 ``table`` as contiguous arrays,
     those in ``narrow`` as int32 when every value fits (checked, else int64).
 
