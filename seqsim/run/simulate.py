@@ -80,6 +80,7 @@ def simulate(
     devices = device_ids(scenario.capacity.devices)
     arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices), arrivals_rng)
     ran = _run_engine(chosen, scenario, devices, arrivals, send_rng, progress, skip_idle)
+    del arrivals  # the tables hold the leads now; free it before the result's peak
     info = {
         "engine": chosen.name,
         "compiled": ran.compiled,
