@@ -26,8 +26,7 @@ from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.results.rows import entry_step_ids
 
 __all__ = ["STEP_COLUMNS", "UnsentRows", "queued_at", "round_quantile", "round_quantiles",
-           "step_table",
-           "unsent_at_end"]
+           "step_table", "unsent_at_end"]
 
 #: Columns of :func:`step_table` (``Result.steps``), in order; the ``wait_*_s``
 #: ones are the step's mean lateness by cause. Columns may be added later;
@@ -83,14 +82,12 @@ class UnsentRows:
 
 def round_quantile(values: np.ndarray, q: float) -> float | None:
     """Return quantile ``q`` of ``values`` rounded to 6 decimals, None when empty."""
-    if not len(values):
-        return None
-    return round(float(np.quantile(values, q)), 6)
+    return round_quantiles(values, (q,))[0]
 
 
 def round_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float | None]:
-    """Return :func:`round_quantile` of ``values`` for each of ``qs`` (the same floats),
-    from one partition of one copy of ``values`` instead of one per quantile."""
+    """Return each quantile of ``qs`` of ``values`` rounded to 6 decimals (None when
+    empty), from one partition of one copy of ``values`` instead of one per quantile."""
     if not len(values):
         return [None] * len(qs)
     return [round(float(v), 6) for v in np.quantile(values, list(qs))]
