@@ -33,14 +33,20 @@ from seqsim.run.progress import Progress
 __all__ = ["simulate"]
 
 
-def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Return the run's generators: arrivals, and sending (failures, pacing).
+def _arrivals_rng(seed: int) -> np.random.Generator:
+    """Return the run's arrivals generator: the first child of the seed's sequence.
 
-    Both come from the one seed; separate streams keep arrivals identical
-    when only capacity or policy changes between two runs.
+    The second child keys the sending draws (failure, then pacing gap, per
+    queued message): not a stream but :func:`seqsim.engine.rules.send_draw`
+    of (seed, the lead's key, the lead's count of messages queued before,
+    purpose), so a message's draws depend on no other lead (a shard of the
+    leads draws what the whole run does) and two runs that differ only in
+    capacity or policy give it the same draws. The third child gives the
+    fault streams (:func:`seqsim.model.faults.faults_rng`), drawn in the
+    order faults happen: not keyed per lead yet, so not shard-invariant.
     """
-    arrivals, sending = np.random.SeedSequence(seed).spawn(2)
-    return np.random.default_rng(arrivals), np.random.default_rng(sending)
+    arrivals, _sending = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(arrivals)
 
 
 def simulate(
@@ -76,10 +82,10 @@ def simulate(
         raise ScenarioError(f"progress: {progress!r} is not valid; expected None, True or False")
     wall_start = real_seconds()
     sim = scenario.simulation
-    arrivals_rng, send_rng = _rngs(sim.seed)
+    arrivals_rng = _arrivals_rng(sim.seed)
     devices = device_ids(scenario.capacity.devices)
     arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices), arrivals_rng)
-    ran = _run_engine(chosen, scenario, devices, arrivals, send_rng, progress, skip_idle)
+    ran = _run_engine(chosen, scenario, devices, arrivals, progress, skip_idle)
     del arrivals  # the tables hold the leads now; free it before the result's peak
     info = {
         "engine": chosen.name,
@@ -113,7 +119,6 @@ def _run_engine(
     scenario: Scenario,
     devices: list[str],
     arrivals: pd.DataFrame,
-    rng: np.random.Generator,
     progress: bool | None,
     skip_idle: bool,
 ) -> _Ran:
@@ -130,12 +135,12 @@ def _run_engine(
             with Progress(_poll_count(scenario.simulation.duration,
                                       scenario.simulation.poll_interval),
                           enabled=progress) as bar:
-                whole = engine.run(scenario, static, devices, arrivals, rng, bar.advance,
+                whole = engine.run(scenario, static, devices, arrivals, bar.advance,
                                    skip_idle=skip_idle)
             return _Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
                         whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits)
         assert engine.processor is not None  # an engine has a processor or a run
-        processor = engine.processor(con, scenario, devices, rng)
+        processor = engine.processor(con, scenario, devices)
         polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
         return _Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0,
                     processor.wait_log())
