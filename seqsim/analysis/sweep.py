@@ -21,8 +21,10 @@ sequences, capacity, policy or faults. What changes the arrivals is what they
 are made of: the ``workload`` tables and the run's ``start``/``duration``
 (its window); ``capacity.devices`` keeps the leads and their times but deals
 them round robin over another number of devices. The sending draws (failures,
-pacing) are a second stream, used in send order, so they line up while two
-configurations send in the same order and drift apart where they do not.
+pacing) are keyed per message (:func:`seqsim.engine.rules.send_draw`: the
+seed, the lead, how many messages it had queued before), so a lead's k-th
+message draws alike at every grid point, whatever order the messages are
+sent in: paired differences are less noisy.
 """
 
 from __future__ import annotations
