@@ -1,0 +1,147 @@
+"""Running one engine over a scenario's world: what :func:`~seqsim.run.simulate.simulate`
+and each shard of a sharded run (:mod:`seqsim.run.shards`) call.
+
+:func:`run_engine` builds the run's database of static tables and runs the
+chosen engine on given devices and arrivals: the compiled run in one call, or
+the per-row processor poll by poll (:func:`_run_polls`). Polls where nothing
+can happen (no arrival, nothing due, nothing in flight) are skipped by jumping
+the clock to the next poll where something can; the timeline still has a row
+for every poll, and the tables are identical to a run that skips nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from seqsim.engine import registry, schema
+from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
+from seqsim.engine.rules import Outages, first_poll_at_or_after
+from seqsim.engine.wait_log import WaitLog
+from seqsim.model.scenario import Scenario
+from seqsim.run.clock import VirtualClock
+from seqsim.run.progress import Progress
+
+__all__ = ["Ran", "poll_count", "rngs", "run_engine"]
+
+
+def rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Return the run's generators: arrivals, and sending (failures, pacing).
+
+    Both come from the one seed; separate streams keep arrivals identical
+    when only capacity or policy changes between two runs.
+    """
+    arrivals, sending = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(arrivals), np.random.default_rng(sending)
+
+
+class Ran(NamedTuple):
+    """What an engine's run returns to :func:`simulate`."""
+
+    polls_run: int
+    tables: dict[str, pd.DataFrame]
+    timeline: pd.DataFrame
+    pairs: np.ndarray | None  # the contacts' pair codes, when the engine knows them
+    compiled: bool  # the whole run was compiled (the engine's ``run``), not polled
+    compile_seconds: float  # spent compiling the engine first (0: it was cached)
+    kernel_seconds: float  # spent in compiled polls (0: not compiled)
+    waits: WaitLog  # what the lateness attribution needs besides the tables
+    causes: np.ndarray | None  # per sequence_contacts row, what created it (compiled runs)
+
+
+def run_engine(
+    engine: registry.Engine,
+    scenario: Scenario,
+    devices: list[str],
+    arrivals: pd.DataFrame,
+    rng: np.random.Generator,
+    progress: bool | None,
+    skip_idle: bool,
+) -> Ran:
+    """Run the engine on a database holding the scenario's static tables; return
+    how many polls really ran, the tables, the timeline and how it ran."""
+    con = schema.connect()
+    try:
+        schema.load_sequences(con, scenario.sequences)
+        cap = scenario.capacity
+        schema.add_devices(con, devices, hourly_limit=cap.hourly_limit,
+                           daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
+        if engine.run is not None:
+            static = schema.read_tables(con)
+            with Progress(poll_count(scenario.simulation.duration,
+                                      scenario.simulation.poll_interval),
+                          enabled=progress) as bar:
+                whole = engine.run(scenario, static, devices, arrivals, rng, bar.advance,
+                                   skip_idle=skip_idle)
+            return Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
+                        whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits,
+                        whole.causes)
+        assert engine.processor is not None  # an engine has a processor or a run
+        processor = engine.processor(con, scenario, devices, rng)
+        polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
+        return Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0,
+                    processor.wait_log(), None)
+    finally:
+        con.close()
+
+
+def poll_count(duration: timedelta, poll: timedelta) -> int:
+    return first_poll_at_or_after(duration, poll)
+
+
+def _run_polls(
+    scenario: Scenario,
+    processor: Processor,
+    arrivals: pd.DataFrame,
+    progress: bool | None,
+    skip_idle: bool,
+) -> tuple[int, pd.DataFrame]:
+    """Run every poll; return how many were really run, and the timeline.
+
+    Polls in an outage do not run (their timeline row says what waits); the
+    arrivals of an outage are enrolled by the first poll after it, which also
+    applies the catch-up policy.
+    """
+    sim = scenario.simulation
+    start, poll = sim.start, sim.poll_interval
+    total = poll_count(sim.duration, poll)
+    outages = Outages.for_run(scenario.policy, start, poll, total)
+    bounds = arrival_bounds(arrivals, start, poll, total).tolist()
+    batch = Arrivals(arrivals)
+    stats: list[PollStats] = []
+    event_poll = 0
+    polls_run = 0
+    lo = 0
+    with VirtualClock(start) as clock, Progress(total, enabled=progress) as bar:
+        for k in range(total):
+            at = start + k * poll
+            hi = bounds[k + 1]
+            if k in outages.down:
+                stats.append(processor.down(at))
+            elif skip_idle and k < event_poll and lo == hi and k not in outages.recovery:
+                stats.append(processor.idle(at))
+            else:
+                stats.append(processor.poll(clock, at, batch, lo, hi,
+                                            recovering=k in outages.recovery))
+                lo = hi
+                polls_run += 1
+                event = processor.next_event()
+                event_poll = (total if event is None
+                              else first_poll_at_or_after(event - start, poll))
+            if k % 256 == 255:
+                bar.advance(256, stats[-1])
+        bar.advance(total % 256, stats[-1] if stats else None)
+    return polls_run, _timeline(stats)
+
+
+def _timeline(stats: list[PollStats]) -> pd.DataFrame:
+    """Return one row per poll as a DataFrame."""
+    frame = pd.DataFrame.from_records(stats, columns=list(PollStats._fields))
+    frame["time"] = frame["time"].astype("datetime64[us]")
+    for col in PollStats._fields[1:]:
+        frame[col] = frame[col].astype("int64")
+    return frame[["time", "enrolled", "sent", "failed", "backlog", "active",
+                  "completed_contacts", "skipped"]]
