@@ -9,6 +9,7 @@ rather than returned as a silently different result.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -114,7 +115,7 @@ def _renumbered(parts: Sequence[ShardRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
     _check_local_order(msg_shard, m_order, "messages")
     m_rank = _ranks(m_order)
     starts = np.cumsum([0] + [len(p.tables["messages"]) for p in parts])
-    message_ids = [m_rank[a:b] + 1 for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    message_ids = [m_rank[a:b] + 1 for a, b in itertools.pairwise(starts)]
     r_order = _row_order(parts, contacts, message_ids)
     _check_local_order(row_shard, r_order, "sequence_contacts rows")
     r_rank = _ranks(r_order)

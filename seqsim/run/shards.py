@@ -32,6 +32,7 @@ single run draws for its leads.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import os
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -135,7 +136,10 @@ def run_shards(scenario: Scenario, engine: registry.Engine, parts: Sequence[tupl
     (default: a local process pool, one worker per shard up to the CPU count),
     in shard order; the bar counts shards done."""
     own = executor is None
-    pool = cf.ProcessPoolExecutor(min(len(parts), os.cpu_count() or 1)) if own else executor
+    # spawn: a forked child would inherit DuckDB's and tqdm's threads mid-flight.
+    pool = cf.ProcessPoolExecutor(min(len(parts), os.cpu_count() or 1),
+                                  mp_context=multiprocessing.get_context("spawn")) if own \
+        else executor
     try:
         futures = [pool.submit(run_shard, scenario, engine.name, devices, arrivals, positions,
                                skip_idle) for devices, arrivals, positions in parts]
