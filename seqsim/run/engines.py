@@ -11,7 +11,6 @@ for every poll, and the tables are identical to a run that skips nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -22,10 +21,11 @@ from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
 from seqsim.engine.rules import Outages, first_poll_at_or_after
 from seqsim.engine.wait_log import WaitLog
 from seqsim.model.scenario import Scenario
+from seqsim.model.size import poll_count
 from seqsim.run.clock import VirtualClock
 from seqsim.run.progress import Progress
 
-__all__ = ["Ran", "poll_count", "rngs", "run_engine"]
+__all__ = ["Ran", "rngs", "run_engine"]
 
 
 def rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -86,10 +86,6 @@ def run_engine(
                     processor.wait_log(), None)
     finally:
         con.close()
-
-
-def poll_count(duration: timedelta, poll: timedelta) -> int:
-    return first_poll_at_or_after(duration, poll)
 
 
 def _run_polls(

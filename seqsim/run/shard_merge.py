@@ -35,7 +35,7 @@ class Merged(NamedTuple):
     waits: WaitLog
 
 
-def _us(values: pd.Series) -> np.ndarray:
+def _instants_us(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
@@ -43,10 +43,10 @@ def batch_overflow(parts: Sequence[ShardRun], batch_size: int) -> tuple[int, int
     """Return the first poll (index, rows) at which the shards' rows taking batch
     slots (queued, or skipped on a full device) sum to more than ``batch_size``;
     None when there is none (the merge is exact)."""
-    times = _us(parts[0].timeline["time"])
+    times = _instants_us(parts[0].timeline["time"])
     slots = np.zeros(len(times), dtype=np.int64)
     for part in parts:
-        queued = _us(part.tables["messages"]["queued_at"])
+        queued = _instants_us(part.tables["messages"]["queued_at"])
         slots += np.bincount(np.searchsorted(times, queued), minlength=len(times))[: len(times)]
         slots += part.timeline["skipped"].to_numpy(dtype=np.int64)
     over = np.flatnonzero(slots > batch_size)
@@ -75,7 +75,7 @@ def _message_order(messages: pd.DataFrame, phones: np.ndarray) -> np.ndarray:
     """Return the concatenated messages in the single run's queueing order."""
     return np.lexsort((messages["day_number"].to_numpy(np.int64), phones,
                        messages["sequence_id"].to_numpy(np.int64),
-                       _us(messages["due_at"]), _us(messages["queued_at"])))
+                       _instants_us(messages["due_at"]), _instants_us(messages["queued_at"])))
 
 
 def _row_order(parts: Sequence[ShardRun], contacts: pd.DataFrame,
@@ -101,7 +101,7 @@ def _row_order(parts: Sequence[ShardRun], contacts: pd.DataFrame,
         phase.append((~enrolled).astype(np.int64))
     local = np.concatenate([np.arange(len(p.causes), dtype=np.int64) for p in parts])
     return np.lexsort((local, np.concatenate(ref), np.concatenate(phase),
-                       _us(contacts["created_at"])))
+                       _instants_us(contacts["created_at"])))
 
 
 def _renumbered(parts: Sequence[ShardRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,7 +130,7 @@ def _renumbered(parts: Sequence[ShardRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
             canonical_frame("messages", messages))
 
 
-def _timeline(parts: Sequence[ShardRun]) -> pd.DataFrame:
+def _summed_timeline(parts: Sequence[ShardRun]) -> pd.DataFrame:
     """Return the shards' timelines summed poll by poll."""
     merged = parts[0].timeline.copy()
     for col in _TIMELINE_COUNTS:
@@ -138,7 +138,7 @@ def _timeline(parts: Sequence[ShardRun]) -> pd.DataFrame:
     return merged
 
 
-def _wait_log(parts: Sequence[ShardRun], devices: list[str]) -> WaitLog:
+def _merged_wait_log(parts: Sequence[ShardRun], devices: list[str]) -> WaitLog:
     """Return the shards' full-device logs as one, device codes in the fleet's list."""
     index = {d: i for i, d in enumerate(devices)}
     at = np.concatenate([p.waits.full_at for p in parts])
@@ -177,4 +177,4 @@ def merge_shards(parts: Sequence[ShardRun], devices: list[str], batch_size: int,
     }
     # The single run's tables, in its order; the static ones are every shard's.
     tables = {name: merged.get(name, frame) for name, frame in parts[0].tables.items()}
-    return Merged(tables, _timeline(parts), _wait_log(parts, devices)), over
+    return Merged(tables, _summed_timeline(parts), _merged_wait_log(parts, devices)), over

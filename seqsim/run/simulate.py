@@ -19,11 +19,12 @@ from seqsim.errors import ScenarioError
 from seqsim.model.arrivals import generate_arrivals
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
+from seqsim.model.size import poll_count
 from seqsim.results.build import build_result
 from seqsim.results.result import Result
 from seqsim.results.waits import Waits
 from seqsim.run.clock import real_seconds
-from seqsim.run.engines import Ran, poll_count, rngs, run_engine
+from seqsim.run.engines import Ran, rngs, run_engine
 from seqsim.run.shard_merge import merge_shards
 from seqsim.run.shards import check_shards, run_shards, split_arrivals
 
