@@ -36,14 +36,10 @@ def assert_identical(one: Result, sharded: Result) -> None:
     assert one.info["invariant_violations"] == sharded.info["invariant_violations"]
 
 
-def shardable(scenario: seqsim.Scenario, devices: int) -> seqsim.Scenario:
-    """Return ``scenario`` on ``devices`` devices, the skip_stale catch-up (not
-    sharded) made a burst."""
-    policy = scenario.policy
-    if policy.catch_up == "skip_stale":
-        policy = dataclasses.replace(policy, catch_up="burst")
+def on_devices(scenario: seqsim.Scenario, devices: int) -> seqsim.Scenario:
+    """Return ``scenario`` on a fleet of ``devices`` devices."""
     capacity = dataclasses.replace(scenario.capacity, devices=devices)
-    return dataclasses.replace(scenario, policy=policy, capacity=capacity)
+    return dataclasses.replace(scenario, capacity=capacity)
 
 
 def check_sharded(scenario: seqsim.Scenario, shards: int, executor: cf.Executor) -> bool:
@@ -76,11 +72,13 @@ def pool() -> Iterator[cf.Executor]:
 def test_sharded_runs_match_the_single_run(pool: cf.Executor, scenario: seqsim.Scenario,
                                            shards: int, devices: int) -> None:
     event(f"{min(shards, devices)} shards with devices")
-    check_sharded(shardable(scenario, devices), shards, pool)
+    check_sharded(on_devices(scenario, devices), shards, pool)
 
 
 def _world(extra: dict | None = None, **capacity: object) -> seqsim.Scenario:
-    return seqsim.Scenario.from_dict({**(extra or {}),
+    """A small fleet with production-like limits, pacing and failures (``extra``
+    replaces top-level tables, ``capacity`` capacity keys)."""
+    return seqsim.Scenario.from_dict({
         "simulation": {"start": "2025-07-01T00:00:00", "duration": "10d",
                        "poll_interval": "5m", "seed": 11},
         "sequences": [{"name": "COLD", "trigger": "cold", "days": [1, 3, 6],
@@ -90,7 +88,7 @@ def _world(extra: dict | None = None, **capacity: object) -> seqsim.Scenario:
         "capacity": {"devices": 6, "hourly_limit": 10, "daily_limit": 60,
                      "in_flight_limit": 3, "failure_rate": 0.2, "max_retries": 1,
                      **capacity},
-    })
+    } | (extra or {}))
 
 
 def test_a_fixed_world_in_three_shards_is_the_single_run(pool: cf.Executor) -> None:
@@ -136,13 +134,17 @@ def test_bad_shard_options_are_refused(options: dict, message: str) -> None:
         seqsim.simulate(_world(), progress=False, **options)
 
 
-def test_faults_and_the_skip_stale_catch_up_are_refused() -> None:
+def test_faults_are_refused() -> None:
     faulty = _world({"faults": {"db_clock_offset": "5s"}})
     with pytest.raises(ScenarioError, match=r"faults.db_clock_offset: is not valid with "
                                             r"shards = 2"):
         seqsim.simulate(faulty, progress=False, shards=2)
-    stale = _world({"policy": {"catch_up": "skip_stale", "outages": [
-        {"start": "2025-07-01T03:00:00", "duration": "1h"}]}})
-    with pytest.raises(ScenarioError, match=r"policy.catch_up: 'skip_stale' is not valid "
-                                            r"with shards = 2"):
-        seqsim.simulate(stale, progress=False, shards=2)
+
+
+def test_the_skip_stale_catch_up_in_two_shards_is_the_single_run(pool: cf.Executor) -> None:
+    # Two-hour outage on 12-hour steps with 30 min staleness: rows skipped in rounds.
+    stale = _world({"policy": {"catch_up": "skip_stale", "stale_after": "30m", "outages": [
+        {"start": "2025-07-01T03:00:00", "duration": "3h"}]}, "sequences": [
+        {"name": "COLD", "trigger": "cold", "days": [1, 2, 3], "delay_hours": [0, 1, 1]}]},
+        in_flight_limit=0, hourly_limit=0, daily_limit=0)
+    assert check_sharded(stale, 2, pool)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from seqsim.engine.rules import SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame
 from seqsim.engine.wait_log import WaitLog
 from seqsim.errors import EngineError, ScenarioError
@@ -78,30 +79,67 @@ def _message_order(messages: pd.DataFrame, phones: np.ndarray) -> np.ndarray:
                        _instants_us(messages["due_at"]), _instants_us(messages["queued_at"])))
 
 
-def _row_order(parts: Sequence[ShardRun], contacts: pd.DataFrame,
-               message_ids: list[np.ndarray]) -> np.ndarray:
-    """Return the concatenated ``sequence_contacts`` rows in the single run's creation
-    order: by ``created_at``; enrolments (phase 0, by arrival) before completions
-    (phase 1, by the global id of the message that completed the parent row)."""
-    phase, ref = [], []
+def _causes(parts: Sequence[ShardRun], message_ids: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Return per concatenated row: its parent's concatenated index (-1: enrolled),
+    the global index of its arrival (enrolled rows) and the global id of its last
+    message (-1: none)."""
+    parents, arrival, last_ids = [], [], []
+    start = 0
     for part, ids in zip(parts, message_ids, strict=True):
         causes = np.asarray(part.causes, dtype=np.int64)
         enrolled = causes < 0
-        last = np.full(len(causes), -1, dtype=np.int64)  # per row, its last message
+        last = np.full(len(causes), -1, dtype=np.int64)
         rows = part.tables["messages"]["sequence_contact_id"].to_numpy(np.int64) - 1
         np.maximum.at(last, rows, np.arange(len(rows), dtype=np.int64))
-        completing = last[causes[~enrolled]]
-        if (completing < 0).any():
-            raise EngineError("shards: a row was created by a completion without a message; "
-                              "this is a seqsim bug, please report it")
-        key = np.empty(len(causes), dtype=np.int64)
-        key[enrolled] = part.positions[-causes[enrolled] - 1]
-        key[~enrolled] = ids[completing]
-        ref.append(key)
-        phase.append((~enrolled).astype(np.int64))
-    local = np.concatenate([np.arange(len(p.causes), dtype=np.int64) for p in parts])
-    return np.lexsort((local, np.concatenate(ref), np.concatenate(phase),
-                       _instants_us(contacts["created_at"])))
+        last_ids.append(np.where(last >= 0, ids[np.maximum(last, 0)], -1))
+        parents.append(np.where(enrolled, -1, causes + start))
+        arrived = np.zeros(len(causes), dtype=np.int64)
+        arrived[enrolled] = part.positions[-causes[enrolled] - 1]
+        arrival.append(arrived)
+        start += len(causes)
+    return np.concatenate(parents), np.concatenate(arrival), np.concatenate(last_ids)
+
+
+def _catch_up_rounds(parent: np.ndarray, caught: np.ndarray, created: np.ndarray) -> np.ndarray:
+    """Return per row the round of the ``skip_stale`` catch-up that created it: a row
+    whose parent a catch-up created at the same instant comes a round later."""
+    rounds = np.zeros(len(parent), dtype=np.int64)
+    p = np.maximum(parent, 0)
+    chained = caught & caught[p] & (created[p] == created)
+    while True:
+        nxt = np.where(chained, rounds[p] + 1, 0)
+        if (nxt == rounds).all():
+            return rounds
+        rounds = nxt
+
+
+def _row_order(parts: Sequence[ShardRun], contacts: pd.DataFrame,
+               message_ids: list[np.ndarray]) -> np.ndarray:
+    """Return the concatenated ``sequence_contacts`` rows in the single run's creation
+    order: by ``created_at``, then the step of the poll that created them: the
+    ``skip_stale`` catch-up (phase 0; round by round, each in production's order
+    of the skipped parents), enrolment (1; by arrival), completions (2; by the
+    global id of the message that completed the parent)."""
+    parent, arrival, last_id = _causes(parts, message_ids)
+    created = _instants_us(contacts["created_at"])
+    p = np.maximum(parent, 0)
+    enrolled = parent < 0
+    skipped = (contacts["last_error"] == SKIPPED_ERROR).to_numpy(dtype=bool)
+    caught = ~enrolled & skipped[p]
+    completed = ~enrolled & ~caught
+    if (completed & (last_id[p] < 0)).any():
+        raise EngineError("shards: a row was created by a completion without a message; "
+                          "this is a seqsim bug, please report it")
+    phase = np.where(caught, 0, np.where(enrolled, 1, 2))
+    ref = np.where(enrolled, arrival, np.where(completed, last_id[p], 0))
+    phones, _ = pd.factorize(contacts["contact_phone"], sort=True)
+    by_parent = [np.where(caught, col[p], 0) for col in (
+        contacts["current_step"].to_numpy(np.int64), phones.astype(np.int64),
+        contacts["sequence_id"].to_numpy(np.int64),
+        _instants_us(contacts["next_trigger_time"]))]
+    local = np.concatenate([np.arange(len(part.causes), dtype=np.int64) for part in parts])
+    return np.lexsort((local, ref, *by_parent, _catch_up_rounds(parent, caught, created),
+                       phase, created))
 
 
 def _renumbered(parts: Sequence[ShardRun]) -> tuple[pd.DataFrame, pd.DataFrame]:

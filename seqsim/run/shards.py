@@ -17,7 +17,9 @@ single run would have built:
   creates it, at ``created_at``: an arrival's enrolment rows (arrival order) in
   the poll before the completions at that instant, and each completion's row
   in the order of the message that completed its parent row (the kernel
-  records each row's cause: ``R_CAUSE``).
+  records each row's cause: ``R_CAUSE``); after an outage, the ``skip_stale``
+  catch-up's rows come first, round by round, in production's order of the
+  rows it skipped.
 
 The merge is exact when no poll's selection was cut by ``batch_size`` in the
 single run: the shards' rows taking batch slots at a poll (queued, or skipped
@@ -71,9 +73,7 @@ def check_shards(shards: object, executor: object, engine: registry.Engine,
     Raises:
         ScenarioError: ``shards`` is not an integer >= 1, ``executor`` is not a
             ``concurrent.futures.Executor``, the engine is not compiled, or the
-            scenario engages ``[faults]`` (their draws are per claim, not per lead)
-            or the ``skip_stale`` catch-up after an outage (its rows are not yet
-            ordered by the merge).
+            scenario engages ``[faults]`` (their draws are per claim, not per lead).
     """
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
         raise ScenarioError(f"shards: {shards!r} is not valid; expected an integer >= 1 "
@@ -90,10 +90,6 @@ def check_shards(shards: object, executor: object, engine: registry.Engine,
     if faults:
         raise ScenarioError(f"faults.{faults[0]}: is not valid with shards = {shards}; "
                             "expected a run without [faults] (or shards = None)")
-    policy = scenario.policy
-    if policy.outages and policy.catch_up == "skip_stale":
-        raise ScenarioError(f"policy.catch_up: 'skip_stale' is not valid with shards = {shards}"
-                            "; expected 'burst' or 'reschedule' (or shards = None)")
     return shards
 
 
