@@ -12,16 +12,18 @@ the per-row engine's order within a poll:
 4. select up to ``batch_size`` due rows whose send window is open, oldest
    first (production's ``ORDER BY``); a row whose device is over a limit
    still takes a batch slot and stays due;
-5. queue the selected rows of devices with room, drawing two uniforms per
-   queued row from the sending stream: failure, then pacing gap (the draw
-   order every engine follows);
+5. queue the selected rows of devices with room, each message with two
+   uniforms keyed by its lead (:func:`seqsim.engine.rules.send_draw` of the
+   run's seed, ``W_LEAD_KEY``, the lead's count of queued messages
+   ``S_LEAD_QUEUED``, purpose): failure, then pacing gap, as every engine;
 6. deliver what was sent at the poll instant.
 
 Polls in an outage do not run. A poll at which nothing can change (no
 arrival, nothing newly due, no delivery, no window opening or closing, every
 selected device still blocked) is not run either: its timeline row is written
 directly. The call returns early, with ``C_K`` at the poll to resume, when the
-row or message arrays must grow (or, under faults, more uniforms must be drawn).
+row or message arrays must grow (or, under faults, more uniforms must be drawn:
+the fault streams are drawn in the order faults happen, not keyed per lead).
 
 Under ``[faults]`` (the one-message ones: :mod:`seqsim.engine.kernel_faults`)
 each poll is :func:`_poll_faulty`: after enrolment it retries the advances a
@@ -37,7 +39,7 @@ from numba import njit
 
 from seqsim.engine import kernel_faults as kf  # the one-message faults
 from seqsim.engine.fleet import pacing_gap_us
-from seqsim.engine.kernel_advance import enrol
+from seqsim.engine.kernel_advance import enrol, message_draws
 from seqsim.engine.kernel_catchup import catch_up
 from seqsim.engine.kernel_devices import (
     IN_FLIGHT,
@@ -333,12 +335,13 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
 
 
 @njit(cache=True)
-def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
-    """Claim row ``i`` and queue its message on the row's device."""
-    gaps, limits = W[W_GAPS], W[W_LIMITS]
+def _queue(W, S, i: int, now: int) -> None:
+    """Claim row ``i`` and queue its message on the row's device (draws keyed by its lead)."""
+    stat, gaps, limits = W[W_STAT], W[W_GAPS], W[W_LIMITS]
     R, M, flight, C = S[S_ROWS], S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
     d, seq = R[i, R_DEV], R[i, R_SEQ]
-    R[i, R_CLAIMED_AT] = now + W[W_STAT][DB_OFFSET]  # the claim binds the database clock
+    u_fail, u_gap = message_draws(W, S, i)
+    R[i, R_CLAIMED_AT] = now + stat[DB_OFFSET]  # the claim binds the database clock
     gap = pacing_gap_us(u_gap, gaps[0, seq], gaps[1, seq])
     send_at = device_queue(S[S_DEVICES], S[S_HOUR_RING], S[S_DAY_RING], limits, d, now, gap)
     m = C[C_MSGS]
@@ -348,7 +351,7 @@ def _queue(W, S, i: int, u_fail: float, u_gap: float, now: int) -> None:
     M[m, M_PLANNED] = SEND_FAILED if send_fails(u_fail, W[W_FAILURE][0]) else SENT_OK
     M[m, M_OUTCOME] = PENDING_OUTCOME
     M[m, M_ATTEMPT] = R[i, R_RETRY] + 1
-    if W[W_STAT][ON_QUEUE] != 0:
+    if stat[ON_QUEUE] != 0:
         kf.advance_row(W, S, i, now, now)
     C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], send_at, m)
 
@@ -379,7 +382,7 @@ def _record(W, S, k: int, skipped: int) -> None:
 
 
 @njit(cache=True)
-def _poll(W, S, rng, k: int, now: int) -> None:
+def _poll(W, S, k: int, now: int) -> None:
     """Run poll ``k`` at ``now`` and write its timeline row."""
     C, sel = S[S_COUNT], S[S_SEL]
     C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
@@ -391,9 +394,7 @@ def _poll(W, S, rng, k: int, now: int) -> None:
     promote(W, S, now)
     chosen, skipped = _select(W, S, now)
     for j in range(chosen):
-        u_fail = rng.random()
-        u_gap = rng.random()
-        _queue(W, S, sel[j], u_fail, u_gap, now)
+        _queue(W, S, sel[j], now)
     _deliver(W, S, now, True)
     promote(W, S, now)
     if chosen or W[W_STAT][SKIP_IDLE] == 0:
@@ -404,7 +405,7 @@ def _poll(W, S, rng, k: int, now: int) -> None:
 
 
 @njit(cache=True)
-def _poll_faulty(W, S, rng, k: int, now: int) -> None:
+def _poll_faulty(W, S, k: int, now: int) -> None:
     """Run poll ``k`` at ``now`` under ``[faults]`` (:mod:`seqsim.engine.kernel_faults`)
     and write its timeline row: :func:`_poll`, with the row engine's poller steps
     after enrolment (retry the rolled-back advances, release stale claims) and
@@ -423,10 +424,8 @@ def _poll_faulty(W, S, rng, k: int, now: int) -> None:
     claims = C[C_CLAIMS]
     chosen, skipped = _select_faulty(W, S, now)
     for j in range(chosen):
-        u_fail = rng.random()
-        u_gap = rng.random()
         kf.log_claim(S[S_CLAIMS], C, sel[j], now, False)
-        _queue(W, S, sel[j], u_fail, u_gap, now)
+        _queue(W, S, sel[j], now)
     _deliver(W, S, now, True)
     promote(W, S, now)
     if C[C_CLAIMS] > claims or C[C_RETRY] or W[W_STAT][SKIP_IDLE] == 0:
@@ -470,7 +469,7 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
 
 
 @njit(cache=True)
-def run_polls(W, S, rng, k_stop: int) -> int:
+def run_polls(W, S, k_stop: int) -> int:
     """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
     NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_DRAWS / NEEDS_LOG with ``C_K`` at the poll to
     resume. A run with ``[faults]`` runs :func:`_poll_faulty` instead of :func:`_poll`."""
@@ -491,9 +490,9 @@ def run_polls(W, S, rng, k_stop: int) -> int:
                 C[C_K] = k
                 return status
             if stat[FAULTS]:
-                _poll_faulty(W, S, rng, k, now)
+                _poll_faulty(W, S, k, now)
             else:
-                _poll(W, S, rng, k, now)
+                _poll(W, S, k, now)
             C[C_RUN] += 1
         k += 1
     C[C_K] = k

@@ -1,4 +1,5 @@
-"""The compiled engine's advance: enrolment, completing a step, failing a send.
+"""The compiled engine's advance: enrolment, completing a step, failing a send,
+and the two sending draws of a queued message (:func:`message_draws`).
 
 The one-by-one design on integer arrays, deciding with
 :mod:`seqsim.engine.rules` like every engine: a completed step creates the
@@ -7,7 +8,9 @@ last step ends the sequence and enters the chained one, a failed send is
 due again until :func:`~seqsim.engine.rules.retries_exhausted`. The
 ``UNIQUE (sequence_id, contact_phone, sequence_stepid)`` guard is
 ``S_UPTO[lead, sequence]``: how many of the sequence's steps (in day order,
-always a prefix) already have a row for the lead.
+always a prefix) already have a row for the lead. A lead's sending draws are
+keyed by its key ``W_LEAD_KEY[lead]`` and its count of queued messages
+``S_LEAD_QUEUED[lead]`` (:func:`~seqsim.engine.rules.send_draw`).
 """
 
 from __future__ import annotations
@@ -50,11 +53,14 @@ from seqsim.engine.kernel_layout import (
     S_COUNT,
     S_ENTRY,
     S_LEAD_N,
+    S_LEAD_QUEUED,
     S_LEAD_TRIG,
     S_ROWS,
     S_STEPS,
     S_TRIGGER,
     S_UPTO,
+    SEED0,
+    SEED1,
     SEND_ERROR,
     T_CHAIN,
     T_DAY,
@@ -66,6 +72,7 @@ from seqsim.engine.kernel_layout import (
     W_ARR_TRIG,
     W_BOUNDS,
     W_LEAD_DEV,
+    W_LEAD_KEY,
     W_LEAD_RANK,
     W_LEAD_ZONE,
     W_SEQS,
@@ -75,9 +82,9 @@ from seqsim.engine.kernel_layout import (
     ZONES,
 )
 from seqsim.engine.kernel_ready import make_due
-from seqsim.engine.rules import next_due, retries_exhausted
+from seqsim.engine.rules import FAIL_DRAW, GAP_DRAW, next_due, retries_exhausted, send_draw
 
-__all__ = ["complete", "enrol", "fail_send"]
+__all__ = ["complete", "enrol", "fail_send", "message_draws"]
 
 
 @njit(cache=True, inline="always")
@@ -217,3 +224,14 @@ def fail_send(W, S, i: int, t: int, now: int) -> None:
         S[S_COUNT][C_ACTIVE] -= 1
     else:
         make_due(W, S, i, now)
+
+
+@njit(cache=True)
+def message_draws(W, S, i: int) -> tuple[float, float]:
+    """Return the two uniforms (failure, pacing gap) of the message row ``i`` queues
+    now, keyed by its lead and how many messages the lead had queued before; count it."""
+    stat, lead = W[W_STAT], S[S_ROWS][i, R_LEAD]
+    key, count = W[W_LEAD_KEY][lead], S[S_LEAD_QUEUED][lead]
+    S[S_LEAD_QUEUED][lead] = count + 1
+    return (send_draw(stat[SEED0], stat[SEED1], key, count, FAIL_DRAW),
+            send_draw(stat[SEED0], stat[SEED1], key, count, GAP_DRAW))

@@ -17,7 +17,6 @@ import hashlib
 import sys
 from pathlib import Path
 
-import numpy as np
 from freezegun import api as _freezegun_api
 
 from seqsim.engine import (
@@ -79,7 +78,7 @@ def _misses() -> int:
     return sum(sum(f.stats.cache_misses.values()) for f in (kernel.run_polls, lateness.split))
 
 
-def warm_up(world_arrays: tuple, state: tuple, rng: np.random.Generator) -> float | None:
+def warm_up(world_arrays: tuple, state: tuple) -> float | None:
     """Compile the kernel for these array types, or load it from the cache, by a
     call that runs no poll.
 
@@ -96,7 +95,7 @@ def warm_up(world_arrays: tuple, state: tuple, rng: np.random.Generator) -> floa
     # freezegun freezes perf_counter too: time with its saved original.
     started = _freezegun_api.real_perf_counter()
     misses = _misses()
-    run_polls(world_arrays, state, rng, 0)
+    run_polls(world_arrays, state, 0)
     lateness.compile_split()  # the results' attribution: compiled with the kernel, timed with it
     if _misses() == misses:
         return None

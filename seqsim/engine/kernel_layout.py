@@ -29,13 +29,17 @@ W_STAT, W_SEQS, W_STEPS, W_TRIG_SEQ, W_BOUNDS, W_ARR_LEAD, W_ARR_TRIG, W_LEAD_DE
 # failure rate, then the probabilities of the faults (index 1 + CRASH, 1 + STUCK).
 # (Few slots: every array of W and S costs each kernel call a reference count.)
 W_OFFLINE = 19
+# Each lead's key (seqsim.engine.poll.lead_keys), which keys its sending draws.
+W_LEAD_KEY = 20
 # Scalars in W[W_STAT].
 START, POLL, TOTAL, BATCH, HOUR_US, DAY_US, ALL_AT, DELAY_FROM, ON_QUEUE, MAX_RETRIES, \
     ROWS_PER_ENTRY, CATCH_UP, STALE_AFTER, ZONES, SKIP_IDLE, DEVICES = range(16)
 # Faults: any [faults] key set (the faulty poll runs), atomic advance, claim timeout µs,
 # database clock minus application clock µs.
 FAULTS, ATOMIC, CLAIM_TIMEOUT, DB_OFFSET = 16, 17, 18, 19
-STATS = 20
+# The two 32-bit seed words of the sending draws (seqsim.engine.rules.send_seed).
+SEED0, SEED1 = 20, 21
+STATS = 22
 # Poll kinds (W[W_POLL_KIND]).
 POLL_RUNS, POLL_DOWN, POLL_RECOVERS = 0, 1, 2
 # Columns of sequences and steps.
@@ -55,7 +59,9 @@ S_FAULT_U, S_CLAIMS, S_BACKLOG = 21, 22, 23
 # Lateness attribution (seqsim.engine.wait_log): each device's "full" flag after the
 # last selection, and the log of its changes (instant, device).
 S_FULL, S_FULL_LOG = 24, 25
-STATE_ARRAYS = 26
+# Sending draws (seqsim.engine.rules.send_draw): each lead's count of queued messages.
+S_LEAD_QUEUED = 26
+STATE_ARRAYS = 27
 CLAIM_ROW, CLAIM_AT, CLAIM_RETRY, CLAIM_KIND, CLAIM_RELEASED = 0, 1, 2, 3, 4
 #: State arrays sized by the rows / the messages (they grow together).
 ROW_SIZED = (S_ROWS, S_TMP, S_SEL)

@@ -63,7 +63,6 @@ def run_kernel(
     static: dict[str, pd.DataFrame],
     devices: list[str],
     arrivals: pd.DataFrame,
-    rng: np.random.Generator,
     advance: Callable[[int], None] | None = None,
     *,
     skip_idle: bool = True,
@@ -71,14 +70,14 @@ def run_kernel(
     """Run ``scenario`` on the kernel and return its tables and timeline.
 
     ``static`` holds the run's static tables (sequences, steps, devices),
-    ``rng`` is the sending stream (two draws per queued message: failure,
-    then pacing gap), ``advance(n)`` is told each time ``n`` more polls are
+    ``arrivals`` the leads (their sending draws are keyed by
+    :func:`seqsim.engine.poll.lead_keys`), ``advance(n)`` is told each time ``n`` more polls are
     done (``advance(0)`` once the kernel is compiled or loaded, before any
     poll), and ``skip_idle`` False runs every poll (same tables).
     """
     world = build_world(scenario, static, devices, arrivals, skip_idle=skip_idle)
     state = new_state(world, len(devices))
-    compile_seconds = warm_up(world.arrays, state, rng)
+    compile_seconds = warm_up(world.arrays, state)
     if advance is not None:
         advance(0)  # compiled: the run's own time starts now
     counters = state[k.S_COUNT]
@@ -86,7 +85,7 @@ def run_kernel(
     done = 0
     started = _freezegun_api.real_perf_counter()  # perf_counter itself may be frozen
     while done < world.polls:
-        status = run_polls(world.arrays, state, rng, min(world.polls, done + CHUNK))
+        status = run_polls(world.arrays, state, min(world.polls, done + CHUNK))
         if status:
             state = more_draws(state, streams) if status == k.NEEDS_DRAWS else grow(state,
                                                                                       status)

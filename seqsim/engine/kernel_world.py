@@ -63,6 +63,7 @@ from seqsim.engine.kernel_layout import (
     S_GROUP_OPEN,
     S_HOUR_RING,
     S_LEAD_N,
+    S_LEAD_QUEUED,
     S_LEAD_TRIG,
     S_MSGS,
     S_PAIR_FIRST,
@@ -75,6 +76,8 @@ from seqsim.engine.kernel_layout import (
     S_TREAP_ROOT,
     S_TRIGGER,
     S_UPTO,
+    SEED0,
+    SEED1,
     SKIP_IDLE,
     STALE_AFTER,
     START,
@@ -94,7 +97,7 @@ from seqsim.engine.kernel_layout import (
     W_STAT,
     ZONES,
 )
-from seqsim.engine.poll import arrival_bounds
+from seqsim.engine.poll import arrival_bounds, lead_keys
 from seqsim.engine.rules import (
     Outages,
     Schedule,
@@ -102,6 +105,7 @@ from seqsim.engine.rules import (
     calendar_days,
     enrollment_offsets,
     first_poll_at_or_after,
+    send_seed,
 )
 from seqsim.model.faults import FaultStreams
 from seqsim.model.scenario import Scenario
@@ -184,7 +188,7 @@ def _midnights(scenario: Scenario) -> np.ndarray:
 
 def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     """Return per arrival its lead code, and per lead its phone, device, rank,
-    first arrival and zone (only the ``n`` arrivals the run enrols count)."""
+    first arrival, zone and key (only the ``n`` arrivals the run enrols count)."""
     phones = arrivals["phone"].to_numpy(dtype=object)[:n]
     codes, uniques = pd.factorize(phones)
     _, first = np.unique(codes, return_index=True)  # each lead's first arrival
@@ -196,7 +200,8 @@ def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)[:n][first]
     zones = (arrivals["timezone"].to_numpy(dtype=object)[:n][first] if "timezone" in arrivals
              else np.full(len(uniques), "UTC", dtype=object))
-    return codes.astype(np.int64), uniques, lead_dev, rank, times, zones
+    keys = lead_keys(arrivals.iloc[:n])[first]
+    return codes.astype(np.int64), uniques, lead_dev, rank, times, zones, keys
 
 
 def window_intervals(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
@@ -256,6 +261,7 @@ def _stat(scenario: Scenario, total: int, rows_per_entry: int, zones: int,
     stat[[FAULTS, ATOMIC, CLAIM_TIMEOUT, DB_OFFSET]] = [
         bool(faults.active), faults.atomic_advance, faults.claim_timeout // us,
         faults.db_clock_offset // us]
+    stat[[SEED0, SEED1]] = send_seed(sim.seed)
     return stat
 
 
@@ -303,8 +309,7 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     trig_seq = np.full(len(a_triggers), -1, dtype=np.int64)
     trig_seq[seqs[S_TRIGGER]] = np.arange(len(sequences))
     gaps = sequences[["min_delay_seconds", "max_delay_seconds"]].to_numpy(np.float64).T.copy()
-    lead_of, phones, lead_dev, rank, created, lead_zones = _leads(
-        arrivals, n, devices)
+    lead_of, phones, lead_dev, rank, created, lead_zones, keys = _leads(arrivals, n, devices)
     zone_of, zones = pd.factorize(lead_zones)
     n_zones, windows = window_intervals(scenario, sequences, np.asarray(zones, dtype=object),
                                         total)
@@ -319,7 +324,7 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
         np.array([cap.failure_rate, scenario.faults.crash_between_statements,
                   scenario.faults.stuck_claims], dtype=np.float64),
         zone_of.astype(np.int64), _poll_kinds(scenario, total), *windows,
-        _offline_windows(scenario, devices),
+        _offline_windows(scenario, devices), keys,
     )
     codes = Codes(phones, created, lead_zones, lead_dev, np.asarray(devices, dtype=object),
                   np.asarray(a_triggers, dtype=object), sequences["id"].to_numpy(np.int64),
@@ -352,6 +357,7 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_FLIGHT] = np.zeros((rows, 2), dtype=np.int64)
     state[S_LEAD_TRIG] = np.zeros((leads, len(world.codes.triggers)), dtype=np.int64)
     state[S_LEAD_N] = np.full(leads, -1, dtype=np.int64)
+    state[S_LEAD_QUEUED] = np.zeros(leads, dtype=np.int64)
     state[S_UPTO] = np.zeros((leads, seqs.shape[1]), dtype=np.int64)
     state[S_PAIR_FIRST] = np.full((leads, seqs.shape[1]), NONE, dtype=np.int64)
     state[S_DEVICES] = devices

@@ -18,7 +18,26 @@ import pandas as pd
 from seqsim.engine.rules import first_poll_at_or_after
 from seqsim.engine.wait_log import WaitLog
 
-__all__ = ["Arrivals", "Clock", "PollStats", "Processor", "arrival_bounds"]
+__all__ = ["LEAD_KEY", "Arrivals", "Clock", "PollStats", "Processor", "arrival_bounds",
+           "lead_keys"]
+
+#: The optional arrivals column of each lead's global key (see :func:`lead_keys`).
+LEAD_KEY = "lead_key"
+
+
+def lead_keys(arrivals: pd.DataFrame) -> np.ndarray:
+    """Return per arrival its lead's key, which keys the lead's sending draws
+    (:func:`seqsim.engine.rules.send_draw`): int64, the same on every arrival of a lead.
+
+    A frame with a :data:`LEAD_KEY` column (a shard's subset of a run's
+    arrivals, keeping the whole run's keys) gives that column; otherwise the
+    key is the lead's index in order of first arrival, 0..n-1 over the run's
+    n leads.
+    """
+    if LEAD_KEY in arrivals:
+        return arrivals[LEAD_KEY].to_numpy(dtype=np.int64)
+    codes, _ = pd.factorize(arrivals["phone"].to_numpy(dtype=object))
+    return codes.astype(np.int64)
 
 
 def arrival_bounds(arrivals: pd.DataFrame, start: datetime, poll: timedelta,
@@ -43,6 +62,7 @@ class Arrivals:
         self.phones: list[str] = frame["phone"].tolist()
         self.triggers: list[str] = frame["trigger"].tolist()
         self.devices: list[str] = frame["device_id"].tolist()
+        self.keys: list[int] = lead_keys(frame).tolist()
         self.zones: list[str] = (
             frame["timezone"].tolist() if "timezone" in frame else ["UTC"] * len(frame)
         )

@@ -25,7 +25,6 @@ from dataclasses import dataclass, fields
 from typing import Protocol
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from seqsim.engine.kernel_run import KernelRun, run_kernel
@@ -40,17 +39,14 @@ from seqsim.validation import quoted
 __all__ = ["ENGINES", "ONE_MESSAGE_FAULTS", "Engine", "engaged_faults", "get",
            "refuse_unsupported"]
 
-ProcessorFactory = Callable[
-    [duckdb.DuckDBPyConnection, Scenario, list[str], np.random.Generator], Processor
-]
+ProcessorFactory = Callable[[duckdb.DuckDBPyConnection, Scenario, list[str]], Processor]
 
 
 class WholeRun(Protocol):
     """Computes a whole run at once (see :func:`seqsim.engine.kernel_run.run_kernel`)."""
 
     def __call__(self, scenario: Scenario, static: dict[str, pd.DataFrame], devices: list[str],
-                 arrivals: pd.DataFrame, rng: np.random.Generator,
-                 advance: Callable[[int], None] | None = None, *,
+                 arrivals: pd.DataFrame, advance: Callable[[int], None] | None = None, *,
                  skip_idle: bool = True) -> KernelRun: ...
 
 
@@ -58,7 +54,7 @@ class WholeRun(Protocol):
 class Engine:
     """One engine: its name, what it is, and how to run it.
 
-    ``processor(con, scenario, device_ids, sending_rng)`` returns the object
+    ``processor(con, scenario, device_ids)`` returns the object
     that runs the polls one call at a time; ``run``, when given, computes a
     whole run at once instead (telling ``advance(n)`` as polls are done).
     ``runs_faults``: the ``[faults]`` keys (`FaultsConfig` field names) it
@@ -93,12 +89,12 @@ def engaged_faults(faults: FaultsConfig) -> list[str]:
             if name != "poller_offsets" or any(faults.poller_offsets)]
 
 
-def _row_processor(con: duckdb.DuckDBPyConnection, scenario: Scenario, devices: list[str],
-                   rng: np.random.Generator) -> Processor:
+def _row_processor(con: duckdb.DuckDBPyConnection, scenario: Scenario,
+                   devices: list[str]) -> Processor:
     """Return the per-row processor: the faulty one when the scenario sets ``[faults]``."""
     if scenario.faults.active:
-        return FaultyRowProcessor(con, scenario, devices, rng)
-    return RowProcessor(con, scenario, devices, rng)
+        return FaultyRowProcessor(con, scenario, devices)
+    return RowProcessor(con, scenario, devices)
 
 
 #: Every engine, by name, in :data:`~seqsim.model.scenario.ENGINE_NAMES` order.

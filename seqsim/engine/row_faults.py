@@ -48,7 +48,9 @@ are live; the stuck-claims stream gives one ``random()`` after each
 successful claim, in claim order, when ``stuck_claims > 0``; the crash stream
 one ``random()`` at the start of each advance (not a retry), in advance
 order, when ``crash_between_statements > 0``. The sending draws (failure,
-pacing gap) stay on the sending stream, two per queued message.
+pacing gap) are keyed per lead as without faults (two per queued message:
+:func:`seqsim.engine.rules.send_draw`); the fault streams are not keyed per
+lead, so a run with faults is not yet shard-invariant.
 """
 
 from __future__ import annotations
@@ -117,13 +119,13 @@ def enrolment_candidates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str,
 class FaultyRowProcessor(RowProcessor):
     """The per-row processor with the scenario's ``[faults]`` (see the module doc)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, scenario: Scenario, devices: list[str],
-                 rng: np.random.Generator) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, scenario: Scenario,
+                 devices: list[str]) -> None:
         faults = self.faults = scenario.faults
         self.check_then_insert = faults.duplicate_guard == "check_then_insert"
         if self.check_then_insert:
             schema.drop_unique_key(con)
-        super().__init__(con, scenario, devices, rng)
+        super().__init__(con, scenario, devices)
         self.streams = faults_rng(scenario.simulation.seed)
         self._db_offset_us = faults.db_clock_offset // _US
         self._lead = max((faults.offset(i) for i in range(faults.pollers)), default=timedelta(0))

@@ -13,8 +13,11 @@ Each poll, in production order:
    failed delivery is only logged, as production did);
 4. messages whose send time is the poll instant itself are delivered.
 
-Random draws (failure, pacing gap) happen per queued message, two at a time,
-in processing order, so every engine can reproduce the same stream.
+Random draws (failure, then pacing gap) are two per queued message, keyed by
+its lead (:func:`seqsim.engine.rules.send_draw`): (the run's seed, the lead's
+key, how many messages the lead had queued before, the purpose). The
+processor keeps each lead's key and count; no stream is shared between leads,
+so every engine, and a shard of the leads, draws the same for a message.
 
 Policies (:class:`seqsim.model.policy.PolicyConfig`) change this as follows:
 rows of a sequence with a send window are selected only while their lead's
@@ -38,14 +41,18 @@ from seqsim.engine import row, row_queries, row_send, schema
 from seqsim.engine.fleet import Fleet, pacing_gap
 from seqsim.engine.poll import Arrivals, Clock, PollStats
 from seqsim.engine.rules import (
+    FAIL_DRAW,
     FAILED_SEND_ERROR,
+    GAP_DRAW,
     RESCHEDULE,
     SKIP_STALE,
     DatetimeCalendar,
     Schedule,
     SendWindows,
     calendar_days,
+    send_draw,
     send_fails,
+    send_seed,
     stale_cutoff,
     window_ready_after,
 )
@@ -73,7 +80,6 @@ class RowProcessor:
         con: duckdb.DuckDBPyConnection,
         scenario: Scenario,
         devices: list[str],
-        rng: np.random.Generator,
     ) -> None:
         self.con = con
         cap = self.capacity = scenario.capacity
@@ -102,9 +108,11 @@ class RowProcessor:
         self._full: set[int] = set()
         self._full_log: list[tuple[int, int]] = []
         self._held: list[tuple[int, int, int]] = []
-        self.rng = rng
+        self._seed = send_seed(scenario.simulation.seed)
+        # Per lead (phone): its key, and how many messages it has had queued.
+        self._lead_key: dict[str, int] = {}
+        self._lead_queued: dict[str, int] = {}
         self._in_flight: list[_InFlight] = []
-        self._phones: set[str] = set()
         self._queued = 0
         self._enrolled = 0
         self._sent = 0
@@ -242,10 +250,10 @@ class RowProcessor:
         phones = arrivals.phones[lo:hi]
         new, again = [], []
         for i, phone in enumerate(phones, start=lo):
-            if phone in self._phones:
+            if phone in self._lead_key:
                 again.append((phone, arrivals.triggers[i]))
                 continue
-            self._phones.add(phone)
+            self._lead_key[phone] = arrivals.keys[i]
             new.append((phone, arrivals.devices[i], arrivals.triggers[i],
                         from_us(arrivals.times_us[i]), arrivals.zones[i]))
         self._zones.update(arrivals.zones[lo:hi])
@@ -292,8 +300,13 @@ class RowProcessor:
         return skipped
 
     def _queue(self, due: row_send.DueRow, device: str, at: datetime) -> None:
-        """Queue a claimed row's message behind its device's pacing gap (two draws)."""
-        u_fail, u_gap = self.rng.random(2)
+        """Queue a claimed row's message behind its device's pacing gap (two draws,
+        keyed by its lead and the lead's count of queued messages)."""
+        phone = due.contact_phone
+        key, count = self._lead_key[phone], self._lead_queued.get(phone, 0)
+        self._lead_queued[phone] = count + 1
+        u_fail = send_draw(*self._seed, key, count, FAIL_DRAW)
+        u_gap = send_draw(*self._seed, key, count, GAP_DRAW)
         gap = pacing_gap(u_gap, due.min_delay_seconds, due.max_delay_seconds)
         send_at = self.fleet.queue(device, at, gap)
         outcome = "failed" if send_fails(u_fail, self.capacity.failure_rate) else "sent"

@@ -10,13 +10,24 @@ and compiled into :mod:`seqsim.engine.kernel`):
 - when a new row is due once a step completes (:func:`next_due`), and where
   all-at-enrolment rows fall (:func:`enrollment_offsets`);
 - the poll an instant is first seen at (:func:`first_poll_at_or_after`);
-- whether a send fails and when retries are exhausted (:func:`send_fails`,
-  :func:`retries_exhausted`);
+- the two uniforms of a queued message (:func:`send_draw`, keyed by
+  :func:`send_seed`), whether its send fails and when retries are exhausted
+  (:func:`send_fails`, :func:`retries_exhausted`);
 - what the catch-up after an outage skips or moves (:func:`stale_cutoff`,
   :func:`reschedule_shift`);
 - whether a (sequence, time zone) send window is open, and when it next opens
   (:class:`SendWindows`); which polls fall in an outage (:class:`Outages`);
   the calendar day a daily cap counts in (:func:`calendar_days`).
+
+The sending draws are keyed, not streamed: a queued message's failure draw
+(purpose :data:`FAIL_DRAW`) and pacing-gap draw (:data:`GAP_DRAW`) are
+:func:`send_draw` of (the run's seed, its lead's key, how many messages that
+lead had queued before it, the purpose). The lead's key is its index in the
+run's arrivals in order of first arrival (:func:`seqsim.engine.poll.lead_keys`),
+so a message's draws depend on no other lead, whatever order the messages
+are queued in, and a shard of the run (a subset of its leads that keeps their
+keys) draws what the whole run does. Two runs that differ only in capacity
+or policy give the same message the same draws (common random numbers).
 
 Instants here are integer microseconds since 1970 (naive UTC), the unit of
 :mod:`seqsim.units`; the per-row engine converts its datetimes with
@@ -29,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from numba.extending import register_jitable
 
 from seqsim.model.policy import CATCH_UP, DELAY_FROM, STRATEGIES, PolicyConfig
@@ -43,6 +55,8 @@ __all__ = [
     "DEFAULT_SCHEDULE",
     "ENROLLMENT",
     "FAILED_SEND_ERROR",
+    "FAIL_DRAW",
+    "GAP_DRAW",
     "NEXT_STEP",
     "ONE_BY_ONE",
     "RESCHEDULE",
@@ -59,7 +73,9 @@ __all__ = [
     "next_due",
     "reschedule_shift",
     "retries_exhausted",
+    "send_draw",
     "send_fails",
+    "send_seed",
     "stale_cutoff",
     "window_ready_after",
 ]
@@ -175,6 +191,67 @@ def first_poll_at_or_after(offset: int, poll: int) -> int:
     at ``offset`` can first be acted on by this poll.
     """
     return -(-offset // poll)
+
+
+#: The purposes of a queued message's two draws (:func:`send_draw`).
+FAIL_DRAW, GAP_DRAW = 0, 1
+_MASK32 = 0xFFFFFFFF
+
+
+@register_jitable
+def _mul32(a: int, c: int) -> int:
+    """Return ``a * c mod 2**32`` for 32-bit ``a`` and ``c``, in 16-bit halves so no
+    product leaves int64 (Python, numpy scalars and numba agree exactly)."""
+    low = a * (c & 0xFFFF)
+    high = ((a * (c >> 16)) & 0xFFFF) << 16
+    return (low + high) & _MASK32
+
+
+@register_jitable
+def _murmur3(seed: int, words: tuple[int, int, int, int, int]) -> int:
+    """Return MurmurHash3 (x86, 32-bit) of five 32-bit words under a 32-bit ``seed``."""
+    h = seed
+    for w in words:
+        k = _mul32(w, 0xCC9E2D51)
+        k = ((k << 15) | (k >> 17)) & _MASK32
+        k = _mul32(k, 0x1B873593)
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & _MASK32
+        h = (_mul32(h, 5) + 0xE6546B64) & _MASK32
+    h ^= 20  # the length in bytes
+    h ^= h >> 16
+    h = _mul32(h, 0x85EBCA6B)
+    h ^= h >> 13
+    h = _mul32(h, 0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+@register_jitable
+def send_draw(seed0: int, seed1: int, key: int, counter: int, purpose: int) -> float:
+    """Return the uniform in [0, 1) (53 random bits) of purpose ``purpose`` of the
+    message queued when lead ``key`` had ``counter`` messages queued before it.
+
+    ``seed0``/``seed1`` are the run's 32-bit seed words (:func:`send_seed`);
+    ``key`` and ``counter`` are non-negative int64. Two MurmurHash3 outputs
+    over (key, counter, purpose, lane) give 27 + 26 bits, combined as numpy
+    makes a double from two 32-bit words. Integer arithmetic only, within
+    int64: bit-identical as plain Python, numpy scalars or compiled.
+    """
+    k_lo, k_hi = key & _MASK32, (key >> 32) & _MASK32
+    c_lo, c_hi = counter & _MASK32, (counter >> 32) & _MASK32
+    a = _murmur3(seed0, (k_lo, k_hi, c_lo, c_hi, 2 * purpose))
+    b = _murmur3(seed1, (k_lo, k_hi, c_lo, c_hi, 2 * purpose + 1))
+    return ((a >> 5) * 67108864.0 + (b >> 6)) / 9007199254740992.0
+
+
+def send_seed(seed: int) -> tuple[int, int]:
+    """Return the two 32-bit seed words of a run's sending draws (:func:`send_draw`).
+
+    They come from the second child of the run's seed sequence (the arrivals
+    are the first, the faults the third: `seqsim.model.faults.faults_rng`).
+    """
+    words = np.random.SeedSequence(seed).spawn(2)[1].generate_state(2, np.uint32)
+    return int(words[0]), int(words[1])
 
 
 @register_jitable

@@ -25,17 +25,23 @@ from seqsim.model.size import poll_count
 from seqsim.run.clock import VirtualClock
 from seqsim.run.progress import Progress
 
-__all__ = ["Ran", "rngs", "run_engine"]
+__all__ = ["Ran", "arrivals_rng", "run_engine"]
 
 
-def rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Return the run's generators: arrivals, and sending (failures, pacing).
+def arrivals_rng(seed: int) -> np.random.Generator:
+    """Return the run's arrivals generator: the first child of the seed's sequence.
 
-    Both come from the one seed; separate streams keep arrivals identical
-    when only capacity or policy changes between two runs.
+    The second child keys the sending draws (failure, then pacing gap, per
+    queued message): not a stream but :func:`seqsim.engine.rules.send_draw`
+    of (seed, the lead's key, the lead's count of messages queued before,
+    purpose), so a message's draws depend on no other lead (a shard of the
+    leads draws what the whole run does) and two runs that differ only in
+    capacity or policy give it the same draws. The third child gives the
+    fault streams (:func:`seqsim.model.faults.faults_rng`), drawn in the
+    order faults happen: not keyed per lead yet, so not shard-invariant.
     """
-    arrivals, sending = np.random.SeedSequence(seed).spawn(2)
-    return np.random.default_rng(arrivals), np.random.default_rng(sending)
+    arrivals, _sending = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(arrivals)
 
 
 class Ran(NamedTuple):
@@ -57,7 +63,6 @@ def run_engine(
     scenario: Scenario,
     devices: list[str],
     arrivals: pd.DataFrame,
-    rng: np.random.Generator,
     progress: bool | None,
     skip_idle: bool,
 ) -> Ran:
@@ -74,13 +79,13 @@ def run_engine(
             with Progress(poll_count(scenario.simulation.duration,
                                       scenario.simulation.poll_interval),
                           enabled=progress) as bar:
-                whole = engine.run(scenario, static, devices, arrivals, rng, bar.advance,
+                whole = engine.run(scenario, static, devices, arrivals, bar.advance,
                                    skip_idle=skip_idle)
             return Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
                         whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits,
                         whole.causes)
         assert engine.processor is not None  # an engine has a processor or a run
-        processor = engine.processor(con, scenario, devices, rng)
+        processor = engine.processor(con, scenario, devices)
         polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
         return Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0,
                     processor.wait_log(), None)

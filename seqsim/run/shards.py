@@ -43,10 +43,11 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine import registry
+from seqsim.engine.poll import LEAD_KEY, lead_keys
 from seqsim.engine.wait_log import WaitLog
 from seqsim.errors import ScenarioError
 from seqsim.model.scenario import Scenario
-from seqsim.run.engines import Ran, rngs, run_engine
+from seqsim.run.engines import Ran, run_engine
 from seqsim.run.progress import Progress
 
 __all__ = ["ShardRun", "check_shards", "run_shard", "run_shards", "split_arrivals"]
@@ -99,6 +100,8 @@ def split_arrivals(arrivals: pd.DataFrame, devices: list[str],
 
     Device ``i`` of the fleet goes to shard ``i % shards``; every arrival of a
     lead goes where its first arrival's device went (an unknown device: shard 0).
+    Each shard's arrivals keep the whole run's lead keys (their ``LEAD_KEY``
+    column), so they draw what the whole run draws.
     """
     phones = arrivals["phone"].to_numpy(dtype=object)
     codes, _ = pd.factorize(phones)
@@ -111,6 +114,7 @@ def split_arrivals(arrivals: pd.DataFrame, devices: list[str],
     for g in range(shards):
         positions = np.flatnonzero(group == g)
         part = arrivals.iloc[positions].reset_index(drop=True)
+        part[LEAD_KEY] = lead_keys(arrivals)[positions]
         out.append(([d for i, d in enumerate(devices) if i % shards == g], part, positions))
     return out
 
@@ -118,8 +122,7 @@ def split_arrivals(arrivals: pd.DataFrame, devices: list[str],
 def run_shard(scenario: Scenario, engine: str, devices: list[str], arrivals: pd.DataFrame,
               positions: np.ndarray, skip_idle: bool) -> ShardRun:
     """Run one shard (its ``devices`` and their leads' ``arrivals``); return it."""
-    ran: Ran = run_engine(registry.get(engine), scenario, devices, arrivals,
-                          rngs(scenario.simulation.seed)[1], False, skip_idle)
+    ran: Ran = run_engine(registry.get(engine), scenario, devices, arrivals, False, skip_idle)
     assert ran.causes is not None  # a compiled engine (check_shards)
     return ShardRun(devices, positions, ran.tables, ran.timeline, ran.waits, ran.causes,
                     ran.polls_run, ran.compile_seconds, ran.kernel_seconds)

@@ -24,7 +24,7 @@ from seqsim.results.build import build_result
 from seqsim.results.result import Result
 from seqsim.results.waits import Waits
 from seqsim.run.clock import real_seconds
-from seqsim.run.engines import Ran, rngs, run_engine
+from seqsim.run.engines import Ran, arrivals_rng, run_engine
 from seqsim.run.shard_merge import merge_shards
 from seqsim.run.shards import check_shards, run_shards, split_arrivals
 
@@ -84,11 +84,11 @@ def simulate(
                             "(or no executor)")
     wall_start = real_seconds()
     sim = scenario.simulation
-    arrivals_rng, send_rng = rngs(sim.seed)
     devices = device_ids(scenario.capacity.devices)
-    arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices), arrivals_rng)
+    arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices),
+                                 arrivals_rng(sim.seed))
     if shards is None:
-        ran = run_engine(chosen, scenario, devices, arrivals, send_rng, progress, skip_idle)
+        ran = run_engine(chosen, scenario, devices, arrivals, progress, skip_idle)
         extra: dict[str, Any] = {}
     else:
         ran, extra = _sharded(scenario, chosen, devices, arrivals, shards, executor, progress,
