@@ -36,9 +36,11 @@ def assert_identical(one: Result, sharded: Result) -> None:
     assert one.info["invariant_violations"] == sharded.info["invariant_violations"]
 
 
-def on_devices(scenario: seqsim.Scenario, devices: int) -> seqsim.Scenario:
-    """Return ``scenario`` on a fleet of ``devices`` devices."""
-    capacity = dataclasses.replace(scenario.capacity, devices=devices)
+def on_devices(scenario: seqsim.Scenario, devices: int, batch: int | None) -> seqsim.Scenario:
+    """Return ``scenario`` on a fleet of ``devices`` devices, with ``batch_size``
+    ``batch`` (None: the drawn one, often small enough to bind)."""
+    capacity = dataclasses.replace(scenario.capacity, devices=devices,
+                                   batch_size=batch or scenario.capacity.batch_size)
     return dataclasses.replace(scenario, capacity=capacity)
 
 
@@ -53,11 +55,9 @@ def check_sharded(scenario: seqsim.Scenario, shards: int, executor: cf.Executor)
         approx = seqsim.simulate(scenario, progress=False, shards=shards, executor=executor,
                                  approximate=True)
         assert approx.info["shards"]["exact"] is False
-        event("the batch limit bound: refused")
         return False
     assert sharded.info["shards"] == {"count": shards, "exact": True}
     assert_identical(one, sharded)
-    event(f"exact, {(one.summary['messages_sent'] > 0 and 'sends') or 'no sends'}")
     return True
 
 
@@ -68,11 +68,17 @@ def pool() -> Iterator[cf.Executor]:
 
 
 @ENGINE_PROPERTY
-@given(scenarios(with_policies=True), st.integers(1, 4), st.integers(2, 6))
+@given(scenarios(with_policies=True), st.integers(1, 4), st.integers(2, 6),
+       st.sampled_from([5000, 5000, None]))
 def test_sharded_runs_match_the_single_run(pool: cf.Executor, scenario: seqsim.Scenario,
-                                           shards: int, devices: int) -> None:
+                                           shards: int, devices: int,
+                                           batch: int | None) -> None:
     event(f"{min(shards, devices)} shards with devices")
-    check_sharded(on_devices(scenario, devices), shards, pool)
+    exact = check_sharded(on_devices(scenario, devices, batch), shards, pool)
+    event("exact" if exact else "the batch limit bound: refused")
+    jitter = any(s.min_delay_seconds < s.max_delay_seconds for s in scenario.sequences)
+    event(f"{scenario.capacity.failure_rate:.0%} failures, "
+          f"{'jittered' if jitter else 'fixed'} pacing")
 
 
 def _world(extra: dict | None = None, **capacity: object) -> seqsim.Scenario:

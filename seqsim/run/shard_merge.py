@@ -91,7 +91,9 @@ def _causes(parts: Sequence[ShardRun], message_ids: list[np.ndarray]) -> tuple[n
         last = np.full(len(causes), -1, dtype=np.int64)
         rows = part.tables["messages"]["sequence_contact_id"].to_numpy(np.int64) - 1
         np.maximum.at(last, rows, np.arange(len(rows), dtype=np.int64))
-        last_ids.append(np.where(last >= 0, ids[np.maximum(last, 0)], -1))
+        last_id = np.full(len(causes), -1, dtype=np.int64)
+        last_id[last >= 0] = ids[last[last >= 0]]
+        last_ids.append(last_id)
         parents.append(np.where(enrolled, -1, causes + start))
         arrived = np.zeros(len(causes), dtype=np.int64)
         arrived[enrolled] = part.positions[-causes[enrolled] - 1]

@@ -110,11 +110,12 @@ def split_arrivals(arrivals: pd.DataFrame, devices: list[str],
     lead_group = np.array([group_of.get(d, 0) for d in
                            arrivals["device_id"].to_numpy(dtype=object)[first]], dtype=np.int64)
     group = lead_group[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    keys = lead_keys(arrivals)
     out = []
     for g in range(shards):
         positions = np.flatnonzero(group == g)
         part = arrivals.iloc[positions].reset_index(drop=True)
-        part[LEAD_KEY] = lead_keys(arrivals)[positions]
+        part[LEAD_KEY] = keys[positions]
         out.append(([d for i, d in enumerate(devices) if i % shards == g], part, positions))
     return out
 
