@@ -20,12 +20,14 @@ from seqsim.engine import registry, schema
 from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
 from seqsim.engine.rules import Outages, first_poll_at_or_after
 from seqsim.engine.wait_log import WaitLog
+from seqsim.model.arrivals import generate_arrivals
+from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
 from seqsim.model.size import poll_count
 from seqsim.run.clock import VirtualClock
 from seqsim.run.progress import Progress
 
-__all__ = ["Ran", "arrivals_rng", "run_engine"]
+__all__ = ["Ran", "run_arrivals", "run_engine"]
 
 
 def arrivals_rng(seed: int) -> np.random.Generator:
@@ -42,6 +44,14 @@ def arrivals_rng(seed: int) -> np.random.Generator:
     """
     arrivals, _sending = np.random.SeedSequence(seed).spawn(2)
     return np.random.default_rng(arrivals)
+
+
+def run_arrivals(scenario: Scenario) -> tuple[list[str], pd.DataFrame]:
+    """Return the run's device names and the arrivals of every workload, in time order."""
+    sim = scenario.simulation
+    devices = device_ids(scenario.capacity.devices)
+    return devices, generate_arrivals(scenario.workload, sim.start, sim.end, len(devices),
+                                      arrivals_rng(sim.seed))
 
 
 class Ran(NamedTuple):

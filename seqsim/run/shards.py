@@ -36,7 +36,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -47,7 +46,7 @@ from seqsim.engine.poll import LEAD_KEY, lead_keys
 from seqsim.engine.wait_log import WaitLog
 from seqsim.errors import ScenarioError
 from seqsim.model.scenario import Scenario
-from seqsim.run.engines import Ran, run_engine
+from seqsim.run.engines import Ran, run_arrivals, run_engine
 from seqsim.run.progress import Progress
 
 __all__ = ["ShardRun", "check_shards", "run_shard", "run_shards", "split_arrivals"]
@@ -94,55 +93,57 @@ def check_shards(shards: object, executor: object, engine: registry.Engine,
     return shards
 
 
-def split_arrivals(arrivals: pd.DataFrame, devices: list[str],
-                   shards: int) -> list[tuple[list[str], pd.DataFrame, np.ndarray]]:
-    """Return per shard its devices, its arrivals and their indexes in ``arrivals``.
+def split_arrivals(arrivals: pd.DataFrame, devices: list[str], shards: int,
+                   shard: int) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """Return shard ``shard``'s devices, its arrivals and their indexes in ``arrivals``.
 
     Device ``i`` of the fleet goes to shard ``i % shards``; every arrival of a
     lead goes where its first arrival's device went (an unknown device: shard 0).
-    Each shard's arrivals keep the whole run's lead keys (their ``LEAD_KEY``
+    The shard's arrivals keep the whole run's lead keys (their ``LEAD_KEY``
     column), so they draw what the whole run draws.
     """
-    phones = arrivals["phone"].to_numpy(dtype=object)
-    codes, _ = pd.factorize(phones)
+    codes, _ = pd.factorize(arrivals["phone"].to_numpy(dtype=object))
     _, first = np.unique(codes, return_index=True)
     group_of = {d: i % shards for i, d in enumerate(devices)}
     lead_group = np.array([group_of.get(d, 0) for d in
                            arrivals["device_id"].to_numpy(dtype=object)[first]], dtype=np.int64)
     group = lead_group[codes] if len(codes) else np.zeros(0, dtype=np.int64)
-    keys = lead_keys(arrivals)
-    out = []
-    for g in range(shards):
-        positions = np.flatnonzero(group == g)
-        part = arrivals.iloc[positions].reset_index(drop=True)
-        part[LEAD_KEY] = keys[positions]
-        out.append(([d for i, d in enumerate(devices) if i % shards == g], part, positions))
-    return out
+    positions = np.flatnonzero(group == shard)
+    part = arrivals.iloc[positions].reset_index(drop=True)
+    part[LEAD_KEY] = lead_keys(arrivals)[positions]
+    return [d for i, d in enumerate(devices) if i % shards == shard], part, positions
 
 
-def run_shard(scenario: Scenario, engine: str, devices: list[str], arrivals: pd.DataFrame,
-              positions: np.ndarray, skip_idle: bool) -> ShardRun:
-    """Run one shard (its ``devices`` and their leads' ``arrivals``); return it."""
-    ran: Ran = run_engine(registry.get(engine), scenario, devices, arrivals, False, skip_idle)
+def run_shard(scenario: Scenario, engine: str, shards: int, shard: int,
+              skip_idle: bool) -> ShardRun:
+    """Run shard ``shard`` of ``shards``: its devices and their leads; return it.
+
+    The shard draws the whole run's arrivals itself (a fraction of a run's
+    time) and keeps its own, so nothing but the scenario travels to a worker.
+    """
+    world, arrivals = run_arrivals(scenario)
+    devices, part, positions = split_arrivals(arrivals, world, shards, shard)
+    del arrivals
+    ran: Ran = run_engine(registry.get(engine), scenario, devices, part, False, skip_idle)
     assert ran.causes is not None  # a compiled engine (check_shards)
     return ShardRun(devices, positions, ran.tables, ran.timeline, ran.waits, ran.causes,
                     ran.polls_run, ran.compile_seconds, ran.kernel_seconds)
 
 
-def run_shards(scenario: Scenario, engine: registry.Engine, parts: Sequence[tuple],
+def run_shards(scenario: Scenario, engine: registry.Engine, shards: int,
                executor: cf.Executor | None, progress: bool | None,
                skip_idle: bool) -> list[ShardRun]:
-    """Return the shards ``parts`` (from :func:`split_arrivals`) run on ``executor``
-    (default: a local process pool, one worker per shard up to the CPU count),
-    in shard order; the bar counts shards done."""
+    """Return the ``shards`` shards of the run, run on ``executor`` (default: a
+    local process pool, one worker per shard up to the CPU count), in shard
+    order; the bar counts shards done."""
     own = executor is None
     # spawn: a forked child would inherit DuckDB's and tqdm's threads mid-flight.
-    pool = cf.ProcessPoolExecutor(min(len(parts), os.cpu_count() or 1),
+    pool = cf.ProcessPoolExecutor(min(shards, os.cpu_count() or 1),
                                   mp_context=multiprocessing.get_context("spawn")) if own \
         else executor
     try:
-        futures = [pool.submit(run_shard, scenario, engine.name, devices, arrivals, positions,
-                               skip_idle) for devices, arrivals, positions in parts]
+        futures = [pool.submit(run_shard, scenario, engine.name, shards, g, skip_idle)
+                   for g in range(shards)]
         with Progress(len(futures), enabled=progress, unit="shard") as bar:
             for _ in cf.as_completed(futures):
                 bar.advance(1)

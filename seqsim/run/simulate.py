@@ -12,11 +12,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 from typing import Any
 
-import pandas as pd
-
 from seqsim.engine import registry
 from seqsim.errors import ScenarioError
-from seqsim.model.arrivals import generate_arrivals
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
 from seqsim.model.size import poll_count
@@ -24,9 +21,9 @@ from seqsim.results.build import build_result
 from seqsim.results.result import Result
 from seqsim.results.waits import Waits
 from seqsim.run.clock import real_seconds
-from seqsim.run.engines import Ran, arrivals_rng, run_engine
+from seqsim.run.engines import Ran, run_arrivals, run_engine
 from seqsim.run.shard_merge import merge_shards
-from seqsim.run.shards import check_shards, run_shards, split_arrivals
+from seqsim.run.shards import check_shards, run_shards
 
 __all__ = ["simulate"]
 
@@ -84,16 +81,15 @@ def simulate(
                             "(or no executor)")
     wall_start = real_seconds()
     sim = scenario.simulation
-    devices = device_ids(scenario.capacity.devices)
-    arrivals = generate_arrivals(scenario.workload, sim.start, sim.end, len(devices),
-                                 arrivals_rng(sim.seed))
     if shards is None:
+        devices, arrivals = run_arrivals(scenario)
         ran = run_engine(chosen, scenario, devices, arrivals, progress, skip_idle)
+        del arrivals  # the tables hold the leads now; free it before the result's peak
         extra: dict[str, Any] = {}
     else:
-        ran, extra = _sharded(scenario, chosen, devices, arrivals, shards, executor, progress,
-                              skip_idle, approximate)
-    del arrivals  # the tables hold the leads now; free it before the result's peak
+        devices = device_ids(scenario.capacity.devices)
+        ran, extra = _sharded(scenario, chosen, devices, shards, executor, progress, skip_idle,
+                              approximate)
     info = {
         "engine": chosen.name,
         "compiled": ran.compiled,
@@ -109,14 +105,12 @@ def simulate(
                         waits=Waits(devices, ran.waits))
 
 
-def _sharded(scenario: Scenario, engine: registry.Engine, devices: list[str],
-             arrivals: pd.DataFrame, shards: int, executor: cf.Executor | None,
-             progress: bool | None, skip_idle: bool,
+def _sharded(scenario: Scenario, engine: registry.Engine, devices: list[str], shards: int,
+             executor: cf.Executor | None, progress: bool | None, skip_idle: bool,
              approximate: bool) -> tuple[Ran, dict[str, Any]]:
     """Return the merged run of ``shards`` shards as one engine's run, and what
     ``info["shards"]`` says of it."""
-    parts = run_shards(scenario, engine, split_arrivals(arrivals, devices, shards), executor,
-                       progress, skip_idle)
+    parts = run_shards(scenario, engine, shards, executor, progress, skip_idle)
     merged, over = merge_shards(parts, devices, scenario.capacity.batch_size,
                                 approximate=approximate)
     about: dict[str, Any] = {"count": shards, "exact": over is None}
