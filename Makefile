@@ -48,7 +48,7 @@ test: lint
 test-deep: $(VENV)/.installed-dev
 	SEQSIM_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q -n auto --dist loadfile \
 		--hypothesis-show-statistics tests/test_engine_batch.py tests/test_engine_row_stateful.py \
-		tests/test_faults_kernel.py
+		tests/test_faults_kernel.py tests/test_shards.py
 
 # Saves stopped by SIGKILL/SIGINT at every step and after 200 delays each (minutes),
 # and 4,000 hypothesis examples of odd --out paths.

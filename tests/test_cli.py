@@ -316,3 +316,19 @@ def test_installed_console_script(scenario_file: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert error_line(bad.stderr)
     assert "Traceback" not in bad.stderr
+
+
+def test_run_with_shards_says_the_merge_was_exact(
+    scenario_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(scenario_file), "--shards", "2", "--no-progress"]) == 0
+    assert re.search(r"^  shards +2 \(exact\)$", capsys.readouterr().out, re.M)
+
+
+def test_scheduler_without_shards_is_refused(
+    scenario_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(scenario_file), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert error_line(capsys.readouterr().err) == (
+        "seqsim: error: --scheduler: 'tcp://127.0.0.1:1' is not valid without --shards; "
+        "expected --shards N as well")

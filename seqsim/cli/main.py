@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
+from seqsim.analysis.executors import open_executor
 from seqsim.analysis.steps import format_steps, unfinished_warning
 from seqsim.cli import check as cli_check
 from seqsim.cli import compare as cli_compare
@@ -75,6 +76,12 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", action="store_true",
                      help="also write the charts (PNG) and report.html into --out")
     cli_sweep.add_seed_flag(run)  # seqsim run --seed N
+    run.add_argument("--shards", type=int, metavar="N",
+                     help="split the devices into N shards run in parallel and merged "
+                     "(exact, or an error naming the poll where batch_size binds)")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="run the shards on a Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                     "(needs --shards and seqsim[dask])")
     run.set_defaults(handler=_run)
     cli_check.add_commands(sub)  # seqsim baseline, seqsim check
     cli_compare.add_commands(sub)  # seqsim compare
@@ -99,6 +106,11 @@ def format_summary(result: Result) -> str:
         )
     if "wall_seconds" in info:
         lines.append(f"  {'wall time':<{width}}  {info['wall_seconds']:.1f} s")
+    if "shards" in info:
+        shards = info["shards"]
+        how = "exact" if shards["exact"] else (
+            f"APPROXIMATE: batch_size bound at poll {shards['batch_bound_at_poll']}")
+        lines.append(f"  {'shards':<{width}}  {shards['count']} ({how})")
     problems = info.get("invariant_violations") or []
     for problem in problems:
         lines.append(f"  INVARIANT BROKEN: {problem}")
@@ -112,7 +124,13 @@ def _run(args: argparse.Namespace) -> int:
     scenario = Scenario.from_toml(args.scenario)
     if args.overrides:
         scenario = scenario.with_overrides(dict(parse_override(o) for o in args.overrides))
-    result = simulate(scenario, engine=args.engine, progress=False if args.no_progress else None)
+    if args.scheduler is not None and args.shards is None:
+        raise SeqsimError(f"--scheduler: {args.scheduler!r} is not valid without --shards; "
+                          "expected --shards N as well")
+    progress = False if args.no_progress else None
+    with open_executor(scheduler=args.scheduler) as executor:
+        result = simulate(scenario, engine=args.engine, progress=progress, shards=args.shards,
+                          executor=executor if args.scheduler is not None else None)
     print(format_summary(result))
     print()
     print(format_steps(result.steps))

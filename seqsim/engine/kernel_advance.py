@@ -32,6 +32,7 @@ from seqsim.engine.kernel_layout import (
     MAX_RETRIES,
     NO_ERROR,
     NONE,
+    R_CAUSE,
     R_CELL,
     R_CLAIMED_AT,
     R_COMPLETED_AT,
@@ -87,7 +88,8 @@ __all__ = ["complete", "enrol", "fail_send", "message_draws"]
 
 
 @njit(cache=True, inline="always")
-def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: int) -> None:
+def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: int,
+             cause: int) -> None:
     R, C = S[S_ROWS], S[S_COUNT]
     i = C[C_ROWS]
     C[C_ROWS] = i + 1
@@ -103,6 +105,7 @@ def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: 
     R[i, R_RETRY] = 0
     R[i, R_ERROR] = NO_ERROR
     R[i, R_CREATED] = created
+    R[i, R_CAUSE] = cause
     stat = W[W_STAT]
     group = seq * stat[ZONES] + W[W_LEAD_ZONE][lead] if stat[ZONES] else 0
     R[i, R_GROUP] = group
@@ -144,8 +147,9 @@ def _drop_trigger(S, lead: int, trigger: int) -> None:
 
 
 @njit(cache=True)
-def _enter(W, S, seq: int, lead: int, at: int, now: int) -> None:
-    """Enrol ``lead`` in sequence ``seq`` at ``at`` unless it already entered it."""
+def _enter(W, S, seq: int, lead: int, at: int, now: int, cause: int) -> None:
+    """Enrol ``lead`` in sequence ``seq`` at ``at`` unless it already entered it;
+    ``cause``: the new rows' ``R_CAUSE``."""
     seqs, steps, upto = W[W_SEQS], W[W_STEPS], S[S_UPTO]
     if seqs[S_ACTIVE, seq] == 0 or upto[lead, seq] > 0:
         return
@@ -153,11 +157,11 @@ def _enter(W, S, seq: int, lead: int, at: int, now: int) -> None:
     step = seqs[S_ENTRY, seq]
     if W[W_STAT][ALL_AT] == 0:
         upto[lead, seq] = 1
-        _new_row(W, S, seq, lead, step, at, at, now)
+        _new_row(W, S, seq, lead, step, at, at, now, cause)
         return
     upto[lead, seq] = seqs[S_STEPS, seq]
     while step >= 0:
-        _new_row(W, S, seq, lead, step, at + steps[T_OFFSET, step], at, now)
+        _new_row(W, S, seq, lead, step, at + steps[T_OFFSET, step], at, now, cause)
         step = steps[T_NEXT, step]
 
 
@@ -176,7 +180,7 @@ def enrol(W, S, k: int, now: int) -> None:
         for seq in range(seqs.shape[1]):
             trigger = seqs[S_TRIGGER, seq]
             if trig_seq[trigger] == seq and _has_trigger(S, leads[j], trigger):
-                _enter(W, S, seq, leads[j], now, now)
+                _enter(W, S, seq, leads[j], now, now, -(j + 1))
 
 
 @njit(cache=True)
@@ -197,14 +201,14 @@ def complete(W, S, i: int, t: int, now: int) -> None:
         upto[lead, seq] = steps[T_POS, nxt] + 1
         due = next_due(W[W_STAT][DELAY_FROM], t, R[i, R_DUE], steps[T_DELAY, step],
                        steps[T_DELAY, nxt])
-        _new_row(W, S, seq, lead, nxt, due, t, now)
+        _new_row(W, S, seq, lead, nxt, due, t, now, i)
         return
     C[C_DONE] += 1
     _drop_trigger(S, lead, seqs[S_TRIGGER, seq])
     chained = steps[T_CHAIN, step]
     if chained >= 0:
         _add_trigger(S, lead, seqs[S_TRIGGER, chained])
-        _enter(W, S, chained, lead, t, now)
+        _enter(W, S, chained, lead, t, now, i)
 
 
 @njit(cache=True)

@@ -74,8 +74,10 @@ STUCK_CLAIM, RELEASED_CLAIM = 1, 2
 # Columns of sequence_contacts rows and messages.
 R_DUE, R_SEQ, R_RANK, R_DAY, R_LEAD, R_STEP, R_DEV, R_STATUS, R_CLAIMED_AT, R_COMPLETED_AT, \
     R_FAILED_AT, R_RETRY, R_ERROR, R_CREATED, R_GROUP, R_CELL, R_LEFT, R_RIGHT, R_TLEFT, \
-    R_TRIGHT, R_TSIZE = range(21)
-ROW_COLUMNS = 21
+    R_TRIGHT, R_TSIZE, R_CAUSE = range(22)
+ROW_COLUMNS = 22
+#: R_CAUSE: what created a row, for a sharded run's merge (seqsim.run.shards): the
+#: row index of the row whose completion created it, or -(j + 1) for arrival j's enrolment.
 M_ROW, M_DEV, M_DUE, M_QUEUED, M_SCHEDULED, M_SENT, M_PLANNED, M_OUTCOME, M_ATTEMPT = range(9)
 MESSAGE_COLUMNS = 9
 # Row status and error codes; message outcomes.

@@ -26,13 +26,13 @@ __all__ = ["Final", "final_columns", "kernel_tables", "timeline_frame"]
 #: The ``sequence_contacts`` and message columns the tables are built from.
 _ROW_COLUMNS = (k.R_DUE, k.R_SEQ, k.R_DAY, k.R_LEAD, k.R_STEP, k.R_DEV, k.R_STATUS,
                 k.R_CLAIMED_AT, k.R_COMPLETED_AT, k.R_FAILED_AT, k.R_RETRY, k.R_ERROR,
-                k.R_CREATED)
+                k.R_CREATED, k.R_CAUSE)
 _MESSAGE_COLUMNS = tuple(range(k.MESSAGE_COLUMNS))
 #: Columns copied as int32 (codes, counts: the tables' int32 columns) unless a
 #: value does not fit: half the memory of int64, and no second copy to int32.
 #: Rows and messages apart: R_* and M_* numbers overlap.
 _ROW_NARROW = frozenset({k.R_SEQ, k.R_DAY, k.R_LEAD, k.R_STEP, k.R_DEV, k.R_STATUS,
-                         k.R_RETRY, k.R_ERROR})
+                         k.R_RETRY, k.R_ERROR, k.R_CAUSE})
 _MESSAGE_NARROW = frozenset({k.M_ROW, k.M_DEV, k.M_OUTCOME, k.M_ATTEMPT})
 
 

@@ -1,0 +1,158 @@
+"""Running one engine over a scenario's world: what :func:`~seqsim.run.simulate.simulate`
+and each shard of a sharded run (:mod:`seqsim.run.shards`) call.
+
+:func:`run_engine` builds the run's database of static tables and runs the
+chosen engine on given devices and arrivals: the compiled run in one call, or
+the per-row processor poll by poll (:func:`_run_polls`). Polls where nothing
+can happen (no arrival, nothing due, nothing in flight) are skipped by jumping
+the clock to the next poll where something can; the timeline still has a row
+for every poll, and the tables are identical to a run that skips nothing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from seqsim.engine import registry, schema
+from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
+from seqsim.engine.rules import Outages, first_poll_at_or_after
+from seqsim.engine.wait_log import WaitLog
+from seqsim.model.arrivals import generate_arrivals
+from seqsim.model.capacity import device_ids
+from seqsim.model.scenario import Scenario
+from seqsim.model.size import poll_count
+from seqsim.run.clock import VirtualClock
+from seqsim.run.progress import Progress
+
+__all__ = ["Ran", "run_arrivals", "run_engine"]
+
+
+def arrivals_rng(seed: int) -> np.random.Generator:
+    """Return the run's arrivals generator: the first child of the seed's sequence.
+
+    The second child keys the sending draws (failure, then pacing gap, per
+    queued message): not a stream but :func:`seqsim.engine.rules.send_draw`
+    of (seed, the lead's key, the lead's count of messages queued before,
+    purpose), so a message's draws depend on no other lead (a shard of the
+    leads draws what the whole run does) and two runs that differ only in
+    capacity or policy give it the same draws. The third child gives the
+    fault streams (:func:`seqsim.model.faults.faults_rng`), drawn in the
+    order faults happen: not keyed per lead yet, so not shard-invariant.
+    """
+    arrivals, _sending = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(arrivals)
+
+
+def run_arrivals(scenario: Scenario) -> tuple[list[str], pd.DataFrame]:
+    """Return the run's device names and the arrivals of every workload, in time order."""
+    sim = scenario.simulation
+    devices = device_ids(scenario.capacity.devices)
+    return devices, generate_arrivals(scenario.workload, sim.start, sim.end, len(devices),
+                                      arrivals_rng(sim.seed))
+
+
+class Ran(NamedTuple):
+    """What an engine's run returns to :func:`simulate`."""
+
+    polls_run: int
+    tables: dict[str, pd.DataFrame]
+    timeline: pd.DataFrame
+    pairs: np.ndarray | None  # the contacts' pair codes, when the engine knows them
+    compiled: bool  # the whole run was compiled (the engine's ``run``), not polled
+    compile_seconds: float  # spent compiling the engine first (0: it was cached)
+    kernel_seconds: float  # spent in compiled polls (0: not compiled)
+    waits: WaitLog  # what the lateness attribution needs besides the tables
+    causes: np.ndarray | None  # per sequence_contacts row, what created it (compiled runs)
+
+
+def run_engine(
+    engine: registry.Engine,
+    scenario: Scenario,
+    devices: list[str],
+    arrivals: pd.DataFrame,
+    progress: bool | None,
+    skip_idle: bool,
+) -> Ran:
+    """Run the engine on a database holding the scenario's static tables; return
+    how many polls really ran, the tables, the timeline and how it ran."""
+    con = schema.connect()
+    try:
+        schema.load_sequences(con, scenario.sequences)
+        cap = scenario.capacity
+        schema.add_devices(con, devices, hourly_limit=cap.hourly_limit,
+                           daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
+        if engine.run is not None:
+            static = schema.read_tables(con)
+            with Progress(poll_count(scenario.simulation.duration,
+                                      scenario.simulation.poll_interval),
+                          enabled=progress) as bar:
+                whole = engine.run(scenario, static, devices, arrivals, bar.advance,
+                                   skip_idle=skip_idle)
+            return Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
+                        whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits,
+                        whole.causes)
+        assert engine.processor is not None  # an engine has a processor or a run
+        processor = engine.processor(con, scenario, devices)
+        polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
+        return Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0,
+                    processor.wait_log(), None)
+    finally:
+        con.close()
+
+
+def _run_polls(
+    scenario: Scenario,
+    processor: Processor,
+    arrivals: pd.DataFrame,
+    progress: bool | None,
+    skip_idle: bool,
+) -> tuple[int, pd.DataFrame]:
+    """Run every poll; return how many were really run, and the timeline.
+
+    Polls in an outage do not run (their timeline row says what waits); the
+    arrivals of an outage are enrolled by the first poll after it, which also
+    applies the catch-up policy.
+    """
+    sim = scenario.simulation
+    start, poll = sim.start, sim.poll_interval
+    total = poll_count(sim.duration, poll)
+    outages = Outages.for_run(scenario.policy, start, poll, total)
+    bounds = arrival_bounds(arrivals, start, poll, total).tolist()
+    batch = Arrivals(arrivals)
+    stats: list[PollStats] = []
+    event_poll = 0
+    polls_run = 0
+    lo = 0
+    with VirtualClock(start) as clock, Progress(total, enabled=progress) as bar:
+        for k in range(total):
+            at = start + k * poll
+            hi = bounds[k + 1]
+            if k in outages.down:
+                stats.append(processor.down(at))
+            elif skip_idle and k < event_poll and lo == hi and k not in outages.recovery:
+                stats.append(processor.idle(at))
+            else:
+                stats.append(processor.poll(clock, at, batch, lo, hi,
+                                            recovering=k in outages.recovery))
+                lo = hi
+                polls_run += 1
+                event = processor.next_event()
+                event_poll = (total if event is None
+                              else first_poll_at_or_after(event - start, poll))
+            if k % 256 == 255:
+                bar.advance(256, stats[-1])
+        bar.advance(total % 256, stats[-1] if stats else None)
+    return polls_run, _timeline(stats)
+
+
+def _timeline(stats: list[PollStats]) -> pd.DataFrame:
+    """Return one row per poll as a DataFrame."""
+    frame = pd.DataFrame.from_records(stats, columns=list(PollStats._fields))
+    frame["time"] = frame["time"].astype("datetime64[us]")
+    for col in PollStats._fields[1:]:
+        frame[col] = frame[col].astype("int64")
+    return frame[["time", "enrolled", "sent", "failed", "backlog", "active",
+                  "completed_contacts", "skipped"]]
