@@ -5,9 +5,9 @@ Run ``python benchmarks/shard_bench.py [--workload volume] [--scale 0.25]``
 in this process, split into 2 shards on a local pool of 2 processes, and into
 2 shards on a Dask ``LocalCluster`` of 2 worker processes (one thread each)
 started here, and on a local pool already warm (its workers have imported
-seqsim and loaded the compiled engine); each prints its wall time, peak RSS of this process (the merge
-happens here) and speed-up over the single run, and the sharded tables are
-checked identical to the single run's. Pool and cluster start-up are
+seqsim and loaded the compiled engine); each prints its wall time, peak RSS
+of this process (the merge happens here) and speed-up over the single run,
+and the sharded tables are checked identical to the single run's. Pool and cluster start-up are
 included: that is what a planner waits for. Not part of ``make test``.
 """
 
@@ -28,7 +28,7 @@ import seqsim
 from seqsim.run.clock import real_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import WORKLOADS, scaled  # noqa: E402  (the workloads live beside this file)
+from bench import WORKLOADS, scaled  # the workloads live beside this file
 
 
 def _timed(label: str, run: Callable[[], seqsim.Result], base: float | None) -> tuple:

@@ -10,7 +10,7 @@ from numba import njit
 import seqsim
 from seqsim.engine.poll import LEAD_KEY, lead_keys
 from seqsim.engine.rules import FAIL_DRAW, GAP_DRAW, send_draw, send_seed
-from seqsim.run import simulate as simulate_module
+from seqsim.run import engines as engines_module
 
 SEED = send_seed(42)
 
@@ -117,7 +117,7 @@ def test_a_shard_of_the_leads_keeps_their_global_keys_and_sends_alike(
         "capacity": {"devices": 2, "failure_rate": 0.3, "max_retries": 1,
                      "hourly_limit": 20},
     })
-    real = simulate_module.generate_arrivals
+    real = engines_module.generate_arrivals
 
     def shard(*args: object) -> pd.DataFrame:
         frame = real(*args)
@@ -129,7 +129,7 @@ def test_a_shard_of_the_leads_keeps_their_global_keys_and_sends_alike(
         whole = seqsim.simulate(scn, engine=engine, progress=False).sends
         whole = whole[whole["device_id"] == "dev-001"][columns].reset_index(drop=True)
         with monkeypatch.context() as m:
-            m.setattr(simulate_module, "generate_arrivals", shard)
+            m.setattr(engines_module, "generate_arrivals", shard)
             part = seqsim.simulate(scn, engine=engine, progress=False).sends[columns]
         assert (whole["outcome"] == "failed").any() and len(whole) > 50
         pd.testing.assert_frame_equal(part.reset_index(drop=True), whole)
