@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
@@ -287,3 +288,23 @@ def test_runs_before_1970_send_what_the_row_engine_sends(start: str, zone: str) 
     row, batch = run_both_engines(scn)
     assert batch.summary["contacts_enrolled"] == 30
     assert batch.summary["messages_sent"] == row.summary["messages_sent"] == 60
+
+
+def test_a_retry_made_due_by_a_send_at_the_poll_instant_is_the_next_polls() -> None:
+    # Pacing equal to the poll interval delivers at a poll instant; the failure there
+    # makes the row due again after the poll's selection, with nothing else to do.
+    # The kernel used to jump to the next arrival (4:00) instead of retrying at 2:04.
+    seq = {"days": [0], "delay_hours": [0], "min_delay_seconds": 120,
+           "max_delay_seconds": 120}
+    scenario = seqsim.Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "1d",
+                       "poll_interval": "2m", "seed": 0},
+        "sequences": [{"name": "S0", "trigger": "s0", **seq}],
+        "workload": [{"kind": "constant", "trigger": "s0", "rate_per_hour": 0.5,
+                      "end": "2025-07-01T06:00:00"}] * 2,
+        "capacity": {"devices": 1, "batch_size": 2, "hourly_limit": 0, "daily_limit": 0,
+                     "in_flight_limit": 0, "failure_rate": 0.2, "max_retries": 1},
+    })
+    row, _ = run_both_engines(scenario)
+    retry = row.sends[row.sends["attempt"] == 2]
+    assert retry["sent_at"].tolist() == [pd.Timestamp("2025-07-01T02:04:00")]

@@ -13,17 +13,16 @@ the per-row engine's order within a poll:
    first (production's ``ORDER BY``); a row whose device is over a limit
    still takes a batch slot and stays due;
 5. queue the selected rows of devices with room, each message with two
-   uniforms keyed by its lead (:func:`seqsim.engine.rules.send_draw` of the
-   run's seed, ``W_LEAD_KEY``, the lead's count of queued messages
-   ``S_LEAD_QUEUED``, purpose): failure, then pacing gap, as every engine;
+   uniforms keyed by its lead (:func:`seqsim.engine.rules.send_draw`):
+   failure, then pacing gap, as every engine;
 6. deliver what was sent at the poll instant.
 
 Polls in an outage do not run. A poll at which nothing can change (no
 arrival, nothing newly due, no delivery, no window opening or closing, every
-selected device still blocked) is not run either: its timeline row is written
-directly. The call returns early, with ``C_K`` at the poll to resume, when the
-row or message arrays must grow (or, under faults, more uniforms must be drawn:
-the fault streams are drawn in the order faults happen, not keyed per lead).
+selected device still blocked, no row made due by step 6) is not run either:
+its timeline row is written directly. The call returns early, with ``C_K`` at
+the poll to resume, when the row or message arrays must grow (or, under
+faults, more uniforms must be drawn: the fault streams are not keyed per lead).
 
 Under ``[faults]`` (the one-message ones: :mod:`seqsim.engine.kernel_faults`)
 each poll is :func:`_poll_faulty`: after enrolment it retries the advances a
@@ -395,9 +394,10 @@ def _poll(W, S, k: int, now: int) -> None:
     chosen, skipped = _select(W, S, now)
     for j in range(chosen):
         _queue(W, S, sel[j], now)
+    waiting = C[C_READY]  # what the selection left: rows it found blocked
     _deliver(W, S, now, True)
     promote(W, S, now)
-    if chosen or W[W_STAT][SKIP_IDLE] == 0:
+    if chosen or C[C_READY] > waiting or W[W_STAT][SKIP_IDLE] == 0:
         C[C_IDLE_UNTIL] = k + 1
     else:
         C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
@@ -426,9 +426,10 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
     for j in range(chosen):
         kf.log_claim(S[S_CLAIMS], C, sel[j], now, False)
         _queue(W, S, sel[j], now)
+    waiting = C[C_READY]
     _deliver(W, S, now, True)
     promote(W, S, now)
-    if C[C_CLAIMS] > claims or C[C_RETRY] or W[W_STAT][SKIP_IDLE] == 0:
+    if C[C_CLAIMS] > claims or C[C_RETRY] or C[C_READY] > waiting or not W[W_STAT][SKIP_IDLE]:
         C[C_IDLE_UNTIL] = k + 1
     else:
         C[C_IDLE_UNTIL] = _next_event(W, S, k, now)

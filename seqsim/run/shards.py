@@ -27,7 +27,7 @@ because their device was full) must sum to at most ``batch_size``. The merge
 checks that at every poll and otherwise raises one error naming the first
 poll (or, asked to, keeps the result and marks it approximate in
 ``info["shards"]``). The sending draws are keyed by lead
-(:func:`seqsim.engine.rules.message_uniforms`), so a shard draws what the
+(:func:`seqsim.engine.rules.send_draw`), so a shard draws what the
 single run draws for its leads.
 """
 
