@@ -102,15 +102,15 @@ def split_arrivals(arrivals: pd.DataFrame, devices: list[str], shards: int,
     The shard's arrivals keep the whole run's lead keys (their ``LEAD_KEY``
     column), so they draw what the whole run draws.
     """
-    codes, _ = pd.factorize(arrivals["phone"].to_numpy(dtype=object))
-    _, first = np.unique(codes, return_index=True)
+    keys = lead_keys(arrivals)  # one per lead: its first arrival decides its shard
+    _, first, lead = np.unique(keys, return_index=True, return_inverse=True)
     group_of = {d: i % shards for i, d in enumerate(devices)}
     lead_group = np.array([group_of.get(d, 0) for d in
                            arrivals["device_id"].to_numpy(dtype=object)[first]], dtype=np.int64)
-    group = lead_group[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    group = lead_group[lead] if len(keys) else np.zeros(0, dtype=np.int64)
     positions = np.flatnonzero(group == shard)
     part = arrivals.iloc[positions].reset_index(drop=True)
-    part[LEAD_KEY] = lead_keys(arrivals)[positions]
+    part[LEAD_KEY] = keys[positions]
     return [d for i, d in enumerate(devices) if i % shards == shard], part, positions
 
 
