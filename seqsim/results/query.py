@@ -1,8 +1,12 @@
 """Read-only SQL over a run's tables: what ``Result.sql`` and ``Result.relation`` run on.
 
-A :class:`RunTables` holds one in-memory DuckDB connection on which each of the
-run's tables is a view of its DataFrame (DuckDB scans the frames in place).
-Analysts may read them, never change them: a statement is run only when
+A :class:`RunTables` holds one DuckDB connection on which the run's tables are
+either views of its DataFrames (a run in memory: DuckDB scans the frames in
+place) or the tables of a saved result's database file, attached read-only
+(:meth:`RunTables.attached`: queries read the file, no frame is loaded, and
+the file stays open, so replacing the result directory later does not change
+what a loaded result reads). Analysts may read them, never change them: a
+statement is run only when
 DuckDB's parser says it is one ``SELECT`` (``WITH``, ``FROM t``, ``DESCRIBE``
 and ``SUMMARIZE`` parse as that) or ``EXPLAIN``. A write to a registered frame
 would fail in DuckDB anyway; refusing by statement type also keeps out
@@ -11,7 +15,9 @@ would fail in DuckDB anyway; refusing by statement type also keeps out
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -21,17 +27,46 @@ from seqsim.errors import SeqsimError
 __all__ = ["RunTables"]
 
 _READING = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+#: The catalog name a saved result's database file is attached as.
+_FILE = "run"
 
 
 class RunTables:
     """A run's tables, queryable with DuckDB SQL and never written."""
 
     def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
-        self._frames = dict(frames)
+        self._frames: dict[str, pd.DataFrame] | None = dict(frames)
         self._names = tuple(sorted(frames))
         self._con = duckdb.connect()
+        # One connection serves every caller: DuckDB's are not safe across threads.
+        self._lock = threading.Lock()
         for name in self._names:
             self._con.register(name, frames[name])
+
+    @classmethod
+    def attached(cls, path: Path) -> RunTables:
+        """Return the tables of DuckDB database file ``path``, attached read-only.
+
+        Raises:
+            SeqsimError: DuckDB cannot open ``path`` as a database (its message
+                is kept).
+        """
+        tables = cls({})
+        con = tables._con
+        try:
+            quoted = str(path).replace("'", "''")
+            con.execute(f"ATTACH '{quoted}' AS {_FILE} (READ_ONLY)")
+            con.execute(f"USE {_FILE}")
+            names = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                [_FILE]).fetchall()
+        except duckdb.Error as exc:
+            con.close()
+            raise SeqsimError(f"result: {path.name} in {str(path.parent)!r} is not valid: "
+                              f"{_first_line(exc)}; expected the database seqsim saved"
+                              ) from exc
+        tables._frames = None
+        tables._names = tuple(sorted(name for (name,) in names))
+        return tables
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -60,7 +95,8 @@ class RunTables:
             raise SeqsimError(f"sql: {_short(query)!r} is not valid ({len(statements)} "
                               "statements); expected one SELECT (or EXPLAIN) statement")
         try:
-            return self._con.execute(query).df()
+            with self._lock:
+                return self._con.execute(query).df()
         except duckdb.Error as exc:
             raise SeqsimError(f"sql: {_short(query)!r} is not valid: {_first_line(exc)}; the "
                               f"tables are {', '.join(self._names)}") from exc
@@ -77,7 +113,30 @@ class RunTables:
         if name not in self._names:
             raise SeqsimError(f"relation: {name!r} is not valid; expected one of "
                               f"{', '.join(self._names)}")
-        return duckdb.connect().from_df(self._frames[name])
+        if self._frames is not None:
+            return duckdb.connect().from_df(self._frames[name])
+        with self._lock:  # a cursor: its own connection to the attached file
+            return self._con.cursor().sql(f'SELECT * FROM {_FILE}.main."{name}"')
+
+    def read(self, name: str) -> pd.DataFrame:
+        """Return the whole of table ``name`` as a DataFrame.
+
+        Raises:
+            SeqsimError: there is no table ``name``, or DuckDB cannot read it
+                (a damaged file: its message is kept).
+        """
+        if name not in self._names:
+            raise SeqsimError(f"table: {name!r} is not valid; expected one of "
+                              f"{', '.join(self._names)}")
+        try:
+            with self._lock:
+                # Through Arrow: strings arrive as pandas' str dtype without a
+                # Python object per value (about 9x faster than .df() on 4M rows).
+                table = self._con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+            return table.to_pandas()
+        except duckdb.Error as exc:
+            raise SeqsimError(f"table: {name!r} could not be read: {_first_line(exc)}"
+                              ) from exc
 
     def close(self) -> None:
         """Release the connection; relations taken from it stop working."""
@@ -85,7 +144,8 @@ class RunTables:
 
     def _parse(self, query: str) -> list[duckdb.Statement]:
         try:
-            return self._con.extract_statements(query)
+            with self._lock:
+                return self._con.extract_statements(query)
         except duckdb.Error as exc:
             raise SeqsimError(f"sql: {_short(query)!r} is not valid: {_first_line(exc)}"
                               ) from exc

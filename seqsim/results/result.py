@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,12 @@ import pandas as pd
 import tomli_w
 
 from seqsim.engine.lateness import WAIT_COLUMNS
-from seqsim.engine.schema import canonical_frame
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
 from seqsim.results.query import RunTables
 from seqsim.results.steps import step_table
 from seqsim.results.store import open_result_dir, write_result_dir
+from seqsim.results.stored import CONTRACT_FRAMES, StoredRun, StoredTables
 from seqsim.validation import show_path
 
 __all__ = ["SENDS_COLUMNS", "SUMMARY_FLAGS", "SUMMARY_KEYS", "TIMELINE_COLUMNS", "Result",
@@ -70,6 +70,10 @@ class Result:
         tables: every database table at the end of the run, by name.
         info: how the run went (engine, polls run, real seconds); not part of
             the results proper, so it never enters comparisons.
+
+    A result from :func:`load_result` reads each table from its directory on
+    first access (``sends``, ``contacts``, ``timeline``, each of ``tables``),
+    and :meth:`sql` queries the saved database without loading any.
     """
 
     scenario: Scenario
@@ -77,9 +81,32 @@ class Result:
     timeline: pd.DataFrame
     contacts: pd.DataFrame
     summary: dict[str, Any]
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     _query: RunTables | None = field(default=None, init=False, repr=False, compare=False)
+    _stored: StoredRun | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute that is not set: a loaded result's
+        # contract frames until they are first read.
+        stored = self.__dict__.get("_stored")
+        if stored is None or name not in CONTRACT_FRAMES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        frame = stored.frame(name)
+        self.__dict__[name] = frame
+        return frame
+
+    @classmethod
+    def _of_stored(cls, scenario: Scenario, summary: dict[str, Any], info: dict[str, Any],
+                   stored: StoredRun) -> Result:
+        """Return a result whose tables are read from ``stored`` on first access."""
+        result = cls(scenario, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), summary,
+                     StoredTables(stored), info)
+        for name in CONTRACT_FRAMES:
+            del result.__dict__[name]
+        result._stored = stored
+        result._query = stored.query
+        return result
 
     def sql(self, query: str) -> pd.DataFrame:
         """Return the rows of one DuckDB ``SELECT`` over the run's tables.
@@ -105,8 +132,13 @@ class Result:
         return self._run_tables().relation(table)
 
     def __getstate__(self) -> dict[str, Any]:
-        # A DuckDB connection does not pickle (a result sent between processes).
-        return {**self.__dict__, "_query": None}
+        # A DuckDB connection and open files do not pickle (a result sent
+        # between processes): a loaded result goes with every table read.
+        state = {**self.__dict__, "_query": None, "_stored": None}
+        if self._stored is not None:
+            state.update({name: getattr(self, name) for name in CONTRACT_FRAMES})
+            state["tables"] = dict(self.tables)
+        return state
 
     def _run_tables(self) -> RunTables:
         # Built on first use and kept: the tables of a result do not change.
@@ -242,12 +274,15 @@ def load_result(path: str | os.PathLike[str]) -> Result:
     """Load a result directory written by :meth:`Result.save`.
 
     Cleans up first after a save of ``path`` that was killed (and puts back
-    the earlier result if the kill left the path empty). A directory written
+    the earlier result if the kill left the path empty). The tables are read
+    on first access (see :class:`Result`), from the files as they were at
+    the load: a later save over ``path`` does not change them. A directory written
     before manifests existed (no ``seqsim-result.json``) loads as well.
 
     Raises:
-        SeqsimError: the directory is missing, lacks one of its files, or a
-            file its manifest lists is missing or changed.
+        SeqsimError: the directory is missing, lacks one of its files, a
+            file its manifest lists is missing or changed, or the database or
+            a Parquet file cannot be opened as one.
     """
     _check_duckdb_path("result", path)
     folder = open_result_dir(path)
@@ -257,28 +292,14 @@ def load_result(path: str | os.PathLike[str]) -> Result:
             f"result: {str(folder)!r} is not valid; it is not a seqsim result directory "
             f"(missing {', '.join(missing)})"
         )
-    con = duckdb.connect(str(folder / "seqsim.duckdb"), read_only=True)
+    stored = StoredRun(folder)
     try:
-        names = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
-        tables = {
-            n: canonical_frame(n, con.execute(f'SELECT * FROM "{n}"').df())
-            for n in names if n not in ("sends", "timeline")
-        }
-    finally:
-        con.close()
-    sends = pd.read_parquet(folder / "sends.parquet")
-    for name in WAIT_COLUMNS:
-        if name not in sends:  # saved before the lateness causes existed: unknown
-            sends[name] = float("nan")
-    return Result(
-        scenario=Scenario.from_toml(folder / "scenario.toml"),
-        sends=sends,
-        timeline=pd.read_parquet(folder / "timeline.parquet"),
-        contacts=pd.read_parquet(folder / "contacts.parquet"),
-        summary=json.loads((folder / "summary.json").read_text()),
-        tables=tables,
-        info=json.loads((folder / "info.json").read_text()),
-    )
+        return Result._of_stored(Scenario.from_toml(folder / "scenario.toml"),
+                                 json.loads((folder / "summary.json").read_text()),
+                                 json.loads((folder / "info.json").read_text()), stored)
+    except BaseException:
+        stored.close()
+        raise
 
 
 # ------------------------------------------------------------------ building
