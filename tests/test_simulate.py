@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import seqsim
+import seqsim.run.simulate as simulate_module
 from seqsim import Scenario, ScenarioError
 from seqsim.engine.registry import ENGINES
 from seqsim.results.result import SUMMARY_KEYS
@@ -601,3 +603,17 @@ def test_designed_completion_counts_only_enrolled_sequences(engine: str) -> None
     result = run(scn, engine=engine)
     assert result.summary["mean_completion_hours"] == 3.0  # exactly on schedule
     assert result.summary["designed_completion_hours"] == 3.0
+
+
+def test_wall_seconds_include_building_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_build = simulate_module.build_result
+
+    def slow_build(*args: Any, **kwargs: Any) -> seqsim.Result:
+        time.sleep(0.3)  # a stand-in for the tables, checks and summary of a big run
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(simulate_module, "build_result", slow_build)
+    result = run(small())
+    assert result.info["wall_seconds"] >= 0.3
+    keys = list(result.info)  # set in place: the key keeps its position
+    assert keys.index("wall_seconds") == keys.index("kernel_seconds") + 1

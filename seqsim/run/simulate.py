@@ -98,11 +98,15 @@ def simulate(
         # The one-off compile of a fresh install is not part of the run's time.
         "compile_seconds": round(ran.compile_seconds, 3),
         "kernel_seconds": round(ran.kernel_seconds, 3),
-        "wall_seconds": round(real_seconds() - wall_start - ran.compile_seconds, 3),
+        "wall_seconds": None,  # set once the result is built: its tables are part of the run
         **extra,
     }
-    return build_result(scenario, ran.tables, ran.timeline, info, pairs=ran.pairs,
-                        waits=Waits(devices, ran.waits))
+    result = build_result(scenario, ran.tables, ran.timeline, info, pairs=ran.pairs,
+                          waits=Waits(devices, ran.waits))
+    wall = round(real_seconds() - wall_start - ran.compile_seconds, 3)
+    result.info = {key: wall if key == "wall_seconds" else value
+                   for key, value in result.info.items()}
+    return result
 
 
 def _sharded(scenario: Scenario, engine: registry.Engine, devices: list[str], shards: int,
