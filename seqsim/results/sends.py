@@ -58,29 +58,30 @@ def build_sends(
                           contacts, leads, scenario, waits)
     sent_at = done["sent_at"].to_numpy()
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
-    sends = pd.DataFrame(
-        {
-            "contact_phone": done["contact_phone"].array,
-            "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
-            "day_number": done["day_number"].to_numpy(dtype="int64"),
-            "due_at": done["due_at"].to_numpy(),
-            "sent_at": done["sent_at"].to_numpy(),
-            "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
-            "device_id": done["device_id"].array,
-            "outcome": done["outcome"].array,
-            "attempt": done["attempt"].to_numpy(dtype="int64"),
-            "queued_at": done["queued_at"].to_numpy(),
-            "designed_at": designed,
-            "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
-            "early": early,
-            **causes,
-        },
-        copy=False,
-    )
-    if not sends["sent_at"].is_monotonic_increasing:
+    columns = {
+        "contact_phone": done["contact_phone"].array,
+        "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
+        "day_number": done["day_number"].to_numpy(dtype="int64"),
+        "due_at": done["due_at"].to_numpy(),
+        "sent_at": sent_at,
+        "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
+        "device_id": done["device_id"].array,
+        "outcome": done["outcome"].array,
+        "attempt": done["attempt"].to_numpy(dtype="int64"),
+        "queued_at": done["queued_at"].to_numpy(),
+        "designed_at": designed,
+        "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
+        "early": early,
+        **causes,
+    }
+    if not pd.Index(sent_at).is_monotonic_increasing:
         # Messages are numbered in queue order; pacing can reorder their sends.
-        sends = sends.take(np.lexsort((done["id"].to_numpy(), sends["sent_at"].to_numpy())))
-    return sends.reset_index(drop=True)
+        # Sorted a column at a time: a second whole frame would be the largest
+        # transient of a big run's result.
+        order = np.lexsort((done["id"].to_numpy(), sent_at))
+        for name, column in columns.items():
+            columns[name] = column.take(order)
+    return pd.DataFrame(columns, copy=False)
 
 
 def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray) -> np.ndarray:
