@@ -21,7 +21,11 @@ from seqsim.baseline import baseline_path_for, read_baseline, scenario_fingerpri
 from seqsim.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.toml"))
+#: Shipped scenarios too large for ``make test`` (a minute and 5 GiB): no baseline, so
+#: ``seqsim check`` skips them; tests/test_production_month.py runs a slice.
+TOO_LARGE = ("production_month",)
+SCENARIOS = sorted(p for p in (ROOT / "data" / "scenarios").glob("*.toml")
+                   if p.stem not in TOO_LARGE)
 POLICIES = sorted((ROOT / "data" / "scenarios" / "policies").glob("*.toml"))
 FAULTS = sorted((ROOT / "data" / "scenarios" / "faults").glob("*.toml"))
 
@@ -45,6 +49,8 @@ def test_shipped_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert status == 0, out
     assert f"{len(SCENARIOS)} scenarios checked: {len(SCENARIOS)} passed" in out
+    for name in TOO_LARGE:
+        assert f"{name}.toml: no baseline, skipped" in out
 
 
 def test_policy_scenarios_match_their_baselines(capsys: pytest.CaptureFixture[str]) -> None:
