@@ -30,6 +30,13 @@ def _assert_same_tables(loaded: Result, run: Result) -> None:
         pd.testing.assert_frame_equal(loaded.tables[name], frame)
 
 
+def _loaded_copy(folder: Path, tmp_path: Path) -> tuple[Path, Result]:
+    """Return a copy of result directory ``folder`` in ``tmp_path``, and it loaded."""
+    path = tmp_path / "run"
+    shutil.copytree(folder, path)
+    return path, load_result(path)
+
+
 def test_loading_reads_no_table_until_one_is_asked_for(saved: tuple[Result, Path]) -> None:
     run, folder = saved
     loaded = load_result(folder)
@@ -46,9 +53,7 @@ def test_loading_reads_no_table_until_one_is_asked_for(saved: tuple[Result, Path
 def test_a_save_over_the_path_does_not_change_a_loaded_result(
         saved: tuple[Result, Path], tmp_path: Path) -> None:
     run, folder = saved
-    path = tmp_path / "run"
-    shutil.copytree(folder, path)
-    first = load_result(path)
+    path, first = _loaded_copy(folder, tmp_path)
     other = tiny_run(4)
     other.save(path)  # replaces the directory the first result was loaded from
     query = "SELECT count(*) AS n FROM sends"
@@ -62,9 +67,7 @@ def test_a_save_over_the_path_does_not_change_a_loaded_result(
 def test_a_deleted_directory_does_not_change_a_loaded_result(
         saved: tuple[Result, Path], tmp_path: Path) -> None:
     run, folder = saved
-    path = tmp_path / "run"
-    shutil.copytree(folder, path)
-    loaded = load_result(path)
+    path, loaded = _loaded_copy(folder, tmp_path)
     shutil.rmtree(path)
     _assert_same_tables(loaded, run)
     assert loaded.relation("sends").aggregate("count(*) AS n").df()["n"].item() == len(run.sends)
