@@ -3,7 +3,10 @@ the files as they were when it was loaded."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -117,3 +120,29 @@ def test_a_damaged_file_is_refused_at_the_load(saved: tuple[Result, Path], tmp_p
     with pytest.raises(SeqsimError, match=rf"^result: {name} in .* is not valid: .*; "
                                           r"expected the (Parquet file|database) seqsim saved"):
         load_result(path)
+
+
+def _open_under(folder: Path) -> list[str]:
+    """Return the files under ``folder`` this process holds open."""
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+            links.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [link for link in links if link.startswith(f"{folder}{os.sep}")]
+
+
+def test_a_load_that_fails_half_way_leaves_nothing_open(saved: tuple[Result, Path],
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    shutil.copytree(saved[1], path)
+    (path / "seqsim-result.json").unlink()
+    (path / "timeline.parquet").write_bytes(b"not parquet")  # opened after the database
+    try:
+        load_result(path)
+    except SeqsimError as exc:
+        assert re.match(r"^result: timeline.parquet in .* is not valid", str(exc))
+        # Looked at while the traceback, which holds the half-opened run, is alive.
+        leaked = _open_under(path)
+    else:
+        pytest.fail("load_result accepted a damaged timeline.parquet")
+    assert leaked == []

@@ -84,11 +84,13 @@ class StoredRun:
         return canonical_frame(name, self.query.read(name))
 
     def close(self) -> None:
-        """Close what is still open (the frames not read yet cannot be read after)."""
+        """Close the files and the database: frames not read yet cannot be read, nor
+        queries run, after (a load that failed half-way calls it)."""
         with self._lock:
             files, self._files = self._files, {}
         for handle in files.values():
             handle.close()
+        self.query.close()
 
 
 class StoredTables(Mapping[str, pd.DataFrame]):
