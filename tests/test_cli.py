@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -231,7 +232,8 @@ def interrupting_simulate(then: BaseException | None) -> object:
     """
     def simulate(*args: object, **kwargs: object) -> None:
         try:
-            os.kill(os.getpid(), signal.SIGINT)
+            # To the main thread: a process-wide kill may land on a library's thread.
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             time.sleep(5)  # the handler raises well before this ends
         except KeyboardInterrupt:
             if then is None:

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -333,7 +334,8 @@ def test_ctrl_c_during_the_swap_waits_for_it(old: Result, new: Result, tmp_path:
     real = store._swap
 
     def interrupted_swap(*args: Path | str) -> Path | None:
-        os.kill(os.getpid(), signal.SIGINT)
+        # To the main thread: a process-wide kill may land on a library's thread.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store, "_swap", interrupted_swap)

@@ -10,7 +10,6 @@ directory being saved keeps its earlier content.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -173,7 +172,10 @@ def _noting_interrupts() -> Iterator[list[int]]:
 
     def unraisable(info: Any) -> None:
         if isinstance(info.exc_value, KeyboardInterrupt):
-            again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+            # To the main thread, where Python runs handlers: a process-wide kill
+            # may land on a library's thread and leave the main one asleep.
+            again = threading.Timer(0.01, signal.pthread_kill,
+                                    (threading.main_thread().ident, signal.SIGINT))
             again.daemon = True
             again.start()
         else:
