@@ -247,6 +247,7 @@ def interrupting_simulate(then: BaseException | None) -> object:
 @pytest.mark.parametrize("then", [None, RuntimeError("Query interrupted"),
                                   duckdb.InterruptException("INTERRUPT Error: Interrupted!")],
                          ids=["KeyboardInterrupt", "RuntimeError", "InterruptException"])
+@pytest.mark.usefixtures("plain_sigint")
 def test_ctrl_c_is_one_line_and_exit_130(
     scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch, then: BaseException | None,
@@ -260,6 +261,7 @@ def test_ctrl_c_is_one_line_and_exit_130(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
+@pytest.mark.usefixtures("plain_sigint")
 def test_ctrl_c_python_could_not_raise_is_not_lost(
     scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

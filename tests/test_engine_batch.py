@@ -195,7 +195,7 @@ def test_shipped_scenarios_agree_at_small_size() -> None:
                               "capacity.hourly_limit": 10},
         "chained.toml": {"workload.0.rate_per_hour": 4, "workload.0.end": "2025-07-01T06:00:00"},
         "production_month.toml": {"capacity.devices": 3, "workload.0.rate_per_hour": 2.75,
-                                  "simulation.duration": "2d"},
+                                  "simulation.duration": "1d"},
     }
     for path in sorted(folder.glob("*.toml")):
         base = seqsim.Scenario.from_toml(path)

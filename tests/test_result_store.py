@@ -327,6 +327,7 @@ def test_a_full_disk_is_one_clear_error(old: Result, new: Result, tmp_path: Path
     assert_no_debris(target)
 
 
+@pytest.mark.usefixtures("plain_sigint")
 def test_ctrl_c_during_the_swap_waits_for_it(old: Result, new: Result, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch, swap: str) -> None:
     """The swap finishes, the old result goes, then KeyboardInterrupt: no half state."""
