@@ -47,6 +47,7 @@ class StoredRun:
         self._lock = threading.Lock()
         self._files: dict[str, BinaryIO] = {}
         self._frames: dict[str, pd.DataFrame] = {}
+        self._tables: dict[str, pd.DataFrame] = {}
         try:
             for name in CONTRACT_FRAMES:
                 self._files[name] = _open_parquet(folder / f"{name}.parquet")
@@ -76,12 +77,21 @@ class StoredRun:
             return self._frames[name]
 
     def table(self, name: str) -> pd.DataFrame:
-        """Return database table ``name`` with its canonical columns and dtypes.
+        """Return database table ``name`` with its canonical columns and dtypes, read
+        on the first call and kept.
 
         Raises:
             SeqsimError: there is no such table, or it cannot be read.
         """
-        return canonical_frame(name, self.query.read(name))
+        with self._lock:  # two threads asking at once read it once
+            if name not in self._tables:
+                self._tables[name] = canonical_frame(name, self.query.read(name))
+            return self._tables[name]
+
+    @property
+    def tables_read(self) -> tuple[str, ...]:
+        """Return the names of the database tables read so far, in reading order."""
+        return tuple(self._tables)
 
     def close(self) -> None:
         """Close the files and the database: frames not read yet cannot be read, nor
@@ -99,16 +109,11 @@ class StoredTables(Mapping[str, pd.DataFrame]):
     def __init__(self, run: StoredRun) -> None:
         self._run = run
         self._names = run.table_names
-        self._read: dict[str, pd.DataFrame] = {}
-        self._lock = threading.Lock()
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._names:
             raise KeyError(name)
-        with self._lock:  # two threads asking at once read it once
-            if name not in self._read:
-                self._read[name] = self._run.table(name)
-            return self._read[name]
+        return self._run.table(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -117,7 +122,8 @@ class StoredTables(Mapping[str, pd.DataFrame]):
         return len(self._names)
 
     def __repr__(self) -> str:
-        return f"StoredTables({', '.join(self._names)}; read: {', '.join(self._read) or 'none'})"
+        read = ", ".join(self._run.tables_read) or "none"
+        return f"StoredTables({', '.join(self._names)}; read: {read})"
 
 
 def _read_frame(name: str, handle: BinaryIO) -> pd.DataFrame:
