@@ -48,10 +48,11 @@ def plain_sigint() -> Iterator[None]:
     """Start from SIGINT as a fresh interpreter has it: unblocked in the main thread,
     Python's handler installed; warn when it was not.
 
-    In fresh clones' ``make test`` (2026-12-04) one xdist worker's main thread
-    stopped getting SIGINT after other tests had run there (cause not found:
-    not reproduced in single-process runs). The Ctrl-C tests are about what
-    seqsim does with a delivered SIGINT, so they start from the plain state.
+    In fresh clones' ``make test`` (2026-12-04) one xdist worker had SIGINT set
+    to ``SIG_IGN`` before these tests ran, and seqsim rightly leaves an ignored
+    SIGINT ignored (what set it was not found: no test changed it in a working
+    tree run watched test by test). The Ctrl-C tests are about what seqsim does
+    with a delivered SIGINT, so they start from the plain state.
     """
     blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     handler = signal.getsignal(signal.SIGINT)
