@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from numba import njit
 
 import seqsim
 from seqsim.engine import kernel_cache
+from seqsim.engine.kernel_borrow import borrow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,3 +81,21 @@ def test_every_compiled_module_is_fingerprinted() -> None:
     compiled = {p.stem for p in engine.glob("*.py") if "@njit" in p.read_text()
                 or "register_jitable\ndef" in p.read_text()}
     assert compiled <= {m.__name__.rsplit(".", 1)[-1] for m in kernel_cache.COMPILED}
+
+
+@njit
+def _write_through_borrowed(arrays: tuple, value: float) -> float:
+    views = borrow(arrays)
+    views[0][1] = value
+    views[1][0, 1] = value + 1
+    return views[0].sum() + views[1].sum()
+
+
+def test_borrowed_arrays_are_the_same_memory() -> None:
+    ints, grid = np.arange(3, dtype=np.int64), np.zeros((2, 2))
+    assert borrow((ints, grid))[0] is ints  # plain Python: the identity
+    before = sys.getrefcount(ints), sys.getrefcount(grid)
+    assert _write_through_borrowed((ints, grid), 7.0) == 0 + 7 + 2 + 8
+    assert ints.tolist() == [0, 7, 2] and grid.tolist() == [[0, 8], [0, 0]]
+    # The call borrowed the arrays: it neither kept nor dropped a reference.
+    assert (sys.getrefcount(ints), sys.getrefcount(grid)) == before

@@ -39,6 +39,7 @@ from numba import njit
 from seqsim.engine import kernel_faults as kf  # the one-message faults
 from seqsim.engine.fleet import pacing_gap_us
 from seqsim.engine.kernel_advance import enrol, message_draws
+from seqsim.engine.kernel_borrow import borrow
 from seqsim.engine.kernel_catchup import catch_up
 from seqsim.engine.kernel_devices import (
     IN_FLIGHT,
@@ -473,7 +474,11 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
 def run_polls(W, S, k_stop: int) -> int:
     """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
     NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_DRAWS / NEEDS_LOG with ``C_K`` at the poll to
-    resume. A run with ``[faults]`` runs :func:`_poll_faulty` instead of :func:`_poll`."""
+    resume. A run with ``[faults]`` runs :func:`_poll_faulty` instead of :func:`_poll`.
+
+    Every helper takes the two tuples whole, so they are borrowed once here
+    (:mod:`seqsim.engine.kernel_borrow`): no reference counting per call."""
+    W, S = borrow(W), borrow(S)
     stat, bounds, kinds, C = W[W_STAT], W[W_BOUNDS], W[W_POLL_KIND], S[S_COUNT]
     k = C[C_K]
     while k < k_stop:
