@@ -81,15 +81,6 @@ from seqsim.engine.kernel_layout import (
     L_FAILED,
     L_SENT,
     L_SKIPPED,
-    M_ATTEMPT,
-    M_DEV,
-    M_DUE,
-    M_OUTCOME,
-    M_PLANNED,
-    M_QUEUED,
-    M_ROW,
-    M_SCHEDULED,
-    M_SENT,
     NEEDS_LOG,
     NEEDS_MESSAGES,
     NEEDS_ROWS,
@@ -100,13 +91,6 @@ from seqsim.engine.kernel_layout import (
     POLL,
     POLL_DOWN,
     POLL_RECOVERS,
-    R_CLAIMED_AT,
-    R_DEV,
-    R_DUE,
-    R_LEFT,
-    R_RETRY,
-    R_RIGHT,
-    R_SEQ,
     ROWS_PER_ENTRY,
     S_BACKLOG,
     S_BLOCKED_UNTIL,
@@ -171,18 +155,18 @@ def _deliver(W, S, now: int, inclusive: bool) -> None:
             return
         heap_pop(flight, C[C_FLIGHT])
         C[C_FLIGHT] -= 1
-        S[S_DEVICES][IN_FLIGHT, M[m, M_DEV]] -= 1
-        S[S_BLOCKED_UNTIL][M[m, M_DEV]] = NONE  # room again, perhaps
-        M[m, M_SENT] = t
-        M[m, M_OUTCOME] = M[m, M_PLANNED]
-        if M[m, M_OUTCOME] == SENT_OK:
+        S[S_DEVICES][IN_FLIGHT, M[m]["dev"]] -= 1
+        S[S_BLOCKED_UNTIL][M[m]["dev"]] = NONE  # room again, perhaps
+        M[m]["sent"] = t
+        M[m]["outcome"] = M[m]["planned"]
+        if M[m]["outcome"] == SENT_OK:
             C[C_SENT] += 1
             if not on_queue:
-                kf.advance_row(W, S, M[m, M_ROW], t, now)
+                kf.advance_row(W, S, np.int64(M[m]["row"]), t, now)
         else:
             C[C_FAILED] += 1
             if not on_queue:
-                kf.fail_row(W, S, M[m, M_ROW], t, now)
+                kf.fail_row(W, S, np.int64(M[m]["row"]), t, now)
 
 
 @njit(cache=True, inline="always")
@@ -261,11 +245,11 @@ def _select(W, S, now: int) -> tuple[int, int]:
     for j in range(chosen):
         # Ranks are taken on the poll's whole selection, so rows leave it only now.
         take(S, sel[j])
-        R[sel[j], R_LEFT] = R[sel[j], R_RIGHT] = -1
+        R[sel[j]]["left"] = R[sel[j]]["right"] = -1
         in_order = skew_merge(R, in_order, sel[j])
     for j in range(chosen):
         sel[j] = in_order
-        in_order = skew_merge(R, R[in_order, R_LEFT], R[in_order, R_RIGHT])
+        in_order = skew_merge(R, np.int64(R[in_order]["left"]), np.int64(R[in_order]["right"]))
     return chosen, min(selectable, batch) - chosen
 
 
@@ -314,10 +298,10 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
         sel[taken] = i
         taken += 1
         if kf.strikes(W[W_FAILURE], S[S_FAULT_U], S[S_COUNT], STUCK):
-            R[i, R_CLAIMED_AT] = now + offset  # the worker died holding the claim
+            R[i]["claimed_at"] = now + offset  # the worker died holding the claim
             kf.log_claim(S[S_CLAIMS], S[S_COUNT], i, now, True)
         else:
-            room[R[i, R_DEV]] -= 1
+            room[R[i]["dev"]] -= 1
     for d in range(room.shape[0]):
         if had[d]:  # as _select: every device that had a selectable row
             _note_full(S, d, room[d] == 0, now)
@@ -327,8 +311,8 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
         i = sel[j]
         take(S, i)
         if offset != 0:
-            backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], -1)
-        if R[i, R_CLAIMED_AT] == NONE:
+            backlog_add(stat, S[S_BACKLOG], R[i]["due"], -1)
+        if R[i]["claimed_at"] == NONE:
             sel[queued] = i
             queued += 1
     return queued, min(selectable, batch) - taken
@@ -339,18 +323,18 @@ def _queue(W, S, i: int, now: int) -> None:
     """Claim row ``i`` and queue its message on the row's device (draws keyed by its lead)."""
     stat, gaps, limits = W[W_STAT], W[W_GAPS], W[W_LIMITS]
     R, M, flight, C = S[S_ROWS], S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
-    d, seq = R[i, R_DEV], R[i, R_SEQ]
+    d, seq = R[i]["dev"], R[i]["seq"]
     u_fail, u_gap = message_draws(W, S, i)
-    R[i, R_CLAIMED_AT] = now + stat[DB_OFFSET]  # the claim binds the database clock
+    R[i]["claimed_at"] = now + stat[DB_OFFSET]  # the claim binds the database clock
     gap = pacing_gap_us(u_gap, gaps[0, seq], gaps[1, seq])
     send_at = device_queue(S[S_DEVICES], S[S_HOUR_RING], S[S_DAY_RING], limits, d, now, gap)
     m = C[C_MSGS]
     C[C_MSGS] = m + 1
-    M[m, M_ROW], M[m, M_DEV], M[m, M_DUE] = i, d, R[i, R_DUE]
-    M[m, M_QUEUED], M[m, M_SCHEDULED], M[m, M_SENT] = now, send_at, NONE
-    M[m, M_PLANNED] = SEND_FAILED if send_fails(u_fail, W[W_FAILURE][0]) else SENT_OK
-    M[m, M_OUTCOME] = PENDING_OUTCOME
-    M[m, M_ATTEMPT] = R[i, R_RETRY] + 1
+    M[m]["row"], M[m]["dev"], M[m]["due"] = i, d, R[i]["due"]
+    M[m]["queued"], M[m]["scheduled"], M[m]["sent"] = now, send_at, NONE
+    M[m]["planned"] = SEND_FAILED if send_fails(u_fail, W[W_FAILURE][0]) else SENT_OK
+    M[m]["outcome"] = PENDING_OUTCOME
+    M[m]["attempt"] = R[i]["retry"] + 1
     if stat[ON_QUEUE] != 0:
         kf.advance_row(W, S, i, now, now)
     C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], send_at, m)

@@ -15,6 +15,7 @@ keyed by its key ``W_LEAD_KEY[lead]`` and its count of queued messages
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from seqsim.engine.kernel_layout import (
@@ -32,23 +33,6 @@ from seqsim.engine.kernel_layout import (
     MAX_RETRIES,
     NO_ERROR,
     NONE,
-    R_CAUSE,
-    R_CELL,
-    R_CLAIMED_AT,
-    R_COMPLETED_AT,
-    R_CREATED,
-    R_DAY,
-    R_DEV,
-    R_DUE,
-    R_ERROR,
-    R_FAILED_AT,
-    R_GROUP,
-    R_LEAD,
-    R_RANK,
-    R_RETRY,
-    R_SEQ,
-    R_STATUS,
-    R_STEP,
     S_ACTIVE,
     S_COUNT,
     S_ENTRY,
@@ -93,25 +77,25 @@ def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: 
     R, C = S[S_ROWS], S[S_COUNT]
     i = C[C_ROWS]
     C[C_ROWS] = i + 1
-    R[i, R_DUE] = due
-    R[i, R_SEQ] = seq
-    R[i, R_RANK] = W[W_LEAD_RANK][lead]
-    R[i, R_DAY] = W[W_STEPS][T_DAY, step]
-    R[i, R_LEAD] = lead
-    R[i, R_STEP] = step
-    R[i, R_DEV] = W[W_LEAD_DEV][lead]
-    R[i, R_STATUS] = ACTIVE
-    R[i, R_CLAIMED_AT] = R[i, R_COMPLETED_AT] = R[i, R_FAILED_AT] = NONE
-    R[i, R_RETRY] = 0
-    R[i, R_ERROR] = NO_ERROR
-    R[i, R_CREATED] = created
-    R[i, R_CAUSE] = cause
+    R[i]["due"] = due
+    R[i]["seq"] = seq
+    R[i]["rank"] = W[W_LEAD_RANK][lead]
+    R[i]["day"] = W[W_STEPS][T_DAY, step]
+    R[i]["lead"] = lead
+    R[i]["step"] = step
+    R[i]["dev"] = W[W_LEAD_DEV][lead]
+    R[i]["status"] = ACTIVE
+    R[i]["claimed_at"] = R[i]["completed_at"] = R[i]["failed_at"] = NONE
+    R[i]["retry"] = 0
+    R[i]["error"] = NO_ERROR
+    R[i]["created"] = created
+    R[i]["cause"] = cause
     stat = W[W_STAT]
     group = seq * stat[ZONES] + W[W_LEAD_ZONE][lead] if stat[ZONES] else 0
-    R[i, R_GROUP] = group
+    R[i]["group"] = group
     # A device's cell in its group; rows of no device sit in the last slot.
-    slot = R[i, R_DEV] if R[i, R_DEV] >= 0 else stat[DEVICES]
-    R[i, R_CELL] = group * (stat[DEVICES] + 1) + slot
+    slot = R[i]["dev"] if R[i]["dev"] >= 0 else stat[DEVICES]
+    R[i]["cell"] = group * (stat[DEVICES] + 1) + slot
     C[C_ACTIVE] += 1
     make_due(W, S, i, now)
 
@@ -149,7 +133,7 @@ def _drop_trigger(S, lead: int, trigger: int) -> None:
 @njit(cache=True)
 def _enter(W, S, seq: int, lead: int, at: int, now: int, cause: int) -> None:
     """Enrol ``lead`` in sequence ``seq`` at ``at`` unless it already entered it;
-    ``cause``: the new rows' ``R_CAUSE``."""
+    ``cause``: the new rows' ``cause``."""
     seqs, steps, upto = W[W_SEQS], W[W_STEPS], S[S_UPTO]
     if seqs[S_ACTIVE, seq] == 0 or upto[lead, seq] > 0:
         return
@@ -189,17 +173,17 @@ def complete(W, S, i: int, t: int, now: int) -> None:
     sequence (entering the chained one). ``now`` is the poll's instant."""
     seqs, steps = W[W_SEQS], W[W_STEPS]
     R, upto, C = S[S_ROWS], S[S_UPTO], S[S_COUNT]
-    R[i, R_STATUS] = COMPLETED
-    R[i, R_COMPLETED_AT] = t
-    R[i, R_CLAIMED_AT] = NONE
+    R[i]["status"] = COMPLETED
+    R[i]["completed_at"] = t
+    R[i]["claimed_at"] = NONE
     C[C_ACTIVE] -= 1
-    step, seq, lead = R[i, R_STEP], R[i, R_SEQ], R[i, R_LEAD]
+    step, seq, lead = R[i]["step"], R[i]["seq"], R[i]["lead"]
     nxt = steps[T_NEXT, step]
     if nxt >= 0:
         if steps[T_POS, nxt] < upto[lead, seq]:
             return
         upto[lead, seq] = steps[T_POS, nxt] + 1
-        due = next_due(W[W_STAT][DELAY_FROM], t, R[i, R_DUE], steps[T_DELAY, step],
+        due = next_due(W[W_STAT][DELAY_FROM], t, R[i]["due"], steps[T_DELAY, step],
                        steps[T_DELAY, nxt])
         _new_row(W, S, seq, lead, nxt, due, t, now, i)
         return
@@ -215,12 +199,12 @@ def complete(W, S, i: int, t: int, now: int) -> None:
 def fail_send(W, S, i: int, t: int, now: int) -> None:
     """Row ``i``'s send failed at ``t``: due again, or failed for good."""
     R = S[S_ROWS]
-    R[i, R_RETRY] += 1
-    R[i, R_ERROR] = SEND_ERROR
-    R[i, R_CLAIMED_AT] = NONE
-    if retries_exhausted(R[i, R_RETRY], W[W_STAT][MAX_RETRIES]):
-        R[i, R_STATUS] = FAILED
-        R[i, R_FAILED_AT] = t
+    R[i]["retry"] += 1
+    R[i]["error"] = SEND_ERROR
+    R[i]["claimed_at"] = NONE
+    if retries_exhausted(np.int64(R[i]["retry"]), W[W_STAT][MAX_RETRIES]):
+        R[i]["status"] = FAILED
+        R[i]["failed_at"] = t
         S[S_COUNT][C_ACTIVE] -= 1
     else:
         make_due(W, S, i, now)
@@ -230,7 +214,7 @@ def fail_send(W, S, i: int, t: int, now: int) -> None:
 def message_draws(W, S, i: int) -> tuple[float, float]:
     """Return the two uniforms (failure, pacing gap) of the message row ``i`` queues
     now, keyed by its lead and how many messages the lead had queued before; count it."""
-    stat, lead = W[W_STAT], S[S_ROWS][i, R_LEAD]
+    stat, lead = W[W_STAT], S[S_ROWS][i]["lead"]
     key, count = W[W_LEAD_KEY][lead], S[S_LEAD_QUEUED][lead]
     S[S_LEAD_QUEUED][lead] = count + 1
     return (send_draw(stat[SEED0], stat[SEED1], key, count, FAIL_DRAW),

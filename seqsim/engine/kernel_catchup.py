@@ -11,6 +11,7 @@ sequence) so that its earliest overdue row is due now
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from seqsim.engine.kernel_advance import complete
@@ -18,12 +19,6 @@ from seqsim.engine.kernel_layout import (
     CATCH_UP,
     DB_OFFSET,
     NONE,
-    R_DUE,
-    R_ERROR,
-    R_LEAD,
-    R_LEFT,
-    R_RIGHT,
-    R_SEQ,
     S_PAIR_FIRST,
     S_ROWS,
     S_TMP,
@@ -59,8 +54,8 @@ def _split_stale(W, S, now: int, cutoff: int) -> int:
     stale = -1
     for j in range(n):
         i = tmp[j]
-        if R[i, R_DUE] < cutoff:
-            R[i, R_LEFT] = R[i, R_RIGHT] = -1
+        if R[i]["due"] < cutoff:
+            R[i]["left"] = R[i]["right"] = -1
             stale = skew_merge(R, stale, i)
         else:
             make_due(W, S, i, now)
@@ -77,8 +72,8 @@ def _skip_stale(W, S, now: int) -> None:
             return
         while stale >= 0:
             i = stale
-            stale = skew_merge(R, R[i, R_LEFT], R[i, R_RIGHT])
-            R[i, R_ERROR] = SKIPPED
+            stale = skew_merge(R, np.int64(R[i]["left"]), np.int64(R[i]["right"]))
+            R[i]["error"] = SKIPPED
             complete(W, S, i, now, now)
 
 
@@ -92,16 +87,16 @@ def _reschedule(W, S, now: int) -> None:
     # overdue on the application's clock may not be selectable yet.
     for j in range(n):
         i = tmp[j]
-        lead, seq = R[i, R_LEAD], R[i, R_SEQ]
-        if R[i, R_DUE] < now and (first[lead, seq] == NONE or R[i, R_DUE] < first[lead, seq]):
-            first[lead, seq] = R[i, R_DUE]
+        lead, seq = R[i]["lead"], R[i]["seq"]
+        if R[i]["due"] < now and (first[lead, seq] == NONE or R[i]["due"] < first[lead, seq]):
+            first[lead, seq] = R[i]["due"]
     for j in range(n):
         i = tmp[j]
-        moved_from = first[R[i, R_LEAD], R[i, R_SEQ]]
+        moved_from = first[R[i]["lead"], R[i]["seq"]]
         if moved_from != NONE:
-            R[i, R_DUE] += reschedule_shift(now, moved_from)
+            R[i]["due"] += reschedule_shift(now, moved_from)
     for j in range(n):
-        first[R[tmp[j], R_LEAD], R[tmp[j], R_SEQ]] = NONE
+        first[R[tmp[j]]["lead"], R[tmp[j]]["seq"]] = NONE
     for j in range(n):
         make_due(W, S, tmp[j], now)
 

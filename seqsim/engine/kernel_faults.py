@@ -55,14 +55,6 @@ from seqsim.engine.kernel_layout import (
     NEEDS_MESSAGES,
     NEVER,
     NONE,
-    R_CELL,
-    R_CLAIMED_AT,
-    R_COMPLETED_AT,
-    R_DUE,
-    R_LEFT,
-    R_RETRY,
-    R_RIGHT,
-    R_STATUS,
     RELEASED_CLAIM,
     S_BACKLOG,
     S_CELL_COUNT,
@@ -112,18 +104,18 @@ def strikes(chances, uniforms, counts, which: int) -> bool:
 def _unlink_pending(stat, counts, R, heads, i: int) -> bool:
     """Take row ``i`` out of its pending bucket (``heads``: ``S[S_PENDING]``); return
     False when it is not in one."""
-    b = due_poll(stat, R[i, R_DUE] - stat[DB_OFFSET])
+    b = due_poll(stat, R[i]["due"] - stat[DB_OFFSET])
     if b < counts[C_PROMOTED]:
         return False  # that bucket was promoted: the row is ready
     prev, j = -1, heads[b]
     while j >= 0 and j != i:
-        prev, j = j, R[j, R_LEFT]
+        prev, j = j, R[j]["left"]
     if j < 0:
         return False  # made ready at once (due by the poll that made it due)
     if prev < 0:
-        heads[b] = R[i, R_LEFT]
+        heads[b] = R[i]["left"]
     else:
-        R[prev, R_LEFT] = R[i, R_LEFT]
+        R[prev]["left"] = R[i]["left"]
     counts[C_PENDING] -= 1
     return True
 
@@ -135,11 +127,11 @@ def withdraw(W, S, i: int) -> None:
     with. Rare: the ready row's cell heap is popped down to it and rebuilt."""
     stat, R = W[W_STAT], S[S_ROWS]
     if stat[DB_OFFSET] != 0:
-        backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], -1)
+        backlog_add(stat, S[S_BACKLOG], R[i]["due"], -1)
     if _unlink_pending(stat, S[S_COUNT], R, S[S_PENDING], i):
         return
     roots, tmp = S[S_CELL_ROOT], S[S_TMP]
-    c = R[i, R_CELL]
+    c = R[i]["cell"]
     n = 0
     while True:
         j = cell_pop(S, c)
@@ -149,7 +141,7 @@ def withdraw(W, S, i: int) -> None:
         n += 1
     for q in range(n):
         j = tmp[q]
-        R[j, R_LEFT] = R[j, R_RIGHT] = -1
+        R[j]["left"] = R[j]["right"] = -1
         roots[c] = skew_merge(R, roots[c], j)
         S[S_CELL_COUNT][c] += 1
     take(S, i)
@@ -165,19 +157,19 @@ def advance_row(W, S, i: int, t: int, now: int) -> None:
         complete(W, S, i, t, now)
         return
     crash = strikes(W[W_FAILURE], S[S_FAULT_U], C, CRASH)
-    if R[i, R_STATUS] != ACTIVE:
+    if R[i]["status"] != ACTIVE:
         return  # a duplicate message of a row already advanced
     if crash and stat[ATOMIC] != 0:
         S[S_CLAIMS][C[C_RETRY], CLAIM_RETRY] = i  # rolled back: as it was until the retry
         C[C_RETRY] += 1
         return
-    if R[i, R_CLAIMED_AT] == NONE:
+    if R[i]["claimed_at"] == NONE:
         withdraw(W, S, i)
     if crash:
         # The UPDATE committed, the INSERT never ran: the contact stops here.
-        R[i, R_STATUS] = COMPLETED
-        R[i, R_COMPLETED_AT] = t
-        R[i, R_CLAIMED_AT] = NONE
+        R[i]["status"] = COMPLETED
+        R[i]["completed_at"] = t
+        R[i]["claimed_at"] = NONE
         C[C_ACTIVE] -= 1
         return
     complete(W, S, i, t, now)
@@ -190,9 +182,9 @@ def fail_row(W, S, i: int, t: int, now: int) -> None:
     stays as it is, and a waiting one leaves the waiting rows first."""
     R = S[S_ROWS]
     if W[W_STAT][FAULTS] != 0:
-        if R[i, R_STATUS] != ACTIVE:
+        if R[i]["status"] != ACTIVE:
             return
-        if R[i, R_CLAIMED_AT] == NONE:
+        if R[i]["claimed_at"] == NONE:
             withdraw(W, S, i)
     fail_send(W, S, i, t, now)
 
@@ -202,7 +194,7 @@ def _holds(L, R, offset: int, p: int) -> bool:
     """Return whether logged claim ``p`` (of ``L``, ``S[S_CLAIMS]``) still holds its
     row: active, and claimed at that instant (``offset``: the database clock's)."""
     i = L[p, CLAIM_ROW]
-    return R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == L[p, CLAIM_AT] + offset
+    return R[i]["status"] == ACTIVE and R[i]["claimed_at"] == L[p, CLAIM_AT] + offset
 
 
 @njit(cache=True)
@@ -215,9 +207,9 @@ def retry_and_release(W, S, now: int) -> None:
     stat, R, C, L = W[W_STAT], S[S_ROWS], S[S_COUNT], S[S_CLAIMS]
     for j in range(C[C_RETRY]):
         i = L[j, CLAIM_RETRY]
-        if R[i, R_STATUS] != ACTIVE:
+        if R[i]["status"] != ACTIVE:
             continue
-        if R[i, R_CLAIMED_AT] == NONE:
+        if R[i]["claimed_at"] == NONE:
             withdraw(W, S, i)
         complete(W, S, i, now, now)
     C[C_RETRY] = 0
@@ -228,8 +220,8 @@ def retry_and_release(W, S, now: int) -> None:
             i = L[p, CLAIM_ROW]
             if L[p, CLAIM_KIND] == STUCK_CLAIM:
                 L[p, CLAIM_KIND], L[p, CLAIM_RELEASED] = RELEASED_CLAIM, now
-            R[i, R_CLAIMED_AT] = NONE
-            R[i, R_RETRY] += 1
+            R[i]["claimed_at"] = NONE
+            R[i]["retry"] += 1
             make_due(W, S, i, now)
         p += 1
     C[C_RELEASED] = p
@@ -327,5 +319,5 @@ def backlog_rebuild(stat, counts, R, tree) -> None:
         return
     tree[:] = 0
     for i in range(counts[C_ROWS]):
-        if R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == NONE:
-            backlog_add(stat, tree, R[i, R_DUE], 1)
+        if R[i]["status"] == ACTIVE and R[i]["claimed_at"] == NONE:
+            backlog_add(stat, tree, R[i]["due"], 1)

@@ -1,21 +1,24 @@
 """The compiled engine's array layout: which index of which array holds what.
 
-The kernel's state is a tuple of int64 arrays (numba compiles a function per
-tuple type, so the layout is fixed here, once, and every kernel module and
-:mod:`seqsim.engine.kernel_world` use these names):
+The kernel's state is a tuple of arrays, int64 but for a few (numba compiles a
+function per tuple type, so the layout is fixed here, once, and every kernel
+module and :mod:`seqsim.engine.kernel_world` use these names):
 
 - ``W`` (the world, read-only), indexed by the ``W_*`` names;
 - ``S`` (the state), indexed by the ``S_*`` names (ready rows: see
-  :mod:`seqsim.engine.kernel_ready`); tables are 2-D arrays
-  with one row per record and one column per name below (``R_*`` for
-  ``sequence_contacts``, ``M_*`` for messages): a record's fields share cache
-  lines, which the row comparisons of every heap and treap step read.
+  :mod:`seqsim.engine.kernel_ready`). Its two tables are record arrays, one
+  record per ``sequence_contacts`` row (:data:`ROW_DTYPE`) and per message
+  (:data:`MESSAGE_DTYPE`), read as ``R[i]["due"]`` (a form plain Python runs
+  too, for ``NUMBA_DISABLE_JIT``): a record's fields share cache lines, which
+  the row comparisons of every heap and treap step read.
 
 Instants are int64 microseconds since 1970 (naive UTC); ``NONE`` is NULL,
 ``NEVER`` later than any instant of a run.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 NEVER = 2**62
 NONE = -(2**63)
@@ -71,15 +74,36 @@ CRASH, STUCK = 0, 1
 #: Column 2 of S_CLAIMS (row, instant, kind, released at): a claim a dead worker
 #: held, and one a poll has since released (column 3: when).
 STUCK_CLAIM, RELEASED_CLAIM = 1, 2
-# Columns of sequence_contacts rows and messages.
-R_DUE, R_SEQ, R_RANK, R_DAY, R_LEAD, R_STEP, R_DEV, R_STATUS, R_CLAIMED_AT, R_COMPLETED_AT, \
-    R_FAILED_AT, R_RETRY, R_ERROR, R_CREATED, R_GROUP, R_CELL, R_LEFT, R_RIGHT, R_TLEFT, \
-    R_TRIGHT, R_TSIZE, R_CAUSE = range(22)
-ROW_COLUMNS = 22
-#: R_CAUSE: what created a row, for a sharded run's merge (seqsim.run.shards): the
-#: row index of the row whose completion created it, or -(j + 1) for arrival j's enrolment.
-M_ROW, M_DEV, M_DUE, M_QUEUED, M_SCHEDULED, M_SENT, M_PLANNED, M_OUTCOME, M_ATTEMPT = range(9)
-MESSAGE_COLUMNS = 9
+#: A sequence_contacts row (S[S_ROWS] is a 1-D array of these, read as ``R[i].due``):
+#: instants as int64 µs, then codes, counts and links as int32 (row indexes stay
+#: below 2**31: :func:`seqsim.engine.kernel_world.grow` refuses more), then flags.
+#: 104 bytes where 22 int64 columns took 176: the table is most of a run's memory,
+#: and on a machine where a fresh page costs more than the arithmetic, its time.
+#: ``rank`` is the lead's phone rank and ``seq``, ``day`` the step's, kept beside
+#: ``due`` so production's order (kernel_order.before) reads one row's cache line.
+#: ``group``/``cell``: the row's ready group and (group, device) cell; ``left``,
+#: ``right``: its skew-heap links (a pending row chains its poll's bucket through
+#: ``left``); ``tleft``, ``tright``, ``tsize``: its treap links and subtree size;
+#: ``cause``: what created it, for a sharded run's merge (seqsim.run.shards): the
+#: row index of the row whose completion created it, or -(j + 1) for arrival j's
+#: enrolment.
+ROW_DTYPE = np.dtype([
+    ("due", "<i8"), ("claimed_at", "<i8"), ("completed_at", "<i8"), ("failed_at", "<i8"),
+    ("created", "<i8"),
+    ("seq", "<i4"), ("rank", "<i4"), ("day", "<i4"), ("lead", "<i4"), ("step", "<i4"),
+    ("dev", "<i4"), ("retry", "<i4"), ("group", "<i4"), ("cell", "<i4"), ("left", "<i4"),
+    ("right", "<i4"), ("tleft", "<i4"), ("tright", "<i4"), ("tsize", "<i4"), ("cause", "<i4"),
+    ("status", "i1"), ("error", "i1"), ("pad", "<i2"),
+])
+#: A message (S[S_MSGS]): its row, device, instants, planned outcome (drawn when
+#: queued), outcome (PENDING_OUTCOME until delivered) and attempt number.
+MESSAGE_DTYPE = np.dtype([
+    ("due", "<i8"), ("queued", "<i8"), ("scheduled", "<i8"), ("sent", "<i8"),
+    ("row", "<i4"), ("dev", "<i4"), ("attempt", "<i4"),
+    ("planned", "i1"), ("outcome", "i1"), ("pad", "<i2"),
+])
+#: The most rows (and messages) a run may have: links and row numbers are int32.
+MAX_ROWS = 2**31 - 1
 # Row status and error codes; message outcomes.
 ACTIVE, COMPLETED, FAILED = 0, 1, 2
 NO_ERROR, SEND_ERROR, SKIPPED = 0, 1, 2

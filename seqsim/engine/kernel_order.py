@@ -5,10 +5,10 @@ current_step``; :func:`before` is that order on row ids (the phone as its
 rank among all phones, the row id breaking the last ties, so the order is
 total). Ready rows are kept twice (see :mod:`seqsim.engine.kernel_ready`):
 
-- in skew heaps, one per (group, device) cell, linked through ``R_LEFT`` /
-  ``R_RIGHT``, so a device takes its oldest rows without touching others';
-- in treaps with subtree sizes, one per group, linked through ``R_TLEFT`` /
-  ``R_TRIGHT`` / ``R_TSIZE``, so :func:`treap_rank` says how many ready rows
+- in skew heaps, one per (group, device) cell, linked through ``left`` /
+  ``right``, so a device takes its oldest rows without touching others';
+- in treaps with subtree sizes, one per group, linked through ``tleft`` /
+  ``tright`` / ``tsize``, so :func:`treap_rank` says how many ready rows
   sort before a row: whether it falls inside the poll's ``batch_size``.
 
 Treap priorities are a fixed hash of the row id: the shape, and so the
@@ -20,27 +20,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from seqsim.engine.kernel_layout import (
-    R_DAY,
-    R_DUE,
-    R_LEFT,
-    R_RANK,
-    R_RIGHT,
-    R_SEQ,
-    R_TLEFT,
-    R_TRIGHT,
-    R_TSIZE,
-)
-
 __all__ = ["before", "skew_merge", "treap_delete", "treap_insert", "treap_rank"]
 
 
 @njit(cache=True)
 def before(R: np.ndarray, a: int, b: int) -> bool:
     """Return whether row ``a`` comes before row ``b`` in production's order."""
-    for col in (R_DUE, R_SEQ, R_RANK, R_DAY):
-        if R[a, col] != R[b, col]:
-            return R[a, col] < R[b, col]
+    ra, rb = R[a], R[b]
+    if ra["due"] != rb["due"]:
+        return ra["due"] < rb["due"]
+    if ra["seq"] != rb["seq"]:
+        return ra["seq"] < rb["seq"]
+    if ra["rank"] != rb["rank"]:
+        return ra["rank"] < rb["rank"]
+    if ra["day"] != rb["day"]:
+        return ra["day"] < rb["day"]
     return a < b
 
 
@@ -56,14 +50,14 @@ def skew_merge(R: np.ndarray, a: int, b: int) -> int:
     root = a
     while True:
         # Top-down skew merge: the merged right spine becomes the left child.
-        nxt = R[a, R_RIGHT]
-        R[a, R_RIGHT] = R[a, R_LEFT]
+        nxt = R[a]["right"]
+        R[a]["right"] = R[a]["left"]
         if nxt < 0:
-            R[a, R_LEFT] = b
+            R[a]["left"] = b
             return root
         if before(R, b, nxt):
             nxt, b = b, nxt
-        R[a, R_LEFT] = nxt
+        R[a]["left"] = nxt
         a = nxt
 
 
@@ -77,12 +71,12 @@ def _priority(i: int) -> np.uint64:
 
 @njit(cache=True)
 def _size(R: np.ndarray, t: int) -> int:
-    return R[t, R_TSIZE] if t >= 0 else 0
+    return R[t]["tsize"] if t >= 0 else 0
 
 
 @njit(cache=True)
 def _resize(R: np.ndarray, t: int) -> None:
-    R[t, R_TSIZE] = 1 + _size(R, R[t, R_TLEFT]) + _size(R, R[t, R_TRIGHT])
+    R[t]["tsize"] = 1 + _size(R, np.int64(R[t]["tleft"])) + _size(R, np.int64(R[t]["tright"]))
 
 
 @njit(cache=True)
@@ -91,12 +85,12 @@ def _split(R: np.ndarray, t: int, x: int) -> tuple[int, int]:
     if t < 0:
         return -1, -1
     if before(R, t, x):
-        lo, hi = _split(R, R[t, R_TRIGHT], x)
-        R[t, R_TRIGHT] = lo
+        lo, hi = _split(R, np.int64(R[t]["tright"]), x)
+        R[t]["tright"] = lo
         _resize(R, t)
         return t, hi
-    lo, hi = _split(R, R[t, R_TLEFT], x)
-    R[t, R_TLEFT] = hi
+    lo, hi = _split(R, np.int64(R[t]["tleft"]), x)
+    R[t]["tleft"] = hi
     _resize(R, t)
     return lo, t
 
@@ -109,10 +103,10 @@ def _join(R: np.ndarray, a: int, b: int) -> int:
     if b < 0:
         return a
     if _priority(a) > _priority(b):
-        R[a, R_TRIGHT] = _join(R, R[a, R_TRIGHT], b)
+        R[a]["tright"] = _join(R, np.int64(R[a]["tright"]), b)
         _resize(R, a)
         return a
-    R[b, R_TLEFT] = _join(R, a, R[b, R_TLEFT])
+    R[b]["tleft"] = _join(R, a, np.int64(R[b]["tleft"]))
     _resize(R, b)
     return b
 
@@ -122,14 +116,14 @@ def treap_insert(R: np.ndarray, t: int, x: int) -> int:
     """Insert row ``x`` into treap ``t``; return the new root."""
     if t < 0 or _priority(x) > _priority(t):
         lo, hi = _split(R, t, x)
-        R[x, R_TLEFT], R[x, R_TRIGHT] = lo, hi
+        R[x]["tleft"], R[x]["tright"] = lo, hi
         _resize(R, x)
         return x
     if before(R, x, t):
-        R[t, R_TLEFT] = treap_insert(R, R[t, R_TLEFT], x)
+        R[t]["tleft"] = treap_insert(R, np.int64(R[t]["tleft"]), x)
     else:
-        R[t, R_TRIGHT] = treap_insert(R, R[t, R_TRIGHT], x)
-    R[t, R_TSIZE] += 1
+        R[t]["tright"] = treap_insert(R, np.int64(R[t]["tright"]), x)
+    R[t]["tsize"] += 1
     return t
 
 
@@ -137,12 +131,12 @@ def treap_insert(R: np.ndarray, t: int, x: int) -> int:
 def treap_delete(R: np.ndarray, t: int, x: int) -> int:
     """Remove row ``x`` (which is in it) from treap ``t``; return the new root."""
     if t == x:
-        return _join(R, R[x, R_TLEFT], R[x, R_TRIGHT])
+        return _join(R, np.int64(R[x]["tleft"]), np.int64(R[x]["tright"]))
     if before(R, x, t):
-        R[t, R_TLEFT] = treap_delete(R, R[t, R_TLEFT], x)
+        R[t]["tleft"] = treap_delete(R, np.int64(R[t]["tleft"]), x)
     else:
-        R[t, R_TRIGHT] = treap_delete(R, R[t, R_TRIGHT], x)
-    R[t, R_TSIZE] -= 1
+        R[t]["tright"] = treap_delete(R, np.int64(R[t]["tright"]), x)
+    R[t]["tsize"] -= 1
     return t
 
 
@@ -152,8 +146,8 @@ def treap_rank(R: np.ndarray, t: int, x: int) -> int:
     count = 0
     while t >= 0:
         if before(R, t, x):
-            count += _size(R, R[t, R_TLEFT]) + 1
-            t = R[t, R_TRIGHT]
+            count += _size(R, np.int64(R[t]["tleft"])) + 1
+            t = R[t]["tright"]
         else:
-            t = R[t, R_TLEFT]
+            t = R[t]["tleft"]
     return count

@@ -37,13 +37,6 @@ from seqsim.engine.kernel_layout import (
     NEVER,
     NONE,
     POLL,
-    R_CELL,
-    R_CLAIMED_AT,
-    R_DUE,
-    R_GROUP,
-    R_LEFT,
-    R_RIGHT,
-    R_STATUS,
     S_BACKLOG,
     S_CELL_COUNT,
     S_CELL_ROOT,
@@ -74,8 +67,8 @@ __all__ = ["backlog_add", "backlog_at", "cell_pop", "clear_ready", "device_first
 def ready_push(S, i: int) -> None:
     """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
     R = S[S_ROWS]
-    c, g = R[i, R_CELL], R[i, R_GROUP]
-    R[i, R_LEFT] = R[i, R_RIGHT] = -1
+    c, g = R[i]["cell"], R[i]["group"]
+    R[i]["left"] = R[i]["right"] = -1
     S[S_CELL_ROOT][c] = skew_merge(R, S[S_CELL_ROOT][c], i)
     S[S_CELL_COUNT][c] += 1
     if S[S_COUNT][C_RANKED]:
@@ -90,7 +83,7 @@ def cell_pop(S, c: int) -> int:
     its group: see :func:`take`)."""
     R, roots = S[S_ROWS], S[S_CELL_ROOT]
     i = roots[c]
-    roots[c] = skew_merge(R, R[i, R_LEFT], R[i, R_RIGHT])
+    roots[c] = skew_merge(R, np.int64(R[i]["left"]), np.int64(R[i]["right"]))
     S[S_CELL_COUNT][c] -= 1
     return i
 
@@ -98,7 +91,7 @@ def cell_pop(S, c: int) -> int:
 @njit(cache=True, inline="always")
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
-    g = S[S_ROWS][i, R_GROUP]
+    g = S[S_ROWS][i]["group"]
     if S[S_COUNT][C_RANKED]:
         S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] -= 1
@@ -146,14 +139,14 @@ def make_due(W, S, i: int, now: int) -> None:
     R, C, stat = S[S_ROWS], S[S_COUNT], W[W_STAT]
     offset = stat[DB_OFFSET]
     if offset != 0:
-        backlog_add(stat, S[S_BACKLOG], R[i, R_DUE], 1)
-    if R[i, R_DUE] - offset <= now:
+        backlog_add(stat, S[S_BACKLOG], R[i]["due"], 1)
+    if R[i]["due"] - offset <= now:
         ready_push(S, i)
         return
     # Spelled out rather than due_poll: this is the hot path of every new row.
-    b = min(first_poll_at_or_after(R[i, R_DUE] - offset - stat[START], stat[POLL]), stat[TOTAL])
+    b = min(first_poll_at_or_after(R[i]["due"] - offset - stat[START], stat[POLL]), stat[TOTAL])
     heads = S[S_PENDING]
-    R[i, R_LEFT] = heads[b]  # a pending row is in no heap: its link chains the bucket
+    R[i]["left"] = heads[b]  # a pending row is in no heap: its link chains the bucket
     heads[b] = i
     C[C_PENDING] += 1
 
@@ -167,7 +160,7 @@ def promote(W, S, now: int) -> None:
         i = heads[b]
         heads[b] = -1
         while i >= 0:
-            nxt = R[i, R_LEFT]
+            nxt = R[i]["left"]
             C[C_PENDING] -= 1
             ready_push(S, i)
             i = nxt
@@ -195,7 +188,7 @@ def take_pending(S, at: int) -> int:
         while i >= 0:
             tmp[at] = i
             at += 1
-            i = R[i, R_LEFT]
+            i = R[i]["left"]
     S[S_COUNT][C_PENDING] = 0
     return at
 
@@ -207,7 +200,7 @@ def ready_rows(S, now: int) -> int:
     R, tmp = S[S_ROWS], S[S_TMP]
     n = 0
     for i in range(S[S_COUNT][C_ROWS]):
-        if R[i, R_STATUS] == ACTIVE and R[i, R_CLAIMED_AT] == NONE and R[i, R_DUE] <= now:
+        if R[i]["status"] == ACTIVE and R[i]["claimed_at"] == NONE and R[i]["due"] <= now:
             tmp[n] = i
             n += 1
     return n
@@ -296,5 +289,5 @@ def rank_rows(S, now: int, selectable: int, batch: int) -> None:
         n = ready_rows(S, now)
         tmp = S[S_TMP]
         for j in range(n):
-            g = R[tmp[j], R_GROUP]
+            g = R[tmp[j]]["group"]
             roots[g] = treap_insert(R, roots[g], tmp[j])

@@ -44,7 +44,7 @@ class KernelRun(NamedTuple):
     compile_seconds: float | None  # the one-off compile this run did (None: cached)
     kernel_seconds: float  # real seconds inside compiled code (the polls alone)
     waits: WaitLog  # what the lateness attribution needs besides the tables
-    causes: np.ndarray  # per sequence_contacts row, what created it (k.R_CAUSE)
+    causes: np.ndarray  # per sequence_contacts row, what created it (the rows' ``cause``)
 
 
 def _wait_log(state: tuple) -> WaitLog:
@@ -101,11 +101,11 @@ def run_kernel(
     waits = _wait_log(state)
     del state, counters  # the state is several times the tables' size: free it first
     tables = kernel_tables(world.codes, final)
-    sequence_ids = world.codes.sequence_ids[final.rows[k.R_SEQ]]
-    lead_codes, _ = pd.factorize(final.rows[k.R_LEAD])
+    sequence_ids = world.codes.sequence_ids[final.rows["seq"]]
+    lead_codes, _ = pd.factorize(final.rows["lead"])
     width = int(sequence_ids.max()) + 1 if len(sequence_ids) else 1
     pairs = lead_codes.astype(np.int64, copy=False)  # in place: no 32 MB temporaries
     pairs *= width
     pairs += sequence_ids
     return KernelRun({**static, **tables}, timeline, pairs, polls_run, compile_seconds,
-                     kernel_seconds, waits, final.rows[k.R_CAUSE])
+                     kernel_seconds, waits, final.rows["cause"].astype(np.int64))

@@ -23,68 +23,26 @@ from seqsim.engine.schema import canonical_frame, column_types
 
 __all__ = ["Final", "final_columns", "kernel_tables", "timeline_frame"]
 
-#: The ``sequence_contacts`` and message columns the tables are built from.
-_ROW_COLUMNS = (k.R_DUE, k.R_SEQ, k.R_DAY, k.R_LEAD, k.R_STEP, k.R_DEV, k.R_STATUS,
-                k.R_CLAIMED_AT, k.R_COMPLETED_AT, k.R_FAILED_AT, k.R_RETRY, k.R_ERROR,
-                k.R_CREATED, k.R_CAUSE)
-_MESSAGE_COLUMNS = tuple(range(k.MESSAGE_COLUMNS))
-#: Columns copied as int32 (codes, counts: the tables' int32 columns) unless a
-#: value does not fit: half the memory of int64, and no second copy to int32.
-#: Rows and messages apart: R_* and M_* numbers overlap.
-_ROW_NARROW = frozenset({k.R_SEQ, k.R_DAY, k.R_LEAD, k.R_STEP, k.R_DEV, k.R_STATUS,
-                         k.R_RETRY, k.R_ERROR, k.R_CAUSE})
-_MESSAGE_NARROW = frozenset({k.M_ROW, k.M_DEV, k.M_OUTCOME, k.M_ATTEMPT})
-
-
 class Final(NamedTuple):
-    """What the tables need of the kernel's final state: each column its own array.
+    """What the tables need of the kernel's final state: the used rows and messages
+    (record arrays, :data:`~seqsim.engine.kernel_layout.ROW_DTYPE` and
+    :data:`~seqsim.engine.kernel_layout.MESSAGE_DTYPE`) and the leads' triggers.
 
-    Copied out so the state (several times larger: heaps, links, spare room)
-    can be freed before the frames are built; the frames then share these.
-    Times are int64; codes and counts int32 when they fit (:func:`_split_columns`).
+    Views of the state's own arrays, not copies: the rest of the state can be
+    freed before the frames are built, and a column is read as ``rows["due"]``.
     """
 
-    rows: dict[int, np.ndarray]  # R_* column -> per sequence_contacts row
-    messages: dict[int, np.ndarray]  # M_* column -> per message
+    rows: np.ndarray
+    messages: np.ndarray
     lead_trig: np.ndarray
     lead_n: np.ndarray
 
 
-#: Rows copied per block by :func:`_split_columns`: a block (21 int64 a row) stays in cache.
-_BLOCK = 16384
-
-
-def _split_columns(table: np.ndarray, columns: tuple[int, ...],
-                   narrow: frozenset[int]) -> dict[int, np.ndarray]:
-    """Return ``columns`` of the row-major int64 ``table`` as contiguous arrays,
-    those in ``narrow`` as int32 when every value fits (checked, else int64).
-
-    Copied a block of rows at a time: a whole column at once reads every
-    cache line of the table for each column (about 4x slower on 4M rows).
-    """
-    n = len(table)
-    out = {c: np.empty(n, dtype=np.int32 if c in narrow else table.dtype) for c in columns}
-    fits = dict.fromkeys(narrow & set(columns), True)
-    for lo in range(0, n, _BLOCK):
-        block = table[lo: lo + _BLOCK]
-        for c in columns:
-            out[c][lo: lo + _BLOCK] = block[:, c]  # int32: wraps a value that does not fit
-            if fits.get(c):
-                fits[c] = bool((out[c][lo: lo + _BLOCK] == block[:, c]).all())
-    for c, ok in fits.items():
-        if not ok:
-            out[c] = np.ascontiguousarray(table[:, c])
-    return out
-
-
 def final_columns(state: tuple) -> Final:
-    """Return the columns of the state's used rows and messages, contiguous."""
+    """Return the state's used rows and messages and the leads' triggers."""
     counters = state[k.S_COUNT]
-    R = state[k.S_ROWS][: counters[k.C_ROWS]]
-    M = state[k.S_MSGS][: counters[k.C_MSGS]]
-    return Final(_split_columns(R, _ROW_COLUMNS, _ROW_NARROW),
-                 _split_columns(M, _MESSAGE_COLUMNS, _MESSAGE_NARROW),
-                 state[k.S_LEAD_TRIG].copy(), state[k.S_LEAD_N].copy())
+    return Final(state[k.S_ROWS][: counters[k.C_ROWS]], state[k.S_MSGS][: counters[k.C_MSGS]],
+                 state[k.S_LEAD_TRIG], state[k.S_LEAD_N])
 
 
 def _times(values: np.ndarray) -> pd.Series:
@@ -187,52 +145,52 @@ def _lead_table(codes: Codes, phones: _Strings, lead_trig: np.ndarray,
     }, copy=False), ordered is not None
 
 
-def _contacts(codes: Codes, phones: _Strings, R: dict[int, np.ndarray],
+def _contacts(codes: Codes, phones: _Strings, R: np.ndarray,
               ids: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
     """Return the ``sequence_contacts`` frame; ``ids``: its sequence and step ids."""
-    n = len(R[k.R_SEQ])
+    n = len(R["seq"])
     devices = _Strings(codes.devices)
-    claimed = R[k.R_CLAIMED_AT] != NONE
+    claimed = R["claimed_at"] != NONE
     return pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
         "sequence_id": ids[0],
-        "contact_phone": phones[R[k.R_LEAD]],
+        "contact_phone": phones[R["lead"]],
         "contact_name": _nulls(n),
-        "current_step": R[k.R_DAY],
-        "status": _STATUS[R[k.R_STATUS]],
-        "current_trigger": _Strings(codes.step_triggers)[R[k.R_STEP]],
-        "next_trigger_time": _times(R[k.R_DUE]),
+        "current_step": np.ascontiguousarray(R["day"]),
+        "status": _STATUS[R["status"]],
+        "current_trigger": _Strings(codes.step_triggers)[R["step"]],
+        "next_trigger_time": _times(R["due"]),
         "sequence_stepid": ids[1],
-        "assigned_device_id": devices[R[k.R_DEV]],
-        "processing_device_id": devices[np.where(claimed, R[k.R_DEV], -1)],
-        "processing_started_at": _times(R[k.R_CLAIMED_AT]),
-        "completed_at": _times(R[k.R_COMPLETED_AT]),
-        "failed_at": _times(R[k.R_FAILED_AT]),
-        "retry_count": R[k.R_RETRY],
-        "last_error": _ERRORS[R[k.R_ERROR] - 1],
-        "created_at": _times(R[k.R_CREATED]),
+        "assigned_device_id": devices[R["dev"]],
+        "processing_device_id": devices[np.where(claimed, R["dev"], -1)],
+        "processing_started_at": _times(R["claimed_at"]),
+        "completed_at": _times(R["completed_at"]),
+        "failed_at": _times(R["failed_at"]),
+        "retry_count": np.ascontiguousarray(R["retry"]),
+        "last_error": _ERRORS[R["error"] - 1],
+        "created_at": _times(R["created"]),
     }, copy=False)
 
 
-def _messages(codes: Codes, phones: _Strings, R: dict[int, np.ndarray],
-              M: dict[int, np.ndarray], ids: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+def _messages(codes: Codes, phones: _Strings, R: np.ndarray, M: np.ndarray,
+              ids: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
     """Return the ``messages`` frame; ``ids``: the sequence and step ids of each row."""
-    rows = M[k.M_ROW]
-    outcome = M[k.M_OUTCOME]
+    rows = M["row"]
+    outcome = M["outcome"]
     return pd.DataFrame({
         "id": np.arange(1, len(rows) + 1, dtype=np.int64),
         "sequence_contact_id": np.add(rows, 1, dtype=np.int64),
-        "contact_phone": phones[R[k.R_LEAD][rows]],
+        "contact_phone": phones[R["lead"][rows]],
         "sequence_id": ids[0][rows],
         "sequence_stepid": ids[1][rows],
-        "day_number": R[k.R_DAY][rows],
-        "device_id": _Strings(codes.devices)[M[k.M_DEV]],
-        "due_at": _times(M[k.M_DUE]),
-        "queued_at": _times(M[k.M_QUEUED]),
-        "scheduled_at": _times(M[k.M_SCHEDULED]),
-        "sent_at": _times(M[k.M_SENT]),
+        "day_number": R["day"][rows],
+        "device_id": _Strings(codes.devices)[M["dev"]],
+        "due_at": _times(M["due"]),
+        "queued_at": _times(M["queued"]),
+        "scheduled_at": _times(M["scheduled"]),
+        "sent_at": _times(M["sent"]),
         "outcome": _OUTCOME[outcome],
-        "attempt": M[k.M_ATTEMPT],
+        "attempt": np.ascontiguousarray(M["attempt"]),
         "error": _ERRORS[np.where(outcome == k.SEND_FAILED, k.SEND_ERROR - 1, -1)],
     }, copy=False)
 
@@ -258,8 +216,8 @@ def kernel_tables(codes: Codes, final: Final) -> dict[str, pd.DataFrame]:
     R = final.rows
     # The tables' id columns are int32: cast the few ids, then gather (as a cast
     # of the gathered int64 ids would give, without the int64 copy).
-    ids = (codes.sequence_ids.astype(np.int32)[R[k.R_SEQ]],
-           codes.step_ids.astype(np.int32)[R[k.R_STEP]])
+    ids = (codes.sequence_ids.astype(np.int32)[R["seq"]],
+           codes.step_ids.astype(np.int32)[R["step"]])
     try:
         leads, ordered = _lead_table(codes, phones, final.lead_trig, final.lead_n)
         # Ids run 1..n in row order: both frames are in key order by construction.

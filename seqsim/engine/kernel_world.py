@@ -31,8 +31,10 @@ from seqsim.engine.kernel_layout import (
     FAULTS,
     HOUR_US,
     MAX_RETRIES,
-    MESSAGE_COLUMNS,
+    MAX_ROWS,
+    MESSAGE_DTYPE,
     MESSAGE_SIZED,
+    NEEDS_LOG,
     NEEDS_MESSAGES,
     NEEDS_ROWS,
     NEVER,
@@ -42,7 +44,7 @@ from seqsim.engine.kernel_layout import (
     POLL_DOWN,
     POLL_RECOVERS,
     POLL_RUNS,
-    ROW_COLUMNS,
+    ROW_DTYPE,
     ROW_SIZED,
     ROWS_PER_ENTRY,
     S_ACTIVE,
@@ -107,6 +109,7 @@ from seqsim.engine.rules import (
     first_poll_at_or_after,
     send_seed,
 )
+from seqsim.errors import ScenarioError
 from seqsim.model.faults import FaultStreams
 from seqsim.model.scenario import Scenario
 from seqsim.units import DAY_US as DAY
@@ -344,8 +347,8 @@ def new_state(world: World, n_devices: int) -> tuple:
     devices = np.zeros((DEVICE_COLUMNS, n_devices), dtype=np.int64)
     devices[LAST_SEND] = NONE
     state = [np.zeros(0, dtype=np.int64)] * STATE_ARRAYS
-    state[S_ROWS] = np.zeros((rows, ROW_COLUMNS), dtype=np.int64)
-    state[S_MSGS] = np.zeros((rows, MESSAGE_COLUMNS), dtype=np.int64)
+    state[S_ROWS] = np.zeros(rows, dtype=ROW_DTYPE)
+    state[S_MSGS] = np.zeros(rows, dtype=MESSAGE_DTYPE)
     cells = world.groups * (n_devices + 1)
     state[S_CELL_ROOT] = np.full(cells, -1, dtype=np.int64)
     state[S_CELL_COUNT] = np.zeros(cells, dtype=np.int64)
@@ -391,6 +394,12 @@ def grow(state: tuple, what: int) -> tuple:
     sized = (ROW_SIZED if what == NEEDS_ROWS else MESSAGE_SIZED if what == NEEDS_MESSAGES
              else (S_FULL_LOG,))
     size = max(need, 2 * s[sized[0]].shape[0])
+    if what != NEEDS_LOG and size > MAX_ROWS:
+        if need > MAX_ROWS:
+            raise ScenarioError(
+                f"scenario: needs {need:,} sequence_contacts rows or messages; the compiled "
+                f"engine holds at most {MAX_ROWS:,}: run fewer contacts or a shorter duration")
+        size = MAX_ROWS
     for j in sized:
         s[j] = _resized(s[j], size)
     return tuple(s)

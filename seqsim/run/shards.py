@@ -17,7 +17,7 @@ single run would have built:
   creates it, at ``created_at``: an arrival's enrolment rows (arrival order) in
   the poll before the completions at that instant, and each completion's row
   in the order of the message that completed its parent row (the kernel
-  records each row's cause: ``R_CAUSE``); after an outage, the ``skip_stale``
+  records each row's cause: ``cause``); after an outage, the ``skip_stale``
   catch-up's rows come first, round by round, in production's order of the
   rows it skipped.
 
@@ -60,7 +60,7 @@ class ShardRun(NamedTuple):
     tables: dict[str, pd.DataFrame]
     timeline: pd.DataFrame
     waits: WaitLog
-    causes: np.ndarray  # per sequence_contacts row (kernel R_CAUSE)
+    causes: np.ndarray  # per sequence_contacts row (the kernel rows' ``cause``)
     polls_run: int
     compile_seconds: float
     kernel_seconds: float
