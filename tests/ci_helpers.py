@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from seqsim import Scenario
 from seqsim.engine import kernel_run
+from seqsim.engine.kernel_layout import ACTIVE, COMPLETED, NONE
+from seqsim.engine.kernel_tables import Final
 
 #: A capacity-bound campaign: a burst of 120 leads plus a trickle, on 4 devices
 #: limited to 20 messages an hour, so the fleet size shows in the lateness.
@@ -64,14 +65,14 @@ def break_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the compiled engine leave every completed row active (the status
     update is lost while the next step's row is created): two active rows per
     contact, as a broken advance would leave them."""
-    original = kernel_run.kernel_tables
+    original = kernel_run.final_columns
 
-    def leave_completed_rows_active(*args: object) -> dict[str, pd.DataFrame]:
-        tables = original(*args)
-        rows = tables["sequence_contacts"]
-        done = rows["status"] == "completed"
-        rows.loc[done, "status"] = "active"
-        rows.loc[done, "completed_at"] = pd.NaT
-        return tables
+    def leave_completed_rows_active(*args: object) -> Final:
+        final = original(*args)
+        rows = final.rows
+        done = rows["status"] == COMPLETED
+        rows["completed_at"][done] = NONE
+        rows["status"][done] = ACTIVE
+        return final
 
-    monkeypatch.setattr(kernel_run, "kernel_tables", leave_completed_rows_active)
+    monkeypatch.setattr(kernel_run, "final_columns", leave_completed_rows_active)

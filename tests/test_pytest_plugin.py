@@ -88,15 +88,15 @@ def test_seqsim_run_asserts_invariants(project: pytest.Pytester) -> None:
 
         def test_broken_engine_is_caught(seqsim_run, monkeypatch):
             from seqsim.engine import kernel_run
-            original = kernel_run.kernel_tables
+            original = kernel_run.final_columns
 
             def broken(*args):
-                tables = original(*args)
-                rows = tables["sequence_contacts"]
-                rows.loc[rows["status"] == "completed", "status"] = "active"
-                return tables
+                final = original(*args)
+                done = final.rows["status"] == 1  # completed
+                final.rows["status"][done] = 0  # active
+                return final
 
-            monkeypatch.setattr(kernel_run, "kernel_tables", broken)
+            monkeypatch.setattr(kernel_run, "final_columns", broken)
             seqsim_run("scenarios/burst.toml")
         """
     )

@@ -2,12 +2,13 @@
 
 :func:`run_kernel` builds the kernel's arrays (:mod:`seqsim.engine.kernel_world`),
 runs every poll in compiled code a chunk at a time (reporting progress and
-growing the arrays between chunks) and builds the tables
-(:mod:`seqsim.engine.kernel_tables`). It covers every scenario: every
-capacity limit, pacing, failures and retries, both strategies, every
-``delay_from`` and ``progress_on``, chains, send windows per lead time zone,
-rolling and calendar daily caps, outages and each catch-up, and the
-``[faults]`` that act on one message at a time (:mod:`seqsim.engine.kernel_faults`).
+growing the arrays between chunks) and returns its tables, built from the
+final records on first access (:mod:`seqsim.engine.kernel_tables`). It
+covers every scenario: every capacity limit, pacing, failures and retries,
+both strategies, every ``delay_from`` and ``progress_on``, chains, send
+windows per lead time zone, rolling and calendar daily caps, outages and each
+catch-up, and the ``[faults]`` that act on one message at a time
+(:mod:`seqsim.engine.kernel_faults`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from freezegun import api as _freezegun_api
 from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
-from seqsim.engine.kernel_tables import final_columns, kernel_tables, timeline_frame
+from seqsim.engine.kernel_tables import KernelTables, final_columns, timeline_frame
 from seqsim.engine.kernel_world import build_world, grow, more_draws, new_state
 from seqsim.engine.wait_log import WaitLog
 from seqsim.model.faults import faults_rng
@@ -37,7 +38,7 @@ CHUNK = 4096
 class KernelRun(NamedTuple):
     """A run computed by the kernel."""
 
-    tables: dict[str, pd.DataFrame]
+    tables: KernelTables  # the static tables, and the rest built on first access
     timeline: pd.DataFrame
     pairs: np.ndarray  # per sequence_contacts row, as schema.contact_pair_codes
     polls_run: int
@@ -99,13 +100,12 @@ def run_kernel(
     polls_run = int(counters[k.C_RUN])
     final = final_columns(state)
     waits = _wait_log(state)
-    del state, counters  # the state is several times the tables' size: free it first
-    tables = kernel_tables(world.codes, final)
+    del state, counters  # the records are views: the rest of the state goes
     sequence_ids = world.codes.sequence_ids[final.rows["seq"]]
     lead_codes, _ = pd.factorize(final.rows["lead"])
     width = int(sequence_ids.max()) + 1 if len(sequence_ids) else 1
     pairs = lead_codes.astype(np.int64, copy=False)  # in place: no 32 MB temporaries
     pairs *= width
     pairs += sequence_ids
-    return KernelRun({**static, **tables}, timeline, pairs, polls_run, compile_seconds,
-                     kernel_seconds, waits, final.rows["cause"].astype(np.int64))
+    return KernelRun(KernelTables(static, world.codes, final), timeline, pairs, polls_run,
+                     compile_seconds, kernel_seconds, waits, final.rows["cause"].astype(np.int64))

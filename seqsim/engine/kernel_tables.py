@@ -8,7 +8,9 @@ engine's do; strings are looked up from the integer codes once per column
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,8 @@ from seqsim.engine.kernel_world import Codes
 from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame, column_types
 
-__all__ = ["Final", "final_columns", "kernel_tables", "timeline_frame"]
+__all__ = ["BUILT", "ERROR_NAMES", "OUTCOME_NAMES", "STATUS_NAMES", "Final", "KernelTables",
+           "final_columns", "timeline_frame"]
 
 class Final(NamedTuple):
     """What the tables need of the kernel's final state: the used rows and messages
@@ -51,11 +54,27 @@ def _times(values: np.ndarray) -> pd.Series:
                      copy=False)
 
 
-class _Strings:
-    """Strings by integer code, as ``str`` columns built in Arrow (no Python objects)."""
+class _Nulls:
+    """All-missing ``str`` columns by length: the columns of one length of one run's
+    tables share one Arrow array (immutable; 4M rows of offsets are 32 MB each)."""
 
-    def __init__(self, names: np.ndarray) -> None:
+    def __init__(self) -> None:
+        self._by_length: dict[int, pa.Array] = {}
+
+    def __call__(self, n: int) -> pd.api.extensions.ExtensionArray:
+        shared = self._by_length.get(n)
+        if shared is None:
+            shared = self._by_length[n] = pa.nulls(n, pa.large_string())
+        return pd.array(shared, dtype="str")
+
+
+class _Strings:
+    """Strings by integer code, as ``str`` columns built in Arrow (no Python objects);
+    all-missing columns come from ``nulls`` (shared by length) when given."""
+
+    def __init__(self, names: np.ndarray, nulls: _Nulls | None = None) -> None:
         self._names = pa.array(list(names), pa.large_string())
+        self._nulls = nulls
 
     def __getitem__(self, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
         """Return the names of ``codes`` (missing where a code is negative)."""
@@ -64,28 +83,15 @@ class _Strings:
             codes = codes.astype(np.int64)
         missing = codes < 0
         if missing.all():
-            return _nulls(len(codes))
+            return (self._nulls or _Nulls())(len(codes))
         picked = pc.take(self._names, pa.array(codes, mask=missing if missing.any() else None))
         return pd.array(picked, dtype="str")
 
 
-#: All-missing Arrow string arrays by length while :func:`kernel_tables` runs: its
-#: columns of one length share one (Arrow arrays are immutable; 4M rows of
-#: offsets are 32 MB each).
-_NULLS: dict[int, pa.Array] = {}
-
-
-def _nulls(n: int) -> pd.api.extensions.ExtensionArray:
-    """Return an all-missing ``str`` column of ``n`` rows (see :data:`_NULLS`)."""
-    shared = _NULLS.get(n)
-    if shared is None:
-        shared = _NULLS[n] = pa.nulls(n, pa.large_string())
-    return pd.array(shared, dtype="str")
-
-
-_STATUS = _Strings(np.array(["active", "completed", "failed"]))
-_ERRORS = _Strings(np.array([FAILED_SEND_ERROR, SKIPPED_ERROR]))  # k.SEND_ERROR - 1, ...
-_OUTCOME = _Strings(np.array(["sent", "failed"]))  # k.SENT_OK, k.SEND_FAILED
+#: The names of the kernel's codes: row status, error (code - 1), message outcome.
+STATUS_NAMES = np.array(["active", "completed", "failed"])  # k.ACTIVE, ...
+ERROR_NAMES = np.array([FAILED_SEND_ERROR, SKIPPED_ERROR])  # k.SEND_ERROR - 1, ...
+OUTCOME_NAMES = np.array(["sent", "failed"])  # k.SENT_OK, k.SEND_FAILED
 
 
 def _lead_triggers(codes: Codes, lead_trig: np.ndarray, lead_n: np.ndarray,
@@ -128,7 +134,77 @@ def _lead_order(codes: Codes, seen: np.ndarray) -> np.ndarray | None:
     return seen[order]
 
 
-def _lead_table(codes: Codes, phones: _Strings, lead_trig: np.ndarray,
+class _Contract:
+    """How a table's columns are made for users: strings as pandas ``str`` (Arrow,
+    shared all-missing columns), times and integers as contiguous copies."""
+
+    def __init__(self) -> None:
+        self._nulls = _Nulls()
+        self._by_names: dict[int, _Strings] = {}
+
+    def names(self, names: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """Return ``names[codes]`` (missing where a code is negative)."""
+        strings = self._by_names.get(id(names))
+        if strings is None:
+            strings = self._by_names[id(names)] = _Strings(names, self._nulls)
+        return strings[codes]
+
+    def missing(self, n: int) -> pd.api.extensions.ExtensionArray:
+        return self._nulls(n)
+
+    @staticmethod
+    def times(values: np.ndarray) -> pd.Series:
+        return _times(values)
+
+    @staticmethod
+    def ints(values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values)
+
+
+class _Working:
+    """How a table's columns are made for the run's own checks and summary: strings
+    as categoricals of the codes, times and integers as views of the records (no
+    copy): a few bytes a row where the contract's columns take a hundred."""
+
+    def __init__(self) -> None:
+        # Per names array: its categorical dtype, and each name's category (None
+        # when the names are distinct: a code is its own category then).
+        self._dtypes: dict[int, tuple[pd.CategoricalDtype, np.ndarray | None]] = {}
+
+    def names(self, names: np.ndarray, codes: np.ndarray) -> pd.Categorical:
+        """Return ``names[codes]`` as a categorical (missing where a code is -1)."""
+        known = self._dtypes.get(id(names))
+        if known is None:
+            index = pd.Index(names, dtype=object)
+            if index.is_unique:
+                known = (pd.CategoricalDtype(index), None)
+            else:
+                position, uniques = pd.factorize(index)
+                known = (pd.CategoricalDtype(uniques), position)
+            self._dtypes[id(names)] = known
+        dtype, position = known
+        codes = np.asarray(codes)
+        if position is not None:  # a negative code picks position[-1], then is -1 again
+            codes = np.where(codes >= 0, position[codes], -1)
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+
+    @staticmethod
+    def missing(n: int) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=[])
+
+    @staticmethod
+    def times(values: np.ndarray) -> np.ndarray:
+        return values.view("datetime64[us]")
+
+    @staticmethod
+    def ints(values: np.ndarray) -> np.ndarray:
+        return values
+
+
+_Columns = _Contract | _Working
+
+
+def _lead_table(codes: Codes, make: _Columns, lead_trig: np.ndarray,
                 lead_n: np.ndarray) -> tuple[pd.DataFrame, bool]:
     """Return the leads frame, and whether its rows are in the table's order already."""
     seen = np.flatnonzero(lead_n >= 0)
@@ -136,62 +212,62 @@ def _lead_table(codes: Codes, phones: _Strings, lead_trig: np.ndarray,
     if ordered is not None:
         seen = ordered
     return pd.DataFrame({
-        "phone": phones[seen],
-        "name": _nulls(len(seen)),
-        "device_id": _Strings(codes.devices)[codes.lead_devices[seen]],
+        "phone": make.names(codes.phones, seen),
+        "name": make.missing(len(seen)),
+        "device_id": make.names(codes.devices, codes.lead_devices[seen]),
         "trigger": _lead_triggers(codes, lead_trig, lead_n, seen),
-        "created_at": _times(codes.lead_created[seen]),
-        "timezone": _Strings(codes.lead_zone)[seen],
+        "created_at": make.times(codes.lead_created[seen]),
+        "timezone": make.names(codes.lead_zone, seen),
     }, copy=False), ordered is not None
 
 
-def _contacts(codes: Codes, phones: _Strings, R: np.ndarray,
-              ids: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
-    """Return the ``sequence_contacts`` frame; ``ids``: its sequence and step ids."""
-    n = len(R["seq"])
-    devices = _Strings(codes.devices)
+def _contacts(codes: Codes, make: _Columns, R: np.ndarray) -> pd.DataFrame:
+    """Return the ``sequence_contacts`` frame of rows ``R``."""
+    n = len(R)
     claimed = R["claimed_at"] != NONE
     return pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
-        "sequence_id": ids[0],
-        "contact_phone": phones[R["lead"]],
-        "contact_name": _nulls(n),
-        "current_step": np.ascontiguousarray(R["day"]),
-        "status": _STATUS[R["status"]],
-        "current_trigger": _Strings(codes.step_triggers)[R["step"]],
-        "next_trigger_time": _times(R["due"]),
-        "sequence_stepid": ids[1],
-        "assigned_device_id": devices[R["dev"]],
-        "processing_device_id": devices[np.where(claimed, R["dev"], -1)],
-        "processing_started_at": _times(R["claimed_at"]),
-        "completed_at": _times(R["completed_at"]),
-        "failed_at": _times(R["failed_at"]),
-        "retry_count": np.ascontiguousarray(R["retry"]),
-        "last_error": _ERRORS[R["error"] - 1],
-        "created_at": _times(R["created"]),
+        # The tables' id columns are int32: cast the few ids, then gather.
+        "sequence_id": codes.sequence_ids.astype(np.int32)[R["seq"]],
+        "contact_phone": make.names(codes.phones, R["lead"]),
+        "contact_name": make.missing(n),
+        "current_step": make.ints(R["day"]),
+        "status": make.names(STATUS_NAMES, R["status"]),
+        "current_trigger": make.names(codes.step_triggers, R["step"]),
+        "next_trigger_time": make.times(R["due"]),
+        "sequence_stepid": codes.step_ids.astype(np.int32)[R["step"]],
+        "assigned_device_id": make.names(codes.devices, R["dev"]),
+        "processing_device_id": make.names(codes.devices, np.where(claimed, R["dev"], -1)),
+        "processing_started_at": make.times(R["claimed_at"]),
+        "completed_at": make.times(R["completed_at"]),
+        "failed_at": make.times(R["failed_at"]),
+        "retry_count": make.ints(R["retry"]),
+        "last_error": make.names(ERROR_NAMES, R["error"] - 1),
+        "created_at": make.times(R["created"]),
     }, copy=False)
 
 
-def _messages(codes: Codes, phones: _Strings, R: np.ndarray, M: np.ndarray,
-              ids: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
-    """Return the ``messages`` frame; ``ids``: the sequence and step ids of each row."""
+def _messages(codes: Codes, make: _Columns, R: np.ndarray, M: np.ndarray) -> pd.DataFrame:
+    """Return the ``messages`` frame of messages ``M`` (their rows in ``R``)."""
     rows = M["row"]
     outcome = M["outcome"]
+    steps = R["step"][rows]
     return pd.DataFrame({
         "id": np.arange(1, len(rows) + 1, dtype=np.int64),
         "sequence_contact_id": np.add(rows, 1, dtype=np.int64),
-        "contact_phone": phones[R["lead"][rows]],
-        "sequence_id": ids[0][rows],
-        "sequence_stepid": ids[1][rows],
+        "contact_phone": make.names(codes.phones, R["lead"][rows]),
+        "sequence_id": codes.sequence_ids.astype(np.int32)[R["seq"][rows]],
+        "sequence_stepid": codes.step_ids.astype(np.int32)[steps],
         "day_number": R["day"][rows],
-        "device_id": _Strings(codes.devices)[M["dev"]],
-        "due_at": _times(M["due"]),
-        "queued_at": _times(M["queued"]),
-        "scheduled_at": _times(M["scheduled"]),
-        "sent_at": _times(M["sent"]),
-        "outcome": _OUTCOME[outcome],
-        "attempt": np.ascontiguousarray(M["attempt"]),
-        "error": _ERRORS[np.where(outcome == k.SEND_FAILED, k.SEND_ERROR - 1, -1)],
+        "device_id": make.names(codes.devices, M["dev"]),
+        "due_at": make.times(M["due"]),
+        "queued_at": make.times(M["queued"]),
+        "scheduled_at": make.times(M["scheduled"]),
+        "sent_at": make.times(M["sent"]),
+        "outcome": make.names(OUTCOME_NAMES, outcome),
+        "attempt": make.ints(M["attempt"]),
+        "error": make.names(ERROR_NAMES, np.where(outcome == k.SEND_FAILED,
+                                                  k.SEND_ERROR - 1, -1)),
     }, copy=False)
 
 
@@ -209,27 +285,77 @@ def _canonical(table: str, frame: pd.DataFrame, ordered: bool) -> pd.DataFrame:
     return canonical_frame(table, frame)
 
 
-def kernel_tables(codes: Codes, final: Final) -> dict[str, pd.DataFrame]:
-    """Return the run's ``leads``, ``sequence_contacts`` and ``messages`` from the
-    kernel's final columns (:func:`final_columns`)."""
-    phones = _Strings(codes.phones)
-    R = final.rows
-    # The tables' id columns are int32: cast the few ids, then gather (as a cast
-    # of the gathered int64 ids would give, without the int64 copy).
-    ids = (codes.sequence_ids.astype(np.int32)[R["seq"]],
-           codes.step_ids.astype(np.int32)[R["step"]])
-    try:
-        leads, ordered = _lead_table(codes, phones, final.lead_trig, final.lead_n)
+#: The tables built from the kernel's records, in the order a run lists them.
+BUILT = ("leads", "sequence_contacts", "messages")
+
+
+class KernelTables(Mapping[str, pd.DataFrame]):
+    """A compiled run's tables: the static ones as given, and ``leads``,
+    ``sequence_contacts`` and ``messages`` built from the kernel's records
+    (:class:`Final`) on first access, with the canonical columns and dtypes.
+
+    A big run's frames are most of its memory and of the time its result
+    takes, and a run's own checks and summary need none of them:
+    :meth:`working` gives those the same tables with categorical strings and
+    views of the records. Pickling carries the records, not the frames.
+    """
+
+    def __init__(self, static: Mapping[str, pd.DataFrame], codes: Codes, final: Final) -> None:
+        # The run's database lists the built tables too (empty): keep its order.
+        self._names = (*static, *(name for name in BUILT if name not in static))
+        self._static = {name: frame for name, frame in static.items() if name not in BUILT}
+        self._codes = codes
+        self._final = final
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._lock = threading.Lock()
+        self._contract = _Contract()
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name in self._static:
+            return self._static[name]
+        if name not in BUILT:
+            raise KeyError(name)
+        with self._lock:  # two threads asking at once build it once
+            if name not in self._frames:
+                self._frames[name] = self._build(name, self._contract)
+            return self._frames[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        built = ", ".join(self._frames) or "none"
+        return f"KernelTables({', '.join(self)}; built: {built})"
+
+    def working(self, name: str) -> pd.DataFrame:
+        """Return ``sequence_contacts`` or ``messages`` for the run's checks and
+        summary: the contract frame once built, else one whose string columns
+        are categoricals and whose other columns view the records."""
+        with self._lock:
+            if name in self._frames:
+                return self._frames[name]
+        return self._build(name, _Working())
+
+    def _build(self, name: str, make: _Columns) -> pd.DataFrame:
+        codes, final = self._codes, self._final
+        if name == "leads":
+            leads, ordered = _lead_table(codes, make, final.lead_trig, final.lead_n)
+            return _canonical("leads", leads, ordered)
         # Ids run 1..n in row order: both frames are in key order by construction.
-        return {
-            "leads": _canonical("leads", leads, ordered),
-            "sequence_contacts": _canonical("sequence_contacts",
-                                            _contacts(codes, phones, R, ids), True),
-            "messages": _canonical("messages",
-                                   _messages(codes, phones, R, final.messages, ids), True),
-        }
-    finally:
-        _NULLS.clear()  # the tables keep theirs; the next run's lengths differ
+        if name == "sequence_contacts":
+            frame = _contacts(codes, make, final.rows)
+        else:
+            frame = _messages(codes, make, final.rows, final.messages)
+        return _canonical(name, frame, True) if isinstance(make, _Contract) else frame
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_frames": {}, "_lock": None, "_contract": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock(), _contract=_Contract())
 
 
 def timeline_frame(start_us: int, poll_us: int, timeline: np.ndarray) -> pd.DataFrame:

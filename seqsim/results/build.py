@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -9,10 +10,12 @@ import pandas as pd
 
 from seqsim.checks.contacts import check_contacts
 from seqsim.checks.faults import split_fault_effects
+from seqsim.engine.kernel_tables import KernelTables
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
+from seqsim.results.lazy import RunFrames
 from seqsim.results.result import Result
-from seqsim.results.sends import build_sends
+from seqsim.results.sends import send_figures
 from seqsim.results.summary import build_summary
 from seqsim.results.waits import Waits
 
@@ -21,7 +24,7 @@ __all__ = ["build_result"]
 
 def build_result(
     scenario: Scenario,
-    tables: dict[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame],
     timeline: pd.DataFrame,
     info: dict[str, Any],
     *,
@@ -30,23 +33,35 @@ def build_result(
 ) -> Result:
     """Assemble a :class:`Result` from a finished run's tables and timeline.
 
-    ``pairs``: the contacts' :func:`seqsim.engine.schema.contact_pair_codes`, when
-    the engine already knows them. ``waits``: what the lateness attribution
-    needs besides the tables (without it the ``wait_*_s`` columns are NaN).
+    The checks and the summary are computed here; ``sends`` and ``contacts``
+    (and a compiled run's tables) are built on first access
+    (:class:`~seqsim.results.lazy.RunFrames`). ``pairs``: the contacts'
+    :func:`seqsim.engine.schema.contact_pair_codes`, when the engine already
+    knows them. ``waits``: what the lateness attribution needs besides the
+    tables (without it the ``wait_*_s`` columns are NaN).
     """
-    contacts = tables["sequence_contacts"]
+    contacts, messages = _working(tables, "sequence_contacts"), _working(tables, "messages")
     steps = tables["sequence_steps"]
     pairs = contact_pair_codes(contacts) if pairs is None else pairs
-    # The checks sort a copy of the contacts: run them before the sends exist,
-    # so the two big transients never overlap (peak memory on large runs).
+    # The checks sort a copy of the contacts: run them before the send figures
+    # exist, so the two big transients never overlap (peak memory on large runs).
     checks = check_contacts(contacts, steps, pairs=pairs, policy=scenario.policy)
-    sends = build_sends(tables["messages"], tables["sequences"], contacts=contacts, steps=steps,
-                        pairs=pairs, leads=tables.get("leads"), scenario=scenario, waits=waits)
-    summary = build_summary(sends, timeline, contacts, tables["sequence_steps"],
-                            tables["messages"], pairs=pairs, checks=checks,
-                            start=scenario.simulation.start, end=scenario.simulation.end)
+    figures = send_figures(messages, contacts=contacts, steps=steps, pairs=pairs)
+    summary = build_summary(figures, timeline, contacts, steps, messages, pairs=pairs,
+                            checks=checks, start=scenario.simulation.start,
+                            end=scenario.simulation.end)
+    del figures, contacts, messages
     broken, effects = split_fault_effects(checks.problems, scenario.faults)
     info = {**info, "invariant_violations": broken}
     if effects:  # what the faults broke on purpose: the metrics count it
         info["fault_effects"] = effects
-    return Result(scenario, sends, timeline, contacts, summary, tables, info)
+    frames = RunFrames(scenario, tables, timeline, pairs, waits)
+    return Result._of_source(scenario, summary, info, frames, tables)
+
+
+def _working(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """Return table ``name`` as the checks and summary read it: a compiled run's
+    working table (no strings per row), else the table itself."""
+    if isinstance(tables, KernelTables):
+        return tables.working(name)
+    return tables[name]

@@ -22,6 +22,7 @@ import tomli_w
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
+from seqsim.results.lazy import RunFrames
 from seqsim.results.query import RunTables
 from seqsim.results.steps import step_table
 from seqsim.results.store import open_result_dir, write_result_dir
@@ -72,9 +73,11 @@ class Result:
         info: how the run went (engine, polls run, real seconds); not part of
             the results proper, so it never enters comparisons.
 
-    A result from :func:`load_result` reads each table from its directory on
-    first access (``sends``, ``contacts``, ``timeline``, each of ``tables``),
-    and :meth:`sql` queries the saved database without loading any.
+    The frames are built on first access: a fresh run's ``sends``,
+    ``contacts``, ``timeline`` and its large tables (``sequence_contacts``,
+    ``leads``, ``messages``) from the engine's arrays; a result from
+    :func:`load_result` reads each table from its directory, and :meth:`sql`
+    queries the saved database without loading any.
     """
 
     scenario: Scenario
@@ -85,11 +88,12 @@ class Result:
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     _query: RunTables | None = field(default=None, init=False, repr=False, compare=False)
-    _stored: StoredRun | None = field(default=None, init=False, repr=False, compare=False)
+    _stored: StoredRun | RunFrames | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only for an attribute that is not set: a loaded result's
-        # contract frames until they are first read.
+        # Reached only for an attribute that is not set: the contract frames
+        # of a fresh or loaded result until they are first read.
         stored = self.__dict__.get("_stored")
         if stored is None or name not in CONTRACT_FRAMES:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -98,15 +102,18 @@ class Result:
         return frame
 
     @classmethod
-    def _of_stored(cls, scenario: Scenario, summary: dict[str, Any], info: dict[str, Any],
-                   stored: StoredRun) -> Result:
-        """Return a result whose tables are read from ``stored`` on first access."""
+    def _of_source(cls, scenario: Scenario, summary: dict[str, Any], info: dict[str, Any],
+                   source: StoredRun | RunFrames, tables: Mapping[str, pd.DataFrame]
+                   ) -> Result:
+        """Return a result whose contract frames ``source`` gives on first access:
+        a loaded result's files (:class:`StoredRun`, with ``tables`` its
+        :class:`StoredTables`) or a fresh run's frames (:class:`RunFrames`)."""
         result = cls(scenario, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), summary,
-                     StoredTables(stored), info)
+                     tables, info)
         for name in CONTRACT_FRAMES:
             del result.__dict__[name]
-        result._stored = stored
-        result._query = stored.query
+        result._stored = source
+        result._query = source.query
         return result
 
     def sql(self, query: str) -> pd.DataFrame:
@@ -134,11 +141,13 @@ class Result:
 
     def __getstate__(self) -> dict[str, Any]:
         # A DuckDB connection and open files do not pickle (a result sent
-        # between processes): a loaded result goes with every table read.
-        state = {**self.__dict__, "_query": None, "_stored": None}
-        if self._stored is not None:
+        # between processes): a loaded result goes with every table read. A
+        # fresh run's frames go as what builds them (the engine's records).
+        state = {**self.__dict__, "_query": None}
+        if isinstance(self._stored, StoredRun):
             state.update({name: getattr(self, name) for name in CONTRACT_FRAMES})
             state["tables"] = dict(self.tables)
+            state["_stored"] = None
         return state
 
     def _run_tables(self) -> RunTables:
@@ -309,9 +318,10 @@ def load_result(path: str | os.PathLike[str]) -> Result:
         )
     stored = StoredRun(folder)
     try:
-        return Result._of_stored(Scenario.from_toml(folder / "scenario.toml"),
+        return Result._of_source(Scenario.from_toml(folder / "scenario.toml"),
                                  json.loads((folder / "summary.json").read_text()),
-                                 json.loads((folder / "info.json").read_text()), stored)
+                                 json.loads((folder / "info.json").read_text()), stored,
+                                 StoredTables(stored))
     except BaseException:
         stored.close()
         raise

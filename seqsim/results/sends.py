@@ -14,7 +14,7 @@ from seqsim.results.rows import entry_step_ids, find, rows_of
 from seqsim.results.waits import Waits, wait_columns
 from seqsim.units import HOUR_US
 
-__all__ = ["build_sends"]
+__all__ = ["build_sends", "send_figures"]
 
 _NAT = np.datetime64("NaT", "us")
 
@@ -50,30 +50,28 @@ def build_sends(
       split by cause (:mod:`seqsim.engine.lateness`), which needs the run's
       ``leads``, ``scenario`` and ``waits``; NaN without them.
     """
-    delivered = messages["outcome"].notna().to_numpy()
-    # Usually every message was delivered: share its columns instead of copying.
-    done = messages if delivered.all() else messages[delivered]
-    designed, early = _schedule(done, contacts, steps, pairs)
-    causes = wait_columns(done, np.flatnonzero(delivered), messages, sequences, steps,
+    delivered, done = _delivered(messages)
+    timing = _timing(done, contacts, steps, pairs)
+    causes = wait_columns(done, delivered, messages, sequences, steps,
                           contacts, leads, scenario, waits)
-    sent_at = done["sent_at"].to_numpy()
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     columns = {
         "contact_phone": done["contact_phone"].array,
         "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
         "day_number": done["day_number"].to_numpy(dtype="int64"),
         "due_at": done["due_at"].to_numpy(),
-        "sent_at": sent_at,
-        "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
+        "sent_at": timing["sent_at"],
+        "lateness_s": timing["lateness_s"],
         "device_id": done["device_id"].array,
         "outcome": done["outcome"].array,
         "attempt": done["attempt"].to_numpy(dtype="int64"),
         "queued_at": done["queued_at"].to_numpy(),
-        "designed_at": designed,
-        "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
-        "early": early,
+        "designed_at": timing["designed_at"],
+        "drift_hours": timing["drift_hours"],
+        "early": timing["early"],
         **causes,
     }
+    sent_at = timing["sent_at"]
     if not pd.Index(sent_at).is_monotonic_increasing:
         # Messages are numbered in queue order; pacing can reorder their sends.
         # Sorted a column at a time: a second whole frame would be the largest
@@ -82,6 +80,47 @@ def build_sends(
         for name, column in columns.items():
             columns[name] = column.take(order)
     return pd.DataFrame(columns, copy=False)
+
+
+def send_figures(
+    messages: pd.DataFrame,
+    *,
+    contacts: pd.DataFrame | None = None,
+    steps: pd.DataFrame | None = None,
+    pairs: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Return what the summary reads of the send log: ``outcome``, ``contact_phone``,
+    ``sent_at``, ``lateness_s``, ``drift_hours`` and ``early`` of each delivered send,
+    as :func:`build_sends` computes them, in message order (not send order) and
+    without the strings, schedule instants and lateness causes it adds."""
+    _, done = _delivered(messages)
+    timing = _timing(done, contacts, steps, pairs)
+    return pd.DataFrame({"outcome": done["outcome"].array,
+                         "contact_phone": done["contact_phone"].array,
+                         **{name: timing[name] for name in
+                            ("sent_at", "lateness_s", "drift_hours", "early")}}, copy=False)
+
+
+def _delivered(messages: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Return the positions of the delivered messages, and those messages."""
+    delivered = messages["outcome"].notna().to_numpy()
+    # Usually every message was delivered: share its columns instead of copying.
+    return np.flatnonzero(delivered), messages if delivered.all() else messages[delivered]
+
+
+def _timing(done: pd.DataFrame, contacts: pd.DataFrame | None, steps: pd.DataFrame | None,
+            pairs: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Return the delivered messages' ``sent_at``, ``lateness_s``, ``designed_at``,
+    ``drift_hours`` and ``early`` (see :func:`build_sends`)."""
+    designed, early = _schedule(done, contacts, steps, pairs)
+    sent_at = done["sent_at"].to_numpy()
+    return {
+        "sent_at": sent_at,
+        "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
+        "designed_at": designed,
+        "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
+        "early": early,
+    }
 
 
 def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray) -> np.ndarray:

@@ -98,7 +98,7 @@ def simulate(
         # The one-off compile of a fresh install is not part of the run's time.
         "compile_seconds": round(ran.compile_seconds, 3),
         "kernel_seconds": round(ran.kernel_seconds, 3),
-        "wall_seconds": None,  # set once the result is built: its tables are part of the run
+        "wall_seconds": None,  # set once the summary is built; frames are built when read
         **extra,
     }
     result = build_result(scenario, ran.tables, ran.timeline, info, pairs=ran.pairs,
