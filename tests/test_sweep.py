@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import seqsim
 from seqsim.analysis import sweep as sweep_module
 from seqsim.analysis.journal import RUNS_FILE
+from seqsim.analysis.summarize import t_interval
 from tests.small_runs import backlog_scenario
 
 #: A run of well under a tenth of a second: 12 hours of poisson enrolment (2 an
@@ -181,6 +183,16 @@ def test_summarize_pairs_by_seed() -> None:
     with pytest.raises(seqsim.SeqsimError, match=r"reference\[capacity\.devices\]: 9 is not "
                                                  r"valid; expected a value of the grid"):
         seqsim.summarize(frame, reference={"capacity.devices": 9})
+
+
+def test_t_interval_uses_the_students_t_quantile_of_the_tables() -> None:
+    """1..10 at 95%: t(0.975, 9) = 2.262157; two values at 90%: t(0.95, 1) = 6.313752."""
+    n, mean, std, low, high = t_interval(range(1, 11))
+    assert (n, mean) == (10, 5.5)
+    assert (mean - low) * math.sqrt(n) / std == pytest.approx(2.262157, abs=1e-6)
+    n, mean, std, low, high = t_interval([1, 2], confidence=0.9)
+    assert (high - mean) * math.sqrt(n) / std == pytest.approx(6.313752, abs=1e-6)
+    assert t_interval([3.0])[3] != t_interval([3.0])[3]  # one value: no interval (NaN)
 
 
 def test_intervals_cover_a_known_mean_about_95_percent_of_the_time() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from seqsim.analysis.grid import grid_values, point_label
 from seqsim.analysis.sweep import RUN_COLUMNS
@@ -54,7 +54,9 @@ def t_interval(values: Any, confidence: float = 0.95) -> tuple[int, float, float
     if n < 2:
         return n, mean, math.nan, math.nan, math.nan
     std = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    # Student's t quantile: scipy.special's, the one scipy.stats.t.ppf calls,
+    # without importing scipy.stats (1.2 s and 50 MB in every worker process).
+    half = float(special.stdtrit(n - 1, 0.5 + confidence / 2)) * std / math.sqrt(n)
     return n, mean, std, mean - half, mean + half
 
 
