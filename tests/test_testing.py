@@ -368,3 +368,36 @@ def test_result_violations_use_the_run_policy(run) -> None:
     assert any("were not created with their contact's entry row" in p for p in problems)
     with pytest.raises(InvariantError, match="previous row's due time"):
         assert_invariants(run, policy=PolicyConfig(delay_from="enrollment"))
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_a_row_whose_step_fields_disagree_with_its_step_is_named(categorical: bool) -> None:
+    table = one_by_one()
+    table.loc[table["id"] == 2, "current_trigger"] = "cold_day6"
+    table.loc[table["id"] == 3, "current_step"] = 9
+    if categorical:  # as a compiled run's own checks read it
+        table["current_trigger"] = table["current_trigger"].astype("category")
+    problems = invariant_violations(table, STEPS)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("2 rows have current_step/current_trigger different from "
+                                  "their step's day_number/trigger: ")
+    assert "id=2, current_step=3, day_number=3, current_trigger=cold_day6" in problems[0]
+    assert "id=3, current_step=9, day_number=6" in problems[0]
+
+
+def test_a_missing_current_trigger_is_a_wrong_step() -> None:
+    table = one_by_one()
+    table["current_trigger"] = table["current_trigger"].astype(object)
+    table.loc[table["id"] == 1, "current_trigger"] = None
+    problems = invariant_violations(table, STEPS)
+    assert len(problems) == 1 and problems[0].startswith("1 rows have current_step"), problems
+
+
+def test_a_row_naming_no_step_of_its_sequence_is_named_and_the_rest_checked() -> None:
+    table = one_by_one()
+    table.loc[table["id"] == 3, "sequence_stepid"] = 999
+    problems = invariant_violations(table, STEPS)
+    assert problems[0] == ("1 rows name a step that is not in sequence_steps: "
+                           "id=3, sequence_id=1, sequence_stepid=999"), problems
+    # Without its day-6 row the contact's completed day-3 row is lost.
+    assert len(problems) == 2 and problems[1].startswith("1 contacts are lost"), problems

@@ -47,7 +47,6 @@ class ContactChecks:
     max_active_rows: int
 
 
-
 def check_contacts(
     contacts: pd.DataFrame,
     steps: pd.DataFrame,
@@ -82,16 +81,16 @@ def check_contacts(
     problems: list[str] = []
     if contacts.empty:
         return ContactChecks(problems, 0, 0)
-    rows = _with_steps(contacts, steps)
-    missing = rows[rows["day_number"].isna()]
-    if not missing.empty:
+    rows, step = contacts, _step_index(contacts, steps)
+    if (step < 0).any():
+        missing = contacts[step < 0]
         problems.append(
             f"{len(missing)} rows name a step that is not in sequence_steps: "
             + examples(missing, ["id", "sequence_id", "sequence_stepid"])
         )
-        rows = rows[rows["day_number"].notna()]
-        pairs = None
+        rows, step, pairs = contacts[step >= 0], step[step >= 0], None
     pairs = contact_pair_codes(rows) if pairs is None else pairs
+    of_step = _StepValues(steps, step)
 
     if schedule.strategy == ONE_BY_ONE:
         problems.extend(_several_active(rows, pairs))
@@ -101,20 +100,11 @@ def check_contacts(
             f"{len(bad_status)} rows have an unknown status: "
             + examples(bad_status, ["id", "status"])
         )
+    problems.extend(_wrong_step(rows, of_step))
 
-    wrong_step = rows[
-        (rows["current_step"] != rows["day_number"]) | (rows["current_trigger"] != rows["trigger"])
-    ]
-    if not wrong_step.empty:
-        problems.append(
-            f"{len(wrong_step)} rows have current_step/current_trigger different from their "
-            "step's day_number/trigger: "
-            + examples(wrong_step, ["id", "current_step", "day_number", "current_trigger"])
-        )
-
-    ordered = _ordered(rows, pairs)
-    latest = np.r_[ordered["_pair"].to_numpy()[1:] != ordered["_pair"].to_numpy()[:-1], True]
-    lost = rows.iloc[_lost(ordered, latest, steps)]
+    ordered = _Ordered(rows, pairs, of_step("day_number"))
+    latest = ordered.latest
+    lost = rows.iloc[_lost(rows, ordered, of_step, steps)]
     if not lost.empty:
         problems.append(
             f"{len(lost)} contacts are lost: their latest step was completed but the next "
@@ -124,12 +114,79 @@ def check_contacts(
 
     has_previous = np.r_[False, ~latest[:-1]]
     if check_timing:
-        problems.extend(_timing_violations(rows, ordered, has_previous, schedule))
+        problems.extend(_timing_violations(rows, ordered, of_step, has_previous, schedule))
     if len(rows) == len(contacts):
         most = _max_active(contacts, ordered, has_previous, pairs)
     else:  # rows naming no step are left out of the ordering: count them all
         most = max_active_rows(contacts)
     return ContactChecks(problems, len(lost), most)
+
+
+def _step_index(contacts: pd.DataFrame, steps: pd.DataFrame) -> np.ndarray:
+    """Return per row the position in ``steps`` of its step (-1 where the row
+    names no step of its sequence)."""
+    where = pd.Index(steps["id"].to_numpy()).get_indexer(contacts["sequence_stepid"].to_numpy())
+    found = where >= 0
+    found[found] = (steps["sequence_id"].to_numpy()[where[found]]
+                    == contacts["sequence_id"].to_numpy()[found])
+    where[~found] = -1
+    return where
+
+
+class _StepValues:
+    """Per row, a column of its step (``sequence_steps``), gathered when asked:
+    ``of_step("day_number")`` is each row's step's day number."""
+
+    def __init__(self, steps: pd.DataFrame, index: np.ndarray) -> None:
+        self.steps, self.index = steps, index
+
+    def __call__(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return column ``name`` of each row's step (of rows ``rows`` only, if given)."""
+        index = self.index if rows is None else self.index[rows]
+        return self.steps[name].to_numpy()[index]
+
+
+class _Ordered:
+    """The rows sorted by (contact, sequence) pair, then day_number.
+
+    A column is gathered into that order when asked and not kept: a full
+    sorted copy of a big run's rows was the largest transient of its result.
+    """
+
+    def __init__(self, rows: pd.DataFrame, pairs: np.ndarray, day_number: np.ndarray) -> None:
+        self.rows = rows
+        self.position = np.lexsort((day_number, pairs))  # each sorted row's place in rows
+        pair = pairs[self.position]
+        #: Each pair's last row in the order.
+        self.latest = np.r_[pair[1:] != pair[:-1], True]
+
+    def __call__(self, name: str) -> np.ndarray:
+        """Return column ``name`` of ``rows`` in the order (numpy values)."""
+        column = self.rows[name]
+        if isinstance(column.dtype, np.dtype):
+            return column.to_numpy()[self.position]
+        return column.array.take(self.position).to_numpy()
+
+
+def _wrong_step(rows: pd.DataFrame, of_step: _StepValues) -> list[str]:
+    """Return the problem of rows whose current_step/current_trigger are not their
+    step's day_number/trigger."""
+    wrong = rows["current_step"].to_numpy() != of_step("day_number")
+    current = rows["current_trigger"]
+    if isinstance(current.dtype, pd.CategoricalDtype):
+        # Compared as codes: a step trigger the categories lack matches nothing.
+        known = current.cat.categories.get_indexer(of_step.steps["trigger"])
+        wrong |= current.cat.codes.to_numpy() != np.where(known < 0, -2, known)[of_step.index]
+    else:  # a missing current_trigger is wrong too
+        wrong |= ~current.eq(of_step("trigger")).fillna(False).to_numpy(dtype=bool)
+    if not wrong.any():
+        return []
+    off = rows[wrong].assign(day_number=of_step("day_number", wrong))
+    return [
+        f"{len(off)} rows have current_step/current_trigger different from their "
+        "step's day_number/trigger: "
+        + examples(off, ["id", "current_step", "day_number", "current_trigger"])
+    ]
 
 
 def _several_active(rows: pd.DataFrame, pairs: np.ndarray) -> list[str]:
@@ -149,7 +206,7 @@ def _several_active(rows: pd.DataFrame, pairs: np.ndarray) -> list[str]:
 
 
 def _max_active(
-    contacts: pd.DataFrame, ordered: pd.DataFrame, has_previous: np.ndarray, pairs: np.ndarray
+    contacts: pd.DataFrame, ordered: _Ordered, has_previous: np.ndarray, pairs: np.ndarray
 ) -> int:
     """Return :func:`max_active_rows`, in one pass when no two rows of a pair overlap.
 
@@ -157,10 +214,11 @@ def _max_active(
     previous one ended never overlap (the one-by-one design): the answer is
     1. Otherwise the full sweep counts.
     """
-    ended = ordered["completed_at"].fillna(ordered["failed_at"]).to_numpy()
-    previous_end = np.r_[np.array([np.datetime64("NaT")], dtype=ended.dtype), ended[:-1]]
-    starts = ordered["created_at"].to_numpy()
-    overlap = has_previous & (np.isnat(previous_end) | (starts < previous_end))
+    ended = ordered("completed_at")
+    np.copyto(ended, ordered("failed_at"), where=np.isnat(ended))
+    starts = ordered("created_at")
+    # Row i against row i - 1 (the first row has no previous one).
+    overlap = has_previous[1:] & (np.isnat(ended[:-1]) | (starts[1:] < ended[:-1]))
     if not overlap.any():
         return 1
     return max_active_rows(contacts, pairs)
@@ -192,51 +250,15 @@ def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> 
     return int(running.max())
 
 
-_STEP_COLUMNS = ("day_number", "trigger", "trigger_delay_hours", "is_entry_point")
-_ORDER_COLUMNS = ["sequence_id", "day_number", "next_trigger_time", "created_at",
-                  "completed_at", "failed_at", "trigger_delay_hours", "is_entry_point"]
-
-
-def _ordered(rows: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
-    """Return the columns the order-based checks need, sorted by pair then day_number.
-
-    ``_pos`` is each row's position in ``rows`` (for examples), ``_pair`` its
-    pair code and ``_done`` whether it is completed; strings are not reordered.
-    """
-    order = np.lexsort((rows["day_number"].to_numpy(), pairs))
-    done = (rows["status"] == "completed").to_numpy()
-    # Column by column into a frame that shares them (no block copies); numpy
-    # columns by numpy indexing (a third of DataFrame.take's time on 4M rows).
-    columns = {name: rows[name].to_numpy()[order] if isinstance(rows[name].dtype, np.dtype)
-               else rows[name].array.take(order) for name in _ORDER_COLUMNS}
-    return pd.DataFrame({**columns, "_pos": order, "_pair": pairs[order], "_done": done[order]},
-                        copy=False)
-
-
-def _with_steps(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
-    """Return ``contacts`` with their step's day_number, trigger, delay and entry flag
-    (missing where the row names no step of its sequence)."""
-    lookup = steps.set_index("id")
-    where = lookup.index.get_indexer(contacts["sequence_stepid"])
-    found = where >= 0
-    found[found] = (lookup["sequence_id"].to_numpy()[where[found]]
-                    == contacts["sequence_id"].to_numpy()[found])
-    if found.all():
-        return contacts.assign(**{name: lookup[name].take(where).array for name in _STEP_COLUMNS})
-    renamed = steps.rename(columns={"id": "sequence_stepid"})
-    return contacts.merge(renamed[["sequence_stepid", "sequence_id", *_STEP_COLUMNS]],
-                          on=["sequence_stepid", "sequence_id"], how="left",
-                          validate="many_to_one")
-
-
-def _lost(ordered: pd.DataFrame, latest: np.ndarray, steps: pd.DataFrame) -> np.ndarray:
-    """Return the positions of each (contact, sequence)'s latest row when it
-    completed a step but never got the next step's row. ``ordered`` comes from
-    :func:`_ordered`; ``latest`` flags each pair's last row in it."""
+def _lost(rows: pd.DataFrame, ordered: _Ordered, of_step: _StepValues,
+          steps: pd.DataFrame) -> np.ndarray:
+    """Return the positions in ``rows`` of each (contact, sequence)'s latest row
+    when it completed a step but never got the next step's row."""
     last_day = steps.groupby("sequence_id")["day_number"].max()
-    final = last_day.reindex(ordered["sequence_id"].to_numpy()).to_numpy()
-    lost = latest & ordered["_done"].to_numpy() & (ordered["day_number"].to_numpy() != final)
-    return ordered["_pos"].to_numpy()[lost]
+    latest = ordered.position[ordered.latest]
+    done = (rows["status"].take(latest) == "completed").to_numpy(dtype=bool, na_value=False)
+    final = last_day.reindex(rows["sequence_id"].to_numpy()[latest]).to_numpy()
+    return latest[done & (of_step("day_number", latest) != final)]
 
 
 def lost_contacts(
@@ -260,15 +282,16 @@ def _previous(values: np.ndarray, has_previous: np.ndarray) -> np.ndarray:
 
 def _timing_violations(
     rows: pd.DataFrame,
-    ordered: pd.DataFrame,
+    ordered: _Ordered,
+    of_step: _StepValues,
     has_previous: np.ndarray,
     schedule: Schedule = DEFAULT_SCHEDULE,
 ) -> list[str]:
     """Return how the rows' due times break the policy's schedule.
 
-    ``ordered`` comes from :func:`_ordered`; ``has_previous`` flags rows whose
-    predecessor in it is the same pair's previous step. An entry row is due
-    at its creation. A later row is due at its anchor plus a delay:
+    ``has_previous`` flags the rows whose predecessor in ``ordered`` is the
+    same pair's previous step. An entry row is due at its creation. A later
+    row is due at its anchor plus a delay:
 
     - anchor: the previous row's ``completed_at`` (one-by-one, ``delay_from``
       ``next_step`` or ``completed_step``), else the previous row's
@@ -282,36 +305,27 @@ def _timing_violations(
     at the first (entry) row's ``created_at``. With ``schedule.moves_due_times``
     (rescheduled after an outage) due times are not checked.
     """
-    problems = []
-    positions = ordered["_pos"].to_numpy()
-    created = ordered["created_at"].to_numpy()
-    at_enrolment = schedule.all_at_enrollment
-    if at_enrolment:
-        index = np.arange(len(ordered))
-        first = np.maximum.accumulate(np.where(has_previous, 0, index))
-        enrolled = created[first]
-        late = has_previous & (created != enrolled)
-        if late.any():
-            off = rows.iloc[positions[late]].assign(entry_created_at=enrolled[late])
-            problems.append(
-                f"{int(late.sum())} rows were not created with their contact's entry row "
-                "(all_at_enrollment creates every step's row at enrolment): "
-                + examples(off, ["id", "entry_created_at", "created_at"])
-            )
+    # Whole-run columns are made one at a time and dropped once used: on a
+    # big run each is tens of MB.
+    positions = ordered.position
+    created = ordered("created_at")
+    problems = _not_created_at_enrolment(rows, positions, created, has_previous) if (
+        schedule.all_at_enrollment) else []
     if schedule.moves_due_times:
         return problems
-    is_entry = ordered["is_entry_point"].astype(bool).to_numpy()
-    due = ordered["next_trigger_time"].to_numpy()
+    is_entry = of_step("is_entry_point", positions).astype(bool)
+    due = ordered("next_trigger_time")
     early = is_entry & (due != created)
+    del created
     if early.any():
         problems.append(
             f"{int(early.sum())} entry rows are not due at their enrolment: "
             + examples(rows.iloc[positions[early]], ["id", "created_at", "next_trigger_time"])
         )
-    own = ordered["trigger_delay_hours"].to_numpy().astype("int64")
+    own = of_step("trigger_delay_hours", positions).astype("int64")
     from_completed = schedule.delay_from == COMPLETED_STEP
-    hours = (_previous(own, has_previous) if from_completed else own).astype("timedelta64[h]")
-    prev_completed = _previous(ordered["completed_at"].to_numpy(), has_previous)
+    hours = (_previous(own, has_previous) if from_completed else own).view("timedelta64[h]")
+    prev_completed = _previous(ordered("completed_at"), has_previous)
     if schedule.anchored:
         anchor = _previous(due, has_previous)
         anchor_name, what = "prev_due", "the previous row's due time"
@@ -319,15 +333,17 @@ def _timing_violations(
         anchor = prev_completed
         anchor_name, what = "prev_completed_at", "the previous step's completion"
     expected = anchor + hours
+    del hours
     off_mask = ~is_entry & ((due != expected) | np.isnat(anchor))
-    if not at_enrolment:
+    if not schedule.all_at_enrollment:
         off_mask |= ~is_entry & np.isnat(prev_completed)
     if off_mask.any():
         whose = "the previous step's" if from_completed else "their step's"
         off = rows.iloc[positions[off_mask]].assign(
-            **{anchor_name: anchor[off_mask], "expected": expected[off_mask]})
+            **{anchor_name: anchor[off_mask], "expected": expected[off_mask],
+               "trigger_delay_hours": own[off_mask]})
         columns = ["id", anchor_name, "trigger_delay_hours", "next_trigger_time"]
-        if at_enrolment or schedule.delay_from != NEXT_STEP:
+        if schedule.all_at_enrollment or schedule.delay_from != NEXT_STEP:
             columns.append("expected")
         problems.append(
             f"{len(off)} rows are not due at {what} + {whose} delay: "
@@ -336,3 +352,22 @@ def _timing_violations(
     return problems
 
 
+
+
+def _not_created_at_enrolment(rows: pd.DataFrame, positions: np.ndarray, created: np.ndarray,
+                              has_previous: np.ndarray) -> list[str]:
+    """Return the problem of ``all_at_enrollment`` rows not created with their
+    pair's entry row (``created`` in the order, ``positions`` each one's place in
+    ``rows``)."""
+    index = np.arange(len(created))
+    first = np.maximum.accumulate(np.where(has_previous, 0, index))
+    enrolled = created[first]
+    late = has_previous & (created != enrolled)
+    if not late.any():
+        return []
+    off = rows.iloc[positions[late]].assign(entry_created_at=enrolled[late])
+    return [
+        f"{int(late.sum())} rows were not created with their contact's entry row "
+        "(all_at_enrollment creates every step's row at enrolment): "
+        + examples(off, ["id", "entry_created_at", "created_at"])
+    ]
