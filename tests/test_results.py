@@ -17,7 +17,7 @@ from seqsim import Result, Scenario, SeqsimError, load_result
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import canonical_frame, column_types
 from seqsim.results.result import SENDS_COLUMNS, SUMMARY_KEYS
-from seqsim.results.sends import build_sends
+from seqsim.results.sends import _FirstSent, build_sends
 from seqsim.results.summary import _max_sends_in_an_hour, build_summary
 from seqsim.testing import assert_invariants
 from tests.definitions import cold_tables
@@ -309,6 +309,22 @@ def test_sends_without_the_tables_have_empty_schedule_columns() -> None:
     sends = build_sends(MESSAGES, SEQUENCES, steps=STEPS)
     assert sends["designed_at"].isna().all()
     assert sorted(sends.loc[sends["early"], "contact_phone"]) == ["+1", "+2"]
+
+
+@pytest.mark.parametrize("spread", [1, 10**9])  # dense keys: a table; sparse: sort + search
+def test_first_send_by_key_is_the_earliest_sent_one(spread: int) -> None:
+    rng = np.random.default_rng(7)
+    key = rng.integers(0, 50, 400) * spread
+    sent = rng.random(400) < 0.7
+    sent_at = (np.datetime64("2025-07-01", "us")
+               + rng.integers(0, 10**9, 400).astype("timedelta64[us]"))
+    firsts = _FirstSent(key, sent, sent_at)
+    assert firsts.dense == (spread == 1)
+    wanted = np.r_[np.arange(-1, 52) * spread, 7]
+    expected = pd.Series(sent_at[sent]).groupby(key[sent]).min()
+    got = firsts.at(wanted)
+    for w, g in zip(wanted, got, strict=True):
+        assert (g == expected[w]) if w in expected.index else np.isnat(g), w
 
 
 def test_summary_early_and_drift() -> None:

@@ -45,7 +45,7 @@ class KernelRun(NamedTuple):
     compile_seconds: float | None  # the one-off compile this run did (None: cached)
     kernel_seconds: float  # real seconds inside compiled code (the polls alone)
     waits: WaitLog  # what the lateness attribution needs besides the tables
-    causes: np.ndarray  # per sequence_contacts row, what created it (the rows' ``cause``)
+    causes: np.ndarray  # per sequence_contacts row, what created it (a view of the records)
 
 
 def _wait_log(state: tuple) -> WaitLog:
@@ -108,4 +108,4 @@ def run_kernel(
     pairs *= width
     pairs += sequence_ids
     return KernelRun(KernelTables(static, world.codes, final), timeline, pairs, polls_run,
-                     compile_seconds, kernel_seconds, waits, final.rows["cause"].astype(np.int64))
+                     compile_seconds, kernel_seconds, waits, final.rows["cause"])

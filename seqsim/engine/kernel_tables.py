@@ -217,7 +217,7 @@ def _lead_table(codes: Codes, make: _Columns, lead_trig: np.ndarray,
         "device_id": make.names(codes.devices, codes.lead_devices[seen]),
         "trigger": _lead_triggers(codes, lead_trig, lead_n, seen),
         "created_at": make.times(codes.lead_created[seen]),
-        "timezone": make.names(codes.lead_zone, seen),
+        "timezone": make.names(codes.zones, codes.lead_zone[seen]),
     }, copy=False), ordered is not None
 
 

@@ -125,7 +125,8 @@ class Codes(NamedTuple):
 
     phones: np.ndarray  # object, per lead
     lead_created: np.ndarray  # int64 µs, per lead
-    lead_zone: np.ndarray  # object, per lead
+    zones: np.ndarray  # object, per zone code
+    lead_zone: np.ndarray  # zone code per lead
     lead_devices: np.ndarray  # device code per lead (-1: none)
     devices: np.ndarray  # object, per device
     triggers: np.ndarray  # object, per trigger code
@@ -201,10 +202,22 @@ def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     devices = arrivals["device_id"].to_numpy(dtype=object)[:n][first]
     lead_dev = pd.Index(fleet).get_indexer(devices).astype(np.int64)  # -1: no such device
     times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)[:n][first]
-    zones = (arrivals["timezone"].to_numpy(dtype=object)[:n][first] if "timezone" in arrivals
-             else np.full(len(uniques), "UTC", dtype=object))
+    zone_of, zones = _lead_zones(arrivals, n, first)
     keys = lead_keys(arrivals.iloc[:n])[first]
-    return codes.astype(np.int64), uniques, lead_dev, rank, times, zones, keys
+    return codes.astype(np.int64), uniques, lead_dev, rank, times, zone_of, zones, keys
+
+
+def _lead_zones(arrivals: pd.DataFrame, n: int, first: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Return per lead its zone code (int64) and the zone names (object), numbered
+    in order of the leads' first arrivals. Codes, not a string per lead: a million
+    leads' zone strings took 50 MB for a handful of names."""
+    if "timezone" not in arrivals:
+        return (np.zeros(len(first), dtype=np.int64),
+                np.array(["UTC"] if len(first) else [], dtype=object))
+    arrival_zone, names = pd.factorize(arrivals["timezone"].iloc[:n])
+    zone_of, order = pd.factorize(arrival_zone[first])
+    return zone_of.astype(np.int64), np.asarray(names, dtype=object)[order]
 
 
 def window_intervals(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
@@ -312,8 +325,7 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     trig_seq = np.full(len(a_triggers), -1, dtype=np.int64)
     trig_seq[seqs[S_TRIGGER]] = np.arange(len(sequences))
     gaps = sequences[["min_delay_seconds", "max_delay_seconds"]].to_numpy(np.float64).T.copy()
-    lead_of, phones, lead_dev, rank, created, lead_zones, keys = _leads(arrivals, n, devices)
-    zone_of, zones = pd.factorize(lead_zones)
+    lead_of, phones, lead_dev, rank, created, zone_of, zones, keys = _leads(arrivals, n, devices)
     n_zones, windows = window_intervals(scenario, sequences, np.asarray(zones, dtype=object),
                                         total)
     per_entry = max(1, int(seqs[S_STEPS].max(initial=1))) * max(1, len(sequences))
@@ -326,10 +338,10 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
         _midnights(scenario), gaps,
         np.array([cap.failure_rate, scenario.faults.crash_between_statements,
                   scenario.faults.stuck_claims], dtype=np.float64),
-        zone_of.astype(np.int64), _poll_kinds(scenario, total), *windows,
+        zone_of, _poll_kinds(scenario, total), *windows,
         _offline_windows(scenario, devices), keys,
     )
-    codes = Codes(phones, created, lead_zones, lead_dev, np.asarray(devices, dtype=object),
+    codes = Codes(phones, created, zones, zone_of, lead_dev, np.asarray(devices, dtype=object),
                   np.asarray(a_triggers, dtype=object), sequences["id"].to_numpy(np.int64),
                   step_frame["id"].to_numpy(np.int64), step_frame["trigger"].to_numpy(dtype=object))
     groups = len(sequences) * n_zones if n_zones else 1

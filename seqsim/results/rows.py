@@ -48,9 +48,18 @@ def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     The engines number rows 1..n in order: then the position is the id - 1.
     """
     n = len(ids)
-    if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
+    if _one_to_n(ids):
         return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
     return find(ids, wanted)
+
+
+def _one_to_n(ids: np.ndarray, block: int = 1 << 20) -> bool:
+    """Return whether ``ids`` is exactly 1, 2, ..., n. Block by block: one diff of
+    a big run's ids was a 32 MB temporary."""
+    n = len(ids)
+    if not n or ids[0] != 1 or ids[-1] != n:
+        return False
+    return all(bool((np.diff(ids[i:i + block + 1]) == 1).all()) for i in range(0, n - 1, block))
 
 
 def entry_step_ids(steps: pd.DataFrame) -> np.ndarray:

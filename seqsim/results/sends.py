@@ -17,6 +17,7 @@ from seqsim.units import HOUR_US
 __all__ = ["build_sends", "send_figures"]
 
 _NAT = np.datetime64("NaT", "us")
+_NEVER = np.iinfo(np.int64).max
 
 
 def build_sends(
@@ -146,70 +147,106 @@ def _schedule(
     steps: pd.DataFrame | None,
     pairs: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the ``designed_at`` and ``early`` columns of :func:`build_sends`."""
-    n = len(done)
-    designed = np.full(n, _NAT)
-    early = np.zeros(n, dtype=bool)
-    if steps is None or not n or steps.empty:
-        return designed, early
-    # Steps in (sequence, day) order; each one's designed offset from enrolment.
-    by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
-    seq = by_day["sequence_id"].to_numpy(np.int64)
-    delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * HOUR_US
-    first = np.r_[True, seq[1:] != seq[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(seq)), 0))
-    total = np.cumsum(delay)
-    offset = total - total[start]
-    step = pd.Index(by_day["id"].to_numpy(np.int64)).get_indexer(
-        done["sequence_stepid"].to_numpy(np.int64))
-    known = step >= 0
-    step = np.where(known, step, 0)
-    sent_at = done["sent_at"].to_numpy("datetime64[us]")
+    """Return the ``designed_at`` and ``early`` columns of :func:`build_sends`.
 
+    Each whole-run column is made, used and dropped in turn (a big run's are
+    tens of MB each).
+    """
+    n = len(done)
+    if steps is None or not n or steps.empty:
+        return np.full(n, _NAT), np.zeros(n, dtype=bool)
+    plan = _StepPlan(steps)
+    step = plan.index(done["sequence_stepid"].to_numpy(np.int64))
     if contacts is not None and not contacts.empty:
         pairs = contact_pair_codes(contacts) if pairs is None else pairs
         row = rows_of(contacts["id"].to_numpy(np.int64),
-                       done["sequence_contact_id"].to_numpy(np.int64))
-        pair = np.where(row >= 0, pairs[np.maximum(row, 0)], -1)
-        entry_ids = entry_step_ids(steps)
-        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_ids)
-        created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
-        enrolled = _entry_times(pairs[is_entry], created, pair)
-        found = known & (row >= 0) & ~np.isnat(enrolled)
-        designed = np.where(found, enrolled + offset[step].astype("timedelta64[us]"), _NAT)
+                      done["sequence_contact_id"].to_numpy(np.int64))
+        pair = pairs[np.maximum(row, 0)]
+        pair[row < 0] = -1
+        del row
+        designed = _designed(contacts, steps, pairs, pair, step, plan)
     else:
-        pair = contact_pair_codes(done)
+        designed, pair = np.full(n, _NAT), contact_pair_codes(done)
+    return designed, _early(done, pair, step, plan)
 
-    # early: against the contact's first successful send of the previous step.
-    sent = (done["outcome"] == "sent").to_numpy() & known & (pair >= 0)
+
+class _StepPlan:
+    """The steps in (sequence, day) order: each one's delay, designed offset
+    from enrolment (µs) and whether it is its sequence's first."""
+
+    def __init__(self, steps: pd.DataFrame) -> None:
+        by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
+        seq = by_day["sequence_id"].to_numpy(np.int64)
+        self.ids = pd.Index(by_day["id"].to_numpy(np.int64))
+        self.delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * HOUR_US
+        self.first = np.r_[True, seq[1:] != seq[:-1]]
+        start = np.maximum.accumulate(np.where(self.first, np.arange(len(seq)), 0))
+        total = np.cumsum(self.delay)
+        self.offset = total - total[start]
+
+    def index(self, step_ids: np.ndarray) -> np.ndarray:
+        """Return each step id's place in the plan (-1: not a step)."""
+        return self.ids.get_indexer(step_ids)
+
+
+def _designed(contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray,
+              pair: np.ndarray, step: np.ndarray, plan: _StepPlan) -> np.ndarray:
+    """Return each send's designed instant: its pair's enrolment + its step's
+    offset (NaT when either is unknown)."""
+    is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_step_ids(steps))
+    created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
+    designed = _entry_times(pairs[is_entry], created, pair)
+    del is_entry, created
+    unknown = (step < 0) | (pair < 0) | np.isnat(designed)
+    designed += plan.offset[np.maximum(step, 0)].view("timedelta64[us]")
+    designed[unknown] = _NAT
+    return designed
+
+
+def _early(done: pd.DataFrame, pair: np.ndarray, step: np.ndarray,
+           plan: _StepPlan) -> np.ndarray:
+    """Return whether each send is a successful one of a non-entry step before
+    the contact's first successful send of the previous step + this step's
+    delay. Takes ``pair`` over (its values are changed)."""
+    sent = ((done["outcome"] == "sent").to_numpy(dtype=bool, na_value=False)
+            & (step >= 0) & (pair >= 0))
     if not sent.any():
-        return designed, early
-    width = len(by_day)
+        return np.zeros(len(done), dtype=bool)
+    width = len(plan.delay)
     if int(pair.max()) >= np.iinfo(np.int64).max // (width + 1):  # pragma: no cover - huge
         pair = np.unique(pair, return_inverse=True)[1].astype(np.int64)
-    key = pair * width + step
-    sent_pos = np.flatnonzero(sent)
-    has_prev = sent & ~first[step]
-    prev_key = key - 1  # the previous step of a sequence is the previous row of by_day
-    prev_sent = _first_sent(key, sent_pos, sent_at, prev_key)
-    due = prev_sent + delay[step].astype("timedelta64[us]")
-    early = has_prev & ~np.isnat(prev_sent) & (sent_at < due)
-    return designed, early
+    key = pair  # in place: the pair codes are not needed again
+    key *= width
+    key += step
+    sent_at = done["sent_at"].to_numpy("datetime64[us]")
+    firsts = _FirstSent(key, sent, sent_at)
+    key -= 1  # the previous step of a sequence is the previous row of the plan
+    due = firsts.at(key)  # the previous step's first send...
+    del key
+    has_due = ~np.isnat(due)
+    due += plan.delay[np.maximum(step, 0)].view("timedelta64[us]")  # ... + this step's delay
+    return sent & ~plan.first[np.maximum(step, 0)] & has_due & (sent_at < due)
 
 
-def _first_sent(key: np.ndarray, sent_pos: np.ndarray, sent_at: np.ndarray,
-                wanted: np.ndarray) -> np.ndarray:
-    """Return, for each ``wanted`` key, the earliest ``sent_at`` among the rows
-    ``sent_pos`` with that key (NaT when none). A table indexed by key when the
-    keys are dense enough; else sort + search."""
-    top = int(key.max()) + 1
-    if top <= 8 * len(key) + 16 and key.min() >= 0:
-        never = np.iinfo(np.int64).max
-        first = np.full(top, never, dtype=np.int64)
-        np.minimum.at(first, key[sent_pos], sent_at[sent_pos].astype(np.int64))
-        inside = (wanted >= 0) & (wanted < top)
-        found = first[np.where(inside, wanted, 0)]
-        found = np.where(inside & (found != never), found, np.iinfo(np.int64).min)
-        return found.astype("datetime64[us]")
-    hit = find(key[sent_pos], wanted, tiebreak=sent_at[sent_pos].astype(np.int64))
-    return np.where(hit >= 0, sent_at[sent_pos[np.maximum(hit, 0)]], _NAT)
+class _FirstSent:
+    """The earliest ``sent_at`` of the rows flagged ``sent``, by key: a table
+    indexed by key when the keys are dense enough, else sort + search."""
+
+    def __init__(self, key: np.ndarray, sent: np.ndarray, sent_at: np.ndarray) -> None:
+        self.keys, self.times = key[sent], sent_at[sent]
+        self.top = int(self.keys.max()) + 1
+        self.dense = self.top <= 8 * len(key) + 16 and self.keys.min() >= 0
+        if self.dense:
+            self.first = np.full(self.top, _NEVER, dtype=np.int64)
+            np.minimum.at(self.first, self.keys, self.times.view(np.int64))
+            del self.keys, self.times
+
+    def at(self, wanted: np.ndarray) -> np.ndarray:
+        """Return the earliest send of each ``wanted`` key (NaT when none)."""
+        if self.dense:
+            inside = (wanted >= 0) & (wanted < self.top)
+            found = self.first[np.where(inside, wanted, 0)]
+            found[~inside | (found == _NEVER)] = np.iinfo(np.int64).min
+            return found.view("datetime64[us]")
+        hit = find(self.keys, wanted, tiebreak=self.times.view(np.int64))
+        return np.where(hit >= 0, self.times[np.maximum(hit, 0)], _NAT)
