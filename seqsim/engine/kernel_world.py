@@ -199,11 +199,14 @@ def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     uniques = np.asarray(uniques, dtype=object)
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
-    devices = arrivals["device_id"].to_numpy(dtype=object)[:n][first]
-    lead_dev = pd.Index(fleet).get_indexer(devices).astype(np.int64)  # -1: no such device
+    # Device names factorized, not turned into a Python string per arrival.
+    device_of, names = pd.factorize(arrivals["device_id"].iloc[:n])
+    in_fleet = pd.Index(fleet).get_indexer(np.asarray(names, dtype=object))
+    device_of = device_of[first]
+    lead_dev = np.where(device_of >= 0, in_fleet[device_of], -1).astype(np.int64)  # -1: none
     times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)[:n][first]
     zone_of, zones = _lead_zones(arrivals, n, first)
-    keys = lead_keys(arrivals.iloc[:n])[first]
+    keys = lead_keys(arrivals.iloc[:n], codes)[first]
     return codes.astype(np.int64), uniques, lead_dev, rank, times, zone_of, zones, keys
 
 

@@ -25,19 +25,21 @@ __all__ = ["LEAD_KEY", "Arrivals", "Clock", "PollStats", "Processor", "arrival_b
 LEAD_KEY = "lead_key"
 
 
-def lead_keys(arrivals: pd.DataFrame) -> np.ndarray:
+def lead_keys(arrivals: pd.DataFrame, phone_codes: np.ndarray | None = None) -> np.ndarray:
     """Return per arrival its lead's key, which keys the lead's sending draws
     (:func:`seqsim.engine.rules.send_draw`): int64, the same on every arrival of a lead.
 
     A frame with a :data:`LEAD_KEY` column (a shard's subset of a run's
     arrivals, keeping the whole run's keys) gives that column; otherwise the
     key is the lead's index in order of first arrival, 0..n-1 over the run's
-    n leads.
+    n leads: ``pd.factorize`` of the phones, which ``phone_codes`` may pass
+    when the caller has them.
     """
     if LEAD_KEY in arrivals:
         return arrivals[LEAD_KEY].to_numpy(dtype=np.int64)
-    codes, _ = pd.factorize(arrivals["phone"].to_numpy(dtype=object))
-    return codes.astype(np.int64)
+    if phone_codes is None:
+        phone_codes, _ = pd.factorize(arrivals["phone"].to_numpy(dtype=object))
+    return phone_codes.astype(np.int64, copy=False)
 
 
 def arrival_bounds(arrivals: pd.DataFrame, start: datetime, poll: timedelta,
