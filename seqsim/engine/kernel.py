@@ -106,6 +106,7 @@ from seqsim.engine.kernel_layout import (
     S_GROUP_COUNT,
     S_GROUP_OPEN,
     S_HOUR_RING,
+    S_LINKS,
     S_MSGS,
     S_ROWS,
     S_SEL,
@@ -197,7 +198,7 @@ def _in_batch(S, i: int, batch: int) -> bool:
     rank = 0
     for g in range(roots.shape[0]):
         if is_open[g]:
-            rank += treap_rank(S[S_ROWS], roots[g], i)
+            rank += treap_rank(S[S_ROWS], S[S_LINKS], roots[g], i)
     return rank < batch
 
 
@@ -221,7 +222,7 @@ def _select(W, S, now: int) -> tuple[int, int]:
     walks them in order, each device queueing while it has room; so a device
     queues its oldest rows, up to its room, among those inside the batch.
     """
-    stat, R, sel = W[W_STAT], S[S_ROWS], S[S_SEL]
+    stat, R, sel, links = W[W_STAT], S[S_ROWS], S[S_SEL], S[S_LINKS]
     batch, slots = stat[BATCH], stat[DEVICES] + 1
     selectable = open_groups(W, S, now)
     cut = selectable > batch
@@ -245,11 +246,12 @@ def _select(W, S, now: int) -> tuple[int, int]:
     for j in range(chosen):
         # Ranks are taken on the poll's whole selection, so rows leave it only now.
         take(S, sel[j])
-        R[sel[j]]["left"] = R[sel[j]]["right"] = -1
-        in_order = skew_merge(R, in_order, sel[j])
+        links[sel[j]]["left"] = links[sel[j]]["right"] = -1
+        in_order = skew_merge(R, links, in_order, sel[j])
     for j in range(chosen):
         sel[j] = in_order
-        in_order = skew_merge(R, np.int64(R[in_order]["left"]), np.int64(R[in_order]["right"]))
+        in_order = skew_merge(R, links, np.int64(links[in_order]["left"]),
+                              np.int64(links[in_order]["right"]))
     return chosen, min(selectable, batch) - chosen
 
 

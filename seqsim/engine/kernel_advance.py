@@ -39,6 +39,7 @@ from seqsim.engine.kernel_layout import (
     S_LEAD_N,
     S_LEAD_QUEUED,
     S_LEAD_TRIG,
+    S_LINKS,
     S_ROWS,
     S_STEPS,
     S_TRIGGER,
@@ -92,10 +93,11 @@ def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: 
     R[i]["cause"] = cause
     stat = W[W_STAT]
     group = seq * stat[ZONES] + W[W_LEAD_ZONE][lead] if stat[ZONES] else 0
-    R[i]["group"] = group
+    links = S[S_LINKS]
+    links[i]["group"] = group
     # A device's cell in its group; rows of no device sit in the last slot.
     slot = R[i]["dev"] if R[i]["dev"] >= 0 else stat[DEVICES]
-    R[i]["cell"] = group * (stat[DEVICES] + 1) + slot
+    links[i]["cell"] = group * (stat[DEVICES] + 1) + slot
     C[C_ACTIVE] += 1
     make_due(W, S, i, now)
 

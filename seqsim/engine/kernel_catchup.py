@@ -19,6 +19,7 @@ from seqsim.engine.kernel_layout import (
     CATCH_UP,
     DB_OFFSET,
     NONE,
+    S_LINKS,
     S_PAIR_FIRST,
     S_ROWS,
     S_TMP,
@@ -46,7 +47,7 @@ def _split_stale(W, S, now: int, cutoff: int) -> int:
 
     Pending rows too: with the database clock behind, a row overdue on the
     application's clock may not be selectable yet (without, none is stale)."""
-    R, tmp = S[S_ROWS], S[S_TMP]
+    R, tmp, links = S[S_ROWS], S[S_TMP], S[S_LINKS]
     n = ready_rows(S, now + W[W_STAT][DB_OFFSET])
     clear_ready(S)
     if W[W_STAT][DB_OFFSET] < 0:
@@ -55,8 +56,8 @@ def _split_stale(W, S, now: int, cutoff: int) -> int:
     for j in range(n):
         i = tmp[j]
         if R[i]["due"] < cutoff:
-            R[i]["left"] = R[i]["right"] = -1
-            stale = skew_merge(R, stale, i)
+            links[i]["left"] = links[i]["right"] = -1
+            stale = skew_merge(R, links, stale, i)
         else:
             make_due(W, S, i, now)
     return stale
@@ -64,7 +65,7 @@ def _split_stale(W, S, now: int, cutoff: int) -> int:
 
 @njit(cache=True)
 def _skip_stale(W, S, now: int) -> None:
-    R = S[S_ROWS]
+    R, links = S[S_ROWS], S[S_LINKS]
     cutoff = stale_cutoff(now, W[W_STAT][STALE_AFTER])
     while True:
         stale = _split_stale(W, S, now, cutoff)
@@ -72,7 +73,7 @@ def _skip_stale(W, S, now: int) -> None:
             return
         while stale >= 0:
             i = stale
-            stale = skew_merge(R, np.int64(R[i]["left"]), np.int64(R[i]["right"]))
+            stale = skew_merge(R, links, np.int64(links[i]["left"]), np.int64(links[i]["right"]))
             R[i]["error"] = SKIPPED
             complete(W, S, i, now, now)
 

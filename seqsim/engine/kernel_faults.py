@@ -62,6 +62,7 @@ from seqsim.engine.kernel_layout import (
     S_CLAIMS,
     S_COUNT,
     S_FAULT_U,
+    S_LINKS,
     S_PENDING,
     S_ROWS,
     S_TMP,
@@ -101,7 +102,7 @@ def strikes(chances, uniforms, counts, which: int) -> bool:
 
 
 @njit(cache=True)
-def _unlink_pending(stat, counts, R, heads, i: int) -> bool:
+def _unlink_pending(stat, counts, R, links, heads, i: int) -> bool:
     """Take row ``i`` out of its pending bucket (``heads``: ``S[S_PENDING]``); return
     False when it is not in one."""
     b = due_poll(stat, R[i]["due"] - stat[DB_OFFSET])
@@ -109,13 +110,13 @@ def _unlink_pending(stat, counts, R, heads, i: int) -> bool:
         return False  # that bucket was promoted: the row is ready
     prev, j = -1, heads[b]
     while j >= 0 and j != i:
-        prev, j = j, R[j]["left"]
+        prev, j = j, links[j]["left"]
     if j < 0:
         return False  # made ready at once (due by the poll that made it due)
     if prev < 0:
-        heads[b] = R[i]["left"]
+        heads[b] = links[i]["left"]
     else:
-        R[prev]["left"] = R[i]["left"]
+        links[prev]["left"] = links[i]["left"]
     counts[C_PENDING] -= 1
     return True
 
@@ -125,13 +126,13 @@ def withdraw(W, S, i: int) -> None:
     """Take waiting row ``i`` (active, unclaimed) out of the pending or ready rows,
     before it is completed or failed by the delivery of a message it was released
     with. Rare: the ready row's cell heap is popped down to it and rebuilt."""
-    stat, R = W[W_STAT], S[S_ROWS]
+    stat, R, links = W[W_STAT], S[S_ROWS], S[S_LINKS]
     if stat[DB_OFFSET] != 0:
         backlog_add(stat, S[S_BACKLOG], R[i]["due"], -1)
-    if _unlink_pending(stat, S[S_COUNT], R, S[S_PENDING], i):
+    if _unlink_pending(stat, S[S_COUNT], R, links, S[S_PENDING], i):
         return
     roots, tmp = S[S_CELL_ROOT], S[S_TMP]
-    c = R[i]["cell"]
+    c = links[i]["cell"]
     n = 0
     while True:
         j = cell_pop(S, c)
@@ -141,8 +142,8 @@ def withdraw(W, S, i: int) -> None:
         n += 1
     for q in range(n):
         j = tmp[q]
-        R[j]["left"] = R[j]["right"] = -1
-        roots[c] = skew_merge(R, roots[c], j)
+        links[j]["left"] = links[j]["right"] = -1
+        roots[c] = skew_merge(R, links, roots[c], j)
         S[S_CELL_COUNT][c] += 1
     take(S, i)
 

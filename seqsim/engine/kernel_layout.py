@@ -64,10 +64,12 @@ S_FAULT_U, S_CLAIMS, S_BACKLOG = 21, 22, 23
 S_FULL, S_FULL_LOG = 24, 25
 # Sending draws (seqsim.engine.rules.send_draw): each lead's count of queued messages.
 S_LEAD_QUEUED = 26
-STATE_ARRAYS = 27
+# Where each row sits in the ready and pending structures (LINK_DTYPE, row-sized).
+S_LINKS = 27
+STATE_ARRAYS = 28
 CLAIM_ROW, CLAIM_AT, CLAIM_RETRY, CLAIM_KIND, CLAIM_RELEASED = 0, 1, 2, 3, 4
 #: State arrays sized by the rows / the messages (they grow together).
-ROW_SIZED = (S_ROWS, S_TMP, S_SEL)
+ROW_SIZED = (S_ROWS, S_LINKS, S_TMP, S_SEL)
 MESSAGE_SIZED = (S_MSGS, S_FLIGHT, S_CLAIMS)
 #: Rows of S_FAULT_U.
 CRASH, STUCK = 0, 1
@@ -75,15 +77,13 @@ CRASH, STUCK = 0, 1
 #: held, and one a poll has since released (column 3: when).
 STUCK_CLAIM, RELEASED_CLAIM = 1, 2
 #: A sequence_contacts row (S[S_ROWS] is a 1-D array of these, read as ``R[i].due``):
-#: instants as int64 µs, then codes, counts and links as int32 (row indexes stay
-#: below 2**31: :func:`seqsim.engine.kernel_world.grow` refuses more), then flags.
-#: 104 bytes where 22 int64 columns took 176: the table is most of a run's memory,
-#: and on a machine where a fresh page costs more than the arithmetic, its time.
-#: ``rank`` is the lead's phone rank and ``seq``, ``day`` the step's, kept beside
-#: ``due`` so production's order (kernel_order.before) reads one row's cache line.
-#: ``group``/``cell``: the row's ready group and (group, device) cell; ``left``,
-#: ``right``: its skew-heap links (a pending row chains its poll's bucket through
-#: ``left``); ``tleft``, ``tright``, ``tsize``: its treap links and subtree size;
+#: instants as int64 µs, then codes and counts as int32 (row indexes stay below
+#: 2**31: :func:`seqsim.engine.kernel_world.grow` refuses more), then flags. 80
+#: bytes where 22 int64 columns took 176: the table outlives the run (the result's
+#: frames are built from it) and is most of a big run's memory, and on a machine
+#: where a fresh page costs more than the arithmetic, its time. ``rank`` is the
+#: lead's phone rank and ``seq``, ``day`` the step's, kept beside ``due`` so
+#: production's order (kernel_order.before) reads one row's cache line.
 #: ``cause``: what created it, for a sharded run's merge (seqsim.run.shards): the
 #: row index of the row whose completion created it, or -(j + 1) for arrival j's
 #: enrolment.
@@ -91,9 +91,17 @@ ROW_DTYPE = np.dtype([
     ("due", "<i8"), ("claimed_at", "<i8"), ("completed_at", "<i8"), ("failed_at", "<i8"),
     ("created", "<i8"),
     ("seq", "<i4"), ("rank", "<i4"), ("day", "<i4"), ("lead", "<i4"), ("step", "<i4"),
-    ("dev", "<i4"), ("retry", "<i4"), ("group", "<i4"), ("cell", "<i4"), ("left", "<i4"),
-    ("right", "<i4"), ("tleft", "<i4"), ("tright", "<i4"), ("tsize", "<i4"), ("cause", "<i4"),
-    ("status", "i1"), ("error", "i1"), ("pad", "<i2"),
+    ("dev", "<i4"), ("retry", "<i4"), ("cause", "<i4"),
+    ("status", "i1"), ("error", "i1"), ("pad", "<i2"), ("pad2", "<i4"),
+])
+#: Where a row sits in the kernel's structures (S[S_LINKS], one per row), apart
+#: from the rows so that it is freed with the run's other state: ``group``/``cell``,
+#: the row's ready group and (group, device) cell; ``left``, ``right``, its
+#: skew-heap links (a pending row chains its poll's bucket through ``left``);
+#: ``tleft``, ``tright``, ``tsize``, its treap links and subtree size.
+LINK_DTYPE = np.dtype([
+    ("group", "<i4"), ("cell", "<i4"), ("left", "<i4"), ("right", "<i4"),
+    ("tleft", "<i4"), ("tright", "<i4"), ("tsize", "<i4"),
 ])
 #: A message (S[S_MSGS]): its row, device, instants, planned outcome (drawn when
 #: queued), outcome (PENDING_OUTCOME until delivered) and attempt number.

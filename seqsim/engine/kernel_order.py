@@ -6,7 +6,8 @@ rank among all phones, the row id breaking the last ties, so the order is
 total). Ready rows are kept twice (see :mod:`seqsim.engine.kernel_ready`):
 
 - in skew heaps, one per (group, device) cell, linked through ``left`` /
-  ``right``, so a device takes its oldest rows without touching others';
+  ``right`` (the rows' links, :data:`~seqsim.engine.kernel_layout.LINK_DTYPE`),
+  so a device takes its oldest rows without touching others';
 - in treaps with subtree sizes, one per group, linked through ``tleft`` /
   ``tright`` / ``tsize``, so :func:`treap_rank` says how many ready rows
   sort before a row: whether it falls inside the poll's ``batch_size``.
@@ -39,7 +40,7 @@ def before(R: np.ndarray, a: int, b: int) -> bool:
 
 
 @njit(cache=True)
-def skew_merge(R: np.ndarray, a: int, b: int) -> int:
+def skew_merge(R: np.ndarray, links: np.ndarray, a: int, b: int) -> int:
     """Merge two skew heaps (roots ``a``, ``b``; -1 is empty); return the root."""
     if a < 0:
         return b
@@ -50,14 +51,14 @@ def skew_merge(R: np.ndarray, a: int, b: int) -> int:
     root = a
     while True:
         # Top-down skew merge: the merged right spine becomes the left child.
-        nxt = R[a]["right"]
-        R[a]["right"] = R[a]["left"]
+        nxt = links[a]["right"]
+        links[a]["right"] = links[a]["left"]
         if nxt < 0:
-            R[a]["left"] = b
+            links[a]["left"] = b
             return root
         if before(R, b, nxt):
             nxt, b = b, nxt
-        R[a]["left"] = nxt
+        links[a]["left"] = nxt
         a = nxt
 
 
@@ -70,84 +71,85 @@ def _priority(i: int) -> np.uint64:
 
 
 @njit(cache=True)
-def _size(R: np.ndarray, t: int) -> int:
-    return R[t]["tsize"] if t >= 0 else 0
+def _size(links: np.ndarray, t: int) -> int:
+    return links[t]["tsize"] if t >= 0 else 0
 
 
 @njit(cache=True)
-def _resize(R: np.ndarray, t: int) -> None:
-    R[t]["tsize"] = 1 + _size(R, np.int64(R[t]["tleft"])) + _size(R, np.int64(R[t]["tright"]))
+def _resize(links: np.ndarray, t: int) -> None:
+    links[t]["tsize"] = (1 + _size(links, np.int64(links[t]["tleft"]))
+                         + _size(links, np.int64(links[t]["tright"])))
 
 
 @njit(cache=True)
-def _split(R: np.ndarray, t: int, x: int) -> tuple[int, int]:
+def _split(R: np.ndarray, links: np.ndarray, t: int, x: int) -> tuple[int, int]:
     """Split treap ``t`` into the rows before ``x`` and those after it."""
     if t < 0:
         return -1, -1
     if before(R, t, x):
-        lo, hi = _split(R, np.int64(R[t]["tright"]), x)
-        R[t]["tright"] = lo
-        _resize(R, t)
+        lo, hi = _split(R, links, np.int64(links[t]["tright"]), x)
+        links[t]["tright"] = lo
+        _resize(links, t)
         return t, hi
-    lo, hi = _split(R, np.int64(R[t]["tleft"]), x)
-    R[t]["tleft"] = hi
-    _resize(R, t)
+    lo, hi = _split(R, links, np.int64(links[t]["tleft"]), x)
+    links[t]["tleft"] = hi
+    _resize(links, t)
     return lo, t
 
 
 @njit(cache=True)
-def _join(R: np.ndarray, a: int, b: int) -> int:
+def _join(R: np.ndarray, links: np.ndarray, a: int, b: int) -> int:
     """Join treaps ``a`` and ``b`` (every row of ``a`` before every row of ``b``)."""
     if a < 0:
         return b
     if b < 0:
         return a
     if _priority(a) > _priority(b):
-        R[a]["tright"] = _join(R, np.int64(R[a]["tright"]), b)
-        _resize(R, a)
+        links[a]["tright"] = _join(R, links, np.int64(links[a]["tright"]), b)
+        _resize(links, a)
         return a
-    R[b]["tleft"] = _join(R, a, np.int64(R[b]["tleft"]))
-    _resize(R, b)
+    links[b]["tleft"] = _join(R, links, a, np.int64(links[b]["tleft"]))
+    _resize(links, b)
     return b
 
 
 @njit(cache=True)
-def treap_insert(R: np.ndarray, t: int, x: int) -> int:
+def treap_insert(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     """Insert row ``x`` into treap ``t``; return the new root."""
     if t < 0 or _priority(x) > _priority(t):
-        lo, hi = _split(R, t, x)
-        R[x]["tleft"], R[x]["tright"] = lo, hi
-        _resize(R, x)
+        lo, hi = _split(R, links, t, x)
+        links[x]["tleft"], links[x]["tright"] = lo, hi
+        _resize(links, x)
         return x
     if before(R, x, t):
-        R[t]["tleft"] = treap_insert(R, np.int64(R[t]["tleft"]), x)
+        links[t]["tleft"] = treap_insert(R, links, np.int64(links[t]["tleft"]), x)
     else:
-        R[t]["tright"] = treap_insert(R, np.int64(R[t]["tright"]), x)
-    R[t]["tsize"] += 1
+        links[t]["tright"] = treap_insert(R, links, np.int64(links[t]["tright"]), x)
+    links[t]["tsize"] += 1
     return t
 
 
 @njit(cache=True)
-def treap_delete(R: np.ndarray, t: int, x: int) -> int:
+def treap_delete(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     """Remove row ``x`` (which is in it) from treap ``t``; return the new root."""
     if t == x:
-        return _join(R, np.int64(R[x]["tleft"]), np.int64(R[x]["tright"]))
+        return _join(R, links, np.int64(links[x]["tleft"]), np.int64(links[x]["tright"]))
     if before(R, x, t):
-        R[t]["tleft"] = treap_delete(R, np.int64(R[t]["tleft"]), x)
+        links[t]["tleft"] = treap_delete(R, links, np.int64(links[t]["tleft"]), x)
     else:
-        R[t]["tright"] = treap_delete(R, np.int64(R[t]["tright"]), x)
-    R[t]["tsize"] -= 1
+        links[t]["tright"] = treap_delete(R, links, np.int64(links[t]["tright"]), x)
+    links[t]["tsize"] -= 1
     return t
 
 
 @njit(cache=True)
-def treap_rank(R: np.ndarray, t: int, x: int) -> int:
+def treap_rank(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     """Return how many rows of treap ``t`` come before row ``x``."""
     count = 0
     while t >= 0:
         if before(R, t, x):
-            count += _size(R, np.int64(R[t]["tleft"])) + 1
-            t = R[t]["tright"]
+            count += _size(links, np.int64(links[t]["tleft"])) + 1
+            t = links[t]["tright"]
         else:
-            t = R[t]["tleft"]
+            t = links[t]["tleft"]
     return count

@@ -43,6 +43,7 @@ from seqsim.engine.kernel_layout import (
     S_COUNT,
     S_GROUP_COUNT,
     S_GROUP_OPEN,
+    S_LINKS,
     S_PENDING,
     S_ROWS,
     S_TMP,
@@ -66,13 +67,13 @@ __all__ = ["backlog_add", "backlog_at", "cell_pop", "clear_ready", "device_first
 @njit(cache=True, inline="always")
 def ready_push(S, i: int) -> None:
     """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
-    R = S[S_ROWS]
-    c, g = R[i]["cell"], R[i]["group"]
-    R[i]["left"] = R[i]["right"] = -1
-    S[S_CELL_ROOT][c] = skew_merge(R, S[S_CELL_ROOT][c], i)
+    R, links = S[S_ROWS], S[S_LINKS]
+    c, g = links[i]["cell"], links[i]["group"]
+    links[i]["left"] = links[i]["right"] = -1
+    S[S_CELL_ROOT][c] = skew_merge(R, links, S[S_CELL_ROOT][c], i)
     S[S_CELL_COUNT][c] += 1
     if S[S_COUNT][C_RANKED]:
-        S[S_TREAP_ROOT][g] = treap_insert(R, S[S_TREAP_ROOT][g], i)
+        S[S_TREAP_ROOT][g] = treap_insert(R, links, S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] += 1
     S[S_COUNT][C_READY] += 1
 
@@ -81,9 +82,9 @@ def ready_push(S, i: int) -> None:
 def cell_pop(S, c: int) -> int:
     """Remove and return the oldest row of cell ``c`` from the cell (not yet from
     its group: see :func:`take`)."""
-    R, roots = S[S_ROWS], S[S_CELL_ROOT]
+    R, links, roots = S[S_ROWS], S[S_LINKS], S[S_CELL_ROOT]
     i = roots[c]
-    roots[c] = skew_merge(R, np.int64(R[i]["left"]), np.int64(R[i]["right"]))
+    roots[c] = skew_merge(R, links, np.int64(links[i]["left"]), np.int64(links[i]["right"]))
     S[S_CELL_COUNT][c] -= 1
     return i
 
@@ -91,9 +92,9 @@ def cell_pop(S, c: int) -> int:
 @njit(cache=True, inline="always")
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
-    g = S[S_ROWS][i]["group"]
+    g = S[S_LINKS][i]["group"]
     if S[S_COUNT][C_RANKED]:
-        S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_TREAP_ROOT][g], i)
+        S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_LINKS], S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] -= 1
     S[S_COUNT][C_READY] -= 1
 
@@ -146,7 +147,7 @@ def make_due(W, S, i: int, now: int) -> None:
     # Spelled out rather than due_poll: this is the hot path of every new row.
     b = min(first_poll_at_or_after(R[i]["due"] - offset - stat[START], stat[POLL]), stat[TOTAL])
     heads = S[S_PENDING]
-    R[i]["left"] = heads[b]  # a pending row is in no heap: its link chains the bucket
+    S[S_LINKS][i]["left"] = heads[b]  # a pending row is in no heap: its link chains the bucket
     heads[b] = i
     C[C_PENDING] += 1
 
@@ -154,13 +155,13 @@ def make_due(W, S, i: int, now: int) -> None:
 @njit(cache=True)
 def promote(W, S, now: int) -> None:
     """Make the pending rows due by ``now`` (a poll instant) ready."""
-    stat, heads, C, R = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_ROWS]
+    stat, heads, C, links = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_LINKS]
     k = (now - stat[START]) // stat[POLL]
     for b in range(C[C_PROMOTED], min(k, stat[TOTAL] - 1) + 1):
         i = heads[b]
         heads[b] = -1
         while i >= 0:
-            nxt = R[i]["left"]
+            nxt = links[i]["left"]
             C[C_PENDING] -= 1
             ready_push(S, i)
             i = nxt
@@ -181,14 +182,14 @@ def first_pending(S, lo: int, hi: int) -> int:
 @njit(cache=True)
 def take_pending(S, at: int) -> int:
     """Move every pending row to ``S_TMP`` from index ``at`` on; return the new end."""
-    heads, tmp, R = S[S_PENDING], S[S_TMP], S[S_ROWS]
+    heads, tmp, links = S[S_PENDING], S[S_TMP], S[S_LINKS]
     for b in range(heads.shape[0]):
         i = heads[b]
         heads[b] = -1
         while i >= 0:
             tmp[at] = i
             at += 1
-            i = R[i]["left"]
+            i = links[i]["left"]
     S[S_COUNT][C_PENDING] = 0
     return at
 
@@ -280,7 +281,7 @@ def device_first(S, d: int, slots: int) -> int:
 def rank_rows(S, now: int, selectable: int, batch: int) -> None:
     """Keep the treaps while ``selectable`` rows exceed half a ``batch`` (building
     them from every ready row when they first do), drop them below."""
-    C, R, roots = S[S_COUNT], S[S_ROWS], S[S_TREAP_ROOT]
+    C, R, links, roots = S[S_COUNT], S[S_ROWS], S[S_LINKS], S[S_TREAP_ROOT]
     if C[C_RANKED] and 2 * selectable < batch:
         C[C_RANKED] = 0
         roots[:] = -1
@@ -289,5 +290,5 @@ def rank_rows(S, now: int, selectable: int, batch: int) -> None:
         n = ready_rows(S, now)
         tmp = S[S_TMP]
         for j in range(n):
-            g = R[tmp[j]]["group"]
-            roots[g] = treap_insert(R, roots[g], tmp[j])
+            g = links[tmp[j]]["group"]
+            roots[g] = treap_insert(R, links, roots[g], tmp[j])

@@ -30,6 +30,7 @@ from seqsim.engine.kernel_layout import (
     DEVICES,
     FAULTS,
     HOUR_US,
+    LINK_DTYPE,
     MAX_RETRIES,
     MAX_ROWS,
     MESSAGE_DTYPE,
@@ -67,6 +68,7 @@ from seqsim.engine.kernel_layout import (
     S_LEAD_N,
     S_LEAD_QUEUED,
     S_LEAD_TRIG,
+    S_LINKS,
     S_MSGS,
     S_PAIR_FIRST,
     S_PENDING,
@@ -363,6 +365,7 @@ def new_state(world: World, n_devices: int) -> tuple:
     devices[LAST_SEND] = NONE
     state = [np.zeros(0, dtype=np.int64)] * STATE_ARRAYS
     state[S_ROWS] = np.zeros(rows, dtype=ROW_DTYPE)
+    state[S_LINKS] = np.zeros(rows, dtype=LINK_DTYPE)
     state[S_MSGS] = np.zeros(rows, dtype=MESSAGE_DTYPE)
     cells = world.groups * (n_devices + 1)
     state[S_CELL_ROOT] = np.full(cells, -1, dtype=np.int64)
