@@ -24,6 +24,7 @@ from seqsim.engine.rules import (
 )
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.policy import PolicyConfig
+from seqsim.units import HOUR_US
 
 __all__ = ["ContactChecks", "check_contacts", "examples", "lost_contacts", "max_active_rows"]
 
@@ -160,6 +161,15 @@ class _Ordered:
         #: Each pair's last row in the order.
         self.latest = np.r_[pair[1:] != pair[:-1], True]
 
+    def previous(self, name: str, has_previous: np.ndarray) -> np.ndarray:
+        """Return, in the order, each row's predecessor's ``name`` (a time column;
+        NaT where ``has_previous`` is False), gathered straight into place."""
+        values = self.rows[name].to_numpy()
+        out = np.empty(len(self.position), dtype=values.dtype)
+        np.take(values, self.position[:-1], out=out[1:], mode="clip")  # clip: unbuffered
+        _clear_first(out, has_previous)
+        return out
+
     def __call__(self, name: str) -> np.ndarray:
         """Return column ``name`` of ``rows`` in the order (numpy values)."""
         column = self.rows[name]
@@ -273,11 +283,15 @@ def lost_contacts(
 
 def _previous(values: np.ndarray, has_previous: np.ndarray) -> np.ndarray:
     """Return each row's predecessor's value in the ordering (NaT/0 where none)."""
-    if values.dtype.kind == "M":
-        fill = np.array([np.datetime64("NaT")], dtype=values.dtype)
-        shifted = np.r_[fill, values[:-1]]
-        return np.where(has_previous, shifted, fill[0])
-    return np.where(has_previous, np.r_[np.zeros(1, values.dtype), values[:-1]], 0)
+    out = np.empty_like(values)
+    out[1:] = values[:-1]
+    _clear_first(out, has_previous)
+    return out
+
+
+def _clear_first(values: np.ndarray, has_previous: np.ndarray) -> None:
+    """Set NaT (times) or 0 where a row has no predecessor in the ordering."""
+    values[~has_previous] = np.datetime64("NaT") if values.dtype.kind == "M" else 0
 
 
 def _timing_violations(
@@ -322,18 +336,20 @@ def _timing_violations(
             f"{int(early.sum())} entry rows are not due at their enrolment: "
             + examples(rows.iloc[positions[early]], ["id", "created_at", "next_trigger_time"])
         )
-    own = of_step("trigger_delay_hours", positions).astype("int64")
     from_completed = schedule.delay_from == COMPLETED_STEP
-    hours = (_previous(own, has_previous) if from_completed else own).view("timedelta64[h]")
-    prev_completed = _previous(ordered("completed_at"), has_previous)
+    delay = of_step("trigger_delay_hours", positions).astype(np.int64, copy=False)
+    if from_completed:
+        delay = _previous(delay, has_previous)
+    delay *= HOUR_US  # in place: hours to µs
+    prev_completed = ordered.previous("completed_at", has_previous)
     if schedule.anchored:
-        anchor = _previous(due, has_previous)
+        anchor = ordered.previous("next_trigger_time", has_previous)
         anchor_name, what = "prev_due", "the previous row's due time"
     else:
         anchor = prev_completed
         anchor_name, what = "prev_completed_at", "the previous step's completion"
-    expected = anchor + hours
-    del hours
+    expected = anchor + delay.view("timedelta64[us]")
+    del delay
     off_mask = ~is_entry & ((due != expected) | np.isnat(anchor))
     if not schedule.all_at_enrollment:
         off_mask |= ~is_entry & np.isnat(prev_completed)
@@ -341,7 +357,7 @@ def _timing_violations(
         whose = "the previous step's" if from_completed else "their step's"
         off = rows.iloc[positions[off_mask]].assign(
             **{anchor_name: anchor[off_mask], "expected": expected[off_mask],
-               "trigger_delay_hours": own[off_mask]})
+               "trigger_delay_hours": of_step("trigger_delay_hours", positions[off_mask])})
         columns = ["id", anchor_name, "trigger_delay_hours", "next_trigger_time"]
         if schedule.all_at_enrollment or schedule.delay_from != NEXT_STEP:
             columns.append("expected")

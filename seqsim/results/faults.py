@@ -54,7 +54,7 @@ def fault_metrics(messages: pd.DataFrame, contacts: pd.DataFrame, pairs: np.ndar
     release went out after its due time (0 when none did).
     """
     ids = messages["sequence_contact_id"].to_numpy(np.int64)
-    attempt = messages["attempt"].to_numpy(np.int64)
+    attempt = messages["attempt"].to_numpy()
     outcome = messages["outcome"]
     failed = (outcome == "failed").to_numpy()
     if failed.any():
@@ -62,9 +62,9 @@ def fault_metrics(messages: pd.DataFrame, contacts: pd.DataFrame, pairs: np.ndar
         counts = pd.Series(failed[order].astype(np.int64)).groupby(ids[order]).cumsum()
         prior = np.empty(len(ids), np.int64)
         prior[order] = counts.to_numpy() - failed[order]
-    else:
-        prior = np.zeros(len(ids), np.int64)
-    released = attempt - 1 - prior > 0
+        released = attempt.astype(np.int64) - 1 - prior > 0
+    else:  # no failed attempt before any: every attempt past the first followed a release
+        released = attempt > 1
     late = released & (outcome == "sent").to_numpy()
     waited = (messages["sent_at"].to_numpy()[late] - messages["due_at"].to_numpy()[late])
     late_s = float(waited.max() / np.timedelta64(1, "s")) if late.any() else 0.0
