@@ -10,10 +10,9 @@ import pandas as pd
 
 from seqsim.checks.contacts import check_contacts
 from seqsim.checks.faults import split_fault_effects
-from seqsim.engine.kernel_tables import KernelTables
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
-from seqsim.results.lazy import RunFrames
+from seqsim.results.lazy import RunFrames, working_table
 from seqsim.results.result import Result
 from seqsim.results.sends import send_figures
 from seqsim.results.summary import build_summary
@@ -40,11 +39,12 @@ def build_result(
     knows them. ``waits``: what the lateness attribution needs besides the
     tables (without it the ``wait_*_s`` columns are NaN).
     """
-    contacts, messages = _working(tables, "sequence_contacts"), _working(tables, "messages")
+    contacts = working_table(tables, "sequence_contacts")
+    messages = working_table(tables, "messages")
     steps = tables["sequence_steps"]
     pairs = contact_pair_codes(contacts) if pairs is None else pairs
-    # The checks sort a copy of the contacts: run them before the send figures
-    # exist, so the two big transients never overlap (peak memory on large runs).
+    # The checks' sorted columns and the send figures are the two big transients:
+    # one after the other, never both at once (peak memory on large runs).
     checks = check_contacts(contacts, steps, pairs=pairs, policy=scenario.policy)
     figures = send_figures(messages, contacts=contacts, steps=steps, pairs=pairs)
     summary = build_summary(figures, timeline, contacts, steps, messages, pairs=pairs,
@@ -58,10 +58,3 @@ def build_result(
     frames = RunFrames(scenario, tables, timeline, pairs, waits)
     return Result._of_source(scenario, summary, info, frames, tables)
 
-
-def _working(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
-    """Return table ``name`` as the checks and summary read it: a compiled run's
-    working table (no strings per row), else the table itself."""
-    if isinstance(tables, KernelTables):
-        return tables.working(name)
-    return tables[name]

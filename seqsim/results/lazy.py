@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqsim.engine.kernel_tables import KernelTables
 from seqsim.model.scenario import Scenario
 from seqsim.results.query import RunTables
 from seqsim.results.sends import build_sends
 from seqsim.results.waits import Waits
 
-__all__ = ["RunFrames"]
+__all__ = ["RunFrames", "working_table"]
 
 
 class RunFrames:
@@ -58,8 +59,10 @@ class RunFrames:
             return self._timeline
         if name == "contacts":
             return tables["sequence_contacts"]
+        # The send log reads numbers alone of the contacts: their working table
+        # (no string columns) spares building the contract one for it.
         return build_sends(tables["messages"], tables["sequences"],
-                           contacts=tables["sequence_contacts"],
+                           contacts=working_table(tables, "sequence_contacts"),
                            steps=tables["sequence_steps"], pairs=self._pairs,
                            leads=tables.get("leads"), scenario=self._scenario,
                            waits=self._waits)
@@ -69,3 +72,12 @@ class RunFrames:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
+
+
+def working_table(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """Return table ``name`` as a run's own computations read it: a compiled run's
+    working table (no strings per row; see :meth:`KernelTables.working`), else the
+    table itself."""
+    if isinstance(tables, KernelTables):
+        return tables.working(name)
+    return tables[name]
