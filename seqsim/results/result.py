@@ -22,7 +22,7 @@ import tomli_w
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
-from seqsim.results.lazy import RunFrames
+from seqsim.results.lazy import RunFrames, working_table
 from seqsim.results.query import RunTables
 from seqsim.results.steps import step_table
 from seqsim.results.store import open_result_dir, write_result_dir
@@ -172,9 +172,11 @@ class Result:
         if missing:
             raise SeqsimError(f"steps: this result lacks the {', '.join(missing)} table(s); "
                               "expected a result from seqsim.simulate or load_result")
-        return step_table(self.sends, self.contacts, self.tables["sequence_steps"],
-                          self.tables["sequences"], self.tables["messages"],
-                          self.scenario.simulation.end)
+        # Numbers alone of the contacts: a fresh run's working table spares the
+        # contract frame's strings (the largest part of a big run's step table).
+        return step_table(self.sends, working_table(self.tables, "sequence_contacts"),
+                          self.tables["sequence_steps"], self.tables["sequences"],
+                          self.tables["messages"], self.scenario.simulation.end)
 
     def save(self, path: str | os.PathLike[str],
              extra: Callable[[Path], object] | None = None) -> Path:

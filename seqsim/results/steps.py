@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine.lateness import WAIT_COLUMNS
-from seqsim.results.rows import entry_step_ids
+from seqsim.engine.schema import contact_pair_codes
+from seqsim.results.rows import entry_step_ids, find
 
 __all__ = ["STEP_COLUMNS", "UnsentRows", "queued_at", "round_quantile", "round_quantiles",
            "step_table", "unsent_at_end"]
@@ -132,20 +133,27 @@ def queued_at(messages: pd.DataFrame, at: Any) -> int:
 
 
 def _completion_hours(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
-    """Return (sequence_id, day_number, h, completed_at): hours from enrolment to
-    each completed step."""
-    pair = ["sequence_id", "contact_phone"]
-    entry_ids = entry_step_ids(steps)
-    entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*pair, "created_at"]]
-    entries = entries.drop_duplicates(pair).rename(columns={"created_at": "enrolled_at"})
-    done = contacts.loc[contacts["status"] == "completed",
-                        [*pair, "current_step", "completed_at"]]
-    done = done.merge(entries, on=pair, how="inner")
+    """Return (sequence_id, day_number, h, completed_at): hours from enrolment (the
+    pair's first entry row's creation) to each completed step of a pair that has one.
+
+    Matched on integer pair codes, not by a merge on the phone strings (on a
+    production month's 7M rows that merge was its result's peak memory).
+    """
+    pairs = contact_pair_codes(contacts)
+    is_entry = contacts["sequence_stepid"].isin(entry_step_ids(steps)).to_numpy()
+    entry_pairs, first = np.unique(pairs[is_entry], return_index=True)  # first of each pair
+    enrolled_at = contacts["created_at"].to_numpy()[is_entry][first]
+    done = np.flatnonzero((contacts["status"] == "completed").to_numpy(dtype=bool,
+                                                                        na_value=False))
+    at = find(entry_pairs, pairs[done])
+    done, at = done[at >= 0], at[at >= 0]
+    completed_at = contacts["completed_at"].to_numpy()[done]
     return pd.DataFrame({
-        "sequence_id": done["sequence_id"].to_numpy(dtype="int64"),
-        "day_number": done["current_step"].to_numpy(dtype="int64"),
-        "h": ((done["completed_at"] - done["enrolled_at"]).dt.total_seconds() / 3600).to_numpy(),
-        "completed_at": done["completed_at"].to_numpy(),
+        "sequence_id": contacts["sequence_id"].to_numpy(dtype="int64")[done],
+        "day_number": contacts["current_step"].to_numpy(dtype="int64")[done],
+        # Seconds, then hours: as Series.dt.total_seconds() / 3600, to the last bit.
+        "h": (completed_at - enrolled_at[at]) / np.timedelta64(1, "s") / 3600,
+        "completed_at": completed_at,
     })
 
 
