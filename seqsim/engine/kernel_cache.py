@@ -92,8 +92,8 @@ def warm_up(world_arrays: tuple, state: tuple) -> float | None:
         return None  # NUMBA_DISABLE_JIT (plain Python), or compiled already
     ensure_fresh()
     if not any(Path(run_polls.stats.cache_path).glob("kernel.run_polls-*.nbi")):
-        print("seqsim: compiling the engine for this machine (once per install; 96 s on 2 "
-              "cores)", file=sys.stderr, flush=True)
+        print("seqsim: compiling the engine for this machine (once per install; 1-2 minutes "
+              "on 2 cores)", file=sys.stderr, flush=True)
     # freezegun freezes perf_counter too: time with its saved original.
     started = _freezegun_api.real_perf_counter()
     misses = _misses()
