@@ -101,6 +101,18 @@ class Result:
         self.__dict__[name] = frame
         return frame
 
+    def __repr__(self) -> str:
+        # A few facts, and no frame built for them: a repr (a notebook cell's
+        # echo) must not cost a million-row run its largest tables.
+        sim = self.scenario.simulation
+        facts = [f"start={sim.start:%Y-%m-%d %H:%M}", f"duration={sim.duration}",
+                 f"seed={sim.seed}", f"engine={self.info.get('engine', sim.engine)!r}",
+                 *(f"{key}={self.summary[key]:,}" for key in
+                   ("contacts_enrolled", "messages_sent") if key in self.summary),
+                 f"invariant_violations={len(self.info.get('invariant_violations', []))}"]
+        built = [name for name in CONTRACT_FRAMES if name in self.__dict__]
+        return f"Result({', '.join(facts)}; frames in memory: {', '.join(built) or 'none'})"
+
     @classmethod
     def _of_source(cls, scenario: Scenario, summary: dict[str, Any], info: dict[str, Any],
                    source: StoredRun | RunFrames, tables: Mapping[str, pd.DataFrame]

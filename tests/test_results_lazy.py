@@ -1,0 +1,68 @@
+"""seqsim.results.lazy: a fresh run's frames are built on first read, equal to what
+the contract tables give, once, and not by its repr or pickle."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+from pandas.testing import assert_frame_equal
+
+import seqsim
+from seqsim import Result
+from seqsim.engine.kernel_tables import BUILT, KernelTables
+from seqsim.results.result import SUMMARY_KEYS
+from seqsim.results.sends import build_sends
+from seqsim.results.steps import step_table
+from tests.store_helpers import tiny_scenario
+
+
+def fresh() -> Result:
+    """A tiny compiled run with failed attempts, nothing read yet."""
+    return seqsim.simulate(tiny_scenario(seed=5), progress=False)
+
+
+def test_simulate_builds_the_summary_and_no_frame() -> None:
+    res = fresh()
+    assert list(res.summary) == list(SUMMARY_KEYS) and res.summary["messages_failed"] > 0
+    assert not {"sends", "contacts", "timeline"} & set(res.__dict__)
+    assert isinstance(res.tables, KernelTables)
+    assert "built: none" in repr(res.tables)
+    assert "frames in memory: none" in repr(res)  # the repr builds nothing either
+    assert not {"sends", "contacts", "timeline"} & set(res.__dict__)
+
+
+def test_the_send_log_and_step_table_equal_what_the_contract_tables_give() -> None:
+    res = fresh()
+    # Read from the working contacts on first access...
+    sends, steps = res.sends, res.steps
+    assert "frames in memory: sends" in repr(res)
+    # ... and from the contract frames here: the same values and dtypes.
+    tables = res.tables
+    again = build_sends(tables["messages"], tables["sequences"],
+                        contacts=tables["sequence_contacts"], steps=tables["sequence_steps"],
+                        pairs=None, leads=tables["leads"], scenario=res.scenario,
+                        waits=res._stored._waits)
+    assert_frame_equal(sends, again)
+    assert_frame_equal(steps, step_table(sends, tables["sequence_contacts"],
+                                         tables["sequence_steps"], tables["sequences"],
+                                         tables["messages"], res.scenario.simulation.end))
+    assert set(BUILT) <= set(repr(tables).split("built: ")[1].rstrip(")").split(", "))
+
+
+def test_a_frame_is_built_once_even_when_threads_ask_together() -> None:
+    res = fresh()
+    with ThreadPoolExecutor(4) as pool:
+        frames = list(pool.map(lambda _: res.sends, range(8)))
+    assert all(frame is frames[0] for frame in frames)
+    assert res.contacts is res.tables["sequence_contacts"]
+
+
+def test_a_pickled_fresh_result_carries_what_builds_its_frames() -> None:
+    res = fresh()
+    copy = pickle.loads(pickle.dumps(res))
+    assert "sends" not in copy.__dict__
+    assert_frame_equal(copy.sends, res.sends)
+    assert_frame_equal(copy.tables["messages"], res.tables["messages"])
+    assert isinstance(copy.timeline, pd.DataFrame) and copy.summary == res.summary
