@@ -9,7 +9,7 @@ import pytest
 
 import seqsim
 from seqsim import Result, SeqsimError, load_result
-from tests.store_helpers import tiny_run
+from tests.store_helpers import tiny_run, tiny_scenario
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,20 @@ def test_sql_reads_every_table_by_name(result: Result) -> None:
     for name in [*result.tables, "sends", "timeline"]:
         frame = {**result.tables, "sends": result.sends, "timeline": result.timeline}[name]
         assert result.sql(f'SELECT count(*) AS n FROM "{name}"')["n"].item() == len(frame)
+
+
+def test_a_fresh_run_builds_only_the_frames_a_query_names() -> None:
+    res = seqsim.simulate(tiny_scenario(seed=5), progress=False)
+    assert res.sql("SELECT count(*) AS n FROM TimeLine")["n"].item() == len(res.timeline)
+    assert "sends" not in res.__dict__ and "built: none" in repr(res.tables)
+    # A USING join is bound before the tables exist, so every frame is registered.
+    joined = res.sql("SELECT count(*) AS n FROM sends JOIN messages USING (contact_phone)")
+    pairs = res.sends.merge(res.tables["messages"], on="contact_phone")
+    assert joined["n"].item() == len(pairs)
+    # A catalog query names no table of the run: it lists them all, on a fresh run too.
+    other = seqsim.simulate(tiny_scenario(seed=5), progress=False)
+    listed = other.sql("SELECT table_name FROM information_schema.tables ORDER BY 1")
+    assert listed["table_name"].tolist() == sorted([*other.tables, "sends", "timeline"])
 
 
 @pytest.mark.parametrize(("query", "kind"), [

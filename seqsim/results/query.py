@@ -2,15 +2,16 @@
 
 A :class:`RunTables` holds one DuckDB connection on which the run's tables are
 either views of its DataFrames (a run in memory: DuckDB scans the frames in
-place) or the tables of a saved result's database file, attached read-only
-(:meth:`RunTables.attached`: queries read the file, no frame is loaded, and
-the file stays open, so replacing the result directory later does not change
-what a loaded result reads). Analysts may read them, never change them: a
-statement is run only when
-DuckDB's parser says it is one ``SELECT`` (``WITH``, ``FROM t``, ``DESCRIBE``
-and ``SUMMARIZE`` parse as that) or ``EXPLAIN``. A write to a registered frame
-would fail in DuckDB anyway; refusing by statement type also keeps out
-``CREATE``, ``COPY ... TO`` (a file write), ``SET``, ``ATTACH`` and friends.
+place, each registered when a query first names it) or the tables of a saved
+result's database file, attached read-only (:meth:`RunTables.attached`:
+queries read the file, no frame is loaded, and the file stays open, so
+replacing the result directory later does not change what a loaded result
+reads). Analysts may read them, never change them: a statement is run only
+when DuckDB's parser says it is one ``SELECT`` (``WITH``, ``FROM t``,
+``DESCRIBE`` and ``SUMMARIZE`` parse as that) or ``EXPLAIN``. A write to a
+registered frame would fail in DuckDB anyway; refusing by statement type also
+keeps out ``CREATE``, ``COPY ... TO`` (a file write), ``SET``, ``ATTACH`` and
+friends.
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ class RunTables:
     """A run's tables, queryable with DuckDB SQL and never written."""
 
     def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
-        self._frames: dict[str, pd.DataFrame] | None = dict(frames)
+        # Frames are taken from the mapping when a query first names them: a
+        # fresh run's are built on first read, and a question about the
+        # timeline need not build the send log.
+        self._frames: Mapping[str, pd.DataFrame] | None = frames
         self._names = tuple(sorted(frames))
+        self._registered: set[str] = set()
         self._con = duckdb.connect()
         # One connection serves every caller: DuckDB's are not safe across threads.
         self._lock = threading.Lock()
-        for name in self._names:
-            self._con.register(name, frames[name])
 
     @classmethod
     def attached(cls, path: Path) -> RunTables:
@@ -96,10 +99,26 @@ class RunTables:
                               "statements); expected one SELECT (or EXPLAIN) statement")
         try:
             with self._lock:
+                self._register(query)
                 return self._con.execute(query).df()
         except duckdb.Error as exc:
             raise SeqsimError(f"sql: {_short(query)!r} is not valid: {_first_line(exc)}; the "
                               f"tables are {', '.join(self._names)}") from exc
+
+    def _register(self, query: str) -> None:
+        """Register the frames ``query`` names (every one when it names none of
+        them: a catalog query such as SHOW TABLES then lists them all)."""
+        if self._frames is None:
+            return  # an attached file: its tables are there
+        try:
+            named = {name.lower() for name in duckdb.get_table_names(query)}
+        except duckdb.Error:  # it binds some of the query (a USING join): take them all
+            named = set()
+        wanted = [name for name in self._names if name.lower() in named] or self._names
+        for name in wanted:
+            if name not in self._registered:
+                self._con.register(name, self._frames[name])
+                self._registered.add(name)
 
     def relation(self, name: str) -> duckdb.DuckDBPyRelation:
         """Return a DuckDB relation over table ``name`` (filter, aggregate, ``.df()``).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,8 +165,7 @@ class Result:
     def _run_tables(self) -> RunTables:
         # Built on first use and kept: the tables of a result do not change.
         if self._query is None:
-            self._query = RunTables({**self.tables, "sends": self.sends,
-                                     "timeline": self.timeline})
+            self._query = RunTables(_QueryFrames(self))
         return self._query
 
     @property
@@ -306,6 +305,27 @@ def _portable_scenario_toml(scenario: Scenario, folder: Path) -> str:
             shutil.copyfile(source, folder / copy)
             workload["path"] = copy.as_posix()
     return tomli_w.dumps(data)
+
+
+class _QueryFrames(Mapping[str, pd.DataFrame]):
+    """A result's tables and its ``sends`` and ``timeline``, by name, each read from
+    the result only when asked (a query names it): a fresh run builds its frames
+    on first read."""
+
+    def __init__(self, result: Result) -> None:
+        self._result = result
+        self._names = (*result.tables, "sends", "timeline")
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name in ("sends", "timeline"):
+            return getattr(self._result, name)
+        return self._result.tables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def load_result(path: str | os.PathLike[str]) -> Result:
