@@ -309,6 +309,9 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         self._frames: dict[str, pd.DataFrame] = {}
         self._lock = threading.Lock()
         self._contract = _Contract()
+        # One of each maker a run: their string tables and categorical dtypes
+        # (a million phones checked unique) are made once, not per frame.
+        self._working = _Working()
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name in self._static:
@@ -337,7 +340,7 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         with self._lock:
             if name in self._frames:
                 return self._frames[name]
-        return self._build(name, _Working())
+        return self._build(name, self._working)
 
     def _build(self, name: str, make: _Columns) -> pd.DataFrame:
         codes, final = self._codes, self._final
@@ -352,10 +355,12 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         return _canonical(name, frame, True) if isinstance(make, _Contract) else frame
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_frames": {}, "_lock": None, "_contract": None}
+        return {**self.__dict__, "_frames": {}, "_lock": None, "_contract": None,
+                "_working": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock(), _contract=_Contract())
+        self.__dict__.update(state, _lock=threading.Lock(), _contract=_Contract(),
+                             _working=_Working())
 
 
 def timeline_frame(start_us: int, poll_us: int, timeline: np.ndarray) -> pd.DataFrame:

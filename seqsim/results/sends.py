@@ -224,8 +224,9 @@ def _early(done: pd.DataFrame, pair: np.ndarray, step: np.ndarray,
     due = firsts.at(key)  # the previous step's first send...
     del key
     has_due = ~np.isnat(due)
-    due += plan.delay[np.maximum(step, 0)].view("timedelta64[us]")  # ... + this step's delay
-    return sent & ~plan.first[np.maximum(step, 0)] & has_due & (sent_at < due)
+    step = np.maximum(step, 0)  # unknown steps are not sent: any step will do
+    due += plan.delay[step].view("timedelta64[us]")  # ... + this step's delay
+    return sent & ~plan.first[step] & has_due & (sent_at < due)
 
 
 class _FirstSent:
