@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,3 +82,20 @@ def test_engine_sql_never_reads_the_database_clock() -> None:
     # The clock module's own docstrings name the functions it replaces.
     offenders = [o for o in offenders if not o.startswith("clock.py")]
     assert offenders == []
+
+
+def test_starting_the_clock_imports_no_scipy_module() -> None:
+    # freezegun reads every attribute of every loaded module; on scipy each read
+    # of a lazily loaded submodule imported it (1.4 s, some 540 modules).
+    code = (
+        "import sys, scipy.special\n"
+        "from datetime import datetime\n"
+        "from seqsim.run.clock import VirtualClock\n"
+        "before = set(sys.modules)\n"
+        "with VirtualClock(datetime(2025, 7, 1)):\n"
+        "    pass\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('scipy')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
