@@ -244,18 +244,18 @@ def test_fail_step_retries_then_fails(cold: SequenceConfig) -> None:
     con = make_db([cold], [("+1", "cold")])
     rid = row.enroll(con, "COLD", "+1", now=T0).row_id
     row_send.claim(con, rid, "dev-001", now=T0)
-    assert row.fail_step(con, rid, "timeout", max_retries=2, now=T0) == "active"
-    assert row.fail_step(con, rid, "timeout", max_retries=2, now=T0) == "active"
+    assert row_send.fail_step(con, rid, "timeout", max_retries=2, now=T0) == "active"
+    assert row_send.fail_step(con, rid, "timeout", max_retries=2, now=T0) == "active"
     assert len(row_send.due_rows(con, 10, now=T0)) == 1
-    assert row.fail_step(con, rid, "device offline", max_retries=2, now=T0 + H) == "failed"
+    assert row_send.fail_step(con, rid, "device offline", max_retries=2, now=T0 + H) == "failed"
     r = table(con, "sequence_contacts").iloc[0]
     assert (r.status, r.retry_count, r.last_error) == ("failed", 3, "device offline")
     assert r.failed_at == T0 + H
     assert row_send.due_rows(con, 10, now=T0 + H) == []
     with pytest.raises(EngineError, match="the row is failed, not active"):
-        row.fail_step(con, rid, "x", max_retries=2, now=T0)
+        row_send.fail_step(con, rid, "x", max_retries=2, now=T0)
     with pytest.raises(EngineError, match="max_retries: -1"):
-        row.fail_step(con, rid, "x", max_retries=-1, now=T0)
+        row_send.fail_step(con, rid, "x", max_retries=-1, now=T0)
     _check(con)
 
 

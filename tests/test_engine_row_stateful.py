@@ -103,7 +103,7 @@ class RowEngine(RuleBasedStateMachine):
                 self.model[key] = ("claimed", self.model[key], r.id)
                 continue
             if action == "f":
-                status = row.fail_step(self.con, r.id, "boom", max_retries, now=self.now)
+                status = row_send.fail_step(self.con, r.id, "boom", max_retries, now=self.now)
                 if status == "failed":
                     self.model[key] = "failed"
                 continue

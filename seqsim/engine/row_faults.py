@@ -119,6 +119,9 @@ def enrolment_candidates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str,
 class FaultyRowProcessor(RowProcessor):
     """The per-row processor with the scenario's ``[faults]`` (see the module doc)."""
 
+    # Pollers interleave, crash and race: the book reads the rows after each poll.
+    _follows = False
+
     def __init__(self, con: duckdb.DuckDBPyConnection, scenario: Scenario,
                  devices: list[str]) -> None:
         faults = self.faults = scenario.faults
@@ -261,7 +264,8 @@ class FaultyRowProcessor(RowProcessor):
                 yield
                 if exists:
                     continue
-            enrolment = row.enroll(self.con, name, phone, now=now, schedule=self.schedule)
+            enrolment = row.enroll(self.con, name, phone, now=now, schedule=self.schedule,
+                                   unique_key=not self.check_then_insert)
             self._enrolled += enrolment.enrolled
             yield
 

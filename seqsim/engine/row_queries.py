@@ -2,23 +2,29 @@
 
 What the processor asks between polls (when the next row falls due, how many
 wait) and what the catch-up policy does to overdue rows, as literal SQL.
-The processor itself reads the waiting rows once per poll that ran
-(:class:`WaitingRows`) and answers the polls between from that snapshot:
-nothing writes to the database between two polls that run.
+The polls between two that run are answered from a snapshot of the waiting
+rows (:class:`WaitingRows`): nothing writes to the database between them. The
+processor's book (:mod:`seqsim.engine.row_waiting`) keeps the snapshot from
+its own statements, and reads the rows (:func:`active_rows`) only when it
+cannot follow them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from operator import itemgetter
 
 import numpy as np
 
-from seqsim.engine.db import Connection, bound_now, transaction
+from seqsim.engine.db import Connection, bound_now, execute, transaction
 from seqsim.engine.row_send import DUE_ORDER
 from seqsim.engine.rules import SendWindows
 
 __all__ = [
+    "Waiting",
     "WaitingRows",
+    "active_rows",
     "overdue_rows",
     "reschedule_overdue",
 ]
@@ -31,7 +37,7 @@ def overdue_rows(con: Connection, before: datetime) -> list[int]:
     """
     return [
         r[0]
-        for r in con.execute(
+        for r in execute(con,
             """
             SELECT sc.id
             FROM sequence_contacts sc JOIN sequences s ON s.id = sc.sequence_id
@@ -56,7 +62,7 @@ def reschedule_overdue(con: Connection, *, now: datetime | None = None) -> int:
     """
     at = bound_now(now)
     with transaction(con):
-        return con.execute(
+        return execute(con,
             """
             UPDATE sequence_contacts AS sc
             SET next_trigger_time = sc.next_trigger_time + (?::TIMESTAMP - o.first_due)
@@ -74,9 +80,40 @@ def reschedule_overdue(con: Connection, *, now: datetime | None = None) -> int:
         ).fetchone()[0]
 
 
+#: An active row as the bookkeeping keeps it: due time (microseconds since 1970),
+#: sequence id, lead time zone ("" when no send window needs it), assigned device.
+Waiting = tuple[int, int, str, str | None]
+
+
+def active_rows(con: Connection, zones: bool) -> tuple[dict[int, Waiting], dict[int, Waiting]]:
+    """Return the active rows by id, read in one statement: the unclaimed ones and
+    the claimed ones.
+
+    ``zones``: whether to read each row's lead time zone (only send windows
+    need it; without, every zone is ``""``). Without it the statement reads one
+    table, and plans in a fraction of the join's time.
+    """
+    zone = "l.timezone" if zones else "''"
+    join = "LEFT JOIN leads l ON l.phone = sc.contact_phone" if zones else ""
+    rows = execute(con,
+        f"""
+        SELECT sc.id, epoch_us(sc.next_trigger_time), sc.sequence_id, {zone},
+               sc.assigned_device_id, sc.processing_device_id IS NULL
+        FROM sequence_contacts sc {join}
+        WHERE sc.status = 'active'
+        """
+    ).fetchall()
+    unclaimed: dict[int, Waiting] = {}
+    claimed: dict[int, Waiting] = {}
+    for row_id, due, seq_id, zone_name, device, free in rows:
+        (unclaimed if free else claimed)[row_id] = (due, seq_id, zone_name, device)
+    return unclaimed, claimed
+
+
 class WaitingRows:
     """The rows a poll could pick (active, unclaimed, of an active sequence) and the
-    number of active rows, as one statement read them after a poll.
+    number of active rows after a poll, as one statement reads them
+    (:meth:`read`) or as the processor's bookkeeping kept them (:meth:`of`).
 
     ``due`` holds the due times in microseconds since 1970, oldest first, with
     each row's ``sequences``, lead ``zones`` and assigned ``devices`` beside it.
@@ -95,31 +132,20 @@ class WaitingRows:
         self._by_window: dict[tuple[int, str], np.ndarray] | None = None
 
     @classmethod
-    def read(cls, con: Connection, active_sequences: set[int], zones: bool) -> WaitingRows:
-        """Return the waiting rows and the active count, read in one statement.
+    def of(cls, active: int, rows: Iterable[Waiting]) -> WaitingRows:
+        """Return the snapshot of ``active`` active rows, of which ``rows`` wait."""
+        ordered = sorted(rows, key=itemgetter(0))
+        return cls(active, np.fromiter((r[0] for r in ordered), dtype=np.int64,
+                                       count=len(ordered)),
+                   [r[1] for r in ordered], [r[2] for r in ordered], [r[3] for r in ordered])
 
-        ``active_sequences``: the ids of the active sequences (static during a
-        run); ``zones``: whether to read each row's lead time zone (only send
-        windows need it; without, every zone is ``""``). One table, so the
-        statement plans in a fraction of the joins' time.
-        """
-        zone = "l.timezone" if zones else "''"
-        join = "LEFT JOIN leads l ON l.phone = sc.contact_phone" if zones else ""
-        cols = con.execute(
-            f"""
-            SELECT epoch_us(sc.next_trigger_time) AS due, sc.sequence_id, {zone} AS timezone,
-                   sc.assigned_device_id AS device, sc.processing_device_id IS NULL AS unclaimed
-            FROM sequence_contacts sc {join}
-            WHERE sc.status = 'active'
-            ORDER BY due
-            """
-        ).fetchnumpy()
-        active = len(cols["due"])
-        seqs = cols["sequence_id"]
-        keep = np.asarray(cols["unclaimed"], dtype=bool) & np.isin(seqs, list(active_sequences))
-        return cls(active, np.asarray(cols["due"], dtype=np.int64)[keep], seqs[keep].tolist(),
-                   np.ma.asarray(cols["timezone"])[keep].tolist(),
-                   np.ma.asarray(cols["device"])[keep].tolist())
+    @classmethod
+    def read(cls, con: Connection, active_sequences: set[int], zones: bool) -> WaitingRows:
+        """Return the waiting rows and the active count, read in one statement
+        (:func:`active_rows`)."""
+        unclaimed, claimed = active_rows(con, zones)
+        waiting = [r for r in unclaimed.values() if r[1] in active_sequences]
+        return cls.of(len(unclaimed) + len(claimed), waiting)
 
     def backlog(self, t: int) -> int:
         """Return how many of the rows are due at or before ``t``."""
@@ -144,11 +170,10 @@ class WaitingRows:
     def first_due(self, by_window: bool) -> dict[tuple[int, str, str | None], int]:
         """Return the earliest due time per (sequence, zone, device); with
         ``by_window`` False the sequence and zone are 0 and "" (one key a device)."""
-        first: dict[tuple[int, str, str | None], int] = {}
-        if by_window:
-            keys = zip(self.sequences, self.zones, self.devices, strict=True)
-        else:
-            keys = ((0, "", d) for d in self.devices)
-        for key, due in zip(keys, self.due.tolist(), strict=False):
-            first.setdefault(key, due)
-        return first
+        # Oldest first: read backwards, a key's last write is its earliest row.
+        dues = self.due.tolist()[::-1]
+        if not by_window:
+            first = dict(zip(self.devices[::-1], dues, strict=True))
+            return {(0, "", device): due for device, due in first.items()}
+        keys = zip(self.sequences[::-1], self.zones[::-1], self.devices[::-1], strict=True)
+        return dict(zip(keys, dues, strict=True))

@@ -4,7 +4,8 @@ Production order per due row (see :mod:`seqsim.engine.row` for enrolment and
 advancing): the poll selects active, due, unclaimed rows of active sequences
 (:func:`due_rows`), claims each with a conditional update (:func:`claim`),
 puts its message on the device's queue (:func:`queue_message`) and records
-the delivery when the device sends it (:func:`record_delivery`).
+the delivery when the device sends it (:func:`record_delivery`); a failed send
+is retried or fails its row (:func:`fail_step`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from seqsim.engine.db import Connection, bound_now
+from seqsim.engine.db import Connection, bound_now, execute, transaction
+from seqsim.engine.rules import retries_exhausted
 from seqsim.errors import EngineError
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "OpenWindows",
     "claim",
     "due_rows",
+    "fail_step",
     "queue_message",
     "record_delivery",
     "release_stale_claims",
@@ -90,7 +93,7 @@ def due_rows(
     if batch_size < 1:
         raise EngineError(f"batch_size: {batch_size!r} is not valid; expected an integer >= 1")
     if windows is None:
-        rows = con.execute(
+        rows = execute(con,
             _DUE_COLUMNS
             + """
             WHERE sc.status = 'active'
@@ -103,7 +106,7 @@ def due_rows(
             [bound_now(now), batch_size],
         ).fetchall()
     else:
-        rows = con.execute(
+        rows = execute(con,
             _DUE_COLUMNS
             + """
             JOIN leads l ON l.phone = sc.contact_phone
@@ -128,7 +131,7 @@ def claim(con: Connection, row_id: int, device_id: str, *, now: datetime | None 
         True if this call claimed it; False if it was already claimed or is
         no longer active (a second claim of the same row fails).
     """
-    changed = con.execute(
+    changed = execute(con,
         """
         UPDATE sequence_contacts
         SET processing_device_id = ?, processing_started_at = ?
@@ -148,7 +151,7 @@ def release_stale_claims(
         The ids of the rows released, in id order.
     """
     cutoff = bound_now(now) - timeout
-    released = con.execute(
+    released = execute(con,
         """
         UPDATE sequence_contacts
         SET processing_device_id = NULL, processing_started_at = NULL,
@@ -176,7 +179,7 @@ def queue_message(
     Returns:
         The new ``messages.id``.
     """
-    return con.execute(
+    return execute(con,
         """
         INSERT INTO messages (sequence_contact_id, contact_phone, sequence_id, sequence_stepid,
                               day_number, device_id, due_at, queued_at, scheduled_at, attempt)
@@ -204,7 +207,7 @@ def record_delivery(
     """
     if outcome not in ("sent", "failed"):
         raise EngineError(f"outcome: {outcome!r} is not valid; expected 'sent' or 'failed'")
-    changed = con.execute(
+    changed = execute(con,
         "UPDATE messages SET sent_at = ?, outcome = ?, error = ? "
         "WHERE id = ? AND outcome IS NULL",
         [bound_now(now), outcome, error, message_id],
@@ -213,5 +216,54 @@ def record_delivery(
         raise EngineError(
             f"messages.id: {message_id!r} is not valid; no such message waiting for delivery"
         )
+
+
+def fail_step(
+    con: Connection,
+    row_id: int,
+    error: str,
+    max_retries: int,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Record a failed send: retry_count + 1, last_error, claim released.
+
+    The row stays ``active`` (and due, so the next poll retries it) until it
+    has failed more than ``max_retries`` times; then it becomes ``failed`` and
+    the contact stops in this sequence.
+
+    Returns:
+        The row's status afterwards (``active`` or ``failed``).
+
+    Raises:
+        EngineError: no such row, a row that is not active, or a negative
+            ``max_retries``.
+    """
+    if max_retries < 0:
+        raise EngineError(f"max_retries: {max_retries!r} is not valid; expected an integer >= 0")
+    at = bound_now(now)
+    with transaction(con):
+        row = execute(con,
+            "SELECT status, retry_count FROM sequence_contacts WHERE id = ?", [row_id]
+        ).fetchone()
+        if row is None:
+            raise EngineError(f"sequence_contacts.id: {row_id!r} is not valid; no such row")
+        if row[0] != "active":
+            raise EngineError(
+                f"sequence_contacts.id: {row_id!r} is not valid; the row is {row[0]}, not active"
+            )
+        retries = row[1] + 1
+        status = "failed" if retries_exhausted(retries, max_retries) else "active"
+        execute(con,
+            """
+            UPDATE sequence_contacts
+            SET retry_count = ?, last_error = ?, status = ?,
+                failed_at = CASE WHEN ? = 'failed' THEN ?::TIMESTAMP END,
+                processing_device_id = NULL, processing_started_at = NULL
+            WHERE id = ?
+            """,
+            [retries, error, status, status, at, row_id],
+        )
+    return status
 
 
