@@ -391,8 +391,8 @@ class RowProcessor:
 
     def _fail(self, row_id: int, at: datetime) -> None:
         """Record the failed delivery of a row's message at ``at`` (retried or failed)."""
-        status = row_send.fail_step(self.con, row_id, FAILED_SEND_ERROR, self.capacity.max_retries,
-                               now=at)
+        status = row_send.fail_step(self.con, row_id, FAILED_SEND_ERROR,
+                                    self.capacity.max_retries, now=at)
         if status == "active":
             self._book.released(row_id)
         else:

@@ -5,8 +5,8 @@ only the processor does, and each of its statements says what it changed
 (the id an insert returns and the due time it bound, a claim that took, a
 completion, a failed send's row released or failed). The book applies those
 changes to the rows read at the start, so the bookkeeping (the timeline's
-backlog and active count, when the next poll could do anything, whether a
-poll's due SELECT can find a row) costs no query. A change the book cannot
+backlog and active count, when the next poll could do anything) costs no
+query. A change the book cannot
 follow (a catch-up, rows created at enrolment, a claim that did not take)
 makes it read every active row again at the next snapshot.
 """
