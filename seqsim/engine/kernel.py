@@ -34,12 +34,10 @@ claim, leaves its device's room to the next row as the row engine does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from seqsim.engine import kernel_faults as kf  # the one-message faults
 from seqsim.engine.fleet import pacing_gap_us
 from seqsim.engine.kernel_advance import enrol, message_draws
-from seqsim.engine.kernel_borrow import borrow
 from seqsim.engine.kernel_catchup import catch_up
 from seqsim.engine.kernel_devices import (
     IN_FLIGHT,
@@ -48,6 +46,7 @@ from seqsim.engine.kernel_devices import (
     device_unblocks_at,
 )
 from seqsim.engine.kernel_heap import heap_pop, heap_push
+from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import (
     BATCH,
     C_ACTIVE,
@@ -108,6 +107,7 @@ from seqsim.engine.kernel_layout import (
     S_HOUR_RING,
     S_LINKS,
     S_MSGS,
+    S_ROOM,
     S_ROWS,
     S_SEL,
     S_TIMELINE,
@@ -145,7 +145,7 @@ from seqsim.engine.rules import first_poll_at_or_after, send_fails
 __all__ = ["run_polls"]
 
 
-@njit(cache=True)
+@kernel_jit()
 def _deliver(W, S, now: int, inclusive: bool) -> None:
     """Record the sends devices made before ``now`` (``inclusive``: at ``now`` too)."""
     on_queue = W[W_STAT][ON_QUEUE] != 0
@@ -170,7 +170,7 @@ def _deliver(W, S, now: int, inclusive: bool) -> None:
                 kf.fail_row(W, S, np.int64(M[m]["row"]), t, now)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _room_on(W, S, d: int, now: int) -> int:
     """Return what device ``d`` may queue at ``now`` (-1: no limit, 0: blocked); a
     blocked device is remembered until its block lapses (``C_UNBLOCK`` gets the
@@ -191,7 +191,7 @@ def _room_on(W, S, d: int, now: int) -> int:
     return q
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _in_batch(S, i: int, batch: int) -> bool:
     """Return whether ready row ``i`` is among the ``batch`` first selectable rows."""
     roots, is_open = S[S_TREAP_ROOT], S[S_GROUP_OPEN]
@@ -202,7 +202,7 @@ def _in_batch(S, i: int, batch: int) -> bool:
     return rank < batch
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _note_full(S, d: int, full: bool, now: int) -> None:
     """Log a change of device ``d``'s "full" flag (:class:`seqsim.engine.wait_log.WaitLog`)."""
     flags = S[S_FULL]
@@ -213,7 +213,7 @@ def _note_full(S, d: int, full: bool, now: int) -> None:
         C[C_LOG] += 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def _select(W, S, now: int) -> tuple[int, int]:
     """Select this poll's batch; return (rows to queue, rows skipped). The rows to
     queue are left at the front of ``S_SEL``, in production's order.
@@ -255,13 +255,15 @@ def _select(W, S, now: int) -> tuple[int, int]:
     return chosen, min(selectable, batch) - chosen
 
 
-@njit(cache=True)
-def _fault_rooms(W, S, now: int) -> np.ndarray:
-    """Return what each device with a selectable row may queue at ``now`` (-1: no
-    limit, 0: blocked or offline; an offline device's return is an event)."""
+@kernel_jit()
+def _fault_rooms(W, S, now: int) -> None:
+    """Put in ``S[S_ROOM][0]`` what each device with a selectable row may queue at
+    ``now`` (-1: no limit, 0: blocked or offline; an offline device's return is
+    an event)."""
     stat, C = W[W_STAT], S[S_COUNT]
-    room = np.zeros(stat[DEVICES], dtype=np.int64)
+    room = S[S_ROOM][0]
     for d in range(stat[DEVICES]):
+        room[d] = 0
         if device_first(S, d, stat[DEVICES] + 1) < 0:
             continue
         back = kf.offline_until(W[W_OFFLINE], d, now)
@@ -269,10 +271,9 @@ def _fault_rooms(W, S, now: int) -> np.ndarray:
             C[C_UNBLOCK] = min(C[C_UNBLOCK], back)
         else:
             room[d] = _room_on(W, S, d, now)
-    return room
 
 
-@njit(cache=True)
+@kernel_jit()
 def _select_faulty(W, S, now: int) -> tuple[int, int]:
     """:func:`_select` under ``[faults]``; return (rows to queue, rows skipped).
 
@@ -287,8 +288,8 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
     selectable = open_groups(W, S, now)
     cut = selectable > batch
     rank_rows(S, now + offset, selectable, batch)
-    room = _fault_rooms(W, S, now)
-    had = np.zeros(room.shape[0], dtype=np.bool_)
+    _fault_rooms(W, S, now)
+    room, had = S[S_ROOM][0], S[S_ROOM][1]
     for d in range(room.shape[0]):
         had[d] = device_first(S, d, slots) >= 0
     taken = 0
@@ -320,7 +321,7 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
     return queued, min(selectable, batch) - taken
 
 
-@njit(cache=True)
+@kernel_jit()
 def _queue(W, S, i: int, now: int) -> None:
     """Claim row ``i`` and queue its message on the row's device (draws keyed by its lead)."""
     stat, gaps, limits = W[W_STAT], W[W_GAPS], W[W_LIMITS]
@@ -342,7 +343,7 @@ def _queue(W, S, i: int, now: int) -> None:
     C[C_FLIGHT] = heap_push(flight, C[C_FLIGHT], send_at, m)
 
 
-@njit(cache=True)
+@kernel_jit()
 def _next_event(W, S, k: int, now: int) -> int:
     """Return the first poll after ``k`` at which anything can change, after a
     poll that queued nothing (arrivals and outages are checked poll by poll)."""
@@ -359,7 +360,7 @@ def _next_event(W, S, k: int, now: int) -> int:
     return max(k + 1, first_pending(S, k + 1, poll))
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _record(W, S, k: int, skipped: int) -> None:
     C, TL = S[S_COUNT], S[S_TIMELINE]
     TL[L_ENROLLED, k], TL[L_SENT, k], TL[L_FAILED, k] = C[C_ENROLLED], C[C_SENT], C[C_FAILED]
@@ -367,7 +368,7 @@ def _record(W, S, k: int, skipped: int) -> None:
     TL[L_ACTIVE, k], TL[L_DONE, k] = C[C_ACTIVE], C[C_DONE]
 
 
-@njit(cache=True)
+@kernel_jit()
 def _poll(W, S, k: int, now: int) -> None:
     """Run poll ``k`` at ``now`` and write its timeline row."""
     C, sel = S[S_COUNT], S[S_SEL]
@@ -391,7 +392,7 @@ def _poll(W, S, k: int, now: int) -> None:
     _record(W, S, k, skipped)
 
 
-@njit(cache=True)
+@kernel_jit()
 def _poll_faulty(W, S, k: int, now: int) -> None:
     """Run poll ``k`` at ``now`` under ``[faults]`` (:mod:`seqsim.engine.kernel_faults`)
     and write its timeline row: :func:`_poll`, with the row engine's poller steps
@@ -423,7 +424,7 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
     _record(W, S, k, skipped)
 
 
-@njit(cache=True)
+@kernel_jit()
 def _room(W, S, k: int) -> int:
     """Return 0 if poll ``k`` fits in the arrays, else what must grow (the size
     needed goes into ``C_NEED``): rows, messages or the full-device log."""
@@ -444,7 +445,7 @@ def _room(W, S, k: int) -> int:
     return 0
 
 
-@njit(cache=True)
+@kernel_jit()
 def _skip(W, S, k: int, now: int, down: bool) -> None:
     """Write the timeline row of a poll that does not run (idle, or in an outage)."""
     C = S[S_COUNT]
@@ -456,15 +457,14 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
         _record(W, S, k, min(open_groups(W, S, now), W[W_STAT][BATCH]))
 
 
-@njit(cache=True)
+@kernel_jit()
 def run_polls(W, S, k_stop: int) -> int:
     """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
     NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_DRAWS / NEEDS_LOG with ``C_K`` at the poll to
     resume. A run with ``[faults]`` runs :func:`_poll_faulty` instead of :func:`_poll`.
 
-    Every helper takes the two tuples whole, so they are borrowed once here
-    (:mod:`seqsim.engine.kernel_borrow`): no reference counting per call."""
-    W, S = borrow(W), borrow(S)
+    Every helper takes the two tuples whole; nothing counts references to
+    them (:mod:`seqsim.engine.kernel_jit`)."""
     stat, bounds, kinds, C = W[W_STAT], W[W_BOUNDS], W[W_POLL_KIND], S[S_COUNT]
     k = C[C_K]
     while k < k_stop:

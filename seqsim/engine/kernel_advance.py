@@ -16,8 +16,8 @@ keyed by its key ``W_LEAD_KEY[lead]`` and its count of queued messages
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import (
     ACTIVE,
     ALL_AT,
@@ -72,7 +72,7 @@ from seqsim.engine.rules import FAIL_DRAW, GAP_DRAW, next_due, retries_exhausted
 __all__ = ["complete", "enrol", "fail_send", "message_draws"]
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: int,
              cause: int) -> None:
     R, C = S[S_ROWS], S[S_COUNT]
@@ -102,7 +102,7 @@ def _new_row(W, S, seq: int, lead: int, step: int, due: int, created: int, now: 
     make_due(W, S, i, now)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _has_trigger(S, lead: int, trigger: int) -> bool:
     lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
     for j in range(lead_n[lead]):  # noqa: SIM110 - numba compiles no generator
@@ -111,7 +111,7 @@ def _has_trigger(S, lead: int, trigger: int) -> bool:
     return False
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _add_trigger(S, lead: int, trigger: int) -> None:
     lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
     if lead_n[lead] < 0:
@@ -121,7 +121,7 @@ def _add_trigger(S, lead: int, trigger: int) -> None:
         lead_n[lead] += 1
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _drop_trigger(S, lead: int, trigger: int) -> None:
     lead_trig, lead_n = S[S_LEAD_TRIG], S[S_LEAD_N]
     kept = 0
@@ -132,7 +132,7 @@ def _drop_trigger(S, lead: int, trigger: int) -> None:
     lead_n[lead] = kept
 
 
-@njit(cache=True)
+@kernel_jit()
 def _enter(W, S, seq: int, lead: int, at: int, now: int, cause: int) -> None:
     """Enrol ``lead`` in sequence ``seq`` at ``at`` unless it already entered it;
     ``cause``: the new rows' ``cause``."""
@@ -151,7 +151,7 @@ def _enter(W, S, seq: int, lead: int, at: int, now: int, cause: int) -> None:
         step = steps[T_NEXT, step]
 
 
-@njit(cache=True)
+@kernel_jit()
 def enrol(W, S, k: int, now: int) -> None:
     """Enrol the arrivals since the last poll that ran, up to poll ``k``: record
     every arrival's trigger, then enter each arrival's lead in the active
@@ -169,7 +169,7 @@ def enrol(W, S, k: int, now: int) -> None:
                 _enter(W, S, seq, leads[j], now, now, -(j + 1))
 
 
-@njit(cache=True)
+@kernel_jit()
 def complete(W, S, i: int, t: int, now: int) -> None:
     """Row ``i`` completed at ``t``: create the next step's row, or end the
     sequence (entering the chained one). ``now`` is the poll's instant."""
@@ -197,7 +197,7 @@ def complete(W, S, i: int, t: int, now: int) -> None:
         _enter(W, S, chained, lead, t, now, i)
 
 
-@njit(cache=True)
+@kernel_jit()
 def fail_send(W, S, i: int, t: int, now: int) -> None:
     """Row ``i``'s send failed at ``t``: due again, or failed for good."""
     R = S[S_ROWS]
@@ -212,7 +212,7 @@ def fail_send(W, S, i: int, t: int, now: int) -> None:
         make_due(W, S, i, now)
 
 
-@njit(cache=True)
+@kernel_jit()
 def message_draws(W, S, i: int) -> tuple[float, float]:
     """Return the two uniforms (failure, pacing gap) of the message row ``i`` queues
     now, keyed by its lead and how many messages the lead had queued before; count it."""

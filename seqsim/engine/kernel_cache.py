@@ -23,11 +23,11 @@ from seqsim.engine import (
     fleet,
     kernel,
     kernel_advance,
-    kernel_borrow,
     kernel_catchup,
     kernel_devices,
     kernel_faults,
     kernel_heap,
+    kernel_jit,
     kernel_layout,
     kernel_order,
     kernel_ready,
@@ -38,9 +38,9 @@ from seqsim.engine import (
 __all__ = ["ensure_fresh", "warm_up"]
 
 #: Every module whose source is compiled into the kernel.
-COMPILED = (kernel, kernel_advance, kernel_borrow, kernel_catchup, kernel_devices,
-            kernel_faults, kernel_heap, kernel_layout, kernel_order, kernel_ready, rules, fleet,
-            lateness)
+COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
+            kernel_faults, kernel_heap, kernel_jit, kernel_layout, kernel_order,
+            kernel_ready, rules, fleet, lateness)
 _STAMP = "seqsim-kernel.sha256"
 
 

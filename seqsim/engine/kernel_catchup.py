@@ -12,9 +12,9 @@ sequence) so that its earliest overdue row is due now
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from seqsim.engine.kernel_advance import complete
+from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import (
     CATCH_UP,
     DB_OFFSET,
@@ -40,7 +40,7 @@ from seqsim.engine.rules import RESCHEDULE, SKIP_STALE, reschedule_shift, stale_
 __all__ = ["catch_up"]
 
 
-@njit(cache=True)
+@kernel_jit()
 def _split_stale(W, S, now: int, cutoff: int) -> int:
     """Rebuild the waiting rows without those due before ``cutoff``; return the
     root of a skew heap holding the stale ones, in production's order (-1: none).
@@ -63,7 +63,7 @@ def _split_stale(W, S, now: int, cutoff: int) -> int:
     return stale
 
 
-@njit(cache=True)
+@kernel_jit()
 def _skip_stale(W, S, now: int) -> None:
     R, links = S[S_ROWS], S[S_LINKS]
     cutoff = stale_cutoff(now, W[W_STAT][STALE_AFTER])
@@ -78,7 +78,7 @@ def _skip_stale(W, S, now: int) -> None:
             complete(W, S, i, now, now)
 
 
-@njit(cache=True)
+@kernel_jit()
 def _reschedule(W, S, now: int) -> None:
     R, tmp, first = S[S_ROWS], S[S_TMP], S[S_PAIR_FIRST]
     n = ready_rows(S, now + W[W_STAT][DB_OFFSET])
@@ -102,7 +102,7 @@ def _reschedule(W, S, now: int) -> None:
         make_due(W, S, tmp[j], now)
 
 
-@njit(cache=True)
+@kernel_jit()
 def catch_up(W, S, now: int) -> None:
     """Apply the scenario's catch-up policy at the first poll after an outage."""
     promote(W, S, now)

@@ -15,8 +15,8 @@ Instants are integer microseconds; ``NONE`` is a device that never sent,
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import NEVER, NONE
 
 __all__ = ["DEVICE_COLUMNS", "LAST_SEND", "device_queue", "device_remaining",
@@ -27,19 +27,19 @@ IN_FLIGHT, LAST_SEND, HOUR_HEAD, HOUR_SIZE, DAY_HEAD, DAY_SIZE = 0, 1, 2, 3, 4, 
 DEVICE_COLUMNS = 6
 
 
-@njit(cache=True)
+@kernel_jit()
 def midnight_at_or_before(midnights: np.ndarray, t: int) -> int:
     """Return the calendar day start at or before ``t`` (``midnights`` sorted)."""
     return midnights[np.searchsorted(midnights, t, side="right") - 1]
 
 
-@njit(cache=True)
+@kernel_jit()
 def midnight_after(midnights: np.ndarray, t: int) -> int:
     """Return the first calendar day start after ``t``."""
     return midnights[np.searchsorted(midnights, t, side="right")]
 
 
-@njit(cache=True)
+@kernel_jit()
 def _count_after(ring: np.ndarray, state: np.ndarray, d: int, head: int, size: int,
                  cutoff: int, inclusive: bool) -> int:
     """Drop a device's ring entries that left the window; return how many are left.
@@ -61,7 +61,7 @@ def _count_after(ring: np.ndarray, state: np.ndarray, d: int, head: int, size: i
     return n
 
 
-@njit(cache=True)
+@kernel_jit()
 def _day_count(day_ring: np.ndarray, state: np.ndarray, d: int, now: int, day_us: int,
                midnights: np.ndarray) -> int:
     if midnights.shape[0] == 0:
@@ -70,7 +70,7 @@ def _day_count(day_ring: np.ndarray, state: np.ndarray, d: int, now: int, day_us
     return _count_after(day_ring, state, d, DAY_HEAD, DAY_SIZE, start, False)
 
 
-@njit(cache=True)
+@kernel_jit()
 def device_remaining(state: np.ndarray, hour_ring: np.ndarray, day_ring: np.ndarray,
                      limits: np.ndarray, d: int, now: int, hour_us: int, day_us: int,
                      midnights: np.ndarray) -> int:
@@ -91,7 +91,7 @@ def device_remaining(state: np.ndarray, hour_ring: np.ndarray, day_ring: np.ndar
     return max(left, 0) if left != -1 else -1
 
 
-@njit(cache=True)
+@kernel_jit()
 def device_unblocks_at(state: np.ndarray, hour_ring: np.ndarray, day_ring: np.ndarray,
                        limits: np.ndarray, d: int, now: int, hour_us: int, day_us: int,
                        midnights: np.ndarray) -> int:
@@ -110,7 +110,7 @@ def device_unblocks_at(state: np.ndarray, hour_ring: np.ndarray, day_ring: np.nd
     return until
 
 
-@njit(cache=True)
+@kernel_jit()
 def _ring_append(ring: np.ndarray, state: np.ndarray, d: int, head: int, size: int,
                  t: int) -> None:
     limit = ring.shape[1]
@@ -118,7 +118,7 @@ def _ring_append(ring: np.ndarray, state: np.ndarray, d: int, head: int, size: i
     state[size, d] += 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def device_queue(state: np.ndarray, hour_ring: np.ndarray, day_ring: np.ndarray,
                  limits: np.ndarray, d: int, now: int, gap: int) -> int:
     """Queue one message on device ``d`` at ``now``; return when it will be sent."""

@@ -23,9 +23,9 @@ duplicate's delivery finds the row completed and does nothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from seqsim.engine.kernel_advance import complete, fail_send
+from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import (
     ACTIVE,
     ATOMIC,
@@ -87,7 +87,7 @@ __all__ = ["advance_row", "backlog_rebuild", "fail_row", "fault_event", "fault_r
            "strikes", "withdraw"]
 
 
-@njit(cache=True)
+@kernel_jit()
 def strikes(chances, uniforms, counts, which: int) -> bool:
     """Return whether fault ``which`` (``CRASH`` or ``STUCK``) strikes now: the next
     uniform of its stream below its probability (no draw when that is 0).
@@ -101,7 +101,7 @@ def strikes(chances, uniforms, counts, which: int) -> bool:
     return u < p
 
 
-@njit(cache=True)
+@kernel_jit()
 def _unlink_pending(stat, counts, R, links, heads, i: int) -> bool:
     """Take row ``i`` out of its pending bucket (``heads``: ``S[S_PENDING]``); return
     False when it is not in one."""
@@ -121,7 +121,7 @@ def _unlink_pending(stat, counts, R, links, heads, i: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel_jit()
 def withdraw(W, S, i: int) -> None:
     """Take waiting row ``i`` (active, unclaimed) out of the pending or ready rows,
     before it is completed or failed by the delivery of a message it was released
@@ -148,7 +148,7 @@ def withdraw(W, S, i: int) -> None:
     take(S, i)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def advance_row(W, S, i: int, t: int, now: int) -> None:
     """Advance the contact of row ``i`` whose message was queued or sent at ``t``
     (``now``: the poll's instant): :func:`~seqsim.engine.kernel_advance.complete`,
@@ -176,7 +176,7 @@ def advance_row(W, S, i: int, t: int, now: int) -> None:
     complete(W, S, i, t, now)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def fail_row(W, S, i: int, t: int, now: int) -> None:
     """Record the failed send of row ``i``'s message at ``t``: as
     :func:`~seqsim.engine.kernel_advance.fail_send`, but a row no longer active
@@ -190,7 +190,7 @@ def fail_row(W, S, i: int, t: int, now: int) -> None:
     fail_send(W, S, i, t, now)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _holds(L, R, offset: int, p: int) -> bool:
     """Return whether logged claim ``p`` (of ``L``, ``S[S_CLAIMS]``) still holds its
     row: active, and claimed at that instant (``offset``: the database clock's)."""
@@ -198,7 +198,7 @@ def _holds(L, R, offset: int, p: int) -> bool:
     return R[i]["status"] == ACTIVE and R[i]["claimed_at"] == L[p, CLAIM_AT] + offset
 
 
-@njit(cache=True)
+@kernel_jit()
 def retry_and_release(W, S, now: int) -> None:
     """The poller's steps before its SELECT at the poll ``now``: retry the advances
     a crash rolled back (a fresh worker runs each whole, no draw, if its row is
@@ -228,7 +228,7 @@ def retry_and_release(W, S, now: int) -> None:
     C[C_RELEASED] = p
 
 
-@njit(cache=True)
+@kernel_jit()
 def log_claim(claims, counts, i: int, now: int, stuck: bool) -> None:
     """Log the claim of row ``i`` at ``now`` in ``claims`` (``S[S_CLAIMS]``; claims
     are logged in time order); ``stuck``: its worker died holding it (CLAIM_KIND is
@@ -240,7 +240,7 @@ def log_claim(claims, counts, i: int, now: int, stuck: bool) -> None:
     counts[C_CLAIMS] += 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def fault_event(W, S, now: int) -> int:
     """Return the first instant after ``now`` at which a fault needs a poll (NEVER:
     none): a held claim's release (forgetting the logged claims that no longer
@@ -256,7 +256,7 @@ def fault_event(W, S, now: int) -> int:
     return min(release, next_offline(W[W_OFFLINE], now))
 
 
-@njit(cache=True)
+@kernel_jit()
 def next_offline(windows, now: int) -> int:
     """Return the first start of an offline window after ``now`` (NEVER: none);
     ``windows``: ``W[W_OFFLINE]``. A poll runs there even when nothing can be
@@ -269,7 +269,7 @@ def next_offline(windows, now: int) -> int:
     return first
 
 
-@njit(cache=True)
+@kernel_jit()
 def offline_until(windows, d: int, now: int) -> int:
     """Return when device ``d``'s offline window at ``now`` ends (NONE: online);
     ``windows``: ``W[W_OFFLINE]``."""
@@ -280,7 +280,7 @@ def offline_until(windows, d: int, now: int) -> int:
     return until
 
 
-@njit(cache=True)
+@kernel_jit()
 def front_cell(S, room: np.ndarray, slots: int) -> int:
     """Return the open cell holding the oldest selectable row of a device with room
     (-1: none)."""
@@ -295,7 +295,7 @@ def front_cell(S, room: np.ndarray, slots: int) -> int:
     return best
 
 
-@njit(cache=True)
+@kernel_jit()
 def fault_room(stat, C, claims, uniforms) -> int:
     """Return 0 if a faulty poll fits in the claim log (``S[S_CLAIMS]``, sized as the
     retry list), and the drawn ``uniforms``, else what must grow (the size needed
@@ -312,7 +312,7 @@ def fault_room(stat, C, claims, uniforms) -> int:
     return 0
 
 
-@njit(cache=True)
+@kernel_jit()
 def backlog_rebuild(stat, counts, R, tree) -> None:
     """Recount the backlog's Fenwick ``tree`` from the rows ``R`` (after a catch-up,
     which moves and completes waiting rows wholesale)."""

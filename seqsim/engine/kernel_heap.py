@@ -10,18 +10,19 @@ same code runs as Python.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from seqsim.engine.kernel_jit import kernel_jit
 
 __all__ = ["heap_pop", "heap_push"]
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _sooner(heap: np.ndarray, a: int, t: int, x: int) -> bool:
     """Return whether entry ``a`` comes before the entry (``t``, ``x``)."""
     return heap[a, 0] < t or (heap[a, 0] == t and heap[a, 1] < x)
 
 
-@njit(cache=True)
+@kernel_jit()
 def heap_push(heap: np.ndarray, n: int, t: int, x: int) -> int:
     """Add id ``x`` at instant ``t`` to the heap of ``n`` entries; return the new size."""
     pos = n
@@ -35,7 +36,7 @@ def heap_push(heap: np.ndarray, n: int, t: int, x: int) -> int:
     return n + 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def heap_pop(heap: np.ndarray, n: int) -> int:
     """Remove the first entry of a heap of ``n >= 1`` (its size becomes n - 1); return its id."""
     top = heap[0, 1]

@@ -66,7 +66,9 @@ S_FULL, S_FULL_LOG = 24, 25
 S_LEAD_QUEUED = 26
 # Where each row sits in the ready and pending structures (LINK_DTYPE, row-sized).
 S_LINKS = 27
-STATE_ARRAYS = 28
+# Scratch of the faulty selection: each device's room, and whether it had a selectable row.
+S_ROOM = 28
+STATE_ARRAYS = 29
 CLAIM_ROW, CLAIM_AT, CLAIM_RETRY, CLAIM_KIND, CLAIM_RELEASED = 0, 1, 2, 3, 4
 #: State arrays sized by the rows / the messages (they grow together).
 ROW_SIZED = (S_ROWS, S_LINKS, S_TMP, S_SEL)

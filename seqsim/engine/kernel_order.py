@@ -19,12 +19,13 @@ run, is the same everywhere.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from seqsim.engine.kernel_jit import kernel_jit
 
 __all__ = ["before", "skew_merge", "treap_delete", "treap_insert", "treap_rank"]
 
 
-@njit(cache=True)
+@kernel_jit()
 def before(R: np.ndarray, a: int, b: int) -> bool:
     """Return whether row ``a`` comes before row ``b`` in production's order."""
     ra, rb = R[a], R[b]
@@ -39,7 +40,7 @@ def before(R: np.ndarray, a: int, b: int) -> bool:
     return a < b
 
 
-@njit(cache=True)
+@kernel_jit()
 def skew_merge(R: np.ndarray, links: np.ndarray, a: int, b: int) -> int:
     """Merge two skew heaps (roots ``a``, ``b``; -1 is empty); return the root."""
     if a < 0:
@@ -62,7 +63,7 @@ def skew_merge(R: np.ndarray, links: np.ndarray, a: int, b: int) -> int:
         a = nxt
 
 
-@njit(cache=True)
+@kernel_jit()
 def _priority(i: int) -> np.uint64:
     z = np.uint64(i) + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -70,18 +71,18 @@ def _priority(i: int) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@kernel_jit()
 def _size(links: np.ndarray, t: int) -> int:
     return links[t]["tsize"] if t >= 0 else 0
 
 
-@njit(cache=True)
+@kernel_jit()
 def _resize(links: np.ndarray, t: int) -> None:
     links[t]["tsize"] = (1 + _size(links, np.int64(links[t]["tleft"]))
                          + _size(links, np.int64(links[t]["tright"])))
 
 
-@njit(cache=True)
+@kernel_jit()
 def _split(R: np.ndarray, links: np.ndarray, t: int, x: int) -> tuple[int, int]:
     """Split treap ``t`` into the rows before ``x`` and those after it."""
     if t < 0:
@@ -97,7 +98,7 @@ def _split(R: np.ndarray, links: np.ndarray, t: int, x: int) -> tuple[int, int]:
     return lo, t
 
 
-@njit(cache=True)
+@kernel_jit()
 def _join(R: np.ndarray, links: np.ndarray, a: int, b: int) -> int:
     """Join treaps ``a`` and ``b`` (every row of ``a`` before every row of ``b``)."""
     if a < 0:
@@ -113,7 +114,7 @@ def _join(R: np.ndarray, links: np.ndarray, a: int, b: int) -> int:
     return b
 
 
-@njit(cache=True)
+@kernel_jit()
 def treap_insert(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     """Insert row ``x`` into treap ``t``; return the new root."""
     if t < 0 or _priority(x) > _priority(t):
@@ -129,7 +130,7 @@ def treap_insert(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     return t
 
 
-@njit(cache=True)
+@kernel_jit()
 def treap_delete(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     """Remove row ``x`` (which is in it) from treap ``t``; return the new root."""
     if t == x:
@@ -142,7 +143,7 @@ def treap_delete(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     return t
 
 
-@njit(cache=True)
+@kernel_jit()
 def treap_rank(R: np.ndarray, links: np.ndarray, t: int, x: int) -> int:
     """Return how many rows of treap ``t`` come before row ``x``."""
     count = 0

@@ -24,8 +24,8 @@ Each window's open intervals over the run are precomputed as arrays
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import (
     ACTIVE,
     C_PENDING,
@@ -64,7 +64,7 @@ __all__ = ["backlog_add", "backlog_at", "cell_pop", "clear_ready", "device_first
            "ready_rows", "take", "take_pending", "window_change"]
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def ready_push(S, i: int) -> None:
     """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
     R, links = S[S_ROWS], S[S_LINKS]
@@ -78,7 +78,7 @@ def ready_push(S, i: int) -> None:
     S[S_COUNT][C_READY] += 1
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def cell_pop(S, c: int) -> int:
     """Remove and return the oldest row of cell ``c`` from the cell (not yet from
     its group: see :func:`take`)."""
@@ -89,7 +89,7 @@ def cell_pop(S, c: int) -> int:
     return i
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
     g = S[S_LINKS][i]["group"]
@@ -99,7 +99,7 @@ def take(S, i: int) -> None:
     S[S_COUNT][C_READY] -= 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def due_poll(stat, due: int) -> int:
     """Return the first poll at or after ``due`` (the run's poll count when none);
     ``stat`` is ``W[W_STAT]`` (helpers take arrays, not ``W``/``S``: a function of
@@ -107,7 +107,7 @@ def due_poll(stat, due: int) -> int:
     return min(first_poll_at_or_after(due - stat[START], stat[POLL]), stat[TOTAL])
 
 
-@njit(cache=True)
+@kernel_jit()
 def backlog_add(stat, tree, due: int, delta: int) -> None:
     """Count (``delta`` 1) or uncount (-1) a waiting row due at ``due`` in the
     backlog's Fenwick ``tree`` (``S[S_BACKLOG]``), kept only while the database
@@ -118,7 +118,7 @@ def backlog_add(stat, tree, due: int, delta: int) -> None:
         j += j & -j
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def backlog_at(stat, counts, tree, k: int) -> int:
     """Return the backlog after poll ``k``: the waiting rows due by its instant on
     the application's clock (``counts``: ``S[S_COUNT]``)."""
@@ -131,7 +131,7 @@ def backlog_at(stat, counts, tree, k: int) -> int:
     return total
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def make_due(W, S, i: int, now: int) -> None:
     """Put row ``i`` among the ready rows if the poll at ``now`` selects it, else
     pending in the bucket of the first poll that does (rows due after the run's
@@ -152,7 +152,7 @@ def make_due(W, S, i: int, now: int) -> None:
     C[C_PENDING] += 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def promote(W, S, now: int) -> None:
     """Make the pending rows due by ``now`` (a poll instant) ready."""
     stat, heads, C, links = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_LINKS]
@@ -168,7 +168,7 @@ def promote(W, S, now: int) -> None:
     C[C_PROMOTED] = max(C[C_PROMOTED], k + 1)
 
 
-@njit(cache=True)
+@kernel_jit()
 def first_pending(S, lo: int, hi: int) -> int:
     """Return the first poll in [``lo``, ``hi``) at which pending rows become due
     (``hi`` when none does)."""
@@ -179,7 +179,7 @@ def first_pending(S, lo: int, hi: int) -> int:
     return hi
 
 
-@njit(cache=True)
+@kernel_jit()
 def take_pending(S, at: int) -> int:
     """Move every pending row to ``S_TMP`` from index ``at`` on; return the new end."""
     heads, tmp, links = S[S_PENDING], S[S_TMP], S[S_LINKS]
@@ -194,7 +194,7 @@ def take_pending(S, at: int) -> int:
     return at
 
 
-@njit(cache=True)
+@kernel_jit()
 def ready_rows(S, now: int) -> int:
     """Write the ids of every ready row (due by ``now``, active, not queued) to
     ``S_TMP`` in id order; return how many."""
@@ -207,7 +207,7 @@ def ready_rows(S, now: int) -> int:
     return n
 
 
-@njit(cache=True)
+@kernel_jit()
 def clear_ready(S) -> None:
     """Forget every ready row (to rebuild the structures after a catch-up)."""
     S[S_CELL_ROOT][:] = -1
@@ -217,7 +217,7 @@ def clear_ready(S) -> None:
     S[S_COUNT][C_READY] = 0
 
 
-@njit(cache=True)
+@kernel_jit()
 def _interval(W, g: int, t: int) -> int:
     """Return the index of group ``g``'s last window interval opening at or before
     ``t`` (below ``W_WIN_LO[g]`` when none did)."""
@@ -225,7 +225,7 @@ def _interval(W, g: int, t: int) -> int:
     return lo + np.searchsorted(W[W_WIN_START][lo:hi], t, side="right") - 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def _window_open(W, g: int, t: int) -> bool:
     lo = W[W_WIN_LO][g]
     if lo < 0:
@@ -234,7 +234,7 @@ def _window_open(W, g: int, t: int) -> bool:
     return j >= lo and t < W[W_WIN_END][j]
 
 
-@njit(cache=True)
+@kernel_jit()
 def window_change(W, g: int, t: int) -> int:
     """Return the first instant after ``t`` at which group ``g``'s window opens or
     closes (NEVER: it does not)."""
@@ -247,7 +247,7 @@ def window_change(W, g: int, t: int) -> int:
     return W[W_WIN_START][j + 1] if j + 1 < hi else NEVER
 
 
-@njit(cache=True)
+@kernel_jit()
 def open_groups(W, S, now: int) -> int:
     """Mark which groups a poll at ``now`` may send (``S_GROUP_OPEN``); return how
     many ready rows those groups hold."""
@@ -260,7 +260,7 @@ def open_groups(W, S, now: int) -> int:
     return total
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def device_first(S, d: int, slots: int) -> int:
     """Return the open cell holding device ``d``'s oldest selectable row (-1: none).
 
@@ -277,7 +277,7 @@ def device_first(S, d: int, slots: int) -> int:
     return best
 
 
-@njit(cache=True)
+@kernel_jit()
 def rank_rows(S, now: int, selectable: int, batch: int) -> None:
     """Keep the treaps while ``selectable`` rows exceed half a ``batch`` (building
     them from every ready row when they first do), drop them below."""

@@ -72,6 +72,7 @@ from seqsim.engine.kernel_layout import (
     S_MSGS,
     S_PAIR_FIRST,
     S_PENDING,
+    S_ROOM,
     S_ROWS,
     S_SEL,
     S_STEPS,
@@ -394,6 +395,7 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_FAULT_U] = np.zeros((2, 0), dtype=np.float64)
     state[S_CLAIMS] = np.zeros((rows, 5), dtype=np.int64)
     state[S_BACKLOG] = np.zeros(world.polls + 2, dtype=np.int64)
+    state[S_ROOM] = np.zeros((2, n_devices), dtype=np.int64)
     return tuple(state)
 
 
