@@ -35,6 +35,15 @@ def test_tables_have_the_production_columns() -> None:
     assert "sent_at" in cols["messages"] and "outcome" in cols["messages"]
 
 
+def test_add_devices_keeps_their_order_and_limits() -> None:
+    con = schema.connect()
+    schema.add_devices(con, (f"dev-{i}" for i in (3, 1, 2)), hourly_limit=7, daily_limit=0,
+                       in_flight_limit=5)
+    schema.add_devices(con, [])
+    assert con.execute("SELECT * FROM devices ORDER BY rowid").fetchall() == [
+        ("dev-3", True, 7, 0, 5), ("dev-1", True, 7, 0, 5), ("dev-2", True, 7, 0, 5)]
+
+
 def test_create_tables_is_idempotent() -> None:
     con = schema.connect()
     schema.create_tables(con)

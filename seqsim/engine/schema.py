@@ -231,13 +231,15 @@ def add_devices(
     daily_limit: int = 800,
     in_flight_limit: int = 50,
 ) -> None:
-    """Register sending devices (0 in a limit means unlimited)."""
-    rows = [(d, True, hourly_limit, daily_limit, in_flight_limit) for d in device_ids]
-    if rows:
-        con.executemany(
+    """Register sending devices (0 in a limit means unlimited), in the given order."""
+    ids = list(device_ids)
+    if ids:
+        # One statement with the ids bound as a list: executemany costs DuckDB about
+        # 0.25 ms a row (0.3 s for a 1,250-device fleet on every run).
+        con.execute(
             "INSERT INTO devices (id, is_online, hourly_limit, daily_limit, in_flight_limit) "
-            "VALUES (?, ?, ?, ?, ?)",
-            rows,
+            "SELECT unnest(?::VARCHAR[]), true, ?, ?, ?",
+            [ids, hourly_limit, daily_limit, in_flight_limit],
         )
 
 
