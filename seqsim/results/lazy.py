@@ -21,6 +21,7 @@ import pandas as pd
 
 from seqsim.engine.kernel_tables import KernelTables
 from seqsim.model.scenario import Scenario
+from seqsim.pages import ordinary_pages
 from seqsim.results.query import RunTables
 from seqsim.results.sends import build_sends
 from seqsim.results.waits import Waits
@@ -50,7 +51,8 @@ class RunFrames:
         """Return contract frame ``name`` (``sends``, ``contacts`` or ``timeline``)."""
         with self._lock:  # two threads asking at once build it once
             if name not in self._frames:
-                self._frames[name] = self._build(name)
+                with ordinary_pages():  # the frames' columns are fresh memory too
+                    self._frames[name] = self._build(name)
             return self._frames[name]
 
     def _build(self, name: str) -> pd.DataFrame:

@@ -46,6 +46,7 @@ from seqsim.engine.poll import LEAD_KEY, lead_keys
 from seqsim.engine.wait_log import WaitLog
 from seqsim.errors import ScenarioError
 from seqsim.model.scenario import Scenario
+from seqsim.pages import ordinary_pages
 from seqsim.run.engines import Ran, run_arrivals, run_engine
 from seqsim.run.progress import Progress
 
@@ -121,10 +122,11 @@ def run_shard(scenario: Scenario, engine: str, shards: int, shard: int,
     The shard draws the whole run's arrivals itself (a fraction of a run's
     time) and keeps its own, so nothing but the scenario travels to a worker.
     """
-    world, arrivals = run_arrivals(scenario)
-    devices, part, positions = split_arrivals(arrivals, world, shards, shard)
-    del arrivals
-    ran: Ran = run_engine(registry.get(engine), scenario, devices, part, False, skip_idle)
+    with ordinary_pages():  # a worker process: simulate's context is not there
+        world, arrivals = run_arrivals(scenario)
+        devices, part, positions = split_arrivals(arrivals, world, shards, shard)
+        del arrivals
+        ran: Ran = run_engine(registry.get(engine), scenario, devices, part, False, skip_idle)
     assert ran.causes is not None  # a compiled engine (check_shards)
     return ShardRun(devices, positions, ran.tables, ran.timeline, ran.waits, ran.causes,
                     ran.polls_run, ran.compile_seconds, ran.kernel_seconds)

@@ -19,6 +19,7 @@ from seqsim.errors import ScenarioError
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
 from seqsim.model.size import poll_count
+from seqsim.pages import ordinary_pages
 from seqsim.results.build import build_result
 from seqsim.results.result import Result
 from seqsim.results.waits import Waits
@@ -81,6 +82,13 @@ def simulate(
     elif executor is not None:
         raise ScenarioError("executor: is not valid without shards; expected shards = N "
                             "(or no executor)")
+    with ordinary_pages():
+        return _simulate(scenario, chosen, progress, skip_idle, shards, executor, approximate)
+
+
+def _simulate(scenario: Scenario, chosen: registry.Engine, progress: bool | None, skip_idle: bool,
+         shards: int | None, executor: cf.Executor | None, approximate: bool) -> Result:
+    """Return the :class:`Result` of a checked :func:`simulate` call."""
     wall_start = real_seconds()
     sim = scenario.simulation
     if shards is None:
