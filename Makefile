@@ -11,10 +11,11 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
           -c constraints.txt
 # Bytecode for every installed module and seqsim's own, on both cores. Where
-# PYTHONDONTWRITEBYTECODE is set (many CI images and containers, the machines this project is built on
-# among them) Python never writes it on import, and every process (each CLI call,
-# test worker, shard or sweep worker) compiled some 1,100 modules from source: `import
-# seqsim` took 3.0-3.3 s instead of 0.9-1.1 s. pip's own compile does one file at a time.
+# PYTHONDONTWRITEBYTECODE is set (many CI images and containers, and the machines
+# this project is built on) Python never writes it on import, and every process
+# (each CLI call, test worker, shard or sweep worker) compiled some 1,100 modules
+# from source: `import seqsim` took 3.0-3.3 s instead of 0.9-1.1 s. pip's own
+# compile does one file at a time.
 BYTECODE := $(BIN)/python -m compileall -q -j 0 $(VENV)/lib seqsim > /dev/null
 
 .PHONY: demo test test-deep test-kill fuzz lint bench lab clean
