@@ -22,7 +22,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from numpy._core import multiarray
+try:
+    from numpy._core import multiarray
+except ImportError:  # pragma: no cover - NumPy 1.x (pyproject allows 1.26)
+    from numpy.core import multiarray
 
 __all__ = ["ordinary_pages"]
 
