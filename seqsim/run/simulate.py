@@ -86,8 +86,9 @@ def simulate(
         return _simulate(scenario, chosen, progress, skip_idle, shards, executor, approximate)
 
 
-def _simulate(scenario: Scenario, chosen: registry.Engine, progress: bool | None, skip_idle: bool,
-         shards: int | None, executor: cf.Executor | None, approximate: bool) -> Result:
+def _simulate(scenario: Scenario, chosen: registry.Engine, progress: bool | None,
+              skip_idle: bool, shards: int | None, executor: cf.Executor | None,
+              approximate: bool) -> Result:
     """Return the :class:`Result` of a checked :func:`simulate` call."""
     wall_start = real_seconds()
     sim = scenario.simulation
