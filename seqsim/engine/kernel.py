@@ -259,12 +259,13 @@ def _select(W, S, now: int) -> tuple[int, int]:
 def _fault_rooms(W, S, now: int) -> None:
     """Put in ``S[S_ROOM][0]`` what each device with a selectable row may queue at
     ``now`` (-1: no limit, 0: blocked or offline; an offline device's return is
-    an event)."""
+    an event), and in ``S[S_ROOM][1]`` whether it has a selectable row."""
     stat, C = W[W_STAT], S[S_COUNT]
-    room = S[S_ROOM][0]
+    room, had = S[S_ROOM][0], S[S_ROOM][1]
     for d in range(stat[DEVICES]):
         room[d] = 0
-        if device_first(S, d, stat[DEVICES] + 1) < 0:
+        had[d] = device_first(S, d, stat[DEVICES] + 1) >= 0
+        if not had[d]:
             continue
         back = kf.offline_until(W[W_OFFLINE], d, now)
         if back != NONE:
@@ -290,8 +291,6 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
     rank_rows(S, now + offset, selectable, batch)
     _fault_rooms(W, S, now)
     room, had = S[S_ROOM][0], S[S_ROOM][1]
-    for d in range(room.shape[0]):
-        had[d] = device_first(S, d, slots) >= 0
     taken = 0
     while True:
         c = kf.front_cell(S, room, slots)
