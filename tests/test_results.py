@@ -10,6 +10,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 import seqsim
@@ -404,3 +406,18 @@ def test_result_has_the_new_columns_and_keys(result: Result) -> None:
     assert result.summary["drift_hours_max"] == round(float(sent["drift_hours"].max()), 6)
     assert (sent["drift_hours"] >= 0).all()
     assert result.summary["skipped_steps"] == 0
+
+
+@settings(deadline=None)  # the first example compiles the tally (fresh cache)
+@given(st.lists(st.tuples(st.integers(-1, 2), st.integers(0, 12).map(lambda x: x * 600)
+                          | st.integers(0, 7200)), max_size=120))
+def test_max_sends_in_an_hour_matches_a_direct_count(sends: list[tuple[int, int]]) -> None:
+    """Every send's window counted directly: codes (missing ones, -1, one phone
+    together), seconds apart, ties, windows exactly an hour wide, and phones
+    with more sends than the insertion sort takes."""
+    codes = np.array([c for c, _ in sends], dtype=np.int64)
+    times = np.array([T0 + timedelta(seconds=s) for _, s in sends], dtype="datetime64[us]")
+    direct = max((sum(1 for c2, s2 in sends if c2 == c and s - 3600 < s2 <= s)
+                  for c, s in sends), default=0)
+    assert _max_sends_in_an_hour(codes, times) == direct
+    assert _max_sends_in_an_hour(codes * 10**9, times) == direct  # sparse codes

@@ -11,6 +11,7 @@ import pandas as pd
 from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.engine.tallies import most_in_window
 from seqsim.results.faults import duplicate_sends, fault_metrics
 from seqsim.results.rows import distinct_count, rows_of
 from seqsim.results.steps import queued_at, round_quantiles, unsent_at_end
@@ -146,37 +147,17 @@ def _max_messages_per_hour(
 def _max_sends_in_an_hour(phones: pd.Series | np.ndarray, times: np.ndarray) -> int:
     """Return the most sends one phone got within any half-open hour ``(t - 1h, t]``.
 
-    Vectorised: sort by (phone, time), clamp each gap between consecutive
-    sends to just over an hour (a longer gap separates the same windows, and
-    the clamped running sum stays far from int64 overflow), separate phones
-    by such a gap too, then count each send's window with two searchsorted.
+    ``phones`` are names, or non-negative integer codes naming them; the count
+    is :func:`seqsim.engine.tallies.most_in_window`, one linear pass.
     """
     if not len(times):
         return 0
     is_code = isinstance(phones, np.ndarray) and phones.dtype.kind in "iu"
-    codes = (np.array(phones, dtype=np.int64) if is_code
+    codes = (np.asarray(phones, dtype=np.int64) if is_code
              else pd.factorize(phones)[0].astype(np.int64))
-    micros = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
-    micros -= micros.min()
-    span = int(micros.max()) + 1
-    if codes.min() >= 0 and int(codes.max()) < (2**62) // span:
-        # One sort of packed (phone, time) keys instead of a two-key lexsort,
-        # unpacked into the same arrays (4M sends: no fresh 32 MB temporaries).
-        packed = codes * span
-        packed += micros
-        packed.sort()
-        np.floor_divide(packed, span, out=codes)
-        np.remainder(packed, span, out=micros)
-    else:  # pragma: no cover - a span of centuries
-        order = np.lexsort((micros, codes))
-        codes, micros = codes[order], micros[order]
-    same = codes[1:] == codes[:-1]
-    if not (same & (np.diff(micros) < HOUR_US)).any():
-        return 1  # no phone got two sends within an hour
-    apart = HOUR_US + 1
-    gaps = np.minimum(np.diff(micros), apart)
-    gaps[codes[1:] != codes[:-1]] = apart
-    key = np.r_[np.int64(0), np.cumsum(gaps, dtype=np.int64)]
-    upto = np.searchsorted(key, key, side="right")
-    before = np.searchsorted(key, key - HOUR_US, side="right")
-    return int((upto - before).max())
+    if codes.min() < 0 or codes.max() > 2 * len(codes) + 1024:
+        # Missing phones (-1, counted as one phone as before) or sparse codes:
+        # renumber densely, as the count allocates one slot per code.
+        codes = np.unique(codes, return_inverse=True)[1].astype(np.int64).ravel()
+    micros = np.asarray(times, dtype="datetime64[us]").view(np.int64)
+    return int(most_in_window(codes, micros, int(codes.max()) + 1, HOUR_US))
