@@ -22,6 +22,7 @@ from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.kernel_world import Codes
 from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame, column_types
+from seqsim.engine.tallies import gather_rows
 
 __all__ = ["BUILT", "ERROR_NAMES", "OUTCOME_NAMES", "STATUS_NAMES", "Final", "KernelTables",
            "final_columns", "timeline_frame"]
@@ -251,14 +252,16 @@ def _messages(codes: Codes, make: _Columns, R: np.ndarray, M: np.ndarray) -> pd.
     """Return the ``messages`` frame of messages ``M`` (their rows in ``R``)."""
     rows = M["row"]
     outcome = M["outcome"]
-    steps = R["step"][rows]
+    lead, sequence, step, day = (np.empty(len(rows), dtype=np.int32) for _ in range(4))
+    gather_rows(R, np.ascontiguousarray(rows), codes.sequence_ids.astype(np.int32),
+                codes.step_ids.astype(np.int32), lead, sequence, step, day)
     return pd.DataFrame({
         "id": np.arange(1, len(rows) + 1, dtype=np.int64),
         "sequence_contact_id": np.add(rows, 1, dtype=np.int64),
-        "contact_phone": make.names(codes.phones, R["lead"][rows]),
-        "sequence_id": codes.sequence_ids.astype(np.int32)[R["seq"][rows]],
-        "sequence_stepid": codes.step_ids.astype(np.int32)[steps],
-        "day_number": R["day"][rows],
+        "contact_phone": make.names(codes.phones, lead),
+        "sequence_id": sequence,
+        "sequence_stepid": step,
+        "day_number": day,
         "device_id": make.names(codes.devices, M["dev"]),
         "due_at": make.times(M["due"]),
         "queued_at": make.times(M["queued"]),

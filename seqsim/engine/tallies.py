@@ -1,9 +1,10 @@
-"""Compiled tallies over a finished run's integer columns, for its summary.
+"""Compiled passes over a finished run's columns, for its tables and summary.
 
-A big run's summary makes a few passes over millions of sends whose NumPy
-form is a sort (or several full-length temporaries); written as loops over
-the integer codes they are one linear pass. Each function takes plain int64
-arrays, so every engine's tables go through the same code.
+A big run's results make a few passes over millions of rows whose NumPy
+form is a sort, several full-length temporaries or one strided gather per
+column; written as loops they are one linear pass. :func:`most_in_window`
+takes plain int64 arrays, so every engine's tables go through the same code;
+:func:`gather_rows` reads the compiled engine's row records.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["compile_tallies", "most_in_window"]
+from seqsim.engine.kernel_layout import ROW_DTYPE
+
+__all__ = ["compile_tallies", "gather_rows", "most_in_window"]
 
 #: Groups up to this size are sorted by insertion (a phone's few sends);
 #: larger ones by NumPy's sort, so a trace with one busy phone stays n log n.
@@ -69,7 +72,29 @@ def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int
     return most
 
 
+@njit(cache=True)
+def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
+                step_ids: np.ndarray, lead: np.ndarray, sequence: np.ndarray,
+                step: np.ndarray, day: np.ndarray) -> None:
+    """Write, per message, its row's lead code, ``sequence_id``, ``sequence_stepid``
+    and ``day_number`` into ``lead``, ``sequence``, ``step`` and ``day``.
+
+    ``R``: the row records (:data:`~seqsim.engine.kernel_layout.ROW_DTYPE`);
+    ``rows``: each message's row; ``sequence_ids`` / ``step_ids``: the ids by
+    the kernel's codes. One read of each message's record, where four NumPy
+    gathers would read it four times.
+    """
+    for j in range(rows.shape[0]):
+        r = R[rows[j]]
+        lead[j] = r["lead"]
+        sequence[j] = sequence_ids[r["seq"]]
+        step[j] = step_ids[r["step"]]
+        day[j] = r["day"]
+
+
 def compile_tallies() -> None:
-    """Compile the tallies (or load them from the cache) on one value."""
+    """Compile these passes (or load them from the cache) on one value."""
     one = np.zeros(1, dtype=np.int64)
     most_in_window(one, one, 1, 1)
+    ints = np.zeros(1, dtype=np.int32)
+    gather_rows(np.zeros(1, dtype=ROW_DTYPE), ints, ints, ints, ints, ints, ints, ints)
