@@ -22,7 +22,7 @@ from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.kernel_world import Codes
 from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame, column_types
-from seqsim.engine.tallies import gather_rows
+from seqsim.engine.tallies import gather_rows, row_codes
 
 __all__ = ["BUILT", "ERROR_NAMES", "OUTCOME_NAMES", "STATUS_NAMES", "Final", "KernelTables",
            "final_columns", "timeline_frame"]
@@ -225,25 +225,26 @@ def _lead_table(codes: Codes, make: _Columns, lead_trig: np.ndarray,
 def _contacts(codes: Codes, make: _Columns, R: np.ndarray) -> pd.DataFrame:
     """Return the ``sequence_contacts`` frame of rows ``R``."""
     n = len(R)
-    claimed = R["claimed_at"] != NONE
+    # The tables' id columns are int32: the few ids cast, then looked up per row.
+    sequence_id, stepid, lead, step, dev, processing, status, error = row_codes(
+        R, codes.sequence_ids.astype(np.int32), codes.step_ids.astype(np.int32))
     return pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
-        # The tables' id columns are int32: cast the few ids, then gather.
-        "sequence_id": codes.sequence_ids.astype(np.int32)[R["seq"]],
-        "contact_phone": make.names(codes.phones, R["lead"]),
+        "sequence_id": sequence_id,
+        "contact_phone": make.names(codes.phones, lead),
         "contact_name": make.missing(n),
         "current_step": make.ints(R["day"]),
-        "status": make.names(STATUS_NAMES, R["status"]),
-        "current_trigger": make.names(codes.step_triggers, R["step"]),
+        "status": make.names(STATUS_NAMES, status),
+        "current_trigger": make.names(codes.step_triggers, step),
         "next_trigger_time": make.times(R["due"]),
-        "sequence_stepid": codes.step_ids.astype(np.int32)[R["step"]],
-        "assigned_device_id": make.names(codes.devices, R["dev"]),
-        "processing_device_id": make.names(codes.devices, np.where(claimed, R["dev"], -1)),
+        "sequence_stepid": stepid,
+        "assigned_device_id": make.names(codes.devices, dev),
+        "processing_device_id": make.names(codes.devices, processing),
         "processing_started_at": make.times(R["claimed_at"]),
         "completed_at": make.times(R["completed_at"]),
         "failed_at": make.times(R["failed_at"]),
         "retry_count": make.ints(R["retry"]),
-        "last_error": make.names(ERROR_NAMES, R["error"] - 1),
+        "last_error": make.names(ERROR_NAMES, error),
         "created_at": make.times(R["created"]),
     }, copy=False)
 

@@ -4,7 +4,7 @@ A big run's results make a few passes over millions of rows whose NumPy
 form is a sort, several full-length temporaries or one strided gather per
 column; written as loops they are one linear pass. :func:`most_in_window`
 takes plain int64 arrays, so every engine's tables go through the same code;
-:func:`gather_rows` reads the compiled engine's row records.
+:func:`gather_rows` and :func:`row_codes` read the compiled engine's row records.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from seqsim.engine.kernel_layout import ROW_DTYPE
+from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
-__all__ = ["compile_tallies", "gather_rows", "most_in_window"]
+__all__ = ["compile_tallies", "gather_rows", "most_in_window", "row_codes"]
 
 #: Groups up to this size are sorted by insertion (a phone's few sends);
 #: larger ones by NumPy's sort, so a trace with one busy phone stays n log n.
@@ -92,9 +92,39 @@ def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
         day[j] = r["day"]
 
 
+@njit(cache=True)
+def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
+              step_ids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return, per row record (:data:`~seqsim.engine.kernel_layout.ROW_DTYPE`), its
+    ``sequence_id``, ``sequence_stepid``, lead, step, device, processing device
+    (-1 unless claimed), status and error - 1 (-1: none), as contiguous arrays
+    (int32; int8 for the last two): one read of the records, where a NumPy gather or comparison per
+    column reads all of them (80 bytes each) again.
+    """
+    n = R.shape[0]
+    # One array each (not one block): a column that pandas narrows is freed.
+    sequence, stepid = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    lead, step = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    dev, processing = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    status, error = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
+    for i in range(n):
+        r = R[i]
+        sequence[i] = sequence_ids[r["seq"]]
+        stepid[i] = step_ids[r["step"]]
+        lead[i] = r["lead"]
+        step[i] = r["step"]
+        dev[i] = r["dev"]
+        processing[i] = r["dev"] if r["claimed_at"] != NONE else -1
+        status[i] = r["status"]
+        error[i] = r["error"] - 1
+    return sequence, stepid, lead, step, dev, processing, status, error
+
+
 def compile_tallies() -> None:
     """Compile these passes (or load them from the cache) on one value."""
     one = np.zeros(1, dtype=np.int64)
     most_in_window(one, one, 1, 1)
     ints = np.zeros(1, dtype=np.int32)
-    gather_rows(np.zeros(1, dtype=ROW_DTYPE), ints, ints, ints, ints, ints, ints, ints)
+    records = np.zeros(1, dtype=ROW_DTYPE)
+    gather_rows(records, ints, ints, ints, ints, ints, ints, ints)
+    row_codes(records, ints, ints)
