@@ -23,6 +23,7 @@ from seqsim.engine.rules import (
     Schedule,
 )
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.engine.tallies import group_order
 from seqsim.model.policy import PolicyConfig
 from seqsim.units import HOUR_US
 
@@ -156,7 +157,7 @@ class _Ordered:
 
     def __init__(self, rows: pd.DataFrame, pairs: np.ndarray, day_number: np.ndarray) -> None:
         self.rows = rows
-        self.position = np.lexsort((day_number, pairs))  # each sorted row's place in rows
+        self.position = _pair_day_order(pairs, day_number)  # each sorted row's place in rows
         pair = pairs[self.position]
         #: Each pair's last row in the order.
         self.latest = np.r_[pair[1:] != pair[:-1], True]
@@ -176,6 +177,15 @@ class _Ordered:
         if isinstance(column.dtype, np.dtype):
             return column.to_numpy()[self.position]
         return column.array.take(self.position).to_numpy()
+
+
+def _pair_day_order(pairs: np.ndarray, day_number: np.ndarray) -> np.ndarray:
+    """Return ``np.lexsort((day_number, pairs))``: a counting sort when the pair
+    codes are dense (:func:`seqsim.engine.tallies.group_order`, linear), else the sort."""
+    if len(pairs) and pairs.min() >= 0 and int(pairs.max()) < 2 * len(pairs) + 1024:
+        return group_order(pairs.astype(np.int64, copy=False), int(pairs.max()) + 1,
+                           day_number.astype(np.int64, copy=False))
+    return np.lexsort((day_number, pairs))
 
 
 def _wrong_step(rows: pd.DataFrame, of_step: _StepValues) -> list[str]:

@@ -1,10 +1,11 @@
-"""Compiled passes over a finished run's columns, for its tables and summary.
+"""Compiled passes over a finished run's columns, for its tables, checks and summary.
 
 A big run's results make a few passes over millions of rows whose NumPy
 form is a sort, several full-length temporaries or one strided gather per
 column; written as loops they are one linear pass. :func:`most_in_window`
-takes plain int64 arrays, so every engine's tables go through the same code;
-:func:`gather_rows` and :func:`row_codes` read the compiled engine's row records.
+and :func:`group_order` take plain integer arrays, so every engine's tables
+go through the same code; :func:`gather_rows` and :func:`row_codes` read the
+compiled engine's row records.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from numba import njit
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
-__all__ = ["compile_tallies", "gather_rows", "most_in_window", "row_codes"]
+__all__ = ["compile_tallies", "gather_rows", "group_order", "most_in_window", "row_codes"]
 
 #: Groups up to this size are sorted by insertion (a phone's few sends);
 #: larger ones by NumPy's sort, so a trace with one busy phone stays n log n.
@@ -34,6 +35,23 @@ def _sort_small(values: np.ndarray, lo: int, hi: int) -> None:
 
 
 @njit(cache=True)
+def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the positions of ``keys`` (codes in ``[0, n_keys)``) ordered by key,
+    stably (a counting sort), and where each key's positions start (``n_keys + 1``)."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for j in range(keys.shape[0]):
+        start[keys[j] + 1] += 1
+    for c in range(n_keys):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(keys.shape[0], dtype=np.int64)
+    for j in range(keys.shape[0]):
+        order[fill[keys[j]]] = j
+        fill[keys[j]] += 1
+    return order, start
+
+
+@njit(cache=True)
 def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int) -> int:
     """Return the most ``times`` one key has within any half-open window
     ``(t - window, t]`` (0 when there are none).
@@ -42,19 +60,10 @@ def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int
     The times are grouped by key with a counting sort (linear), each group
     sorted, then counted with two pointers.
     """
-    n = keys.shape[0]
-    if n == 0:
+    if keys.shape[0] == 0:
         return 0
-    start = np.zeros(n_keys + 1, dtype=np.int64)
-    for j in range(n):
-        start[keys[j] + 1] += 1
-    for c in range(n_keys):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    grouped = np.empty(n, dtype=np.int64)
-    for j in range(n):
-        grouped[fill[keys[j]]] = times[j]
-        fill[keys[j]] += 1
+    order, start = _key_order(keys, n_keys)
+    grouped = times[order]
     most = 0
     for c in range(n_keys):
         lo, hi = start[c], start[c + 1]
@@ -70,6 +79,29 @@ def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int
                 first += 1
             most = max(most, j - first + 1)
     return most
+
+
+@njit(cache=True)
+def group_order(keys: np.ndarray, n_keys: int, within: np.ndarray) -> np.ndarray:
+    """Return the positions of ``keys`` ordered by key, then by ``within``, then
+    by position: ``np.lexsort((within, keys))`` in linear time for codes in
+    ``[0, n_keys)`` whose groups are small (each is sorted on its own)."""
+    order, start = _key_order(keys, n_keys)
+    for c in range(n_keys):
+        lo, hi = start[c], start[c + 1]
+        if hi - lo <= _SMALL_GROUP:
+            # Insertion sort, moving only past strictly greater values: stable.
+            for j in range(lo + 1, hi):
+                p = order[j]
+                i = j - 1
+                while i >= lo and within[order[i]] > within[p]:
+                    order[i + 1] = order[i]
+                    i -= 1
+                order[i + 1] = p
+        else:
+            part = order[lo:hi].copy()
+            order[lo:hi] = part[np.argsort(within[part], kind="mergesort")]
+    return order
 
 
 @njit(cache=True)
@@ -124,6 +156,7 @@ def compile_tallies() -> None:
     """Compile these passes (or load them from the cache) on one value."""
     one = np.zeros(1, dtype=np.int64)
     most_in_window(one, one, 1, 1)
+    group_order(one, 1, one)
     ints = np.zeros(1, dtype=np.int32)
     records = np.zeros(1, dtype=ROW_DTYPE)
     gather_rows(records, ints, ints, ints, ints, ints, ints, ints)
