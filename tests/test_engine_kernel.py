@@ -17,6 +17,7 @@ from numba.core.errors import TypingError
 import seqsim
 from seqsim.engine import kernel_cache
 from seqsim.engine.kernel_jit import kernel_jit
+from seqsim.engine.kernel_world import _leads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +105,17 @@ def test_a_kernel_function_that_allocates_does_not_compile() -> None:
     # A guard for kernel_jit's promise: without the runtime nothing can own new memory.
     with pytest.raises(TypingError, match="Only accept returning of array passed into"):
         _allocates(3)
+
+
+@pytest.mark.parametrize("phones", [["+1", "+2", "+3", "+4"], ["+1", "+3", "+2", "+4"],
+                                    ["+1", "+2", "+2", "+4"], ["+1"]])
+def test_leads_numbered_as_factorize_numbers_them(phones: list[str]) -> None:
+    """Phones in increasing order skip the hashing; the leads come out the same."""
+    arrivals = pd.DataFrame({
+        "time": pd.to_datetime(["2025-07-01"] * len(phones)).astype("datetime64[us]"),
+        "phone": pd.array(phones, dtype="str"),
+        "trigger": "cold", "device_id": "device-1", "timezone": "UTC"})
+    hashed = arrivals.assign(phone=arrivals["phone"].astype(object))
+    fast, slow = (_leads(a, len(phones), ["device-1"]) for a in (arrivals, hashed))
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

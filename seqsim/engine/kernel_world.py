@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from seqsim.engine.kernel_devices import DEVICE_COLUMNS, LAST_SEND
 from seqsim.engine.kernel_layout import (
@@ -196,10 +198,14 @@ def _midnights(scenario: Scenario) -> np.ndarray:
 def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     """Return per arrival its lead code, and per lead its phone, device, rank,
     first arrival, zone and key (only the ``n`` arrivals the run enrols count)."""
-    phones = arrivals["phone"].to_numpy(dtype=object)[:n]
-    codes, uniques = pd.factorize(phones)
-    _, first = np.unique(codes, return_index=True)  # each lead's first arrival
-    uniques = np.asarray(uniques, dtype=object)
+    column = arrivals["phone"].iloc[:n]
+    if _increasing(column):  # generated leads: one arrival each, in phone order
+        uniques = column.to_numpy(dtype=object)
+        codes = first = np.arange(n, dtype=np.int64)
+    else:
+        codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+        _, first = np.unique(codes, return_index=True)  # each lead's first arrival
+        uniques = np.asarray(uniques, dtype=object)
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
     # Device names factorized, not turned into a Python string per arrival.
@@ -211,6 +217,19 @@ def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     zone_of, zones = _lead_zones(arrivals, n, first)
     keys = lead_keys(arrivals.iloc[:n], codes)[first]
     return codes.astype(np.int64), uniques, lead_dev, rank, times, zone_of, zones, keys
+
+
+def _increasing(phones: pd.Series) -> bool:
+    """Return whether every phone is present and sorts after the one before: then
+    each is a lead of its own, numbered in arrival order, as ``pd.factorize``
+    would number them (generated leads are; checked in Arrow, without hashing a
+    million strings)."""
+    if getattr(phones.dtype, "storage", None) != "pyarrow":
+        return False
+    arrow = pa.array(phones.array)
+    if len(arrow) < 2 or arrow.null_count:
+        return False
+    return bool(pc.all(pc.greater(arrow[1:], arrow[:-1])).as_py())
 
 
 def _lead_zones(arrivals: pd.DataFrame, n: int, first: np.ndarray
