@@ -93,7 +93,6 @@ from seqsim.engine.kernel_layout import (
     ROWS_PER_ENTRY,
     S_BACKLOG,
     S_BLOCKED_UNTIL,
-    S_CELL_ROOT,
     S_CLAIMS,
     S_COUNT,
     S_DAY_RING,
@@ -131,6 +130,7 @@ from seqsim.engine.kernel_order import skew_merge, treap_rank
 from seqsim.engine.kernel_ready import (
     backlog_add,
     backlog_at,
+    cell_min,
     cell_pop,
     device_first,
     first_pending,
@@ -234,7 +234,7 @@ def _select(W, S, now: int) -> tuple[int, int]:
             continue
         room = _room_on(W, S, d, now)
         while room != 0 and c >= 0:
-            i = S[S_CELL_ROOT][c]
+            i = cell_min(S, c)
             if cut and not _in_batch(S, i, batch):
                 break
             sel[chosen] = cell_pop(S, c)
@@ -294,7 +294,7 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
     taken = 0
     while True:
         c = kf.front_cell(S, room, slots)
-        if c < 0 or (cut and not _in_batch(S, S[S_CELL_ROOT][c], batch)):
+        if c < 0 or (cut and not _in_batch(S, cell_min(S, c), batch)):
             break
         i = cell_pop(S, c)
         sel[taken] = i

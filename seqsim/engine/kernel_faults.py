@@ -57,8 +57,6 @@ from seqsim.engine.kernel_layout import (
     NONE,
     RELEASED_CLAIM,
     S_BACKLOG,
-    S_CELL_COUNT,
-    S_CELL_ROOT,
     S_CLAIMS,
     S_COUNT,
     S_FAULT_U,
@@ -72,10 +70,12 @@ from seqsim.engine.kernel_layout import (
     W_OFFLINE,
     W_STAT,
 )
-from seqsim.engine.kernel_order import before, skew_merge
+from seqsim.engine.kernel_order import before
 from seqsim.engine.kernel_ready import (
     backlog_add,
+    cell_min,
     cell_pop,
+    cell_push,
     device_first,
     due_poll,
     make_due,
@@ -131,7 +131,7 @@ def withdraw(W, S, i: int) -> None:
         backlog_add(stat, S[S_BACKLOG], R[i]["due"], -1)
     if _unlink_pending(stat, S[S_COUNT], R, links, S[S_PENDING], i):
         return
-    roots, tmp = S[S_CELL_ROOT], S[S_TMP]
+    tmp = S[S_TMP]
     c = links[i]["cell"]
     n = 0
     while True:
@@ -141,10 +141,7 @@ def withdraw(W, S, i: int) -> None:
         tmp[n] = j
         n += 1
     for q in range(n):
-        j = tmp[q]
-        links[j]["left"] = links[j]["right"] = -1
-        roots[c] = skew_merge(R, links, roots[c], j)
-        S[S_CELL_COUNT][c] += 1
+        cell_push(S, c, tmp[q])
     take(S, i)
 
 
@@ -284,14 +281,17 @@ def offline_until(windows, d: int, now: int) -> int:
 def front_cell(S, room: np.ndarray, slots: int) -> int:
     """Return the open cell holding the oldest selectable row of a device with room
     (-1: none)."""
-    R, roots = S[S_ROWS], S[S_CELL_ROOT]
-    best = -1
+    R = S[S_ROWS]
+    best, oldest = -1, -1
     for d in range(room.shape[0]):
         if room[d] == 0:
             continue
         c = device_first(S, d, slots)
-        if c >= 0 and (best < 0 or before(R, roots[c], roots[best])):
-            best = c
+        if c < 0:
+            continue
+        i = cell_min(S, c)
+        if oldest < 0 or before(R, i, oldest):
+            best, oldest = c, i
     return best
 
 

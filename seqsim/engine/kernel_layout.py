@@ -68,7 +68,10 @@ S_LEAD_QUEUED = 26
 S_LINKS = 27
 # Scratch of the faulty selection: each device's room, and whether it had a selectable row.
 S_ROOM = 28
-STATE_ARRAYS = 29
+# Each cell's run of ready rows in order (seqsim.engine.kernel_ready.cell_push): its
+# first and last row (-1: empty), rows linked through ``right``.
+S_CELL_RUN = 29
+STATE_ARRAYS = 30
 CLAIM_ROW, CLAIM_AT, CLAIM_RETRY, CLAIM_KIND, CLAIM_RELEASED = 0, 1, 2, 3, 4
 #: State arrays sized by the rows / the messages (they grow together).
 ROW_SIZED = (S_ROWS, S_LINKS, S_TMP, S_SEL)

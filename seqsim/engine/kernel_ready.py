@@ -8,8 +8,11 @@ pair, since a poll sees only the groups whose window is open) and per
 *cell* (a group's rows on one device), in two structures
 (:mod:`seqsim.engine.kernel_order`):
 
-- a skew heap per cell, so a device with room takes its oldest rows and a
-  device over a limit costs nothing, however many rows wait on it;
+- per cell, a run of rows in order and a skew heap for the rest, so a
+  device with room takes its oldest rows and a device over a limit costs
+  nothing, however many rows wait on it (rows mostly become ready in order:
+  appending to the run touches one row, where the heap's merge walked a
+  path of rows, each a cache miss);
 - a treap per group, so a row's rank among every selectable row says
   whether it falls inside the poll's ``batch_size``, rows of capped devices
   included (they take batch slots, as in production). Ranks matter only
@@ -40,6 +43,7 @@ from seqsim.engine.kernel_layout import (
     S_BACKLOG,
     S_CELL_COUNT,
     S_CELL_ROOT,
+    S_CELL_RUN,
     S_COUNT,
     S_GROUP_COUNT,
     S_GROUP_OPEN,
@@ -59,19 +63,44 @@ from seqsim.engine.kernel_layout import (
 from seqsim.engine.kernel_order import before, skew_merge, treap_delete, treap_insert
 from seqsim.engine.rules import first_poll_at_or_after
 
-__all__ = ["backlog_add", "backlog_at", "cell_pop", "clear_ready", "device_first", "due_poll",
-           "first_pending", "make_due", "open_groups", "promote", "rank_rows", "ready_push",
-           "ready_rows", "take", "take_pending", "window_change"]
+__all__ = ["backlog_add", "backlog_at", "cell_min", "cell_pop", "cell_push", "clear_ready",
+           "device_first", "due_poll", "first_pending", "make_due", "open_groups", "promote",
+           "rank_rows", "ready_push", "ready_rows", "take", "take_pending", "window_change"]
+
+
+@kernel_jit(inline="always")
+def cell_push(S, c: int, i: int) -> None:
+    """Add row ``i`` to cell ``c``: at the end of the cell's run when it sorts after
+    the run's last row (the usual case), else into the cell's heap."""
+    R, links, run = S[S_ROWS], S[S_LINKS], S[S_CELL_RUN]
+    links[i]["left"] = links[i]["right"] = -1
+    last = run[1, c]
+    if last < 0:
+        run[0, c] = run[1, c] = i
+    elif before(R, last, i):
+        links[last]["right"] = i
+        run[1, c] = i
+    else:
+        S[S_CELL_ROOT][c] = skew_merge(R, links, S[S_CELL_ROOT][c], i)
+    S[S_CELL_COUNT][c] += 1
+
+
+@kernel_jit(inline="always")
+def cell_min(S, c: int) -> int:
+    """Return cell ``c``'s oldest row (-1: none): its run's first row or its heap's
+    root, whichever production's order puts first."""
+    top, first = S[S_CELL_ROOT][c], S[S_CELL_RUN][0, c]
+    if top < 0 or (first >= 0 and before(S[S_ROWS], first, top)):
+        return first
+    return top
 
 
 @kernel_jit(inline="always")
 def ready_push(S, i: int) -> None:
-    """Add row ``i`` to the ready rows (its cell's heap and its group's treap)."""
+    """Add row ``i`` to the ready rows (its cell and its group's treap)."""
     R, links = S[S_ROWS], S[S_LINKS]
     c, g = links[i]["cell"], links[i]["group"]
-    links[i]["left"] = links[i]["right"] = -1
-    S[S_CELL_ROOT][c] = skew_merge(R, links, S[S_CELL_ROOT][c], i)
-    S[S_CELL_COUNT][c] += 1
+    cell_push(S, c, i)
     if S[S_COUNT][C_RANKED]:
         S[S_TREAP_ROOT][g] = treap_insert(R, links, S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] += 1
@@ -82,9 +111,15 @@ def ready_push(S, i: int) -> None:
 def cell_pop(S, c: int) -> int:
     """Remove and return the oldest row of cell ``c`` from the cell (not yet from
     its group: see :func:`take`)."""
-    R, links, roots = S[S_ROWS], S[S_LINKS], S[S_CELL_ROOT]
-    i = roots[c]
-    roots[c] = skew_merge(R, links, np.int64(links[i]["left"]), np.int64(links[i]["right"]))
+    R, links, roots, run = S[S_ROWS], S[S_LINKS], S[S_CELL_ROOT], S[S_CELL_RUN]
+    i = cell_min(S, c)
+    if i == run[0, c]:
+        run[0, c] = links[i]["right"]
+        if run[0, c] < 0:
+            run[1, c] = -1
+    else:
+        roots[c] = skew_merge(R, links, np.int64(links[i]["left"]),
+                              np.int64(links[i]["right"]))
     S[S_CELL_COUNT][c] -= 1
     return i
 
@@ -155,16 +190,20 @@ def make_due(W, S, i: int, now: int) -> None:
 @kernel_jit()
 def promote(W, S, now: int) -> None:
     """Make the pending rows due by ``now`` (a poll instant) ready."""
-    stat, heads, C, links = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_LINKS]
+    stat, heads, C, links, tmp = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_LINKS], S[S_TMP]
     k = (now - stat[START]) // stat[POLL]
     for b in range(C[C_PROMOTED], min(k, stat[TOTAL] - 1) + 1):
-        i = heads[b]
+        n, i = 0, heads[b]
         heads[b] = -1
         while i >= 0:
-            nxt = links[i]["left"]
-            C[C_PENDING] -= 1
-            ready_push(S, i)
-            i = nxt
+            tmp[n] = i
+            n += 1
+            i = links[i]["left"]
+        C[C_PENDING] -= n
+        # A bucket chains its rows newest first: pushed oldest first, they mostly
+        # sort after their cell's run and join it (cell_push).
+        for j in range(n - 1, -1, -1):
+            ready_push(S, tmp[j])
     C[C_PROMOTED] = max(C[C_PROMOTED], k + 1)
 
 
@@ -211,6 +250,7 @@ def ready_rows(S, now: int) -> int:
 def clear_ready(S) -> None:
     """Forget every ready row (to rebuild the structures after a catch-up)."""
     S[S_CELL_ROOT][:] = -1
+    S[S_CELL_RUN][:] = -1
     S[S_CELL_COUNT][:] = 0
     S[S_TREAP_ROOT][:] = -1
     S[S_GROUP_COUNT][:] = 0
@@ -266,14 +306,15 @@ def device_first(S, d: int, slots: int) -> int:
 
     ``slots`` is the number of device slots per group (devices + 1).
     """
-    R, roots, is_open = S[S_ROWS], S[S_CELL_ROOT], S[S_GROUP_OPEN]
-    best = -1
+    R, is_open = S[S_ROWS], S[S_GROUP_OPEN]
+    best, oldest = -1, -1
     for g in range(is_open.shape[0]):
-        c = g * slots + d
-        if not is_open[g] or roots[c] < 0:
+        if not is_open[g]:
             continue
-        if best < 0 or before(R, roots[c], roots[best]):
-            best = c
+        c = g * slots + d
+        i = cell_min(S, c)
+        if i >= 0 and (oldest < 0 or before(R, i, oldest)):
+            best, oldest = c, i
     return best
 
 

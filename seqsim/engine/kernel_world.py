@@ -55,6 +55,7 @@ from seqsim.engine.kernel_layout import (
     S_BLOCKED_UNTIL,
     S_CELL_COUNT,
     S_CELL_ROOT,
+    S_CELL_RUN,
     S_CLAIMS,
     S_COUNT,
     S_DAY_RING,
@@ -390,6 +391,7 @@ def new_state(world: World, n_devices: int) -> tuple:
     cells = world.groups * (n_devices + 1)
     state[S_CELL_ROOT] = np.full(cells, -1, dtype=np.int64)
     state[S_CELL_COUNT] = np.zeros(cells, dtype=np.int64)
+    state[S_CELL_RUN] = np.full((2, cells), -1, dtype=np.int64)
     state[S_TREAP_ROOT] = np.full(world.groups, -1, dtype=np.int64)
     state[S_GROUP_COUNT] = np.zeros(world.groups, dtype=np.int64)
     state[S_GROUP_OPEN] = np.zeros(world.groups, dtype=np.int64)
