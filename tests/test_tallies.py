@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
-from seqsim.engine.tallies import gather_rows, group_order, row_codes
+from seqsim.engine.tallies import gather_rows, group_order, most_in_window, row_codes
 
 
 @settings(deadline=None)  # the first example may compile (a fresh cache)
@@ -44,3 +45,11 @@ def test_gather_rows_follows_each_message_to_its_row() -> None:
                 np.array([10, 11], dtype=np.int32), np.array([20, 21, 22], dtype=np.int32), *out)
     assert [o.tolist() for o in out] == [[9, 7, 7, 8], [11, 11, 11, 10], [21, 22, 22, 20],
                                          [3, 6, 6, 1]]
+
+
+def test_keys_outside_the_range_are_refused() -> None:
+    keys = np.array([0, 4], dtype=np.int64)
+    with pytest.raises(ValueError, match="outside"):
+        group_order(keys, 4, keys)
+    with pytest.raises(ValueError, match="outside"):
+        most_in_window(keys - 1, keys, 4, 1)

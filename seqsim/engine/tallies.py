@@ -37,9 +37,15 @@ def _sort_small(values: np.ndarray, lo: int, hi: int) -> None:
 @njit(cache=True)
 def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the positions of ``keys`` (codes in ``[0, n_keys)``) ordered by key,
-    stably (a counting sort), and where each key's positions start (``n_keys + 1``)."""
+    stably (a counting sort), and where each key's positions start (``n_keys + 1``).
+
+    Raises:
+        ValueError: a key outside ``[0, n_keys)``.
+    """
     start = np.zeros(n_keys + 1, dtype=np.int64)
     for j in range(keys.shape[0]):
+        if keys[j] < 0 or keys[j] >= n_keys:  # compiled code does not check bounds
+            raise ValueError("a key is outside [0, n_keys)")
         start[keys[j] + 1] += 1
     for c in range(n_keys):
         start[c + 1] += start[c]
