@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
-from seqsim.engine.tallies import gather_rows, group_order, most_in_window, row_codes
+from seqsim.engine.tallies import dense_keys, gather_rows, group_order, most_in_window, row_codes
 
 
 @settings(deadline=None)  # the first example may compile (a fresh cache)
@@ -40,9 +40,8 @@ def test_row_codes_read_each_field() -> None:
 
 
 def test_gather_rows_follows_each_message_to_its_row() -> None:
-    out = [np.zeros(4, dtype=np.int32) for _ in range(4)]
-    gather_rows(_records(), np.array([2, 0, 0, 1], dtype=np.int32),
-                np.array([10, 11], dtype=np.int32), np.array([20, 21, 22], dtype=np.int32), *out)
+    out = gather_rows(_records(), np.array([2, 0, 0, 1], dtype=np.int32),
+                      np.array([10, 11], dtype=np.int32), np.array([20, 21, 22], dtype=np.int32))
     assert [o.tolist() for o in out] == [[9, 7, 7, 8], [11, 11, 11, 10], [21, 22, 22, 20],
                                          [3, 6, 6, 1]]
 
@@ -53,3 +52,10 @@ def test_keys_outside_the_range_are_refused() -> None:
         group_order(keys, 4, keys)
     with pytest.raises(ValueError, match="outside"):
         most_in_window(keys - 1, keys, 4, 1)
+
+
+def test_dense_keys_counts_slots_only_for_dense_non_negative_codes() -> None:
+    assert dense_keys(np.array([0, 3, 3], dtype=np.int64)) == 4
+    assert dense_keys(np.array([-1, 3], dtype=np.int64)) is None  # a missing phone
+    assert dense_keys(np.array([0, 2 * 2 + 1024], dtype=np.int64)) is None  # sparse
+    assert dense_keys(np.array([], dtype=np.int64)) is None

@@ -23,7 +23,7 @@ from seqsim.engine.rules import (
     Schedule,
 )
 from seqsim.engine.schema import contact_pair_codes
-from seqsim.engine.tallies import group_order
+from seqsim.engine.tallies import dense_keys, group_order
 from seqsim.model.policy import PolicyConfig
 from seqsim.units import HOUR_US
 
@@ -182,10 +182,11 @@ class _Ordered:
 def _pair_day_order(pairs: np.ndarray, day_number: np.ndarray) -> np.ndarray:
     """Return ``np.lexsort((day_number, pairs))``: a counting sort when the pair
     codes are dense (:func:`seqsim.engine.tallies.group_order`, linear), else the sort."""
-    if len(pairs) and pairs.min() >= 0 and int(pairs.max()) < 2 * len(pairs) + 1024:
-        return group_order(pairs.astype(np.int64, copy=False), int(pairs.max()) + 1,
-                           day_number.astype(np.int64, copy=False))
-    return np.lexsort((day_number, pairs))
+    n_keys = dense_keys(pairs)
+    if n_keys is None:
+        return np.lexsort((day_number, pairs))
+    return group_order(pairs.astype(np.int64, copy=False), n_keys,
+                       day_number.astype(np.int64, copy=False))
 
 
 def _wrong_step(rows: pd.DataFrame, of_step: _StepValues) -> list[str]:

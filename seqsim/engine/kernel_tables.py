@@ -253,9 +253,9 @@ def _messages(codes: Codes, make: _Columns, R: np.ndarray, M: np.ndarray) -> pd.
     """Return the ``messages`` frame of messages ``M`` (their rows in ``R``)."""
     rows = M["row"]
     outcome = M["outcome"]
-    lead, sequence, step, day = (np.empty(len(rows), dtype=np.int32) for _ in range(4))
-    gather_rows(R, np.ascontiguousarray(rows), codes.sequence_ids.astype(np.int32),
-                codes.step_ids.astype(np.int32), lead, sequence, step, day)
+    lead, sequence, step, day = gather_rows(R, np.ascontiguousarray(rows),
+                                            codes.sequence_ids.astype(np.int32),
+                                            codes.step_ids.astype(np.int32))
     return pd.DataFrame({
         "id": np.arange(1, len(rows) + 1, dtype=np.int64),
         "sequence_contact_id": np.add(rows, 1, dtype=np.int64),

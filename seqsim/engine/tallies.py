@@ -15,11 +15,21 @@ from numba import njit
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
-__all__ = ["compile_tallies", "gather_rows", "group_order", "most_in_window", "row_codes"]
+__all__ = ["compile_tallies", "dense_keys", "gather_rows", "group_order", "most_in_window",
+           "row_codes"]
 
 #: Groups up to this size are sorted by insertion (a phone's few sends);
 #: larger ones by NumPy's sort, so a trace with one busy phone stays n log n.
 _SMALL_GROUP = 32
+
+
+def dense_keys(codes: np.ndarray) -> int | None:
+    """Return the key count (largest code + 1) for :func:`most_in_window` and
+    :func:`group_order`, which allocate one slot per code, when ``codes`` are
+    non-negative and dense (at most about two slots a value); else None."""
+    if not len(codes) or codes.min() < 0 or int(codes.max()) >= 2 * len(codes) + 1024:
+        return None
+    return int(codes.max()) + 1
 
 
 @njit(cache=True)
@@ -112,22 +122,25 @@ def group_order(keys: np.ndarray, n_keys: int, within: np.ndarray) -> np.ndarray
 
 @njit(cache=True)
 def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
-                step_ids: np.ndarray, lead: np.ndarray, sequence: np.ndarray,
-                step: np.ndarray, day: np.ndarray) -> None:
-    """Write, per message, its row's lead code, ``sequence_id``, ``sequence_stepid``
-    and ``day_number`` into ``lead``, ``sequence``, ``step`` and ``day``.
+                step_ids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return, per message, its row's lead code, ``sequence_id``, ``sequence_stepid``
+    and ``day_number`` (contiguous int32 arrays).
 
     ``R``: the row records (:data:`~seqsim.engine.kernel_layout.ROW_DTYPE`);
     ``rows``: each message's row; ``sequence_ids`` / ``step_ids``: the ids by
     the kernel's codes. One read of each message's record, where four NumPy
     gathers would read it four times.
     """
-    for j in range(rows.shape[0]):
+    n = rows.shape[0]
+    lead, sequence = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    step, day = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+    for j in range(n):
         r = R[rows[j]]
         lead[j] = r["lead"]
         sequence[j] = sequence_ids[r["seq"]]
         step[j] = step_ids[r["step"]]
         day[j] = r["day"]
+    return lead, sequence, step, day
 
 
 @njit(cache=True)
@@ -136,8 +149,8 @@ def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
     """Return, per row record (:data:`~seqsim.engine.kernel_layout.ROW_DTYPE`), its
     ``sequence_id``, ``sequence_stepid``, lead, step, device, processing device
     (-1 unless claimed), status and error - 1 (-1: none), as contiguous arrays
-    (int32; int8 for the last two): one read of the records, where a NumPy gather or comparison per
-    column reads all of them (80 bytes each) again.
+    (int32; int8 for the last two): one read of the records, where a NumPy
+    gather or comparison per column reads all of them (80 bytes each) again.
     """
     n = R.shape[0]
     # One array each (not one block): a column that pandas narrows is freed.
@@ -165,5 +178,5 @@ def compile_tallies() -> None:
     group_order(one, 1, one)
     ints = np.zeros(1, dtype=np.int32)
     records = np.zeros(1, dtype=ROW_DTYPE)
-    gather_rows(records, ints, ints, ints, ints, ints, ints, ints)
+    gather_rows(records, ints, ints, ints)
     row_codes(records, ints, ints)

@@ -11,7 +11,7 @@ import pandas as pd
 from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
-from seqsim.engine.tallies import most_in_window
+from seqsim.engine.tallies import dense_keys, most_in_window
 from seqsim.results.faults import duplicate_sends, fault_metrics
 from seqsim.results.rows import distinct_count, rows_of
 from seqsim.results.steps import queued_at, round_quantiles, unsent_at_end
@@ -155,9 +155,11 @@ def _max_sends_in_an_hour(phones: pd.Series | np.ndarray, times: np.ndarray) -> 
     is_code = isinstance(phones, np.ndarray) and phones.dtype.kind in "iu"
     codes = (np.asarray(phones, dtype=np.int64) if is_code
              else pd.factorize(phones)[0].astype(np.int64))
-    if codes.min() < 0 or codes.max() > 2 * len(codes) + 1024:
+    n_keys = dense_keys(codes)
+    if n_keys is None:
         # Missing phones (-1, counted as one phone as before) or sparse codes:
-        # renumber densely, as the count allocates one slot per code.
+        # renumber densely.
         codes = np.unique(codes, return_inverse=True)[1].astype(np.int64).ravel()
+        n_keys = int(codes.max()) + 1
     micros = np.asarray(times, dtype="datetime64[us]").view(np.int64)
-    return int(most_in_window(codes, micros, int(codes.max()) + 1, HOUR_US))
+    return int(most_in_window(codes, micros, n_keys, HOUR_US))
