@@ -102,7 +102,6 @@ from seqsim.engine.kernel_layout import (
     S_FULL,
     S_FULL_LOG,
     S_GROUP_COUNT,
-    S_GROUP_OPEN,
     S_HOUR_RING,
     S_LINKS,
     S_MSGS,
@@ -110,7 +109,6 @@ from seqsim.engine.kernel_layout import (
     S_ROWS,
     S_SEL,
     S_TIMELINE,
-    S_TREAP_ROOT,
     SEND_FAILED,
     SENT_OK,
     SKIP_IDLE,
@@ -126,7 +124,7 @@ from seqsim.engine.kernel_layout import (
     W_POLL_KIND,
     W_STAT,
 )
-from seqsim.engine.kernel_order import skew_merge, treap_rank
+from seqsim.engine.kernel_order import skew_merge
 from seqsim.engine.kernel_ready import (
     backlog_add,
     backlog_at,
@@ -136,6 +134,7 @@ from seqsim.engine.kernel_ready import (
     first_pending,
     open_groups,
     promote,
+    rank_of,
     rank_rows,
     take,
     window_change,
@@ -192,17 +191,6 @@ def _room_on(W, S, d: int, now: int) -> int:
 
 
 @kernel_jit(inline="always")
-def _in_batch(S, i: int, batch: int) -> bool:
-    """Return whether ready row ``i`` is among the ``batch`` first selectable rows."""
-    roots, is_open = S[S_TREAP_ROOT], S[S_GROUP_OPEN]
-    rank = 0
-    for g in range(roots.shape[0]):
-        if is_open[g]:
-            rank += treap_rank(S[S_ROWS], S[S_LINKS], roots[g], i)
-    return rank < batch
-
-
-@kernel_jit(inline="always")
 def _note_full(S, d: int, full: bool, now: int) -> None:
     """Log a change of device ``d``'s "full" flag (:class:`seqsim.engine.wait_log.WaitLog`)."""
     flags = S[S_FULL]
@@ -235,7 +223,7 @@ def _select(W, S, now: int) -> tuple[int, int]:
         room = _room_on(W, S, d, now)
         while room != 0 and c >= 0:
             i = cell_min(S, c)
-            if cut and not _in_batch(S, i, batch):
+            if cut and rank_of(S, i) >= batch:
                 break
             sel[chosen] = cell_pop(S, c)
             chosen += 1
@@ -294,7 +282,7 @@ def _select_faulty(W, S, now: int) -> tuple[int, int]:
     taken = 0
     while True:
         c = kf.front_cell(S, room, slots)
-        if c < 0 or (cut and not _in_batch(S, cell_min(S, c), batch)):
+        if c < 0 or (cut and rank_of(S, cell_min(S, c)) >= batch):
             break
         i = cell_pop(S, c)
         sel[taken] = i
@@ -376,8 +364,10 @@ def _poll(W, S, k: int, now: int) -> None:
     _deliver(W, S, now, False)
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         catch_up(W, S, now)
-    enrol(W, S, k, now)
+    # Rows due before now first, then the enrolments (due now): they become ready
+    # in production's order, as the ranks' ordered log needs (kernel_rank).
     promote(W, S, now)
+    enrol(W, S, k, now)
     chosen, skipped = _select(W, S, now)
     for j in range(chosen):
         _queue(W, S, sel[j], now)

@@ -30,6 +30,7 @@ from seqsim.engine import (
     kernel_jit,
     kernel_layout,
     kernel_order,
+    kernel_rank,
     kernel_ready,
     lateness,
     rules,
@@ -41,7 +42,7 @@ __all__ = ["ensure_fresh", "warm_up"]
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
             kernel_faults, kernel_heap, kernel_jit, kernel_layout, kernel_order,
-            kernel_ready, rules, fleet, lateness, tallies)
+            kernel_rank, kernel_ready, rules, fleet, lateness, tallies)
 _STAMP = "seqsim-kernel.sha256"
 
 

@@ -71,10 +71,14 @@ S_ROOM = 28
 # Each cell's run of ready rows in order (seqsim.engine.kernel_ready.cell_push): its
 # first and last row (-1: empty), rows linked through ``right``.
 S_CELL_RUN = 29
-STATE_ARRAYS = 30
+# The ready rows that became ready in production's order, while ranks are kept
+# (seqsim.engine.kernel_rank): their ids in that order, and a Fenwick tree over
+# those positions counting the rows still ready (int32, row-sized).
+S_ORDER_ROWS, S_ORDER_TREE = 30, 31
+STATE_ARRAYS = 32
 CLAIM_ROW, CLAIM_AT, CLAIM_RETRY, CLAIM_KIND, CLAIM_RELEASED = 0, 1, 2, 3, 4
 #: State arrays sized by the rows / the messages (they grow together).
-ROW_SIZED = (S_ROWS, S_LINKS, S_TMP, S_SEL)
+ROW_SIZED = (S_ROWS, S_LINKS, S_TMP, S_SEL, S_ORDER_ROWS, S_ORDER_TREE)
 MESSAGE_SIZED = (S_MSGS, S_FLIGHT, S_CLAIMS)
 #: Rows of S_FAULT_U.
 CRASH, STUCK = 0, 1
@@ -103,10 +107,11 @@ ROW_DTYPE = np.dtype([
 #: from the rows so that it is freed with the run's other state: ``group``/``cell``,
 #: the row's ready group and (group, device) cell; ``left``, ``right``, its
 #: skew-heap links (a pending row chains its poll's bucket through ``left``);
-#: ``tleft``, ``tright``, ``tsize``, its treap links and subtree size.
+#: ``tleft``, ``tright``, ``tsize``, its treap links and subtree size; ``pos``, its
+#: position in the ordered log (-1: in the treap; seqsim.engine.kernel_rank).
 LINK_DTYPE = np.dtype([
     ("group", "<i4"), ("cell", "<i4"), ("left", "<i4"), ("right", "<i4"),
-    ("tleft", "<i4"), ("tright", "<i4"), ("tsize", "<i4"),
+    ("tleft", "<i4"), ("tright", "<i4"), ("tsize", "<i4"), ("pos", "<i4"),
 ])
 #: A message (S[S_MSGS]): its row, device, instants, planned outcome (drawn when
 #: queued), outcome (PENDING_OUTCOME until delivered) and attempt number.
@@ -130,7 +135,10 @@ C_ROWS, C_MSGS, C_READY, C_PENDING, C_FLIGHT, C_ACTIVE, C_DONE, C_K, C_IDLE_UNTI
 C_CLAIMS, C_RELEASED, C_RETRY, C_DRAWN = 18, 19, 20, 21
 # The full-device log's length (C_DRAWN + 1 is the second fault stream's count).
 C_LOG = 23
-COUNTERS = 24
+# The ordered log (seqsim.engine.kernel_rank): positions used, and the Fenwick
+# tree's size (a compaction renumbers the rows still ready when they fill it).
+C_ORDERED, C_ORDER_LIMIT = 24, 25
+COUNTERS = 26
 # Timeline columns (S[S_TIMELINE]).
 L_ENROLLED, L_SENT, L_FAILED, L_SKIPPED, L_BACKLOG, L_ACTIVE, L_DONE = range(7)
 TIMELINE_ROWS = 7

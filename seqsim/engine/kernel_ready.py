@@ -13,12 +13,15 @@ pair, since a poll sees only the groups whose window is open) and per
   nothing, however many rows wait on it (rows mostly become ready in order:
   appending to the run touches one row, where the heap's merge walked a
   path of rows, each a cache miss);
-- a treap per group, so a row's rank among every selectable row says
-  whether it falls inside the poll's ``batch_size``, rows of capped devices
-  included (they take batch slots, as in production). Ranks matter only
-  while more rows are selectable than a batch holds, so the treaps are built
-  when that first happens (:func:`rank_rows`) and dropped once the
-  selectable rows fall to half a batch (``C_RANKED`` says which).
+- ranks: a row's rank among every selectable row says whether it falls
+  inside the poll's ``batch_size``, rows of capped devices included (they
+  take batch slots, as in production). In a world of one group the rows
+  that became ready in order are counted in an ordered log
+  (:mod:`seqsim.engine.kernel_rank`); the rest, and every row of a world
+  with send windows, sit in a treap per group. Ranks matter only while more
+  rows are selectable than a batch holds, so they are built when that first
+  happens (:func:`rank_rows`) and dropped once the selectable rows fall to
+  half a batch (``C_RANKED`` says which).
 
 Each window's open intervals over the run are precomputed as arrays
 (``W_WIN_*``).
@@ -48,6 +51,8 @@ from seqsim.engine.kernel_layout import (
     S_GROUP_COUNT,
     S_GROUP_OPEN,
     S_LINKS,
+    S_ORDER_ROWS,
+    S_ORDER_TREE,
     S_PENDING,
     S_ROWS,
     S_TMP,
@@ -60,12 +65,25 @@ from seqsim.engine.kernel_layout import (
     W_WIN_LO,
     W_WIN_START,
 )
-from seqsim.engine.kernel_order import before, skew_merge, treap_delete, treap_insert
+from seqsim.engine.kernel_order import (
+    before,
+    skew_merge,
+    treap_delete,
+    treap_insert,
+    treap_rank,
+)
+from seqsim.engine.kernel_rank import (
+    ordered_clear,
+    ordered_delete,
+    ordered_insert,
+    ordered_rank,
+)
 from seqsim.engine.rules import first_poll_at_or_after
 
 __all__ = ["backlog_add", "backlog_at", "cell_min", "cell_pop", "cell_push", "clear_ready",
            "device_first", "due_poll", "first_pending", "make_due", "open_groups", "promote",
-           "rank_rows", "ready_push", "ready_rows", "take", "take_pending", "window_change"]
+           "rank_of", "rank_rows", "ready_push", "ready_rows", "take", "take_pending",
+           "window_change"]
 
 
 @kernel_jit(inline="always")
@@ -96,13 +114,39 @@ def cell_min(S, c: int) -> int:
 
 
 @kernel_jit(inline="always")
+def _rank_insert(S, g: int, i: int) -> None:
+    """Count ready row ``i`` (of group ``g``) in the ranks: in the ordered log when
+    the world has one group and ``i`` sorts after its last row, else in the treap."""
+    R, links, roots = S[S_ROWS], S[S_LINKS], S[S_TREAP_ROOT]
+    if roots.shape[0] == 1 and ordered_insert(R, links, S[S_ORDER_ROWS], S[S_ORDER_TREE],
+                                              S[S_COUNT], i):
+        return
+    links[i]["pos"] = -1
+    roots[g] = treap_insert(R, links, roots[g], i)
+
+
+@kernel_jit(inline="always")
+def rank_of(S, i: int) -> int:
+    """Return how many selectable rows (of the open groups) come before ready row
+    ``i`` (ranks kept)."""
+    R, links, roots, is_open = S[S_ROWS], S[S_LINKS], S[S_TREAP_ROOT], S[S_GROUP_OPEN]
+    rank = 0
+    for g in range(roots.shape[0]):
+        if is_open[g]:
+            rank += treap_rank(R, links, roots[g], i)
+    if roots.shape[0] == 1 and is_open[0]:
+        rank += ordered_rank(R, links, S[S_ORDER_ROWS], S[S_ORDER_TREE], S[S_COUNT], i)
+    return rank
+
+
+@kernel_jit(inline="always")
 def ready_push(S, i: int) -> None:
     """Add row ``i`` to the ready rows (its cell and its group's treap)."""
-    R, links = S[S_ROWS], S[S_LINKS]
+    links = S[S_LINKS]
     c, g = links[i]["cell"], links[i]["group"]
     cell_push(S, c, i)
     if S[S_COUNT][C_RANKED]:
-        S[S_TREAP_ROOT][g] = treap_insert(R, links, S[S_TREAP_ROOT][g], i)
+        _rank_insert(S, g, i)
     S[S_GROUP_COUNT][g] += 1
     S[S_COUNT][C_READY] += 1
 
@@ -128,7 +172,7 @@ def cell_pop(S, c: int) -> int:
 def take(S, i: int) -> None:
     """Finish removing a row that :func:`cell_pop` took from its cell."""
     g = S[S_LINKS][i]["group"]
-    if S[S_COUNT][C_RANKED]:
+    if S[S_COUNT][C_RANKED] and not ordered_delete(S[S_LINKS], S[S_ORDER_TREE], S[S_COUNT], i):
         S[S_TREAP_ROOT][g] = treap_delete(S[S_ROWS], S[S_LINKS], S[S_TREAP_ROOT][g], i)
     S[S_GROUP_COUNT][g] -= 1
     S[S_COUNT][C_READY] -= 1
@@ -188,6 +232,26 @@ def make_due(W, S, i: int, now: int) -> None:
 
 
 @kernel_jit()
+def _order_bucket(R, tmp, n: int) -> None:
+    """Put a bucket's ``n`` rows (``tmp``, newest first as chained) in production's
+    order, so that they join their cells' runs and the ordered log: reversed
+    (rows mostly enter a bucket in order), then an insertion sort that gives up
+    after about ``4 n`` moves (the order speeds the structures up; no result
+    depends on it)."""
+    for a in range(n // 2):
+        tmp[a], tmp[n - 1 - a] = tmp[n - 1 - a], tmp[a]
+    budget = 4 * n + 64
+    for j in range(1, n):
+        x = tmp[j]
+        p = j
+        while p > 0 and before(R, x, tmp[p - 1]) and budget > 0:
+            tmp[p] = tmp[p - 1]
+            p -= 1
+            budget -= 1
+        tmp[p] = x
+
+
+@kernel_jit()
 def promote(W, S, now: int) -> None:
     """Make the pending rows due by ``now`` (a poll instant) ready."""
     stat, heads, C, links, tmp = W[W_STAT], S[S_PENDING], S[S_COUNT], S[S_LINKS], S[S_TMP]
@@ -200,9 +264,8 @@ def promote(W, S, now: int) -> None:
             n += 1
             i = links[i]["left"]
         C[C_PENDING] -= n
-        # A bucket chains its rows newest first: pushed oldest first, they mostly
-        # sort after their cell's run and join it (cell_push).
-        for j in range(n - 1, -1, -1):
+        _order_bucket(S[S_ROWS], tmp, n)
+        for j in range(n):
             ready_push(S, tmp[j])
     C[C_PROMOTED] = max(C[C_PROMOTED], k + 1)
 
@@ -253,6 +316,7 @@ def clear_ready(S) -> None:
     S[S_CELL_RUN][:] = -1
     S[S_CELL_COUNT][:] = 0
     S[S_TREAP_ROOT][:] = -1
+    ordered_clear(S[S_COUNT])
     S[S_GROUP_COUNT][:] = 0
     S[S_COUNT][C_READY] = 0
 
@@ -320,16 +384,16 @@ def device_first(S, d: int, slots: int) -> int:
 
 @kernel_jit()
 def rank_rows(S, now: int, selectable: int, batch: int) -> None:
-    """Keep the treaps while ``selectable`` rows exceed half a ``batch`` (building
-    them from every ready row when they first do), drop them below."""
-    C, R, links, roots = S[S_COUNT], S[S_ROWS], S[S_LINKS], S[S_TREAP_ROOT]
+    """Keep the ranks while ``selectable`` rows exceed half a ``batch`` (counting
+    every ready row when they first do), drop them below."""
+    C, links, roots = S[S_COUNT], S[S_LINKS], S[S_TREAP_ROOT]
     if C[C_RANKED] and 2 * selectable < batch:
         C[C_RANKED] = 0
         roots[:] = -1
+        ordered_clear(C)
     elif not C[C_RANKED] and selectable > batch:
         C[C_RANKED] = 1
         n = ready_rows(S, now)
         tmp = S[S_TMP]
         for j in range(n):
-            g = links[tmp[j]]["group"]
-            roots[g] = treap_insert(R, links, roots[g], tmp[j])
+            _rank_insert(S, np.int64(links[tmp[j]]["group"]), tmp[j])

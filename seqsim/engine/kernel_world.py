@@ -73,6 +73,8 @@ from seqsim.engine.kernel_layout import (
     S_LEAD_TRIG,
     S_LINKS,
     S_MSGS,
+    S_ORDER_ROWS,
+    S_ORDER_TREE,
     S_PAIR_FIRST,
     S_PENDING,
     S_ROOM,
@@ -397,6 +399,8 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_GROUP_OPEN] = np.zeros(world.groups, dtype=np.int64)
     state[S_PENDING] = np.full(world.polls + 1, -1, dtype=np.int64)  # bucket heads
     state[S_TMP] = np.zeros(rows, dtype=np.int64)
+    state[S_ORDER_ROWS] = np.zeros(rows, dtype=np.int32)
+    state[S_ORDER_TREE] = np.zeros(rows, dtype=np.int32)
     state[S_FLIGHT] = np.zeros((rows, 2), dtype=np.int64)
     state[S_LEAD_TRIG] = np.zeros((leads, len(world.codes.triggers)), dtype=np.int64)
     state[S_LEAD_N] = np.full(leads, -1, dtype=np.int64)
