@@ -15,7 +15,9 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+import seqsim
 from seqsim import Result, SeqsimError, plot
+from seqsim.plot.data import completion_frame
 from tests.small_runs import backlog_run, calm_run, chained_run
 
 CHARTS = [plot.backlog, plot.sends_per_hour, plot.active_by_step, plot.lateness_by_step,
@@ -288,3 +290,34 @@ def test_timeline_gaps_carry_the_last_value(run: Result) -> None:
     (ax,) = plot.backlog(thin).axes
     y = np.asarray(ax.lines[0].get_ydata())
     assert len(y) == hours(run) + 1 and not pd.isna(y).any()
+
+
+def test_completion_counts_each_contact_once_when_a_fault_doubled_its_rows() -> None:
+    """Two pollers without claims or a unique key insert some steps twice: each
+    (sequence, contact) is still one completion, entered at its first entry row
+    and done at its first completion of the last step."""
+    scenario = seqsim.Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "4d",
+                       "poll_interval": "1m", "seed": 3},
+        "sequences": [{"name": "A", "trigger": "a", "days": [1, 2]}],
+        "workload": [{"kind": "burst", "trigger": "a", "count": 40}],
+        "capacity": {"devices": 2, "batch_size": 50},
+        "faults": {"pollers": 2, "claiming": "none", "duplicate_guard": "check_then_insert"},
+    })
+    run = seqsim.simulate(scenario, engine="row", progress=False)
+    contacts, steps = run.contacts, run.tables["sequence_steps"]
+    entry = contacts[contacts["sequence_stepid"].isin(steps.loc[steps["is_entry_point"], "id"])]
+    doubled = entry.groupby("contact_phone", observed=True).size()
+    assert (doubled > 1).any()  # the fault did double some entry rows
+    frame = completion_frame(run)
+    assert len(frame) == 40 and frame["contact_phone"].is_unique
+    last = contacts[(contacts["current_step"] == 2) & (contacts["status"] == "completed")]
+    expected = ((last.groupby("contact_phone", observed=True)["completed_at"].min()
+                 - entry.groupby("contact_phone", observed=True)["created_at"].min())
+                .dt.total_seconds() / 3600)
+    got = frame.set_index("contact_phone")["hours"]
+    pd.testing.assert_series_equal(got.loc[expected.index].astype(float),
+                                   expected.astype(float), check_names=False,
+                                   check_index_type=False)
+    (ax,) = plot.completion_times(run).axes
+    assert sum(p.get_height() for p in ax.patches) == len(expected)

@@ -95,7 +95,8 @@ def sent_messages(result: Result) -> pd.DataFrame:
 
 
 def completion_frame(result: Result) -> pd.DataFrame:
-    """Return per sequence and contact: hours from entry to last step's completion.
+    """Return per sequence and contact (one row each): hours from entry to last step's
+    completion.
 
     Columns: ``sequence``, ``contact_phone``, ``hours`` (NaN when the contact
     had not finished the sequence by the end of the run), ``designed_hours``.
@@ -106,11 +107,17 @@ def completion_frame(result: Result) -> pd.DataFrame:
     keys = ["sequence_id", "contact_phone"]
     entry_ids = entry_step_ids(step_table)
     last_ids = step_table.sort_values("day_number").groupby("sequence_id")["id"].last()
-    entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*keys, "created_at"]]
-    last = contacts.loc[
+    # A fault that races an insert can give a pair two entry rows or two last
+    # steps: the pair counts once, entered at its first entry row (as the send
+    # log and the step figures date enrolment) and done at its first completion.
+    entries = (contacts.loc[contacts["sequence_stepid"].isin(entry_ids),
+                            [*keys, "created_at", "id"]]
+               .sort_values(["created_at", "id"], kind="stable")
+               .drop_duplicates(keys).sort_index().drop(columns="id"))
+    last = (contacts.loc[
         contacts["sequence_stepid"].isin(last_ids) & (contacts["status"] == "completed"),
         [*keys, "completed_at"],
-    ]
+    ].sort_values("completed_at", kind="stable").drop_duplicates(keys))
     merged = entries.merge(last, on=keys, how="left")
     hours = (merged["completed_at"] - merged["created_at"]).dt.total_seconds() / HOUR_S
     designed = step_table.groupby("sequence_id")["trigger_delay_hours"].sum()
