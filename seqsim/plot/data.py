@@ -107,17 +107,19 @@ def completion_frame(result: Result) -> pd.DataFrame:
     keys = ["sequence_id", "contact_phone"]
     entry_ids = entry_step_ids(step_table)
     last_ids = step_table.sort_values("day_number").groupby("sequence_id")["id"].last()
-    # A fault that races an insert can give a pair two entry rows or two last
-    # steps: the pair counts once, entered at its first entry row (as the send
-    # log and the step figures date enrolment) and done at its first completion.
-    entries = (contacts.loc[contacts["sequence_stepid"].isin(entry_ids),
-                            [*keys, "created_at", "id"]]
-               .sort_values(["created_at", "id"], kind="stable")
-               .drop_duplicates(keys).sort_index().drop(columns="id"))
-    last = (contacts.loc[
+    entries = contacts.loc[contacts["sequence_stepid"].isin(entry_ids), [*keys, "created_at"]]
+    last = contacts.loc[
         contacts["sequence_stepid"].isin(last_ids) & (contacts["status"] == "completed"),
         [*keys, "completed_at"],
-    ].sort_values("completed_at", kind="stable").drop_duplicates(keys))
+    ]
+    if result.scenario.faults.active:
+        # A fault that races an insert can give a pair two entry rows or two last
+        # steps: the pair counts once, entered at its first entry row (as the send
+        # log and the summary date enrolment) and done at its first completion.
+        # Without faults the UNIQUE(sequence_id, contact_phone, sequence_stepid)
+        # key holds, and the search (hashing every phone) is skipped.
+        entries = _first_per_pair(entries, keys, "created_at")
+        last = _first_per_pair(last, keys, "completed_at")
     merged = entries.merge(last, on=keys, how="left")
     hours = (merged["completed_at"] - merged["created_at"]).dt.total_seconds() / HOUR_S
     designed = step_table.groupby("sequence_id")["trigger_delay_hours"].sum()
@@ -128,6 +130,14 @@ def completion_frame(result: Result) -> pd.DataFrame:
         "hours": hours.to_numpy(dtype=float),
         "designed_hours": merged["sequence_id"].map(designed).to_numpy(dtype=float),
     })
+
+
+def _first_per_pair(rows: pd.DataFrame, keys: list[str], at: str) -> pd.DataFrame:
+    """Return ``rows`` with one row per ``keys``: the earliest by ``at`` (ties: the
+    first in the table), in the table's order."""
+    if not rows.duplicated(keys).any():
+        return rows
+    return rows.sort_values(at, kind="stable").drop_duplicates(keys).sort_index()
 
 
 def completion_unit(named: Mapping[str, Result]) -> tuple[float, str]:
