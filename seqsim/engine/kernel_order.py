@@ -9,8 +9,10 @@ total). Ready rows are kept twice (see :mod:`seqsim.engine.kernel_ready`):
   ``right`` (the rows' links, :data:`~seqsim.engine.kernel_layout.LINK_DTYPE`),
   so a device takes its oldest rows without touching others';
 - in treaps with subtree sizes, one per group, linked through ``tleft`` /
-  ``tright`` / ``tsize``, so :func:`treap_rank` says how many ready rows
-  sort before a row: whether it falls inside the poll's ``batch_size``.
+  ``tright`` / ``tsize``, so :func:`treap_rank` says how many of them sort
+  before a row: with the ordered log's count
+  (:mod:`seqsim.engine.kernel_rank`, which holds the rows that became ready
+  in order), whether it falls inside the poll's ``batch_size``.
 
 Treap priorities are a fixed hash of the row id: the shape, and so the
 run, is the same everywhere.
