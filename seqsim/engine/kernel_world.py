@@ -204,13 +204,13 @@ def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
     column = arrivals["phone"].iloc[:n]
     if _increasing(column):  # generated leads: one arrival each, in phone order
         uniques = column.to_numpy(dtype=object)
-        codes = first = np.arange(n, dtype=np.int64)
+        codes = first = rank = np.arange(n, dtype=np.int64)  # sorted already: rank = code
     else:
         codes, uniques = pd.factorize(column.to_numpy(dtype=object))
         _, first = np.unique(codes, return_index=True)  # each lead's first arrival
         uniques = np.asarray(uniques, dtype=object)
-    rank = np.empty(len(uniques), dtype=np.int64)
-    rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
+        rank = np.empty(len(uniques), dtype=np.int64)
+        rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
     # Device names factorized, not turned into a Python string per arrival.
     device_of, names = pd.factorize(arrivals["device_id"].iloc[:n])
     in_fleet = pd.Index(fleet).get_indexer(np.asarray(names, dtype=object))
