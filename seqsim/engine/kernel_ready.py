@@ -141,7 +141,7 @@ def rank_of(S, i: int) -> int:
 
 @kernel_jit(inline="always")
 def ready_push(S, i: int) -> None:
-    """Add row ``i`` to the ready rows (its cell and its group's treap)."""
+    """Add row ``i`` to the ready rows (its cell and, while they are kept, the ranks)."""
     links = S[S_LINKS]
     c, g = links[i]["cell"], links[i]["group"]
     cell_push(S, c, i)
