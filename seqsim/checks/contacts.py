@@ -15,17 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from seqsim.checks.walk import PairWalk
+from seqsim.engine.pair_scan import EARLY_ENTRY, NOT_AT_ENROLMENT, OFF_SCHEDULE
 from seqsim.engine.rules import (
     COMPLETED_STEP,
-    DEFAULT_SCHEDULE,
     NEXT_STEP,
     ONE_BY_ONE,
     Schedule,
 )
 from seqsim.engine.schema import contact_pair_codes
-from seqsim.engine.tallies import dense_keys, group_order
 from seqsim.model.policy import PolicyConfig
-from seqsim.units import HOUR_US
 
 __all__ = ["ContactChecks", "check_contacts", "examples", "lost_contacts", "max_active_rows"]
 
@@ -104,23 +103,20 @@ def check_contacts(
         )
     problems.extend(_wrong_step(rows, of_step))
 
-    ordered = _Ordered(rows, pairs, of_step("day_number"))
-    latest = ordered.latest
-    lost = rows.iloc[_lost(rows, ordered, of_step, steps)]
+    walk = PairWalk(rows, steps, step, pairs, schedule if check_timing else None)
+    lost = rows.iloc[_lost(rows, walk, of_step, steps)]
     if not lost.empty:
         problems.append(
             f"{len(lost)} contacts are lost: their latest step was completed but the next "
             "step's row was never created: "
             + examples(lost, ["sequence_id", "contact_phone", "current_step"])
         )
-
-    has_previous = np.r_[False, ~latest[:-1]]
     if check_timing:
-        problems.extend(_timing_violations(rows, ordered, of_step, has_previous, schedule))
-    if len(rows) == len(contacts):
-        most = _max_active(contacts, ordered, has_previous, pairs)
-    else:  # rows naming no step are left out of the ordering: count them all
+        problems.extend(_timing_problems(rows, walk, of_step, schedule))
+    if len(rows) != len(contacts):  # rows naming no step are not walked: count them all
         most = max_active_rows(contacts)
+    else:  # one-by-one rows never overlap: the sweep only when some did
+        most = max_active_rows(contacts, pairs) if walk.overlap else 1
     return ContactChecks(problems, len(lost), most)
 
 
@@ -146,47 +142,6 @@ class _StepValues:
         """Return column ``name`` of each row's step (of rows ``rows`` only, if given)."""
         index = self.index if rows is None else self.index[rows]
         return self.steps[name].to_numpy()[index]
-
-
-class _Ordered:
-    """The rows sorted by (contact, sequence) pair, then day_number.
-
-    A column is gathered into that order when asked and not kept: a full
-    sorted copy of a big run's rows was the largest transient of its result.
-    """
-
-    def __init__(self, rows: pd.DataFrame, pairs: np.ndarray, day_number: np.ndarray) -> None:
-        self.rows = rows
-        self.position = _pair_day_order(pairs, day_number)  # each sorted row's place in rows
-        pair = pairs[self.position]
-        #: Each pair's last row in the order.
-        self.latest = np.r_[pair[1:] != pair[:-1], True]
-
-    def previous(self, name: str, has_previous: np.ndarray) -> np.ndarray:
-        """Return, in the order, each row's predecessor's ``name`` (a time column;
-        NaT where ``has_previous`` is False), gathered straight into place."""
-        values = self.rows[name].to_numpy()
-        out = np.empty(len(self.position), dtype=values.dtype)
-        np.take(values, self.position[:-1], out=out[1:], mode="clip")  # clip: unbuffered
-        _clear_first(out, has_previous)
-        return out
-
-    def __call__(self, name: str) -> np.ndarray:
-        """Return column ``name`` of ``rows`` in the order (numpy values)."""
-        column = self.rows[name]
-        if isinstance(column.dtype, np.dtype):
-            return column.to_numpy()[self.position]
-        return column.array.take(self.position).to_numpy()
-
-
-def _pair_day_order(pairs: np.ndarray, day_number: np.ndarray) -> np.ndarray:
-    """Return ``np.lexsort((day_number, pairs))``: a counting sort when the pair
-    codes are dense (:func:`seqsim.engine.tallies.group_order`, linear), else the sort."""
-    n_keys = dense_keys(pairs)
-    if n_keys is None:
-        return np.lexsort((day_number, pairs))
-    return group_order(pairs.astype(np.int64, copy=False), n_keys,
-                       day_number.astype(np.int64, copy=False))
 
 
 def _wrong_step(rows: pd.DataFrame, of_step: _StepValues) -> list[str]:
@@ -226,25 +181,6 @@ def _several_active(rows: pd.DataFrame, pairs: np.ndarray) -> list[str]:
     ]
 
 
-def _max_active(
-    contacts: pd.DataFrame, ordered: _Ordered, has_previous: np.ndarray, pairs: np.ndarray
-) -> int:
-    """Return :func:`max_active_rows`, in one pass when no two rows of a pair overlap.
-
-    Rows of a pair in day order whose every row starts at or after the
-    previous one ended never overlap (the one-by-one design): the answer is
-    1. Otherwise the full sweep counts.
-    """
-    ended = ordered("completed_at")
-    np.copyto(ended, ordered("failed_at"), where=np.isnat(ended))
-    starts = ordered("created_at")
-    # Row i against row i - 1 (the first row has no previous one).
-    overlap = has_previous[1:] & (np.isnat(ended[:-1]) | (starts[1:] < ended[:-1]))
-    if not overlap.any():
-        return 1
-    return max_active_rows(contacts, pairs)
-
-
 def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> int:
     """Return the most rows one contact had active in one sequence at any instant.
 
@@ -271,52 +207,24 @@ def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> 
     return int(running.max())
 
 
-def _lost(rows: pd.DataFrame, ordered: _Ordered, of_step: _StepValues,
+def _lost(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
           steps: pd.DataFrame) -> np.ndarray:
     """Return the positions in ``rows`` of each (contact, sequence)'s latest row
     when it completed a step but never got the next step's row."""
     last_day = steps.groupby("sequence_id")["day_number"].max()
-    latest = ordered.position[ordered.latest]
+    latest = walk.last
     done = (rows["status"].take(latest) == "completed").to_numpy(dtype=bool, na_value=False)
     final = last_day.reindex(rows["sequence_id"].to_numpy()[latest]).to_numpy()
     return latest[done & (of_step("day_number", latest) != final)]
 
 
-def lost_contacts(
-    contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray | None = None
-) -> int:
-    """Return how many (contact, sequence) pairs stopped without finishing or failing.
+def _timing_problems(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
+                     schedule: Schedule) -> list[str]:
+    """Return how the rows' due times break the policy's schedule, as the walk
+    flagged them (:mod:`seqsim.engine.pair_scan`).
 
-    ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, if known.
-    """
-    return check_contacts(contacts, steps, check_timing=False, pairs=pairs).lost
-
-
-def _previous(values: np.ndarray, has_previous: np.ndarray) -> np.ndarray:
-    """Return each row's predecessor's value in the ordering (NaT/0 where none)."""
-    out = np.empty_like(values)
-    out[1:] = values[:-1]
-    _clear_first(out, has_previous)
-    return out
-
-
-def _clear_first(values: np.ndarray, has_previous: np.ndarray) -> None:
-    """Set NaT (times) or 0 where a row has no predecessor in the ordering."""
-    values[~has_previous] = np.datetime64("NaT") if values.dtype.kind == "M" else 0
-
-
-def _timing_violations(
-    rows: pd.DataFrame,
-    ordered: _Ordered,
-    of_step: _StepValues,
-    has_previous: np.ndarray,
-    schedule: Schedule = DEFAULT_SCHEDULE,
-) -> list[str]:
-    """Return how the rows' due times break the policy's schedule.
-
-    ``has_previous`` flags the rows whose predecessor in ``ordered`` is the
-    same pair's previous step. An entry row is due at its creation. A later
-    row is due at its anchor plus a delay:
+    An entry row is due at its creation. A later row is due at its anchor plus
+    a delay:
 
     - anchor: the previous row's ``completed_at`` (one-by-one, ``delay_from``
       ``next_step`` or ``completed_step``), else the previous row's
@@ -330,71 +238,52 @@ def _timing_violations(
     at the first (entry) row's ``created_at``. With ``schedule.moves_due_times``
     (rescheduled after an outage) due times are not checked.
     """
-    # Whole-run columns are made one at a time and dropped once used: on a
-    # big run each is tens of MB.
-    positions = ordered.position
-    created = ordered("created_at")
-    problems = _not_created_at_enrolment(rows, positions, created, has_previous) if (
-        schedule.all_at_enrollment) else []
-    if schedule.moves_due_times:
-        return problems
-    is_entry = of_step("is_entry_point", positions).astype(bool)
-    due = ordered("next_trigger_time")
-    early = is_entry & (due != created)
-    del created
-    if early.any():
+    problems = []
+    late = walk.flagged(NOT_AT_ENROLMENT)
+    if len(late):
+        off = rows.iloc[late].assign(entry_created_at=walk.entry_created(late))
         problems.append(
-            f"{int(early.sum())} entry rows are not due at their enrolment: "
-            + examples(rows.iloc[positions[early]], ["id", "created_at", "next_trigger_time"])
-        )
-    from_completed = schedule.delay_from == COMPLETED_STEP
-    delay = of_step("trigger_delay_hours", positions).astype(np.int64, copy=False)
-    if from_completed:
-        delay = _previous(delay, has_previous)
-    delay *= HOUR_US  # in place: hours to µs
-    prev_completed = ordered.previous("completed_at", has_previous)
-    if schedule.anchored:
-        anchor = ordered.previous("next_trigger_time", has_previous)
-        anchor_name, what = "prev_due", "the previous row's due time"
-    else:
-        anchor = prev_completed
-        anchor_name, what = "prev_completed_at", "the previous step's completion"
-    expected = anchor + delay.view("timedelta64[us]")
-    del delay
-    off_mask = ~is_entry & ((due != expected) | np.isnat(anchor))
-    if not schedule.all_at_enrollment:
-        off_mask |= ~is_entry & np.isnat(prev_completed)
-    if off_mask.any():
-        whose = "the previous step's" if from_completed else "their step's"
-        off = rows.iloc[positions[off_mask]].assign(
-            **{anchor_name: anchor[off_mask], "expected": expected[off_mask],
-               "trigger_delay_hours": of_step("trigger_delay_hours", positions[off_mask])})
-        columns = ["id", anchor_name, "trigger_delay_hours", "next_trigger_time"]
-        if schedule.all_at_enrollment or schedule.delay_from != NEXT_STEP:
-            columns.append("expected")
+            f"{len(late)} rows were not created with their contact's entry row "
+            "(all_at_enrollment creates every step's row at enrolment): "
+            + examples(off, ["id", "entry_created_at", "created_at"]))
+    early = walk.flagged(EARLY_ENTRY)
+    if len(early):
         problems.append(
-            f"{len(off)} rows are not due at {what} + {whose} delay: "
-            + examples(off, columns)
-        )
+            f"{len(early)} entry rows are not due at their enrolment: "
+            + examples(rows.iloc[early], ["id", "created_at", "next_trigger_time"]))
+    wrong = walk.flagged(OFF_SCHEDULE)
+    if len(wrong):
+        problems.append(_off_schedule(rows, walk, of_step, schedule, wrong))
     return problems
 
 
+def _off_schedule(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
+                  schedule: Schedule, wrong: np.ndarray) -> str:
+    """Return the problem of the rows ``wrong`` not due at their anchor + delay."""
+    from_completed = schedule.delay_from == COMPLETED_STEP
+    before = np.maximum(walk.previous()[wrong], 0)
+    delay = of_step("trigger_delay_hours", before if from_completed else wrong)
+    anchor = walk.anchor(wrong, schedule)
+    anchor_name, what = (("prev_due", "the previous row's due time") if schedule.anchored
+                         else ("prev_completed_at", "the previous step's completion"))
+    off = rows.iloc[wrong].assign(
+        **{anchor_name: anchor,
+           "expected": anchor + delay.astype(np.int64) * np.timedelta64(1, "h"),
+           "trigger_delay_hours": of_step("trigger_delay_hours", wrong)})
+    columns = ["id", anchor_name, "trigger_delay_hours", "next_trigger_time"]
+    if schedule.all_at_enrollment or schedule.delay_from != NEXT_STEP:
+        columns.append("expected")
+    whose = "the previous step's" if from_completed else "their step's"
+    return f"{len(off)} rows are not due at {what} + {whose} delay: " + examples(off, columns)
 
 
-def _not_created_at_enrolment(rows: pd.DataFrame, positions: np.ndarray, created: np.ndarray,
-                              has_previous: np.ndarray) -> list[str]:
-    """Return the problem of ``all_at_enrollment`` rows not created with their
-    pair's entry row (``created`` in the order, ``positions`` each one's place in
-    ``rows``)."""
-    index = np.arange(len(created))
-    first = np.maximum.accumulate(np.where(has_previous, 0, index))
-    enrolled = created[first]
-    late = has_previous & (created != enrolled)
-    if not late.any():
-        return []
-    off = rows.iloc[positions[late]].assign(entry_created_at=enrolled[late])
-    return [
-        f"{int(late.sum())} rows were not created with their contact's entry row "
-        "(all_at_enrollment creates every step's row at enrolment): "
-        + examples(off, ["id", "entry_created_at", "created_at"])
-    ]
+def lost_contacts(
+    contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray | None = None
+) -> int:
+    """Return how many (contact, sequence) pairs stopped without finishing or failing.
+
+    ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, if known.
+    """
+    return check_contacts(contacts, steps, check_timing=False, pairs=pairs).lost
+
+

@@ -33,6 +33,7 @@ from seqsim.engine import (
     kernel_rank,
     kernel_ready,
     lateness,
+    pair_scan,
     rules,
     tallies,
 )
@@ -42,7 +43,7 @@ __all__ = ["ensure_fresh", "warm_up"]
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
             kernel_faults, kernel_heap, kernel_jit, kernel_layout, kernel_order,
-            kernel_rank, kernel_ready, rules, fleet, lateness, tallies)
+            kernel_rank, kernel_ready, rules, fleet, lateness, tallies, pair_scan)
 _STAMP = "seqsim-kernel.sha256"
 
 
@@ -104,6 +105,7 @@ def warm_up(world_arrays: tuple, state: tuple) -> float | None:
     # The results' attribution and tallies: compiled with the kernel, timed with it.
     lateness.compile_split()
     tallies.compile_tallies()
+    pair_scan.compile_pair_scan()
     if _misses() == misses:
         return None
     return _freezegun_api.real_perf_counter() - started
