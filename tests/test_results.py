@@ -17,9 +17,9 @@ from pandas.testing import assert_frame_equal
 import seqsim
 from seqsim import Result, Scenario, SeqsimError, load_result
 from seqsim.engine.lateness import WAIT_COLUMNS
-from seqsim.engine.schema import canonical_frame, column_types
+from seqsim.engine.schema import canonical_frame, column_types, contact_pair_codes
 from seqsim.results.result import SENDS_COLUMNS, SUMMARY_KEYS
-from seqsim.results.sends import _FirstSent, build_sends
+from seqsim.results.sends import _StepPlan, build_sends
 from seqsim.results.summary import _max_sends_in_an_hour, build_summary
 from seqsim.testing import assert_invariants
 from tests.definitions import cold_tables
@@ -313,20 +313,24 @@ def test_sends_without_the_tables_have_empty_schedule_columns() -> None:
     assert sorted(sends.loc[sends["early"], "contact_phone"]) == ["+1", "+2"]
 
 
-@pytest.mark.parametrize("spread", [1, 10**9])  # dense keys: a table; sparse: sort + search
-def test_first_send_by_key_is_the_earliest_sent_one(spread: int) -> None:
-    rng = np.random.default_rng(7)
-    key = rng.integers(0, 50, 400) * spread
-    sent = rng.random(400) < 0.7
-    sent_at = (np.datetime64("2025-07-01", "us")
-               + rng.integers(0, 10**9, 400).astype("timedelta64[us]"))
-    firsts = _FirstSent(key, sent, sent_at)
-    assert firsts.dense == (spread == 1)
-    wanted = np.r_[np.arange(-1, 52) * spread, 7]
-    expected = pd.Series(sent_at[sent]).groupby(key[sent]).min()
-    got = firsts.at(wanted)
-    for w, g in zip(wanted, got, strict=True):
-        assert (g == expected[w]) if w in expected.index else np.isnat(g), w
+def test_sparse_pair_codes_give_the_schedule_columns_of_dense_ones() -> None:
+    dense = build_sends(MESSAGES, SEQUENCES, contacts=CONTACTS, steps=STEPS)
+    sparse = build_sends(MESSAGES, SEQUENCES, contacts=CONTACTS, steps=STEPS,
+                         pairs=contact_pair_codes(CONTACTS) * 10**12 + 5)
+    pd.testing.assert_frame_equal(sparse, dense)
+    assert dense["early"].any() and dense["designed_at"].notna().any()
+
+
+def test_steps_of_another_sequence_are_kept_apart() -> None:
+    steps = pd.DataFrame({"id": [1, 2, 3, 4], "sequence_id": [1, 1, 2, 2],
+                          "day_number": [1, 3, 1, 2], "trigger_delay_hours": [0, 48, 0, 24]})
+    plan = _StepPlan(steps)
+    step = np.array([0, 1, 3, -1])
+    rank, depth = plan.ranks(step, np.array([1, 1, 2, 7]))
+    assert (list(rank), depth) == ([0, 1, 0, 1], 2)
+    # A send whose step is not of its row's sequence: each step its own key.
+    rank, depth = plan.ranks(step, np.array([1, 2, 2, 7]))
+    assert (list(rank), depth) == ([0, 1, 2, 3], 4)
 
 
 def test_summary_early_and_drift() -> None:

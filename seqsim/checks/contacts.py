@@ -71,7 +71,7 @@ def check_contacts(
       is at the sequence's last step (else the next row was never created);
     - ``current_step`` is the day_number of the row's step, and
       ``current_trigger`` the step's keyword;
-    - (``check_timing``) the due times, see :func:`_timing_violations`: an
+    - (``check_timing``) the due times, see :func:`_timing_problems`: an
       entry row is due at its creation and every later row as ``delay_from``
       and ``strategy`` say; under ``all_at_enrollment`` every row was created
       with the entry row. Due times are not checked when ``catch_up =

@@ -19,7 +19,7 @@ from seqsim.engine.pair_scan import (
     scan_pairs,
 )
 from seqsim.engine.rules import COMPLETED_STEP, Schedule
-from seqsim.engine.tallies import dense_keys, group_order
+from seqsim.engine.tallies import dense_codes, group_order
 
 __all__ = ["PairWalk"]
 
@@ -67,7 +67,7 @@ class PairWalk:
         hour = np.timedelta64(1, "h").astype(unit.str.replace("M", "m")).astype(np.int64)
         self.day = steps["day_number"].to_numpy(np.int64)[step]
         self.pairs = pairs
-        codes, n_codes = self._codes(pairs)
+        codes, n_codes = dense_codes(pairs)
         delays = steps["trigger_delay_hours"].to_numpy(np.int64) * hour
         entry = steps["is_entry_point"].to_numpy(dtype=bool)
         view = {name: v.view(np.int64) for name, v in self.times.items()}
@@ -83,15 +83,6 @@ class PairWalk:
                                                            np.zeros(0, dtype=np.int64))
         self.last = last[last >= 0]  # each pair's latest row, by pair code
         self._previous: np.ndarray | None = None
-
-    @staticmethod
-    def _codes(pairs: np.ndarray) -> tuple[np.ndarray, int]:
-        """Return ``pairs`` as codes in ``[0, n)``, and ``n`` (dense codes as they are)."""
-        n_keys = dense_keys(pairs)
-        if n_keys is not None:
-            return pairs.astype(np.int64, copy=False), n_keys
-        _, codes = np.unique(pairs, return_inverse=True)
-        return codes.astype(np.int64), int(codes.max()) + 1
 
     def flagged(self, bit: int) -> np.ndarray:
         """Return the rows with timing flag ``bit``, in (pair, day) order."""

@@ -35,6 +35,7 @@ from seqsim.engine import (
     lateness,
     pair_scan,
     rules,
+    send_scan,
     tallies,
 )
 
@@ -43,7 +44,8 @@ __all__ = ["ensure_fresh", "warm_up"]
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
             kernel_faults, kernel_heap, kernel_jit, kernel_layout, kernel_order,
-            kernel_rank, kernel_ready, rules, fleet, lateness, tallies, pair_scan)
+            kernel_rank, kernel_ready, rules, fleet, lateness, tallies, pair_scan,
+            send_scan)
 _STAMP = "seqsim-kernel.sha256"
 
 
@@ -106,6 +108,7 @@ def warm_up(world_arrays: tuple, state: tuple) -> float | None:
     lateness.compile_split()
     tallies.compile_tallies()
     pair_scan.compile_pair_scan()
+    send_scan.compile_send_scan()
     if _misses() == misses:
         return None
     return _freezegun_api.real_perf_counter() - started

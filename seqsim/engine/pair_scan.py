@@ -12,7 +12,7 @@ are read as two streams moving forward together.
 When a table does not, :func:`scan_pairs` says so and is called again with the
 rows' (pair, day) order.
 
-Instants are int64 ticks (one unit for every column) with ``NAT`` for NaT; a
+Instants are int64 ticks (one unit for every column) with ``NONE`` (NaT's int64) for NaT; a
 comparison with NaT is "different", as in NumPy.
 """
 
@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["ALL_AT", "ANCHORED", "EARLY_ENTRY", "FROM_COMPLETED", "MOVES_DUE", "NAT",
+from seqsim.engine.kernel_layout import NONE
+
+__all__ = ["ALL_AT", "ANCHORED", "EARLY_ENTRY", "FROM_COMPLETED", "MOVES_DUE",
            "NOT_AT_ENROLMENT", "OFF_SCHEDULE", "TIMING", "UNORDERED", "compile_pair_scan",
            "scan_pairs"]
 
-NAT = np.iinfo(np.int64).min
 #: ``mode`` bits of :func:`scan_pairs`: due times are checked at all; a row's anchor
 #: is the previous row's due time (not its completion); its delay is the previous
 #: step's; every row is created at enrolment; the catch-up moved due times (only
@@ -42,7 +43,7 @@ UNORDERED = 1
 
 @njit(cache=True, inline="always")
 def _differ(a: int, b: int) -> bool:
-    return a == NAT or b == NAT or a != b
+    return a == NONE or b == NONE or a != b
 
 
 @njit(cache=True, inline="always")
@@ -61,8 +62,8 @@ def _flags_of(first: bool, created: int, entry: int, due: int, is_entry: bool, a
     if is_entry:
         if _differ(due, created):
             flags |= EARLY_ENTRY
-    elif (first or anchor == NAT or _differ(due, anchor + delay)
-          or (not all_at and previous_done == NAT)):  # one-by-one: created at a completion
+    elif (first or anchor == NONE or _differ(due, anchor + delay)
+          or (not all_at and previous_done == NONE)):  # one-by-one: created at a completion
         flags |= OFF_SCHEDULE
     return flags
 
@@ -108,8 +109,8 @@ def scan_pairs(order: np.ndarray, pairs: np.ndarray, n_pairs: int, step: np.ndar
         if j >= 0:
             if not visit and day[i] < day[j]:
                 return UNORDERED, flags, last, overlap
-            end = completed[j] if completed[j] != NAT else failed[j]
-            if end == NAT or (created[i] != NAT and created[i] < end):
+            end = completed[j] if completed[j] != NONE else failed[j]
+            if end == NONE or (created[i] != NONE and created[i] < end):
                 overlap = True
         elif all_at:
             entry[p] = created[i]
@@ -118,7 +119,7 @@ def scan_pairs(order: np.ndarray, pairs: np.ndarray, n_pairs: int, step: np.ndar
         if timing:
             before = max(j, 0)  # a first row's anchor and delay are not read
             flags[i] = _flags_of(
-                j < 0, created[i], entry[p] if all_at else NAT, due[i], step_entry[step[i]],
+                j < 0, created[i], entry[p] if all_at else NONE, due[i], step_entry[step[i]],
                 due[before] if anchored else completed[before],
                 step_delay[step[before]] if from_completed else step_delay[step[i]],
                 completed[before], all_at, moves)

@@ -15,8 +15,8 @@ from numba import njit
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
-__all__ = ["compile_tallies", "dense_keys", "gather_rows", "group_order", "most_in_window",
-           "row_codes"]
+__all__ = ["compile_tallies", "dense_codes", "dense_keys", "gather_rows", "group_order",
+           "most_in_window", "row_codes"]
 
 #: Groups up to this size are sorted by insertion (a phone's few sends);
 #: larger ones by NumPy's sort, so a trace with one busy phone stays n log n.
@@ -30,6 +30,16 @@ def dense_keys(codes: np.ndarray) -> int | None:
     if not len(codes) or codes.min() < 0 or int(codes.max()) >= 2 * len(codes) + 1024:
         return None
     return int(codes.max()) + 1
+
+
+def dense_codes(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return ``codes`` as int64 codes in ``[0, n)``, and ``n``: as they are when
+    :func:`dense_keys` finds them dense, else numbered in sorted order."""
+    n_keys = dense_keys(codes)
+    if n_keys is not None:
+        return codes.astype(np.int64, copy=False), n_keys
+    values, dense = np.unique(codes, return_inverse=True)
+    return dense.astype(np.int64, copy=False).reshape(-1), len(values)
 
 
 @njit(cache=True)

@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.engine.send_scan import enrolments, schedule_columns
+from seqsim.engine.tallies import dense_codes
 from seqsim.model.scenario import Scenario
-from seqsim.results.rows import entry_step_ids, find, rows_of
+from seqsim.results.rows import entry_step_ids, rows_of
 from seqsim.results.waits import Waits, wait_columns
 from seqsim.units import HOUR_US
 
 __all__ = ["build_sends", "send_figures"]
 
 _NAT = np.datetime64("NaT", "us")
-_NEVER = np.iinfo(np.int64).max
 
 
 def build_sends(
@@ -124,23 +125,6 @@ def _timing(done: pd.DataFrame, contacts: pd.DataFrame | None, steps: pd.DataFra
     }
 
 
-def _entry_times(entry_pairs: np.ndarray, created: np.ndarray, pair: np.ndarray) -> np.ndarray:
-    """Return each ``pair``'s enrolment (its entry row's ``created``), NaT when unknown.
-
-    Pair codes are small integers (a phone code times the sequence count): a
-    table indexed by code answers without sorting; otherwise sort + search.
-    """
-    top = int(max(entry_pairs.max(initial=-1), pair.max(initial=-1))) + 1
-    if 0 < top <= 4 * (len(entry_pairs) + len(pair)) + 16 and pair.min(initial=0) >= -1:
-        by_code = np.full(top + 1, _NAT)  # the extra slot answers pair == -1 with NaT
-        # One entry row per pair (the unique key); the earliest wins if not.
-        order = np.argsort(created, kind="stable")[::-1]
-        by_code[entry_pairs[order]] = created[order]
-        return by_code[np.where(pair >= 0, pair, top)]
-    entry = find(entry_pairs, pair, tiebreak=created.astype(np.int64))
-    return np.where(entry >= 0, created[np.maximum(entry, 0)], _NAT)
-
-
 def _schedule(
     done: pd.DataFrame,
     contacts: pd.DataFrame | None,
@@ -157,22 +141,33 @@ def _schedule(
         return np.full(n, _NAT), np.zeros(n, dtype=bool)
     plan = _StepPlan(steps)
     step = plan.index(done["sequence_stepid"].to_numpy(np.int64))
+    sent = (done["outcome"] == "sent").to_numpy(dtype=bool, na_value=False)
+    sent_at = done["sent_at"].to_numpy("datetime64[us]").view(np.int64)
     if contacts is not None and not contacts.empty:
-        pairs = contact_pair_codes(contacts) if pairs is None else pairs
+        codes, n_codes = dense_codes(contact_pair_codes(contacts) if pairs is None else pairs)
         row = rows_of(contacts["id"].to_numpy(np.int64),
                       done["sequence_contact_id"].to_numpy(np.int64))
-        pair = pairs[np.maximum(row, 0)]
-        pair[row < 0] = -1
-        del row
-        designed = _designed(contacts, steps, pairs, pair, step, plan)
-    else:
-        designed, pair = np.full(n, _NAT), contact_pair_codes(done)
-    return designed, _early(done, pair, step, plan)
+        known = np.maximum(row, 0)
+        pair = np.where(row >= 0, codes[known], -1)
+        sequence = contacts["sequence_id"].to_numpy(np.int64)[known]
+        del row, known
+        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_step_ids(steps))
+        created = contacts["created_at"].to_numpy("datetime64[us]").view(np.int64)
+        enrolled = enrolments(codes, created, is_entry, n_codes)
+    else:  # no enrolments: designed_at is NaT, early still known
+        pair, n_codes = dense_codes(contact_pair_codes(done))
+        sequence = done["sequence_id"].to_numpy(np.int64)
+        enrolled = np.full(n_codes, np.iinfo(np.int64).min)
+    rank, depth = plan.ranks(step, sequence)
+    designed, early = schedule_columns(pair, step, sent, sent_at, enrolled, plan.offset,
+                                       plan.delay, plan.first, rank, depth)
+    return designed.view("datetime64[us]"), early
 
 
 class _StepPlan:
     """The steps in (sequence, day) order: each one's delay, designed offset
-    from enrolment (µs) and whether it is its sequence's first."""
+    from enrolment (µs), whether it is its sequence's first and its place in
+    its sequence."""
 
     def __init__(self, steps: pd.DataFrame) -> None:
         by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
@@ -183,71 +178,19 @@ class _StepPlan:
         start = np.maximum.accumulate(np.where(self.first, np.arange(len(seq)), 0))
         total = np.cumsum(self.delay)
         self.offset = total - total[start]
+        self.seq, self.start = seq, start
+
+    def ranks(self, step: np.ndarray, sequence: np.ndarray) -> tuple[np.ndarray, int]:
+        """Return the key of each plan step within a pair, and how many keys a pair
+        has: its place in its sequence when every send's step (``step``, -1: none)
+        is of its pair's ``sequence``; else its place in the plan (a table that
+        mixes sequences keeps them apart)."""
+        known = step >= 0
+        if (self.seq[step[known]] == sequence[known]).all():
+            rank = np.arange(len(self.seq)) - self.start
+            return rank, int(rank.max()) + 1
+        return np.arange(len(self.seq)), len(self.seq)
 
     def index(self, step_ids: np.ndarray) -> np.ndarray:
         """Return each step id's place in the plan (-1: not a step)."""
         return self.ids.get_indexer(step_ids)
-
-
-def _designed(contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray,
-              pair: np.ndarray, step: np.ndarray, plan: _StepPlan) -> np.ndarray:
-    """Return each send's designed instant: its pair's enrolment + its step's
-    offset (NaT when either is unknown)."""
-    is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_step_ids(steps))
-    created = contacts["created_at"].to_numpy("datetime64[us]")[is_entry]
-    designed = _entry_times(pairs[is_entry], created, pair)
-    del is_entry, created
-    unknown = (step < 0) | (pair < 0) | np.isnat(designed)
-    designed += plan.offset[np.maximum(step, 0)].view("timedelta64[us]")
-    designed[unknown] = _NAT
-    return designed
-
-
-def _early(done: pd.DataFrame, pair: np.ndarray, step: np.ndarray,
-           plan: _StepPlan) -> np.ndarray:
-    """Return whether each send is a successful one of a non-entry step before
-    the contact's first successful send of the previous step + this step's
-    delay. Takes ``pair`` over (its values are changed)."""
-    sent = ((done["outcome"] == "sent").to_numpy(dtype=bool, na_value=False)
-            & (step >= 0) & (pair >= 0))
-    if not sent.any():
-        return np.zeros(len(done), dtype=bool)
-    width = len(plan.delay)
-    if int(pair.max()) >= np.iinfo(np.int64).max // (width + 1):  # pragma: no cover - huge
-        pair = np.unique(pair, return_inverse=True)[1].astype(np.int64)
-    key = pair  # in place: the pair codes are not needed again
-    key *= width
-    key += step
-    sent_at = done["sent_at"].to_numpy("datetime64[us]")
-    firsts = _FirstSent(key, sent, sent_at)
-    key -= 1  # the previous step of a sequence is the previous row of the plan
-    due = firsts.at(key)  # the previous step's first send...
-    del key
-    has_due = ~np.isnat(due)
-    step = np.maximum(step, 0)  # unknown steps are not sent: any step will do
-    due += plan.delay[step].view("timedelta64[us]")  # ... + this step's delay
-    return sent & ~plan.first[step] & has_due & (sent_at < due)
-
-
-class _FirstSent:
-    """The earliest ``sent_at`` of the rows flagged ``sent``, by key: a table
-    indexed by key when the keys are dense enough, else sort + search."""
-
-    def __init__(self, key: np.ndarray, sent: np.ndarray, sent_at: np.ndarray) -> None:
-        self.keys, self.times = key[sent], sent_at[sent]
-        self.top = int(self.keys.max()) + 1
-        self.dense = self.top <= 8 * len(key) + 16 and self.keys.min() >= 0
-        if self.dense:
-            self.first = np.full(self.top, _NEVER, dtype=np.int64)
-            np.minimum.at(self.first, self.keys, self.times.view(np.int64))
-            del self.keys, self.times
-
-    def at(self, wanted: np.ndarray) -> np.ndarray:
-        """Return the earliest send of each ``wanted`` key (NaT when none)."""
-        if self.dense:
-            inside = (wanted >= 0) & (wanted < self.top)
-            found = self.first[np.where(inside, wanted, 0)]
-            found[~inside | (found == _NEVER)] = np.iinfo(np.int64).min
-            return found.view("datetime64[us]")
-        hit = find(self.keys, wanted, tiebreak=self.times.view(np.int64))
-        return np.where(hit >= 0, self.times[np.maximum(hit, 0)], _NAT)
