@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seqsim.results.rows import distinct_count, rows_of
+from seqsim.results.rows import distinct_count, marked, rows_of
 
 __all__ = ["duplicate_sends", "fault_metrics"]
 
@@ -72,9 +72,9 @@ def fault_metrics(messages: pd.DataFrame, contacts: pd.DataFrame, pairs: np.ndar
     pending = ids[outcome.isna().to_numpy()]
     still_claimed = ((contacts["status"] == "active").to_numpy()
                      & contacts["processing_device_id"].notna().to_numpy()
-                     & ~np.isin(row_ids, pending))
-    unsent_release = ~np.isin(row_ids, ids) & (contacts["retry_count"].to_numpy() > 0)
-    stuck = np.isin(row_ids, ids[released]) | unsent_release | still_claimed
+                     & ~marked(row_ids, pending))
+    unsent_release = ~marked(row_ids, ids) & (contacts["retry_count"].to_numpy() > 0)
+    stuck = marked(row_ids, ids[released]) | unsent_release | still_claimed
     return {
         "stuck_contacts": distinct_count(pairs[stuck]),
         "late_by_claim_release_s": round(late_s, 6),

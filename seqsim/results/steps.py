@@ -105,7 +105,7 @@ def unsent_at_end(
         rows = contacts.iloc[:0]
     else:
         active = (contacts["status"] == "active").to_numpy()
-        due = (contacts["next_trigger_time"] < pd.Timestamp(end)).to_numpy()
+        due = _instants(contacts["next_trigger_time"]) < pd.Timestamp(end).to_datetime64()
         rows = contacts[active & due]
     on_device = messages.loc[messages["outcome"].isna(), "sequence_contact_id"]
     due_at = rows["next_trigger_time"].astype("datetime64[us]")
@@ -126,10 +126,17 @@ def queued_at(messages: pd.DataFrame, at: Any) -> int:
     the poll at ``at``: queued at or before it and sent after it (or never)."""
     if messages.empty or at is None or pd.isna(at):
         return 0
-    at = pd.Timestamp(at)
-    sent_at = messages["sent_at"]
-    on_device = (messages["queued_at"] <= at) & (sent_at.isna() | (sent_at > at))
-    return int(on_device.sum())
+    at = pd.Timestamp(at).to_datetime64()
+    sent_at = _instants(messages["sent_at"])
+    on_device = (_instants(messages["queued_at"]) <= at) & (np.isnat(sent_at) | (sent_at > at))
+    return int(np.count_nonzero(on_device))
+
+
+def _instants(column: pd.Series) -> np.ndarray:
+    """Return a time column as datetime64 (NaT where missing), compared in NumPy:
+    a pandas comparison of millions of instants took several times as long."""
+    values = column.to_numpy()
+    return values if values.dtype.kind == "M" else values.astype("datetime64[us]")
 
 
 def _completion_hours(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:

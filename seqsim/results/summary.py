@@ -11,7 +11,8 @@ import pandas as pd
 from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.invariants import skipped_rows
 from seqsim.engine.schema import contact_pair_codes
-from seqsim.engine.tallies import dense_keys, most_in_window
+from seqsim.engine.send_scan import enrolments
+from seqsim.engine.tallies import dense_codes, dense_keys, most_in_window
 from seqsim.results.faults import duplicate_sends, fault_metrics
 from seqsim.results.rows import distinct_count, rows_of
 from seqsim.results.steps import queued_at, round_quantiles, unsent_at_end
@@ -50,10 +51,10 @@ def build_summary(
     is_entry = np.isin(stepid, steps.loc[steps["is_entry_point"], "id"].to_numpy())
     last_ids = steps.sort_values("day_number").groupby("sequence_id")["id"].last().to_numpy()
     finished = np.isin(stepid, last_ids) & (status == "completed").to_numpy()
-    entry_created = pd.Series(contacts["created_at"].to_numpy()[is_entry], index=pairs[is_entry])
-    if not entry_created.index.is_unique:  # entry rows a racing duplicate guard let in twice
-        entry_created = entry_created.groupby(level=0).min()
-    started = entry_created.reindex(pairs[finished]).to_numpy()
+    # Each pair's first entry row (a racing duplicate guard may let in two).
+    codes, n_codes = dense_codes(pairs)
+    created = contacts["created_at"].to_numpy("datetime64[us]").view(np.int64)
+    started = enrolments(codes, created, is_entry, n_codes)[codes[finished]].view("datetime64[us]")
     hours = (contacts["completed_at"].to_numpy()[finished] - started) / np.timedelta64(1, "h")
     # What the same contacts would have taken on schedule: the sum of their
     # sequence's step delays.
