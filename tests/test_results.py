@@ -19,7 +19,7 @@ from seqsim import Result, Scenario, SeqsimError, load_result
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import canonical_frame, column_types, contact_pair_codes
 from seqsim.results.result import SENDS_COLUMNS, SUMMARY_KEYS
-from seqsim.results.sends import _StepPlan, build_sends
+from seqsim.results.sends import build_sends
 from seqsim.results.summary import _max_sends_in_an_hour, build_summary
 from seqsim.testing import assert_invariants
 from tests.definitions import cold_tables
@@ -321,16 +321,22 @@ def test_sparse_pair_codes_give_the_schedule_columns_of_dense_ones() -> None:
     assert dense["early"].any() and dense["designed_at"].notna().any()
 
 
-def test_steps_of_another_sequence_are_kept_apart() -> None:
-    steps = pd.DataFrame({"id": [1, 2, 3, 4], "sequence_id": [1, 1, 2, 2],
-                          "day_number": [1, 3, 1, 2], "trigger_delay_hours": [0, 48, 0, 24]})
-    plan = _StepPlan(steps)
-    step = np.array([0, 1, 3, -1])
-    rank, depth = plan.ranks(step, np.array([1, 1, 2, 7]))
-    assert (list(rank), depth) == ([0, 1, 0, 1], 2)
-    # A send whose step is not of its row's sequence: each step its own key.
-    rank, depth = plan.ranks(step, np.array([1, 2, 2, 7]))
-    assert (list(rank), depth) == ([0, 1, 2, 3], 4)
+def test_a_send_of_another_sequences_step_is_keyed_apart() -> None:
+    # Sequence 2: day 1, then day 3 200 h later. Row 3's day-6 send (early in COLD)
+    # is moved onto sequence 2's day 3: its previous step (sequence 2's day 1) was
+    # never sent, so it is not early, though COLD's day 1 (same place in its
+    # sequence) was sent 200 h before it is due.
+    steps = pd.concat([STEPS, STEPS.iloc[:2].assign(
+        id=[4, 5], sequence_id=2, day_number=[1, 3], trigger_delay_hours=[0, 200])],
+        ignore_index=True)
+    messages = MESSAGES.copy()
+    moved = messages["sequence_contact_id"] == 3
+    messages.loc[moved, "sequence_stepid"] = 5
+    sends = build_sends(messages, SEQUENCES, contacts=CONTACTS, steps=steps)
+    row = sends[sends["contact_phone"].eq("+1") & sends["sent_at"].eq(T0 + 100 * H)]
+    assert row["early"].tolist() == [False]
+    assert row["designed_at"].tolist() == [T0 + 200 * H]  # +1's enrolment + 200 h
+    assert sends["early"].sum() == 1  # +2's day 3, as before
 
 
 def test_summary_early_and_drift() -> None:

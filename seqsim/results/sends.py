@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from seqsim.engine.schema import contact_pair_codes
-from seqsim.engine.send_scan import enrolments, schedule_columns
+from seqsim.engine.send_scan import HUGE, MIXED, enrolments, send_columns
 from seqsim.engine.tallies import dense_codes
 from seqsim.model.scenario import Scenario
 from seqsim.results.rows import entry_step_ids, rows_of
@@ -18,7 +18,6 @@ from seqsim.units import HOUR_US
 
 __all__ = ["build_sends", "send_figures"]
 
-_NAT = np.datetime64("NaT", "us")
 
 
 def build_sends(
@@ -96,7 +95,7 @@ def send_figures(
     as :func:`build_sends` computes them, in message order (not send order) and
     without the strings, schedule instants and lateness causes it adds."""
     _, done = _delivered(messages)
-    timing = _timing(done, contacts, steps, pairs)
+    timing = _timing(done, contacts, steps, pairs, designed=False)
     return pd.DataFrame({"outcome": done["outcome"].array,
                          "contact_phone": done["contact_phone"].array,
                          **{name: timing[name] for name in
@@ -111,85 +110,65 @@ def _delivered(messages: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def _timing(done: pd.DataFrame, contacts: pd.DataFrame | None, steps: pd.DataFrame | None,
-            pairs: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Return the delivered messages' ``sent_at``, ``lateness_s``, ``designed_at``,
-    ``drift_hours`` and ``early`` (see :func:`build_sends`)."""
-    designed, early = _schedule(done, contacts, steps, pairs)
-    sent_at = done["sent_at"].to_numpy()
-    return {
-        "sent_at": sent_at,
-        "lateness_s": (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy(),
-        "designed_at": designed,
-        "drift_hours": (sent_at - designed) / np.timedelta64(1, "h"),
-        "early": early,
-    }
-
-
-def _schedule(
-    done: pd.DataFrame,
-    contacts: pd.DataFrame | None,
-    steps: pd.DataFrame | None,
-    pairs: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the ``designed_at`` and ``early`` columns of :func:`build_sends`.
-
-    Each whole-run column is made, used and dropped in turn (a big run's are
-    tens of MB each).
-    """
+            pairs: np.ndarray | None, *, designed: bool = True) -> dict[str, np.ndarray]:
+    """Return the delivered messages' ``sent_at``, ``lateness_s``, ``designed_at``
+    (unless not ``designed``), ``drift_hours`` and ``early`` (see :func:`build_sends`),
+    from one compiled pass (:func:`seqsim.engine.send_scan.send_columns`)."""
     n = len(done)
-    if steps is None or not n or steps.empty:
-        return np.full(n, _NAT), np.zeros(n, dtype=bool)
     plan = _StepPlan(steps)
-    step = plan.index(done["sequence_stepid"].to_numpy(np.int64))
-    sent = (done["outcome"] == "sent").to_numpy(dtype=bool, na_value=False)
-    sent_at = done["sent_at"].to_numpy("datetime64[us]").view(np.int64)
+    step = plan.index(done["sequence_stepid"].to_numpy(np.int64)).astype(np.int32)
     if contacts is not None and not contacts.empty:
         codes, n_codes = dense_codes(contact_pair_codes(contacts) if pairs is None else pairs)
         row = rows_of(contacts["id"].to_numpy(np.int64),
                       done["sequence_contact_id"].to_numpy(np.int64))
-        known = np.maximum(row, 0)
-        pair = np.where(row >= 0, codes[known], -1)
-        sequence = contacts["sequence_id"].to_numpy(np.int64)[known]
-        del row, known
-        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), entry_step_ids(steps))
+        sequence = contacts["sequence_id"].to_numpy(np.int64)
+        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), plan.entry_ids)
         created = contacts["created_at"].to_numpy("datetime64[us]").view(np.int64)
         enrolled = enrolments(codes, created, is_entry, n_codes)
     else:  # no enrolments: designed_at is NaT, early still known
-        pair, n_codes = dense_codes(contact_pair_codes(done))
-        sequence = done["sequence_id"].to_numpy(np.int64)
+        codes, n_codes = dense_codes(contact_pair_codes(done))
+        row, sequence = np.arange(n), done["sequence_id"].to_numpy(np.int64)
         enrolled = np.full(n_codes, np.iinfo(np.int64).min)
-    rank, depth = plan.ranks(step, sequence)
-    designed, early = schedule_columns(pair, step, sent, sent_at, enrolled, plan.offset,
-                                       plan.delay, plan.first, rank, depth)
-    return designed.view("datetime64[us]"), early
+    sent = (done["outcome"] == "sent").to_numpy(dtype=bool, na_value=False)
+    sent_at, due_at = (done[name].to_numpy() for name in ("sent_at", "due_at"))
+    args = (row, step, sent, _micros(sent_at), _micros(due_at), codes, sequence, enrolled,
+            plan.table)
+    status, designed_at, early, lateness, drift = send_columns(*args, plan.rank, plan.depth,
+                                                               designed)
+    if status & MIXED:  # a step of another sequence than its row's: each step its own key
+        early = send_columns(*args, np.arange(len(plan.table)), len(plan.table) or 1, False)[2]
+    if status & HUGE or not sent_at.dtype == due_at.dtype == np.dtype("datetime64[us]"):
+        lateness = (done["sent_at"] - done["due_at"]).dt.total_seconds().to_numpy()
+    return {"sent_at": sent_at, "lateness_s": lateness,
+            "designed_at": designed_at.view("datetime64[us]"), "drift_hours": drift,
+            "early": early}
+
+
+def _micros(values: np.ndarray) -> np.ndarray:
+    return values.astype("datetime64[us]", copy=False).view(np.int64)
 
 
 class _StepPlan:
-    """The steps in (sequence, day) order: each one's delay, designed offset
-    from enrolment (µs), whether it is its sequence's first and its place in
-    its sequence."""
+    """The steps in (sequence, day) order (none without a steps table): per step
+    its sequence, designed offset from enrolment (µs), delay (µs) and whether it
+    is its sequence's first (``table``), and its place in its sequence (``rank``,
+    below ``depth``)."""
 
-    def __init__(self, steps: pd.DataFrame) -> None:
+    def __init__(self, steps: pd.DataFrame | None) -> None:
+        if steps is None:
+            steps = pd.DataFrame({"id": [], "sequence_id": [], "day_number": [],
+                                  "trigger_delay_hours": [], "is_entry_point": []})
         by_day = steps.sort_values(["sequence_id", "day_number"], kind="stable")
         seq = by_day["sequence_id"].to_numpy(np.int64)
         self.ids = pd.Index(by_day["id"].to_numpy(np.int64))
-        self.delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * HOUR_US
-        self.first = np.r_[True, seq[1:] != seq[:-1]]
-        start = np.maximum.accumulate(np.where(self.first, np.arange(len(seq)), 0))
-        total = np.cumsum(self.delay)
-        self.offset = total - total[start]
-        self.seq, self.start = seq, start
-
-    def ranks(self, step: np.ndarray, sequence: np.ndarray) -> tuple[np.ndarray, int]:
-        """Return the key of each plan step within a pair, and how many keys a pair
-        has: its place in its sequence when every send's step (``step``, -1: none)
-        is of its pair's ``sequence``; else its place in the plan (a table that
-        mixes sequences keeps them apart)."""
-        known = step >= 0
-        if (self.seq[step[known]] == sequence[known]).all():
-            rank = np.arange(len(self.seq)) - self.start
-            return rank, int(rank.max()) + 1
-        return np.arange(len(self.seq)), len(self.seq)
+        self.entry_ids = entry_step_ids(steps)
+        delay = by_day["trigger_delay_hours"].to_numpy(np.int64) * HOUR_US
+        first = np.r_[True, seq[1:] != seq[:-1]][:len(seq)]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(seq)), 0))
+        total = np.cumsum(delay)
+        self.table = np.column_stack([seq, total - total[start], delay, first]).astype(np.int64)
+        self.rank = np.arange(len(seq)) - start
+        self.depth = int(self.rank.max()) + 1 if len(seq) else 1
 
     def index(self, step_ids: np.ndarray) -> np.ndarray:
         """Return each step id's place in the plan (-1: not a step)."""
