@@ -69,12 +69,17 @@ def fault_metrics(messages: pd.DataFrame, contacts: pd.DataFrame, pairs: np.ndar
     waited = (messages["sent_at"].to_numpy()[late] - messages["due_at"].to_numpy()[late])
     late_s = float(waited.max() / np.timedelta64(1, "s")) if late.any() else 0.0
     row_ids = contacts["id"].to_numpy(np.int64)
-    pending = ids[outcome.isna().to_numpy()]
-    still_claimed = ((contacts["status"] == "active").to_numpy()
-                     & contacts["processing_device_id"].notna().to_numpy()
-                     & ~marked(row_ids, pending))
-    unsent_release = ~marked(row_ids, ids) & (contacts["retry_count"].to_numpy() > 0)
-    stuck = marked(row_ids, ids[released]) | unsent_release | still_claimed
+    # Each mark of a whole run's rows is looked up only where it can matter: a run
+    # without faults has no claim left, no retry and no release.
+    stuck = ((contacts["status"] == "active").to_numpy()
+             & contacts["processing_device_id"].notna().to_numpy())
+    if stuck.any():  # still claimed, with no message waiting for its device
+        stuck &= ~marked(row_ids, ids[outcome.isna().to_numpy()])
+    retried = contacts["retry_count"].to_numpy() > 0
+    if retried.any():  # released without a send since
+        stuck |= retried & ~marked(row_ids, ids)
+    if released.any():  # sent after a release
+        stuck |= marked(row_ids, ids[released])
     return {
         "stuck_contacts": distinct_count(pairs[stuck]),
         "late_by_claim_release_s": round(late_s, 6),
