@@ -1,2 +1,3 @@
 """Invariants of the sequence engine as table checks: what every run must satisfy.
-Imports the base modules, the model and the engine's schema and rules."""
+Imports the base modules, the model, and the engine's schema, rules and compiled
+passes over tables."""

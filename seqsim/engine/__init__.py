@@ -15,6 +15,9 @@
   one-message ``[faults]``; :mod:`~seqsim.engine.kernel_layout`, the arrays;
   :mod:`~seqsim.engine.kernel_world` and :mod:`~seqsim.engine.kernel_tables`, to and
   from the scenario and tables; :mod:`~seqsim.engine.kernel_run`, a whole run);
+- compiled passes over a finished run's columns, for its checks and results
+  (:mod:`~seqsim.engine.tallies`, :mod:`~seqsim.engine.pair_scan`,
+  :mod:`~seqsim.engine.send_scan`, :mod:`~seqsim.engine.lateness`);
 - :mod:`~seqsim.engine.schema` (the tables), :mod:`~seqsim.engine.fleet` (devices).
 
 Imports only the base modules and the model.

@@ -1,2 +1,3 @@
 """What a run produced: the Result (tables, sends, timeline, summary) and save/load.
-Imports the base modules, the model, the engine's schema and rules, and checks."""
+Imports the base modules, the model, the engine's schema, rules and compiled passes
+over tables, and checks."""
