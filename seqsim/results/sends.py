@@ -19,7 +19,6 @@ from seqsim.units import HOUR_US
 __all__ = ["build_sends", "send_figures"]
 
 
-
 def build_sends(
     messages: pd.DataFrame,
     sequences: pd.DataFrame,
