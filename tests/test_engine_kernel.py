@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from numba.core.dispatcher import Dispatcher
 from numba.core.errors import TypingError
 
 import seqsim
-from seqsim.engine import kernel_cache
+from seqsim import pages
+from seqsim.engine import kernel_cache, kernel_run
 from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_world import _leads
 
@@ -119,3 +121,25 @@ def test_leads_numbered_as_factorize_numbers_them(phones: list[str]) -> None:
     fast, slow = (_leads(a, len(phones), ["device-1"]) for a in (arrivals, hashed))
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_mapping_the_records_ahead_changes_no_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    followed: list[tuple[int, ...]] = []
+    real_prefault, real_world = kernel_run.Prefault, kernel_run.build_world
+
+    def spy(targets):
+        followed.append(tuple(len(array) for array, _ in targets))
+        return real_prefault(targets)
+
+    def small_world(*args, **kwargs):  # room for few rows: the run must grow its records
+        return real_world(*args, **kwargs)._replace(rows_hint=8)
+
+    monkeypatch.setattr(pages, "_populating", pages._MADVISE is not None)
+    monkeypatch.setattr(kernel_run, "Prefault", spy)
+    monkeypatch.setattr(kernel_run, "build_world", small_world)
+    mapped = seqsim.simulate(seqsim.Scenario.from_dict(WORLD), progress=False)
+    assert followed[0] == (8, 8, 8) and len(set(followed)) > 1  # new records: followed anew
+    assert not [t for t in threading.enumerate() if t.name == "seqsim-prefault"]
+    monkeypatch.setattr(pages, "_populating", False)
+    plain = seqsim.simulate(seqsim.Scenario.from_dict(WORLD), progress=False)
+    assert _digest(mapped) == _digest(plain)

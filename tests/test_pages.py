@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ctypes
+import errno
 import threading
 
+import numpy as np
 import pytest
 from numpy._core import multiarray
 
@@ -89,3 +92,113 @@ def test_simulate_runs_its_engine_in_ordinary_pages(monkeypatch: pytest.MonkeyPa
     assert asked == [False]
     assert _huge_pages_asked()
     assert res.summary["messages_sent"] > 0
+
+
+# Prefault: pages mapped ahead of a filling loop, on another thread.
+
+MIB = 1 << 20
+PAGE = 4096
+
+
+def _resident(array: np.ndarray) -> int:
+    """Return how many bytes of ``array``'s pages are mapped (mincore)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    start = array.ctypes.data & ~(PAGE - 1)
+    length = array.ctypes.data + array.nbytes - start
+    vec = (ctypes.c_ubyte * ((length + PAGE - 1) // PAGE))()
+    assert libc.mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vec) == 0
+    return sum(v & 1 for v in vec) * PAGE
+
+
+def _fresh(n_bytes: int) -> np.ndarray:
+    """Return a zeroed array none of whose pages is mapped yet."""
+    with ordinary_pages():
+        return np.zeros(n_bytes, dtype=np.uint8)
+
+
+def _can_populate() -> bool:
+    if pages._MADVISE is None:
+        return False
+    probe = _fresh(4 * MIB)
+    start = (probe.ctypes.data + PAGE - 1) & ~(PAGE - 1)
+    return pages._MADVISE(start, PAGE, pages._POPULATE_WRITE) == 0
+
+
+populating = pytest.mark.skipif(not _can_populate(),
+                                reason="this system cannot populate pages (Linux 5.14+)")
+
+
+@pytest.fixture
+def _may_populate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another test may have turned it off for the process.
+    monkeypatch.setattr(pages, "_populating", pages._MADVISE is not None)
+
+
+@populating
+@pytest.mark.usefixtures("_may_populate")
+def test_prefault_maps_pages_only_ahead_of_what_is_used() -> None:
+    array = _fresh(64 * MIB)
+    used = np.zeros(1, dtype=np.int64)
+    with pages.Prefault([(array, lambda: used[0])], ahead=2 * MIB):
+        pass  # it maps at least once before it sees the stop
+    assert 2 * MIB - 2 * PAGE <= _resident(array) <= 2 * MIB + PAGE
+    used[0] = 40 * MIB
+    with pages.Prefault([(array, lambda: used[0])], ahead=2 * MIB):
+        pass
+    assert 42 * MIB - 2 * PAGE <= _resident(array) <= 42 * MIB + PAGE
+    assert not array.any()  # mapped, never written
+
+
+@populating
+@pytest.mark.usefixtures("_may_populate")
+def test_prefault_changes_nothing_a_concurrent_writer_writes() -> None:
+    items = 8 * MIB  # int64: 64 MB
+    with ordinary_pages():
+        array = np.zeros(items, dtype=np.int64)
+    used = np.zeros(1, dtype=np.int64)
+    with pages.Prefault([(array, lambda: used[0])], ahead=MIB):
+        for start in range(0, items, items // 64):
+            stop = start + items // 64
+            array[start:stop] = np.arange(start, stop)
+            used[0] = stop
+    assert np.array_equal(array, np.arange(items))
+    assert not [t for t in threading.enumerate() if t.name == "seqsim-prefault"]
+
+
+def test_a_refusal_turns_prefaulting_off_for_the_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def refuse(address: int, length: int, advice: int) -> int:
+        calls.append(advice)
+        ctypes.set_errno(errno.EINVAL)  # a kernel before 5.14
+        return -1
+
+    monkeypatch.setattr(pages, "_MADVISE", refuse)
+    monkeypatch.setattr(pages, "_populating", True)
+    array = _fresh(4 * MIB)
+    with pages.Prefault([(array, lambda: 0)]):
+        pass
+    assert calls == [pages._POPULATE_WRITE] and not pages._populating
+    with pages.Prefault([(array, lambda: 0)]) as again:
+        assert again._thread is None  # not tried again
+    assert calls == [pages._POPULATE_WRITE]
+
+
+def test_other_errors_stop_only_that_prefault(monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_memory(address: int, length: int, advice: int) -> int:
+        ctypes.set_errno(errno.ENOMEM)
+        return -1
+
+    monkeypatch.setattr(pages, "_MADVISE", out_of_memory)
+    monkeypatch.setattr(pages, "_populating", True)
+    with pages.Prefault([(_fresh(4 * MIB), lambda: 0)]) as ahead:
+        ahead._thread.join(timeout=10)  # it gave up on its own
+        assert not ahead._thread.is_alive()
+    assert pages._populating
+
+
+def test_nothing_to_map_starts_no_thread() -> None:
+    with pages.Prefault([]) as nothing, pages.Prefault([(np.zeros(0), lambda: 0)]) as empty:
+        assert nothing._thread is None and empty._thread is None
+    nothing.stop()  # stopping twice is harmless

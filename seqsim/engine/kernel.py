@@ -446,7 +446,9 @@ def _skip(W, S, k: int, now: int, down: bool) -> None:
         _record(W, S, k, min(open_groups(W, S, now), W[W_STAT][BATCH]))
 
 
-@kernel_jit()
+# nogil: the polls touch no Python object, and while they run another thread
+# maps the pages of the records they fill (seqsim.engine.kernel_run, Prefault).
+@kernel_jit(nogil=True)
 def run_polls(W, S, k_stop: int) -> int:
     """Run polls from ``C_K`` up to (not including) ``k_stop``; return 0, or
     NEEDS_ROWS / NEEDS_MESSAGES / NEEDS_DRAWS / NEEDS_LOG with ``C_K`` at the poll to

@@ -24,10 +24,11 @@ from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
 from seqsim.engine.kernel_tables import KernelTables, final_columns, timeline_frame
-from seqsim.engine.kernel_world import build_world, grow, more_draws, new_state
+from seqsim.engine.kernel_world import World, build_world, grow, more_draws, new_state
 from seqsim.engine.wait_log import WaitLog
-from seqsim.model.faults import faults_rng
+from seqsim.model.faults import FaultStreams, faults_rng
 from seqsim.model.scenario import Scenario
+from seqsim.pages import Prefault
 
 __all__ = ["KernelRun", "run_kernel"]
 
@@ -59,6 +60,42 @@ def _wait_log(state: tuple) -> WaitLog:
                                        held[:, k.CLAIM_RELEASED]]))
 
 
+def _prefault(state: tuple) -> Prefault:
+    """Return a :class:`Prefault` of the records the polls fill from the front (the
+    rows, their links, the messages), when the polls are compiled code that lets
+    it run beside them."""
+    if not hasattr(run_polls, "signatures"):  # NUMBA_DISABLE_JIT: Python holds the GIL
+        return Prefault([])
+    counters = state[k.S_COUNT]
+    return Prefault([(state[k.S_ROWS], lambda: counters[k.C_ROWS]),
+                     (state[k.S_LINKS], lambda: counters[k.C_ROWS]),
+                     (state[k.S_MSGS], lambda: counters[k.C_MSGS])])
+
+
+def _poll_all(world: World, state: tuple, streams: FaultStreams,
+               advance: Callable[[int], None] | None) -> tuple:
+    """Run every poll of ``world`` from ``state``; return the final state (a new
+    tuple when the run needed more room or fault draws)."""
+    counters = state[k.S_COUNT]
+    done = 0
+    ahead = _prefault(state)
+    try:
+        while done < world.polls:
+            status = run_polls(world.arrays, state, min(world.polls, done + CHUNK))
+            if status:
+                ahead.stop()  # it holds the arrays that are about to be replaced
+                state = (more_draws(state, streams) if status == k.NEEDS_DRAWS
+                         else grow(state, status))
+                counters = state[k.S_COUNT]
+                ahead = _prefault(state)
+            if advance is not None and counters[k.C_K] > done:
+                advance(int(counters[k.C_K]) - done)
+            done = int(counters[k.C_K])
+    finally:
+        ahead.stop()
+    return state
+
+
 def run_kernel(
     scenario: Scenario,
     static: dict[str, pd.DataFrame],
@@ -81,22 +118,12 @@ def run_kernel(
     compile_seconds = warm_up(world.arrays, state)
     if advance is not None:
         advance(0)  # compiled: the run's own time starts now
-    counters = state[k.S_COUNT]
-    streams = faults_rng(scenario.simulation.seed)  # uniforms drawn as the faults need them
-    done = 0
     started = _freezegun_api.real_perf_counter()  # perf_counter itself may be frozen
-    while done < world.polls:
-        status = run_polls(world.arrays, state, min(world.polls, done + CHUNK))
-        if status:
-            state = more_draws(state, streams) if status == k.NEEDS_DRAWS else grow(state,
-                                                                                      status)
-            counters = state[k.S_COUNT]
-        if advance is not None and counters[k.C_K] > done:
-            advance(int(counters[k.C_K]) - done)
-        done = int(counters[k.C_K])
+    state = _poll_all(world, state, faults_rng(scenario.simulation.seed), advance)
     kernel_seconds = _freezegun_api.real_perf_counter() - started
     stat = world.arrays[k.W_STAT]
     timeline = timeline_frame(int(stat[k.START]), int(stat[k.POLL]), state[k.S_TIMELINE])
+    counters = state[k.S_COUNT]
     polls_run = int(counters[k.C_RUN])
     final = final_columns(state)
     waits = _wait_log(state)
