@@ -16,6 +16,7 @@ from pandas.testing import assert_frame_equal
 
 import seqsim
 from seqsim import Result, Scenario, SeqsimError, load_result
+from seqsim.checks.contacts import check_contacts
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import canonical_frame, column_types, contact_pair_codes
 from seqsim.results.result import SENDS_COLUMNS, SUMMARY_KEYS
@@ -319,6 +320,29 @@ def test_sparse_pair_codes_give_the_schedule_columns_of_dense_ones() -> None:
                          pairs=contact_pair_codes(CONTACTS) * 10**12 + 5)
     pd.testing.assert_frame_equal(sparse, dense)
     assert dense["early"].any() and dense["designed_at"].notna().any()
+
+
+def test_scattered_step_ids_give_what_close_ones_give(result: Result) -> None:
+    """Step ids too far apart for a lookup table are found by hashing: same answers."""
+    def scatter(ids: pd.Series) -> pd.Series:
+        return ids.astype("int64") * 10**9 + 7
+
+    far = {"sequence_steps": result.tables["sequence_steps"].assign(
+               id=lambda f: scatter(f["id"])),
+           "sequence_contacts": result.tables["sequence_contacts"].assign(
+               sequence_stepid=lambda f: scatter(f["sequence_stepid"])),
+           "messages": result.tables["messages"].assign(
+               sequence_stepid=lambda f: scatter(f["sequence_stepid"]))}
+    for tables in (result.tables, far):
+        contacts, steps = tables["sequence_contacts"], tables["sequence_steps"]
+        sends = build_sends(tables["messages"], result.tables["sequences"], contacts=contacts,
+                            steps=steps)
+        checks = check_contacts(contacts, steps)
+        if tables is result.tables:
+            close = (sends, checks)
+    pd.testing.assert_frame_equal(sends, close[0])
+    assert checks == close[1] and checks.problems == []
+    assert sends["designed_at"].notna().all() and len(sends) > 0
 
 
 def test_a_send_of_another_sequences_step_is_keyed_apart() -> None:

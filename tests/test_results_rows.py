@@ -12,7 +12,9 @@ IDS = st.one_of(
     st.integers(0, 30).map(lambda n: np.arange(1, n + 1)),  # the engines' 1..n
     st.lists(st.integers(-5, 40), max_size=30, unique=True).map(np.array),
 )
-WANTED = st.lists(st.integers(-5, 45), max_size=40).map(lambda v: np.array(v, dtype=np.int64))
+# Ids far outside 1..n too: their int32 position would wrap.
+WANTED = st.lists(st.one_of(st.integers(-5, 45), st.sampled_from([2**31, 2**32 + 3, -2**40])),
+                  max_size=40).map(lambda v: np.array(v, dtype=np.int64))
 
 
 @settings(max_examples=300, deadline=None)

@@ -8,7 +8,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
-from seqsim.engine.tallies import dense_keys, gather_rows, group_order, most_in_window, row_codes
+from seqsim.engine.tallies import (
+    as_keys,
+    count_distinct,
+    dense_keys,
+    gather_rows,
+    group_order,
+    id_table,
+    look_up,
+    most_in_window,
+    row_codes,
+    step_places,
+)
 
 
 @settings(deadline=None)  # the first example may compile (a fresh cache)
@@ -59,3 +70,72 @@ def test_dense_keys_counts_slots_only_for_dense_non_negative_codes() -> None:
     assert dense_keys(np.array([-1, 3], dtype=np.int64)) is None  # a missing phone
     assert dense_keys(np.array([0, 2 * 2 + 1024], dtype=np.int64)) is None  # sparse
     assert dense_keys(np.array([], dtype=np.int64)) is None
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 40)), max_size=120),
+       st.integers(1, 15))
+def test_most_in_window_counts_as_a_sliding_window_does(sends: list[tuple[int, int]],
+                                                         window: int) -> None:
+    keys = np.array([k for k, _ in sends], dtype=np.int64)
+    times = np.array([t for _, t in sends], dtype=np.int64)
+    expected = max((sum(1 for k2, t2 in sends if k2 == k and t - window < t2 <= t)
+                    for k, t in sends), default=0)
+    assert most_in_window(keys, times, 5, window) == expected
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(-3, 12), max_size=8, unique=True),
+       st.lists(st.integers(-6, 16), max_size=40), st.sampled_from([np.int32, np.int64]))
+def test_an_id_table_finds_what_get_indexer_finds(ids: list[int], keys: list[int],
+                                                   dtype: type) -> None:
+    table = id_table(np.array(ids, dtype=np.int64))
+    if not ids:
+        assert table is None
+        return
+    lowest, places = table
+    found = look_up(np.array(keys, dtype=dtype), places, lowest, -1)
+    assert found.dtype == np.int32
+    assert found.tolist() == [ids.index(k) if k in ids else -1 for k in keys]
+    entry = np.zeros(len(places), dtype=bool)
+    entry[np.array(ids[:1], dtype=np.int64) - lowest] = True
+    flags = look_up(np.array(keys, dtype=dtype), entry, lowest, False)
+    assert flags.dtype == np.bool_ and flags.tolist() == [k == ids[0] for k in keys]
+
+
+def test_no_id_table_for_repeated_or_scattered_ids() -> None:
+    assert id_table(np.array([3, 3])) is None
+    assert id_table(np.array([0, 10**6])) is None  # a million slots for two ids
+    assert id_table(np.array([], dtype=np.int64)) is None
+    assert id_table(np.array([0, 4 * 2 + 1023]))[1].shape == (4 * 2 + 1024,)  # at the limit
+    assert id_table(np.array([0, 4 * 2 + 1024])) is None
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(1, 3)), max_size=40))
+def test_step_places_check_the_step_is_of_the_row_sequence(rows: list[tuple[int, int]]) -> None:
+    step_ids, step_sequence = np.array([2, 3, 5, 7], dtype=np.int64), np.array([1, 1, 2, 3])
+    lowest, places = id_table(step_ids)
+    stepid = np.array([r for r, _ in rows], dtype=np.int32)
+    sequence = np.array([q for _, q in rows], dtype=np.int32)
+    out = step_places(stepid, sequence, places, lowest, step_sequence)
+    expected = [int(np.flatnonzero(step_ids == r)[0]) if r in step_ids
+                and step_sequence[step_ids == r][0] == q else -1 for r, q in rows]
+    assert out.dtype == np.int32 and out.tolist() == expected
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(-4, 30), max_size=60))
+def test_count_distinct_counts_as_unique_does(values: list[int]) -> None:
+    array = np.array(values, dtype=np.int64)
+    if values:
+        assert count_distinct(array, min(values), max(values) - min(values) + 1) == len(
+            set(values))
+        assert count_distinct(array.astype(np.int32), min(values),
+                              max(values) - min(values) + 1) == len(set(values))
+
+
+def test_as_keys_keeps_int32_and_int64_and_widens_the_rest() -> None:
+    small, wide = np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.int64)
+    assert as_keys(small) is small and as_keys(wide) is wide
+    assert as_keys(np.zeros(2, dtype=np.uint16)).dtype == np.int64

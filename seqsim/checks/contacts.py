@@ -24,6 +24,7 @@ from seqsim.engine.rules import (
     Schedule,
 )
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.engine.tallies import as_keys, id_table, step_places
 from seqsim.model.policy import PolicyConfig
 
 __all__ = ["ContactChecks", "check_contacts", "examples", "lost_contacts", "max_active_rows"]
@@ -122,7 +123,12 @@ def check_contacts(
 
 def _step_index(contacts: pd.DataFrame, steps: pd.DataFrame) -> np.ndarray:
     """Return per row the position in ``steps`` of its step (-1 where the row
-    names no step of its sequence)."""
+    names no step of its sequence), int32 when the step ids fit a table."""
+    table = id_table(steps["id"].to_numpy())
+    if table is not None:
+        return step_places(as_keys(contacts["sequence_stepid"].to_numpy()),
+                           as_keys(contacts["sequence_id"].to_numpy()), table[1], table[0],
+                           as_keys(steps["sequence_id"].to_numpy()))
     where = pd.Index(steps["id"].to_numpy()).get_indexer(contacts["sequence_stepid"].to_numpy())
     found = where >= 0
     found[found] = (steps["sequence_id"].to_numpy()[where[found]]

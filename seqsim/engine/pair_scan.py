@@ -68,7 +68,7 @@ def _flags_of(first: bool, created: int, entry: int, due: int, is_entry: bool, a
     return flags
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scan_pairs(order: np.ndarray, pairs: np.ndarray, n_pairs: int, step: np.ndarray,
                day: np.ndarray, created: np.ndarray, completed: np.ndarray,
                failed: np.ndarray, due: np.ndarray, step_entry: np.ndarray,
@@ -131,5 +131,6 @@ def compile_pair_scan() -> None:
     """Compile :func:`scan_pairs` (or load it from the cache) on one row."""
     one = np.zeros(1, dtype=np.int64)
     none = np.zeros(0, dtype=np.int64)
-    scan_pairs(none, one, 1, one, one, one, one, one, one, np.zeros(1, dtype=np.bool_), one,
-               TIMING, none)
+    for small in (one, np.zeros(1, dtype=np.int32)):  # steps and days: int32 when they fit
+        scan_pairs(none, one, 1, small, small, one, one, one, one, np.zeros(1, dtype=np.bool_),
+                   one, TIMING, none)

@@ -42,7 +42,7 @@ def dense_codes(codes: np.ndarray) -> tuple[np.ndarray, int]:
     return dense.astype(np.int64, copy=False).reshape(-1), len(values)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sort_small(values: np.ndarray, lo: int, hi: int) -> None:
     """Sort ``values[lo:hi]`` in place (insertion sort: the slices are short)."""
     for j in range(lo + 1, hi):
@@ -54,10 +54,10 @@ def _sort_small(values: np.ndarray, lo: int, hi: int) -> None:
         values[i + 1] = v
 
 
-@njit(cache=True)
-def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the positions of ``keys`` (codes in ``[0, n_keys)``) ordered by key,
-    stably (a counting sort), and where each key's positions start (``n_keys + 1``).
+@njit(cache=True, nogil=True)
+def _key_starts(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Return where each key's run starts once ``keys`` (codes in ``[0, n_keys)``)
+    are ordered by key (``n_keys + 1`` values: the last is the length).
 
     Raises:
         ValueError: a key outside ``[0, n_keys)``.
@@ -69,6 +69,14 @@ def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
         start[keys[j] + 1] += 1
     for c in range(n_keys):
         start[c + 1] += start[c]
+    return start
+
+
+@njit(cache=True, nogil=True)
+def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the positions of ``keys`` ordered by key, stably (a counting sort),
+    and :func:`_key_starts`."""
+    start = _key_starts(keys, n_keys)
     fill = start[:-1].copy()
     order = np.empty(keys.shape[0], dtype=np.int64)
     for j in range(keys.shape[0]):
@@ -77,7 +85,7 @@ def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     return order, start
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int) -> int:
     """Return the most ``times`` one key has within any half-open window
     ``(t - window, t]`` (0 when there are none).
@@ -88,8 +96,13 @@ def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int
     """
     if keys.shape[0] == 0:
         return 0
-    order, start = _key_order(keys, n_keys)
-    grouped = times[order]
+    start = _key_starts(keys, n_keys)
+    # The times scattered straight into their key's run: no array of positions.
+    fill = start[:-1].copy()
+    grouped = np.empty(keys.shape[0], dtype=np.int64)
+    for j in range(keys.shape[0]):
+        grouped[fill[keys[j]]] = times[j]
+        fill[keys[j]] += 1
     most = 0
     for c in range(n_keys):
         lo, hi = start[c], start[c + 1]
@@ -107,7 +120,7 @@ def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int
     return most
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def group_order(keys: np.ndarray, n_keys: int, within: np.ndarray) -> np.ndarray:
     """Return the positions of ``keys`` ordered by key, then by ``within``, then
     by position: ``np.lexsort((within, keys))`` in linear time for codes in
@@ -130,7 +143,7 @@ def group_order(keys: np.ndarray, n_keys: int, within: np.ndarray) -> np.ndarray
     return order
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
                 step_ids: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return, per message, its row's lead code, ``sequence_id``, ``sequence_stepid``
@@ -153,7 +166,7 @@ def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
     return lead, sequence, step, day
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
               step_ids: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return, per row record (:data:`~seqsim.engine.kernel_layout.ROW_DTYPE`), its
@@ -181,6 +194,69 @@ def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
     return sequence, stepid, lead, step, dev, processing, status, error
 
 
+@njit(cache=True, nogil=True)
+def count_distinct(values: np.ndarray, lowest: int, span: int) -> int:
+    """Return how many distinct values ``values`` holds, all in ``[lowest, lowest +
+    span)``: a table of flags, without NumPy's shifted copy of the values."""
+    seen = np.zeros(span, dtype=np.bool_)
+    count = 0
+    for v in values:
+        if not seen[v - lowest]:
+            seen[v - lowest] = True
+            count += 1
+    return count
+
+
+def as_keys(values: np.ndarray) -> np.ndarray:
+    """Return integer ids or codes as they are when int32 or int64 (the compiled
+    passes are compiled for both), else as int64."""
+    return values if values.dtype in (np.int32, np.int64) else values.astype(np.int64)
+
+
+def id_table(ids: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """Return ``(lowest, places)``: ``places[id - lowest]`` is each id's position in
+    ``ids`` (int32, -1 for a value between them that is not an id), for
+    :func:`look_up`; None when ``ids`` repeat or spread too wide for a table
+    (more than about four slots an id)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(ids) or len(np.unique(ids)) != len(ids):
+        return None
+    lowest, span = int(ids.min()), int(ids.max()) - int(ids.min()) + 1
+    if span > 4 * len(ids) + 1024:
+        return None
+    places = np.full(span, -1, dtype=np.int32)
+    places[ids - lowest] = np.arange(len(ids), dtype=np.int32)
+    return lowest, places
+
+
+@njit(cache=True, nogil=True)
+def look_up(keys: np.ndarray, table: np.ndarray, lowest: int, missing: int) -> np.ndarray:
+    """Return ``table[key - lowest]`` per key, ``missing`` where that is outside the
+    table (a step id's place or flag, in the table's dtype): one pass, where
+    NumPy would make the shifted keys, a mask and the gather."""
+    out = np.empty(keys.shape[0], dtype=table.dtype)
+    n = table.shape[0]
+    for m in range(keys.shape[0]):
+        at = keys[m] - lowest
+        out[m] = table[at] if 0 <= at < n else missing
+    return out
+
+
+@njit(cache=True, nogil=True)
+def step_places(step_ids: np.ndarray, sequence_ids: np.ndarray, places: np.ndarray,
+                lowest: int, step_sequence: np.ndarray) -> np.ndarray:
+    """Return per row the position of its step (``places``, as :func:`look_up`), or
+    -1 where the row names no step or a step of another sequence than its own
+    (``step_sequence``: each step's sequence id), as int32."""
+    out = np.empty(step_ids.shape[0], dtype=np.int32)
+    n = places.shape[0]
+    for i in range(step_ids.shape[0]):
+        at = step_ids[i] - lowest
+        place = places[at] if 0 <= at < n else -1
+        out[i] = place if place >= 0 and step_sequence[place] == sequence_ids[i] else -1
+    return out
+
+
 def compile_tallies() -> None:
     """Compile these passes (or load them from the cache) on one value."""
     one = np.zeros(1, dtype=np.int64)
@@ -190,3 +266,12 @@ def compile_tallies() -> None:
     records = np.zeros(1, dtype=ROW_DTYPE)
     gather_rows(records, ints, ints, ints)
     row_codes(records, ints, ints)
+    flag = np.ones(1, dtype=np.bool_)
+    for keys in (ints, one):  # step ids: int32 in the engines' tables, int64 elsewhere
+        look_up(keys, ints, 0, -1)
+        look_up(keys, flag, 0, False)
+        step_places(keys, ints, ints, 0, ints)
+        step_places(keys, one, ints, 0, one)
+    group_order(one, 1, ints)  # the checks' days are int32
+    count_distinct(one, 0, 1)
+    count_distinct(ints, 0, 1)

@@ -24,7 +24,9 @@ def duplicate_sends(messages: pd.DataFrame, contacts: pd.DataFrame, pairs: np.nd
     claims). ``pairs``: the contacts' pair codes.
     """
     sent = (messages["outcome"] == "sent").to_numpy()
-    row_ids = messages["sequence_contact_id"].to_numpy(np.int64)[sent]
+    row_ids = messages["sequence_contact_id"].to_numpy(np.int64)
+    if not sent.all():  # usually every message was sent: no 32 MB masked copy
+        row_ids = row_ids[sent]
     if not len(row_ids):
         return 0
     rows = rows_of(contacts["id"].to_numpy(np.int64), row_ids)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from seqsim.engine.tallies import as_keys, count_distinct
+
 __all__ = ["distinct_count", "entry_step_ids", "find", "marked", "rows_of"]
 
 
@@ -35,9 +37,7 @@ def distinct_count(values: np.ndarray) -> int:
         return 0
     lo, hi = int(values.min()), int(values.max())
     if hi - lo <= 8 * len(values) + 1024:
-        seen = np.zeros(hi - lo + 1, dtype=bool)
-        seen[values - lo] = True
-        return int(np.count_nonzero(seen))
+        return int(count_distinct(as_keys(values), lo, hi - lo + 1))
     ordered = np.sort(values)
     return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
 
@@ -45,12 +45,18 @@ def distinct_count(values: np.ndarray) -> int:
 def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Return the position of each ``wanted`` id in ``ids`` (-1 when absent).
 
-    The engines number rows 1..n in order: then the position is the id - 1.
+    The engines number rows 1..n in order: then the position is the id - 1,
+    returned as int32 when n fits (half the memory of millions of positions).
     """
     n = len(ids)
-    if _one_to_n(ids):
-        return np.where((wanted >= 1) & (wanted <= n), wanted - 1, -1)
-    return find(ids, wanted)
+    if not _one_to_n(ids):
+        return find(ids, wanted)
+    outside = (wanted < 1) | (wanted > n)
+    # Ids outside 1..n may wrap in int32: they are overwritten with -1 next.
+    out = np.subtract(wanted, 1, dtype=np.int32 if n < 2**31 else np.int64, casting="unsafe")
+    if outside.any():
+        out[outside] = -1
+    return out
 
 
 def marked(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.engine.send_scan import HUGE, MIXED, enrolments, send_columns
-from seqsim.engine.tallies import dense_codes
+from seqsim.engine.tallies import as_keys, dense_codes, id_table, look_up
 from seqsim.model.scenario import Scenario
 from seqsim.results.rows import entry_step_ids, rows_of
 from seqsim.results.waits import Waits, wait_columns
@@ -50,8 +50,9 @@ def build_sends(
       split by cause (:mod:`seqsim.engine.lateness`), which needs the run's
       ``leads``, ``scenario`` and ``waits``; NaN without them.
     """
-    delivered, done = _delivered(messages)
+    done = _delivered(messages)
     timing = _timing(done, contacts, steps, pairs)
+    delivered = np.flatnonzero(messages["outcome"].notna().to_numpy())
     causes = wait_columns(done, delivered, messages, sequences, steps,
                           contacts, leads, scenario, waits)
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
@@ -93,7 +94,7 @@ def send_figures(
     ``sent_at``, ``lateness_s``, ``drift_hours`` and ``early`` of each delivered send,
     as :func:`build_sends` computes them, in message order (not send order) and
     without the strings, schedule instants and lateness causes it adds."""
-    _, done = _delivered(messages)
+    done = _delivered(messages)
     timing = _timing(done, contacts, steps, pairs, designed=False)
     return pd.DataFrame({"outcome": done["outcome"].array,
                          "contact_phone": done["contact_phone"].array,
@@ -101,11 +102,11 @@ def send_figures(
                             ("sent_at", "lateness_s", "drift_hours", "early")}}, copy=False)
 
 
-def _delivered(messages: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Return the positions of the delivered messages, and those messages."""
+def _delivered(messages: pd.DataFrame) -> pd.DataFrame:
+    """Return the delivered messages."""
     delivered = messages["outcome"].notna().to_numpy()
     # Usually every message was delivered: share its columns instead of copying.
-    return np.flatnonzero(delivered), messages if delivered.all() else messages[delivered]
+    return messages if delivered.all() else messages[delivered]
 
 
 def _timing(done: pd.DataFrame, contacts: pd.DataFrame | None, steps: pd.DataFrame | None,
@@ -115,18 +116,19 @@ def _timing(done: pd.DataFrame, contacts: pd.DataFrame | None, steps: pd.DataFra
     from one compiled pass (:func:`seqsim.engine.send_scan.send_columns`)."""
     n = len(done)
     plan = _StepPlan(steps)
-    step = plan.index(done["sequence_stepid"].to_numpy(np.int64)).astype(np.int32)
+    step = plan.index(done["sequence_stepid"].to_numpy())
     if contacts is not None and not contacts.empty:
         codes, n_codes = dense_codes(contact_pair_codes(contacts) if pairs is None else pairs)
         row = rows_of(contacts["id"].to_numpy(np.int64),
                       done["sequence_contact_id"].to_numpy(np.int64))
-        sequence = contacts["sequence_id"].to_numpy(np.int64)
-        is_entry = np.isin(contacts["sequence_stepid"].to_numpy(np.int64), plan.entry_ids)
+        sequence = as_keys(contacts["sequence_id"].to_numpy())
+        is_entry = plan.is_entry(contacts["sequence_stepid"].to_numpy())
         created = contacts["created_at"].to_numpy("datetime64[us]").view(np.int64)
         enrolled = enrolments(codes, created, is_entry, n_codes)
+        del is_entry
     else:  # no enrolments: designed_at is NaT, early still known
         codes, n_codes = dense_codes(contact_pair_codes(done))
-        row, sequence = np.arange(n), done["sequence_id"].to_numpy(np.int64)
+        row, sequence = np.arange(n), as_keys(done["sequence_id"].to_numpy())
         enrolled = np.full(n_codes, np.iinfo(np.int64).min)
     sent = (done["outcome"] == "sent").to_numpy(dtype=bool, na_value=False)
     sent_at, due_at = (done[name].to_numpy() for name in ("sent_at", "due_at"))
@@ -168,7 +170,27 @@ class _StepPlan:
         self.table = np.column_stack([seq, total - total[start], delay, first]).astype(np.int64)
         self.rank = np.arange(len(seq)) - start
         self.depth = int(self.rank.max()) + 1 if len(seq) else 1
+        # Step ids are few and close together: per id its place and whether it is
+        # an entry, looked up in tables (no hashing, no int64 copy of millions).
+        self._lowest, self._places, self._entry = 0, None, None
+        table = id_table(self.ids.to_numpy())
+        if table is not None:
+            self._lowest, self._places = table
+            self._entry = np.zeros(len(self._places), dtype=bool)
+            entries = self.entry_ids[np.isin(self.entry_ids, self.ids)] - self._lowest
+            self._entry[entries] = True
 
     def index(self, step_ids: np.ndarray) -> np.ndarray:
-        """Return each step id's place in the plan (-1: not a step)."""
-        return self.ids.get_indexer(step_ids)
+        """Return each step id's place in the plan (int32; -1: not a step)."""
+        step_ids = as_keys(step_ids)
+        if self._places is None:
+            return self.ids.get_indexer(step_ids).astype(np.int32)
+        return look_up(step_ids, self._places, self._lowest, -1)
+
+    def is_entry(self, step_ids: np.ndarray) -> np.ndarray:
+        """Return whether each step id is an entry step of its sequence."""
+        step_ids = as_keys(step_ids)
+        if self._entry is None:
+            return np.isin(step_ids, self.entry_ids)
+        return look_up(step_ids, self._entry, self._lowest, False)
+
