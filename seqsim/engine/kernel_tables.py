@@ -171,18 +171,21 @@ class _Working:
         # Per names array: its categorical dtype, and each name's category (None
         # when the names are distinct: a code is its own category then).
         self._dtypes: dict[int, tuple[pd.CategoricalDtype, np.ndarray | None]] = {}
+        # Two tables built at once (seqsim.results.beside) make a dtype once.
+        self._lock = threading.Lock()
 
     def names(self, names: np.ndarray, codes: np.ndarray) -> pd.Categorical:
         """Return ``names[codes]`` as a categorical (missing where a code is -1)."""
-        known = self._dtypes.get(id(names))
-        if known is None:
-            index = pd.Index(names, dtype=object)
-            if index.is_unique:
-                known = (pd.CategoricalDtype(index), None)
-            else:
-                position, uniques = pd.factorize(index)
-                known = (pd.CategoricalDtype(uniques), position)
-            self._dtypes[id(names)] = known
+        with self._lock:
+            known = self._dtypes.get(id(names))
+            if known is None:
+                index = pd.Index(names, dtype=object)
+                if index.is_unique:
+                    known = (pd.CategoricalDtype(index), None)
+                else:
+                    position, uniques = pd.factorize(index)
+                    known = (pd.CategoricalDtype(uniques), position)
+                self._dtypes[id(names)] = known
         dtype, position = known
         codes = np.asarray(codes)
         if position is not None:  # a negative code picks position[-1], then is -1 again

@@ -12,6 +12,7 @@ from seqsim.checks.contacts import check_contacts
 from seqsim.checks.faults import split_fault_effects
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
+from seqsim.results.beside import Beside
 from seqsim.results.lazy import RunFrames, working_table
 from seqsim.results.result import Result
 from seqsim.results.sends import send_figures
@@ -39,14 +40,15 @@ def build_result(
     knows them. ``waits``: what the lateness attribution needs besides the
     tables (without it the ``wait_*_s`` columns are NaN).
     """
-    contacts = working_table(tables, "sequence_contacts")
+    # Two passes at a time, each pair reading the same tables (seqsim.results.beside).
+    building = Beside(working_table, tables, "sequence_contacts")
     messages = working_table(tables, "messages")
+    contacts = building.result()
     steps = tables["sequence_steps"]
     pairs = contact_pair_codes(contacts) if pairs is None else pairs
-    # The checks' sorted columns and the send figures are the two big transients:
-    # one after the other, never both at once (peak memory on large runs).
-    checks = check_contacts(contacts, steps, pairs=pairs, policy=scenario.policy)
+    checking = Beside(check_contacts, contacts, steps, pairs=pairs, policy=scenario.policy)
     figures = send_figures(messages, contacts=contacts, steps=steps, pairs=pairs)
+    checks = checking.result()
     summary = build_summary(figures, timeline, contacts, steps, messages, pairs=pairs,
                             checks=checks, start=scenario.simulation.start,
                             end=scenario.simulation.end)
