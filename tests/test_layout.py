@@ -20,7 +20,7 @@ PACKAGE = Path(seqsim.__file__).resolve().parent
 
 #: Layers, lowest first: a module may import its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("seqsim.errors", "seqsim.pages", "seqsim.units", "seqsim.validation",
+    ("seqsim.beside", "seqsim.errors", "seqsim.pages", "seqsim.units", "seqsim.validation",
      "seqsim.version"),
     ("seqsim.model",),
     ("seqsim.engine",),

@@ -171,7 +171,7 @@ class _Working:
         # Per names array: its categorical dtype, and each name's category (None
         # when the names are distinct: a code is its own category then).
         self._dtypes: dict[int, tuple[pd.CategoricalDtype, np.ndarray | None]] = {}
-        # Two tables built at once (seqsim.results.beside) make a dtype once.
+        # Two tables built at once (seqsim.beside) make a dtype once.
         self._lock = threading.Lock()
 
     def names(self, names: np.ndarray, codes: np.ndarray) -> pd.Categorical:

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqsim.beside import Beside
 from seqsim.checks.contacts import check_contacts
 from seqsim.checks.faults import split_fault_effects
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
-from seqsim.results.beside import Beside
 from seqsim.results.lazy import RunFrames, working_table
 from seqsim.results.result import Result
 from seqsim.results.sends import send_figures
@@ -40,7 +40,7 @@ def build_result(
     knows them. ``waits``: what the lateness attribution needs besides the
     tables (without it the ``wait_*_s`` columns are NaN).
     """
-    # Two passes at a time, each pair reading the same tables (seqsim.results.beside).
+    # Two passes at a time, each pair reading the same tables (seqsim.beside).
     building = Beside(working_table, tables, "sequence_contacts")
     messages = working_table(tables, "messages")
     contacts = building.result()

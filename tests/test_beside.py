@@ -1,4 +1,4 @@
-"""A result pass run beside another (seqsim.results.beside)."""
+"""A pass run beside another (seqsim.beside)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import pytest
 
 import seqsim
-from seqsim.results import beside as beside_module
-from seqsim.results.beside import Beside
+from seqsim import beside as beside_module
+from seqsim.beside import Beside
 from tests.store_helpers import tiny_scenario
 
 
