@@ -10,6 +10,9 @@ peak RSS of:
   compiled polls alone; then the first read of ``res.sends`` (the frames are
   built when first read), its time and the peak RSS with it; the one-off
   compile is measured first, on its own;
+- ``batch1``: the same, in a process pinned to one core (``--no-one-core``
+  skips it): seqsim uses a second core when it has one (pages mapped ahead
+  of the kernel, result passes two at a time), the SimPy model never does;
 - ``simpy``: a straightforward SimPy model of the same arrivals, delays, poll
   grid and device limits (what an analyst would write instead);
 - ``row``: the per-row reference engine on a slice of the contacts, its rate
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -180,8 +184,18 @@ def run_simpy(data: dict[str, Any]) -> dict[str, float]:
     return {"wall_s": wall, "transitions": sent}
 
 
-RUNNERS = {"batch": run_batch, "simpy": run_simpy, "row": run_row_slice,
-           "compile": run_compile}
+def run_batch_one_core(data: dict[str, Any]) -> dict[str, float]:
+    """:func:`run_batch` in a process allowed one core: no second thread maps the
+    kernel's pages ahead of it or builds a result pass beside another (the
+    SimPy model uses one core; this is the like-for-like figure)."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("one core: this system cannot pin a process to a core")
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    return run_batch(data)
+
+
+RUNNERS = {"batch": run_batch, "batch1": run_batch_one_core, "simpy": run_simpy,
+           "row": run_row_slice, "compile": run_compile}
 
 
 def child(runner: str, name: str, scale: float) -> None:
@@ -210,6 +224,8 @@ def main() -> None:
     parser.add_argument("--no-row", action="store_true", help="skip the per-row engine slice")
     parser.add_argument("--linearity", action="store_true",
                         help="also run volume at a tenth of the scale and print the ratio")
+    parser.add_argument("--one-core", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the batch engine pinned to one core (default: yes)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -234,12 +250,19 @@ def main() -> None:
               f"{batch['kernel_s']:.2f} s, {kernel_rate:,.0f}/s; load "
               f"{batch['load_s']:.2f} s; then res.sends "
               f"{batch['sends_s']:.2f} s, {batch['peak_sends_mib']:.0f} MiB")
+        one = measure("batch1", name, args.scale) if args.one_core else None
+        if one is not None:
+            print(f"{name:<9} {'batch1':<7} {one['wall_s']:>9.2f} {one['transitions']:>12,} "
+                  f"{one['transitions'] / one['wall_s']:>12,.0f} {one['peak_rss_mib']:>9.0f}  "
+                  f"one core; kernel alone {one['kernel_s']:.2f} s")
         if not args.no_simpy:
             sp = measure("simpy", name, args.scale)
             sp_rate = sp["transitions"] / sp["wall_s"]
+            also = ("" if one is None
+                    else f"; on one core {sp['wall_s'] / one['wall_s']:.1f}x")
             print(f"{name:<9} {'simpy':<7} {sp['wall_s']:>9.2f} {sp['transitions']:>12,} "
                   f"{sp_rate:>12,.0f} {sp['peak_rss_mib']:>9.0f}  "
-                  f"batch is {sp['wall_s'] / batch['wall_s']:.1f}x faster")
+                  f"batch is {sp['wall_s'] / batch['wall_s']:.1f}x faster{also}")
         if args.no_row:
             continue
         row = measure("row", name, args.scale)

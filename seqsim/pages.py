@@ -23,7 +23,8 @@ that work to another core: a thread asks Linux to map each array's pages
 touches the contents) a few MB ahead of how far the array is used, so the
 loop filling it finds its pages ready. Only pages about to be written are
 mapped: an array sized for the worst case costs no more memory than without
-it. Elsewhere (not Linux, a kernel before 5.14, or any refusal) it does nothing.
+it. Elsewhere (not Linux, a kernel before 5.14, any refusal, or a process
+allowed one core) it does nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
+
+from seqsim.beside import spare_core
 
 try:
     from numpy._core import multiarray
@@ -137,7 +140,8 @@ class Prefault:
     (a counter in an array, for example). The filling loop must release the
     GIL (a numba function compiled with ``nogil=True``) for the thread to keep
     ahead of it. The arrays' contents are never read or changed. Where pages
-    cannot be populated (see the module) it starts no thread.
+    cannot be populated (see the module), or the process may use one core
+    only, it starts no thread.
     """
 
     def __init__(self, targets: Sequence[tuple[np.ndarray, Callable[[], int]]],
@@ -146,7 +150,8 @@ class Prefault:
         self._ahead = ahead
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        if _populating and self._targets:
+        # On one core the thread would only take turns with the loop it serves.
+        if _populating and self._targets and spare_core():
             self._thread = threading.Thread(target=self._follow, name="seqsim-prefault",
                                             daemon=True)
             self._thread.start()

@@ -135,6 +135,7 @@ def test_mapping_the_records_ahead_changes_no_table(monkeypatch: pytest.MonkeyPa
         return real_world(*args, **kwargs)._replace(rows_hint=8)
 
     monkeypatch.setattr(pages, "_populating", pages._MADVISE is not None)
+    monkeypatch.setattr(pages, "spare_core", lambda: True)
     monkeypatch.setattr(kernel_run, "Prefault", spy)
     monkeypatch.setattr(kernel_run, "build_world", small_world)
     mapped = seqsim.simulate(seqsim.Scenario.from_dict(WORLD), progress=False)

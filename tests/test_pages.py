@@ -130,8 +130,9 @@ populating = pytest.mark.skipif(not _can_populate(),
 
 @pytest.fixture
 def _may_populate(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Another test may have turned it off for the process.
+    # Another test may have turned it off for the process; CI may give one core.
     monkeypatch.setattr(pages, "_populating", pages._MADVISE is not None)
+    monkeypatch.setattr(pages, "spare_core", lambda: True)
 
 
 @populating
@@ -167,6 +168,7 @@ def test_prefault_changes_nothing_a_concurrent_writer_writes() -> None:
 
 def test_a_refusal_turns_prefaulting_off_for_the_process(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "spare_core", lambda: True)
     calls: list[int] = []
 
     def refuse(address: int, length: int, advice: int) -> int:
@@ -192,10 +194,17 @@ def test_other_errors_stop_only_that_prefault(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(pages, "_MADVISE", out_of_memory)
     monkeypatch.setattr(pages, "_populating", True)
+    monkeypatch.setattr(pages, "spare_core", lambda: True)
     with pages.Prefault([(_fresh(4 * MIB), lambda: 0)]) as ahead:
         ahead._thread.join(timeout=10)  # it gave up on its own
         assert not ahead._thread.is_alive()
     assert pages._populating
+
+
+def test_one_core_starts_no_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "spare_core", lambda: False)
+    with pages.Prefault([(_fresh(4 * MIB), lambda: 0)]) as ahead:
+        assert ahead._thread is None
 
 
 def test_nothing_to_map_starts_no_thread() -> None:
