@@ -323,7 +323,8 @@ def test_sparse_pair_codes_give_the_schedule_columns_of_dense_ones() -> None:
 
 
 def test_scattered_step_ids_give_what_close_ones_give(result: Result) -> None:
-    """Step ids too far apart for a lookup table are found by hashing: same answers."""
+    """Step ids too far apart for a lookup table, or not integers, are found by
+    hashing: same answers."""
     def scatter(ids: pd.Series) -> pd.Series:
         return ids.astype("int64") * 10**9 + 7
 
@@ -333,15 +334,19 @@ def test_scattered_step_ids_give_what_close_ones_give(result: Result) -> None:
                sequence_stepid=lambda f: scatter(f["sequence_stepid"])),
            "messages": result.tables["messages"].assign(
                sequence_stepid=lambda f: scatter(f["sequence_stepid"]))}
-    for tables in (result.tables, far):
+    floats = {"sequence_steps": result.tables["sequence_steps"],
+              "sequence_contacts": result.tables["sequence_contacts"].astype(
+                  {"sequence_stepid": "float64"}),
+              "messages": result.tables["messages"].astype({"sequence_stepid": "float64"})}
+    for tables in (result.tables, far, floats):
         contacts, steps = tables["sequence_contacts"], tables["sequence_steps"]
         sends = build_sends(tables["messages"], result.tables["sequences"], contacts=contacts,
                             steps=steps)
         checks = check_contacts(contacts, steps)
         if tables is result.tables:
             close = (sends, checks)
-    pd.testing.assert_frame_equal(sends, close[0])
-    assert checks == close[1] and checks.problems == []
+        pd.testing.assert_frame_equal(sends, close[0])
+        assert checks == close[1] and checks.problems == []
     assert sends["designed_at"].notna().all() and len(sends) > 0
 
 

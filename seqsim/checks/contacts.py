@@ -124,10 +124,12 @@ def check_contacts(
 def _step_index(contacts: pd.DataFrame, steps: pd.DataFrame) -> np.ndarray:
     """Return per row the position in ``steps`` of its step (-1 where the row
     names no step of its sequence), int32 when the step ids fit a table."""
-    table = id_table(steps["id"].to_numpy())
+    step_ids, sequence_ids = (contacts[name].to_numpy() for name in ("sequence_stepid",
+                                                                      "sequence_id"))
+    table = (id_table(steps["id"].to_numpy())
+             if step_ids.dtype.kind in "iu" and sequence_ids.dtype.kind in "iu" else None)
     if table is not None:
-        return step_places(as_keys(contacts["sequence_stepid"].to_numpy()),
-                           as_keys(contacts["sequence_id"].to_numpy()), table[1], table[0],
+        return step_places(as_keys(step_ids), as_keys(sequence_ids), table[1], table[0],
                            as_keys(steps["sequence_id"].to_numpy()))
     where = pd.Index(steps["id"].to_numpy()).get_indexer(contacts["sequence_stepid"].to_numpy())
     found = where >= 0

@@ -216,10 +216,12 @@ def as_keys(values: np.ndarray) -> np.ndarray:
 def id_table(ids: np.ndarray) -> tuple[int, np.ndarray] | None:
     """Return ``(lowest, places)``: ``places[id - lowest]`` is each id's position in
     ``ids`` (int32, -1 for a value between them that is not an id), for
-    :func:`look_up`; None when ``ids`` repeat or spread too wide for a table
-    (more than about four slots an id)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if not len(ids) or len(np.unique(ids)) != len(ids):
+    :func:`look_up`; None when ``ids`` are not integers, repeat, or spread too
+    wide for a table (more than about four slots an id)."""
+    if ids.dtype.kind not in "iu" or not len(ids):
+        return None
+    ids = ids.astype(np.int64, copy=False)
+    if len(np.unique(ids)) != len(ids):
         return None
     lowest, span = int(ids.min()), int(ids.max()) - int(ids.min()) + 1
     if span > 4 * len(ids) + 1024:

@@ -182,15 +182,13 @@ class _StepPlan:
 
     def index(self, step_ids: np.ndarray) -> np.ndarray:
         """Return each step id's place in the plan (int32; -1: not a step)."""
-        step_ids = as_keys(step_ids)
-        if self._places is None:
+        if self._places is None or step_ids.dtype.kind not in "iu":
             return self.ids.get_indexer(step_ids).astype(np.int32)
-        return look_up(step_ids, self._places, self._lowest, -1)
+        return look_up(as_keys(step_ids), self._places, self._lowest, -1)
 
     def is_entry(self, step_ids: np.ndarray) -> np.ndarray:
         """Return whether each step id is an entry step of its sequence."""
-        step_ids = as_keys(step_ids)
-        if self._entry is None:
+        if self._entry is None or step_ids.dtype.kind not in "iu":
             return np.isin(step_ids, self.entry_ids)
-        return look_up(step_ids, self._entry, self._lowest, False)
+        return look_up(as_keys(step_ids), self._entry, self._lowest, False)
 
