@@ -1,11 +1,13 @@
-"""A result pass run beside another, on a second core when the process has one.
+"""A pass run beside another, on a second core when the process has one.
 
-A run's result passes (its working tables, the checks, the send figures) read
-the same finished tables and write nothing shared, and their heavy parts are
-compiled loops and NumPy operations that let go of the GIL: two of them run
-at once on two cores in about the time of the longer one. With one core (or
-an affinity of one) the pass runs at once, in the caller's thread, so the
-order and the memory it holds are those of calling it directly.
+Its use: a run's result passes (the working tables, the checks, the send
+figures; :mod:`seqsim.results.build`) read the same finished tables and write
+nothing shared, and their heavy parts are compiled loops and NumPy operations
+that let go of the GIL, so two of them run at once on two cores in about the
+time of the longer one. With one core (or an affinity of one) the pass runs
+at once, in the caller's thread, so the order and the memory it holds are
+those of calling it directly. :func:`spare_core` also decides whether
+:class:`seqsim.pages.Prefault` starts its thread.
 """
 
 from __future__ import annotations

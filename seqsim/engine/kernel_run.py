@@ -73,7 +73,7 @@ def _prefault(state: tuple) -> Prefault:
 
 
 def _poll_all(world: World, state: tuple, streams: FaultStreams,
-               advance: Callable[[int], None] | None) -> tuple:
+              advance: Callable[[int], None] | None) -> tuple:
     """Run every poll of ``world`` from ``state``; return the final state (a new
     tuple when the run needed more room or fault draws)."""
     counters = state[k.S_COUNT]
