@@ -14,7 +14,7 @@ from seqsim.engine.schema import contact_pair_codes
 from seqsim.engine.send_scan import enrolments
 from seqsim.engine.tallies import dense_codes, dense_keys, most_in_window
 from seqsim.results.faults import duplicate_sends, fault_metrics
-from seqsim.results.rows import distinct_count, rows_of
+from seqsim.results.rows import distinct_count, entry_step_ids, rows_of
 from seqsim.results.steps import queued_at, round_quantiles, unsent_at_end
 from seqsim.units import HOUR_US
 
@@ -48,7 +48,7 @@ def build_summary(
         checks = check_contacts(contacts, steps, check_timing=False, pairs=pairs)
     stepid = contacts["sequence_stepid"].to_numpy()
     status = contacts["status"]
-    is_entry = np.isin(stepid, steps.loc[steps["is_entry_point"], "id"].to_numpy())
+    is_entry = np.isin(stepid, entry_step_ids(steps))
     last_ids = steps.sort_values("day_number").groupby("sequence_id")["id"].last().to_numpy()
     finished = np.isin(stepid, last_ids) & (status == "completed").to_numpy()
     # Each pair's first entry row (a racing duplicate guard may let in two).
