@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
+from seqsim.engine.schema import contact_pair_codes
 from seqsim.engine.tallies import (
     as_keys,
     count_distinct,
@@ -17,6 +19,7 @@ from seqsim.engine.tallies import (
     id_table,
     look_up,
     most_in_window,
+    pair_codes,
     row_codes,
     step_places,
 )
@@ -139,3 +142,21 @@ def test_as_keys_keeps_int32_and_int64_and_widens_the_rest() -> None:
     small, wide = np.zeros(2, dtype=np.int32), np.zeros(2, dtype=np.int64)
     assert as_keys(small) is small and as_keys(wide) is wide
     assert as_keys(np.zeros(2, dtype=np.uint16)).dtype == np.int64
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2)), max_size=60),
+       st.lists(st.integers(1, 10**6), min_size=3, max_size=3, unique=True))
+def test_pair_codes_number_as_contact_pair_codes_does(rows: list[tuple[int, int]],
+                                                       ids: list[int]) -> None:
+    """Leads (phones) numbered by first appearance, times the rows' largest
+    sequence_id + 1 (not the largest of every sequence), plus the sequence_id."""
+    R = np.zeros(len(rows), dtype=ROW_DTYPE)
+    R["lead"] = [lead for lead, _ in rows]
+    R["seq"] = [seq for _, seq in rows]
+    sequence_ids = np.array(ids, dtype=np.int64)
+    table = pd.DataFrame({"contact_phone": [f"+1{lead:04d}" for lead, _ in rows],
+                          "sequence_id": sequence_ids[R["seq"]]})
+    expected = contact_pair_codes(table) if len(rows) else np.empty(0, dtype=np.int64)
+    got = pair_codes(R, sequence_ids, 6)
+    assert got.dtype == np.int64 and got.tolist() == expected.tolist()

@@ -25,6 +25,7 @@ from seqsim.engine.kernel import run_polls
 from seqsim.engine.kernel_cache import warm_up
 from seqsim.engine.kernel_tables import KernelTables, final_columns, timeline_frame
 from seqsim.engine.kernel_world import World, build_world, grow, more_draws, new_state
+from seqsim.engine.tallies import pair_codes
 from seqsim.engine.wait_log import WaitLog
 from seqsim.model.faults import FaultStreams, faults_rng
 from seqsim.model.scenario import Scenario
@@ -128,11 +129,7 @@ def run_kernel(
     final = final_columns(state)
     waits = _wait_log(state)
     del state, counters  # the records are views: the rest of the state goes
-    sequence_ids = world.codes.sequence_ids[final.rows["seq"]]
-    lead_codes, _ = pd.factorize(final.rows["lead"])
-    width = int(sequence_ids.max()) + 1 if len(sequence_ids) else 1
-    pairs = lead_codes.astype(np.int64, copy=False)  # in place: no 32 MB temporaries
-    pairs *= width
-    pairs += sequence_ids
+    pairs = pair_codes(final.rows, world.codes.sequence_ids.astype(np.int64),
+                       len(world.codes.phones))
     return KernelRun(KernelTables(static, world.codes, final), timeline, pairs, polls_run,
                      compile_seconds, kernel_seconds, waits, final.rows["cause"])

@@ -195,6 +195,41 @@ def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
+def pair_codes(R: np.ndarray, sequence_ids: np.ndarray, n_leads: int) -> np.ndarray:
+    """Return per row record its (contact, sequence) code, int64, as
+    :func:`seqsim.engine.schema.contact_pair_codes` gives for its table: the lead
+    numbered in order of first appearance (as ``pd.factorize`` numbers them)
+    times (the rows' largest ``sequence_id`` + 1), plus its ``sequence_id``.
+
+    ``R``: the row records; ``sequence_ids``: the ids by sequence index (a
+    handful); ``n_leads``: leads are codes in ``[0, n_leads)``. A table of the
+    leads, where ``pd.factorize`` hashes every row's lead, and one read of the
+    records: the second pass reads the codes alone.
+    """
+    n, n_seqs = R.shape[0], sequence_ids.shape[0]
+    number = np.full(n_leads, -1, dtype=np.int64)
+    present = np.zeros(n_seqs, dtype=np.bool_)
+    out = np.empty(n, dtype=np.int64)
+    seen = 0
+    for i in range(n):
+        r = R[i]
+        lead, seq = r["lead"], r["seq"]
+        if number[lead] < 0:
+            number[lead] = seen
+            seen += 1
+        out[i] = number[lead] * n_seqs + seq
+        present[seq] = True
+    width = 1
+    first = True
+    for s in range(n_seqs):
+        if present[s] and (first or sequence_ids[s] + 1 > width):
+            width, first = sequence_ids[s] + 1, False
+    for i in range(n):
+        out[i] = out[i] // n_seqs * width + sequence_ids[out[i] % n_seqs]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def count_distinct(values: np.ndarray, lowest: int, span: int) -> int:
     """Return how many distinct values ``values`` holds, all in ``[lowest, lowest +
     span)``: a table of flags, without NumPy's shifted copy of the values."""
@@ -268,6 +303,7 @@ def compile_tallies() -> None:
     records = np.zeros(1, dtype=ROW_DTYPE)
     gather_rows(records, ints, ints, ints)
     row_codes(records, ints, ints)
+    pair_codes(records, one, 1)
     flag = np.ones(1, dtype=np.bool_)
     for keys in (ints, one):  # step ids: int32 in the engines' tables, int64 elsewhere
         look_up(keys, ints, 0, -1)
