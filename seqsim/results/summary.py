@@ -55,15 +55,7 @@ def build_summary(
     is_entry = np.isin(stepid, entry_step_ids(steps))
     last_ids = steps.sort_values("day_number").groupby("sequence_id")["id"].last().to_numpy()
     finished = np.isin(stepid, last_ids) & (status == "completed").to_numpy()
-    # Each pair's first entry row (a racing duplicate guard may let in two).
-    codes, n_codes = dense_codes(pairs)
-    created = contacts["created_at"].to_numpy("datetime64[us]").view(np.int64)
-    started = enrolments(codes, created, is_entry, n_codes)[codes[finished]].view("datetime64[us]")
-    hours = (contacts["completed_at"].to_numpy()[finished] - started) / np.timedelta64(1, "h")
-    # What the same contacts would have taken on schedule: the sum of their
-    # sequence's step delays.
-    planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
-    designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
+    hours, designed = _completions(contacts, steps, pairs, is_entry, finished)
     drift = _drift(sends, sent_mask)
     faults = fault_metrics(messages, contacts, pairs)
     finish = _finish(contacts["completed_at"].to_numpy()[finished], timeline, messages, start)
@@ -104,6 +96,22 @@ def _per_send(sends: pd.DataFrame, sent_mask: np.ndarray, messages: pd.DataFrame
     """Return ``duplicate_sends`` and ``max_messages_per_contact_per_hour``."""
     return (duplicate_sends(messages, contacts, pairs),
             _max_messages_per_hour(sends, sent_mask, messages, contacts, pairs))
+
+
+def _completions(contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray,
+                 is_entry: np.ndarray, finished: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per ``finished`` row (a last step completed), the hours from its
+    pair's first entry row's creation to its completion, and what its sequence's
+    step delays add up to (what the contact would have taken on schedule)."""
+    # Each pair's first entry row (a racing duplicate guard may let in two).
+    codes, n_codes = dense_codes(pairs)
+    created = contacts["created_at"].to_numpy("datetime64[us]").view(np.int64)
+    started = enrolments(codes, created, is_entry, n_codes)[codes[finished]].view("datetime64[us]")
+    hours = (contacts["completed_at"].to_numpy()[finished] - started) / np.timedelta64(1, "h")
+    planned = steps.groupby("sequence_id")["trigger_delay_hours"].sum()
+    designed = planned.reindex(contacts["sequence_id"].to_numpy()[finished]).to_numpy()
+    return hours, designed
 
 
 def _where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
