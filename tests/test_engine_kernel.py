@@ -17,9 +17,11 @@ from numba.core.errors import TypingError
 
 import seqsim
 from seqsim import pages
-from seqsim.engine import kernel_cache, kernel_run
+from seqsim.engine import kernel_cache, kernel_run, kernel_world, registry
 from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_world import _leads
+from seqsim.model.arrivals import ArrivalCodes
+from seqsim.run.engines import run_arrivals, run_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,14 +113,19 @@ def test_a_kernel_function_that_allocates_does_not_compile() -> None:
 
 @pytest.mark.parametrize("phones", [["+1", "+2", "+3", "+4"], ["+1", "+3", "+2", "+4"],
                                     ["+1", "+2", "+2", "+4"], ["+1"]])
-def test_leads_numbered_as_factorize_numbers_them(phones: list[str]) -> None:
+def test_leads_numbered_as_factorize_numbers_them(phones: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Phones in increasing order skip the hashing; the leads come out the same."""
-    arrivals = pd.DataFrame({
+    arrivals = ArrivalCodes.of_frame(pd.DataFrame({
         "time": pd.to_datetime(["2025-07-01"] * len(phones)).astype("datetime64[us]"),
         "phone": pd.array(phones, dtype="str"),
-        "trigger": "cold", "device_id": "device-1", "timezone": "UTC"})
-    hashed = arrivals.assign(phone=arrivals["phone"].astype(object))
-    fast, slow = (_leads(a, len(phones), ["device-1"]) for a in (arrivals, hashed))
+        "trigger": "cold", "device_id": "device-1", "timezone": "UTC"}))
+    # Only strictly increasing phones (two or more) take the fast path.
+    increasing = len(phones) > 1 and phones == sorted(set(phones))
+    assert kernel_world._increasing(arrivals.phones) == increasing
+    fast = _leads(arrivals, len(phones), ["device-1"], None)
+    monkeypatch.setattr(kernel_world, "_increasing", lambda phones: False)
+    slow = _leads(arrivals, len(phones), ["device-1"], None)
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -144,3 +151,34 @@ def test_mapping_the_records_ahead_changes_no_table(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(pages, "_populating", False)
     plain = seqsim.simulate(seqsim.Scenario.from_dict(WORLD), progress=False)
     assert _digest(mapped) == _digest(plain)
+
+
+def test_a_run_from_arrival_codes_equals_one_from_their_frame(tmp_path: Path) -> None:
+    """simulate hands the kernel the arrivals' codes; a shard hands it a frame. The
+    codes number triggers and zones by workload, a frame's factorize by first
+    arrival: here the later workload arrives first, a trace repeats a phone with
+    another trigger and pins a device, and one sequence's trigger never arrives."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("timestamp,phone,trigger,device_id,timezone\n"
+                     "2025-07-01T00:05:00,+15550000001,warm,dev-002,Asia/Tokyo\n"
+                     "2025-07-01T03:00:00,+15550000001,cold,,\n", encoding="utf-8")
+    scn = seqsim.Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "4d", "seed": 3},
+        "sequences": [{"name": "C", "trigger": "cold", "days": [1, 2]},
+                      {"name": "W", "trigger": "warm", "days": [1, 3]},
+                      {"name": "N", "trigger": "never", "days": [1]}],
+        "workload": [{"kind": "poisson", "trigger": "cold", "rate_per_hour": 4,
+                      "start": "2025-07-01T06:00:00", "end": "2025-07-01T12:00:00"},
+                     {"kind": "poisson", "trigger": "warm", "rate_per_hour": 4,
+                      "end": "2025-07-01T08:00:00", "timezone": "America/New_York"},
+                     {"kind": "trace", "path": str(trace)}],
+        "capacity": {"devices": 3, "hourly_limit": 2},
+        "policy": {"send_hours": "09:00-17:00"},
+    })
+    devices, codes = run_arrivals(scn)
+    assert codes.triggers[0] == "cold" and codes.frame()["trigger"].iloc[0] == "warm"
+    runs = [run_engine(registry.get("batch"), scn, devices, given, False, True)
+            for given in (codes, codes.frame())]
+    for name in ("leads", "sequence_contacts", "messages"):
+        pd.testing.assert_frame_equal(runs[0].tables[name], runs[1].tables[name])
+    assert len(runs[0].tables["messages"]) > 20

@@ -117,10 +117,10 @@ def test_a_shard_of_the_leads_keeps_their_global_keys_and_sends_alike(
         "capacity": {"devices": 2, "failure_rate": 0.3, "max_retries": 1,
                      "hourly_limit": 20},
     })
-    real = engines_module.generate_arrivals
+    real = engines_module.generate_arrival_codes
 
     def shard(*args: object) -> pd.DataFrame:
-        frame = real(*args)
+        frame = real(*args).frame()
         frame = frame.assign(**{LEAD_KEY: lead_keys(frame)})
         return frame[frame["device_id"] == "dev-001"].reset_index(drop=True)
 
@@ -129,7 +129,7 @@ def test_a_shard_of_the_leads_keeps_their_global_keys_and_sends_alike(
         whole = seqsim.simulate(scn, engine=engine, progress=False).sends
         whole = whole[whole["device_id"] == "dev-001"][columns].reset_index(drop=True)
         with monkeypatch.context() as m:
-            m.setattr(engines_module, "generate_arrivals", shard)
+            m.setattr(engines_module, "generate_arrival_codes", shard)
             part = seqsim.simulate(scn, engine=engine, progress=False).sends[columns]
         assert (whole["outcome"] == "failed").any() and len(whole) > 50
         pd.testing.assert_frame_equal(part.reset_index(drop=True), whole)

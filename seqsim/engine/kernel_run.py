@@ -27,6 +27,7 @@ from seqsim.engine.kernel_tables import KernelTables, final_columns, timeline_fr
 from seqsim.engine.kernel_world import World, build_world, grow, more_draws, new_state
 from seqsim.engine.tallies import pair_codes
 from seqsim.engine.wait_log import WaitLog
+from seqsim.model.arrivals import ArrivalCodes
 from seqsim.model.faults import FaultStreams, faults_rng
 from seqsim.model.scenario import Scenario
 from seqsim.pages import Prefault
@@ -101,7 +102,7 @@ def run_kernel(
     scenario: Scenario,
     static: dict[str, pd.DataFrame],
     devices: list[str],
-    arrivals: pd.DataFrame,
+    arrivals: ArrivalCodes | pd.DataFrame,
     advance: Callable[[int], None] | None = None,
     *,
     skip_idle: bool = True,
@@ -109,7 +110,7 @@ def run_kernel(
     """Run ``scenario`` on the kernel and return its tables and timeline.
 
     ``static`` holds the run's static tables (sequences, steps, devices),
-    ``arrivals`` the leads (their sending draws are keyed by
+    ``arrivals`` the leads, as codes or a frame (their sending draws are keyed by
     :func:`seqsim.engine.poll.lead_keys`), ``advance(n)`` is told each time ``n`` more polls are
     done (``advance(0)`` once the kernel is compiled or loaded, before any
     poll), and ``skip_idle`` False runs every poll (same tables).

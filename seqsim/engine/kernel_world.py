@@ -107,7 +107,7 @@ from seqsim.engine.kernel_layout import (
     W_STAT,
     ZONES,
 )
-from seqsim.engine.poll import arrival_bounds, lead_keys
+from seqsim.engine.poll import LEAD_KEY, arrival_bounds
 from seqsim.engine.rules import (
     Outages,
     Schedule,
@@ -118,6 +118,7 @@ from seqsim.engine.rules import (
     send_seed,
 )
 from seqsim.errors import ScenarioError
+from seqsim.model.arrivals import ArrivalCodes
 from seqsim.model.faults import FaultStreams
 from seqsim.model.scenario import Scenario
 from seqsim.units import DAY_US as DAY
@@ -198,54 +199,43 @@ def _midnights(scenario: Scenario) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def _leads(arrivals: pd.DataFrame, n: int, fleet: list[str]) -> tuple:
+def _leads(arrivals: ArrivalCodes, n: int, fleet: list[str],
+           keyed: np.ndarray | None) -> tuple:
     """Return per arrival its lead code, and per lead its phone, device, rank,
-    first arrival, zone and key (only the ``n`` arrivals the run enrols count)."""
-    column = arrivals["phone"].iloc[:n]
+    first arrival, zone and key (only the ``n`` arrivals the run enrols count).
+
+    ``keyed``: each arrival's lead key, when given (a shard's); otherwise a
+    lead's key is its code (:func:`seqsim.engine.poll.lead_keys`).
+    """
+    column = arrivals.phones[:n]
     if _increasing(column):  # generated leads: one arrival each, in phone order
-        uniques = column.to_numpy(dtype=object)
+        uniques = column.to_numpy(zero_copy_only=False)
         codes = first = rank = np.arange(n, dtype=np.int64)  # sorted already: rank = code
     else:
-        codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+        codes, uniques = pd.factorize(column.to_numpy(zero_copy_only=False))
         _, first = np.unique(codes, return_index=True)  # each lead's first arrival
         uniques = np.asarray(uniques, dtype=object)
         rank = np.empty(len(uniques), dtype=np.int64)
         rank[np.argsort(uniques, kind="stable")] = np.arange(len(uniques), dtype=np.int64)
-    # Device names factorized, not turned into a Python string per arrival.
-    device_of, names = pd.factorize(arrivals["device_id"].iloc[:n])
-    in_fleet = pd.Index(fleet).get_indexer(np.asarray(names, dtype=object))
-    device_of = device_of[first]
+    in_fleet = pd.Index(fleet).get_indexer(np.asarray(arrivals.devices, dtype=object))
+    device_of = arrivals.device_codes[:n][first]
     lead_dev = np.where(device_of >= 0, in_fleet[device_of], -1).astype(np.int64)  # -1: none
-    times = arrivals["time"].to_numpy().astype("datetime64[us]").astype(np.int64)[:n][first]
-    zone_of, zones = _lead_zones(arrivals, n, first)
-    keys = lead_keys(arrivals.iloc[:n], codes)[first]
-    return codes.astype(np.int64), uniques, lead_dev, rank, times, zone_of, zones, keys
+    times = arrivals.time_us[:n][first]
+    zone_of, order = pd.factorize(arrivals.zone_codes[:n][first])  # zones by first lead
+    zones = np.asarray(arrivals.zones, dtype=object)[order]
+    keys = np.arange(len(first), dtype=np.int64) if keyed is None else keyed[:n][first]
+    return (codes.astype(np.int64), uniques, lead_dev, rank, times, zone_of.astype(np.int64),
+            zones, keys)
 
 
-def _increasing(phones: pd.Series) -> bool:
+def _increasing(phones: pa.Array) -> bool:
     """Return whether every phone is present and sorts after the one before: then
     each is a lead of its own, numbered in arrival order, as ``pd.factorize``
     would number them (generated leads are; checked in Arrow, without hashing a
     million strings)."""
-    if getattr(phones.dtype, "storage", None) != "pyarrow":
+    if len(phones) < 2 or phones.null_count:
         return False
-    arrow = pa.array(phones.array)
-    if len(arrow) < 2 or arrow.null_count:
-        return False
-    return bool(pc.all(pc.greater(arrow[1:], arrow[:-1])).as_py())
-
-
-def _lead_zones(arrivals: pd.DataFrame, n: int, first: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Return per lead its zone code (int64) and the zone names (object), numbered
-    in order of the leads' first arrivals. Codes, not a string per lead: a million
-    leads' zone strings took 50 MB for a handful of names."""
-    if "timezone" not in arrivals:
-        return (np.zeros(len(first), dtype=np.int64),
-                np.array(["UTC"] if len(first) else [], dtype=object))
-    arrival_zone, names = pd.factorize(arrivals["timezone"].iloc[:n])
-    zone_of, order = pd.factorize(arrival_zone[first])
-    return zone_of.astype(np.int64), np.asarray(names, dtype=object)[order]
+    return bool(pc.all(pc.greater(phones[1:], phones[:-1])).as_py())
 
 
 def window_intervals(scenario: Scenario, sequences: pd.DataFrame, zones: np.ndarray,
@@ -333,8 +323,11 @@ def _sequence_table(sequences: pd.DataFrame, steps: np.ndarray, entry: np.ndarra
 
 
 def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: list[str],
-                arrivals: pd.DataFrame, *, skip_idle: bool = True) -> World:
+                arrivals: ArrivalCodes | pd.DataFrame, *, skip_idle: bool = True) -> World:
     """Return the kernel's view of a run (layout: :mod:`seqsim.engine.kernel_layout`).
+
+    ``arrivals``: their codes, or a frame of them (a shard's subset, whose
+    :data:`~seqsim.engine.poll.LEAD_KEY` column keeps the whole run's keys).
 
     ``skip_idle`` False runs every poll instead of jumping idle stretches
     (the tables are the same; it exists to prove it).
@@ -343,17 +336,25 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     seq_index = {int(i): s for s, i in enumerate(sequences["id"])}
     sim = scenario.simulation
     total = first_poll_at_or_after(sim.duration, sim.poll_interval)
-    bounds = arrival_bounds(arrivals, sim.start, sim.poll_interval, total)
+    keyed = None
+    if isinstance(arrivals, pd.DataFrame):
+        keyed = arrivals[LEAD_KEY].to_numpy(np.int64) if LEAD_KEY in arrivals else None
+        arrivals = ArrivalCodes.of_frame(arrivals)
+    bounds = arrival_bounds(arrivals.time_us.view("datetime64[us]"), sim.start,
+                            sim.poll_interval, total)
     n = int(bounds[-1])
-    a_codes, a_triggers = pd.factorize(
-        pd.concat([arrivals["trigger"].iloc[:n], sequences["trigger"]], ignore_index=True))
+    # The sequences' triggers that no arrival has get codes too.
+    a_triggers = list(arrivals.triggers)
+    a_triggers += [t for t in dict.fromkeys(sequences["trigger"]) if t not in set(a_triggers)]
     trigger_code = {t: c for c, t in enumerate(a_triggers)}
+    a_codes = arrivals.trigger_codes
     steps, entry, step_frame = _steps(static, Schedule.of(scenario.policy), seq_index)
     seqs = _sequence_table(sequences, steps, entry, trigger_code)
     trig_seq = np.full(len(a_triggers), -1, dtype=np.int64)
     trig_seq[seqs[S_TRIGGER]] = np.arange(len(sequences))
     gaps = sequences[["min_delay_seconds", "max_delay_seconds"]].to_numpy(np.float64).T.copy()
-    lead_of, phones, lead_dev, rank, created, zone_of, zones, keys = _leads(arrivals, n, devices)
+    lead_of, phones, lead_dev, rank, created, zone_of, zones, keys = _leads(arrivals, n, devices,
+                                                                            keyed)
     n_zones, windows = window_intervals(scenario, sequences, np.asarray(zones, dtype=object),
                                         total)
     per_entry = max(1, int(seqs[S_STEPS].max(initial=1))) * max(1, len(sequences))

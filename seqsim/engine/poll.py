@@ -42,12 +42,13 @@ def lead_keys(arrivals: pd.DataFrame, phone_codes: np.ndarray | None = None) -> 
     return phone_codes.astype(np.int64, copy=False)
 
 
-def arrival_bounds(arrivals: pd.DataFrame, start: datetime, poll: timedelta,
+def arrival_bounds(times: np.ndarray, start: datetime, poll: timedelta,
                    total: int) -> np.ndarray:
     """Return, for each of ``total + 1`` polls, the index of its first arrival:
     poll ``k`` enrols ``arrivals[bounds[k]:bounds[k + 1]]``, those arriving after
-    poll ``k - 1`` and no later than poll ``k`` (int64; arrivals sorted by time)."""
-    offsets = arrivals["time"].to_numpy().astype("datetime64[us]") - np.datetime64(start, "us")
+    poll ``k - 1`` and no later than poll ``k`` (int64). ``times``: the arrivals'
+    times (datetime64), sorted."""
+    offsets = times.astype("datetime64[us]") - np.datetime64(start, "us")
     arrival_poll = (first_poll_at_or_after(offsets, np.timedelta64(poll)) if len(offsets)
                     else offsets.astype(np.int64))
     return np.searchsorted(arrival_poll, np.arange(total + 1), side="left").astype(np.int64)

@@ -4,6 +4,8 @@
 arrivals (constant, poisson, diurnal, burst and trace workloads), drawing all
 randomness from the run's single `numpy.random.Generator`. Generators are
 vectorised: a million poisson arrivals take a fraction of a second.
+`generate_arrival_codes` gives the same arrivals before the frame's string
+columns are made (`ArrivalCodes`), as the compiled engine reads them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,10 +27,59 @@ from seqsim.model.workload import DEFAULT_ZONE, WorkloadConfig
 from seqsim.units import HOUR_US, to_us
 from seqsim.validation import parse_int, show
 
-__all__ = ["ARRIVAL_COLUMNS", "generate_arrivals"]
+__all__ = ["ARRIVAL_COLUMNS", "ArrivalCodes", "generate_arrival_codes", "generate_arrivals"]
 
 #: Columns of the frame `generate_arrivals` returns.
 ARRIVAL_COLUMNS: tuple[str, ...] = ("time", "phone", "trigger", "device_id", "timezone")
+
+
+class ArrivalCodes(NamedTuple):
+    """A run's arrivals as codes: the columns of :func:`generate_arrivals`'s frame
+    (:meth:`frame`), each string column as codes into its names.
+
+    The compiled engine reads these: turning a million arrivals' triggers,
+    devices and zones into strings, then back into codes, took longer than
+    drawing the arrivals. A code of -1 is a missing value.
+    """
+
+    time_us: np.ndarray  # int64 µs, naive UTC, sorted
+    phones: pa.Array  # string, one per arrival
+    trigger_codes: np.ndarray  # into triggers
+    triggers: list[str]
+    device_codes: np.ndarray  # into devices
+    devices: list[str]
+    zone_codes: np.ndarray  # into zones
+    zones: list[str]
+
+    def __len__(self) -> int:  # type: ignore[override]  # the arrivals, not the fields
+        return len(self.time_us)
+
+    def frame(self) -> pd.DataFrame:
+        """Return the arrivals as :func:`generate_arrivals` returns them."""
+        return pd.DataFrame({
+            "time": self.time_us.astype("datetime64[us]"),
+            "phone": pd.array(self.phones, dtype="str"),
+            "trigger": _dictionary(self.trigger_codes, self.triggers),
+            "device_id": _dictionary(self.device_codes, self.devices),
+            "timezone": _dictionary(self.zone_codes, self.zones),
+        })
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> ArrivalCodes:
+        """Return the codes of an arrivals frame (columns `ARRIVAL_COLUMNS`, sorted
+        by time; without ``timezone`` every lead is in UTC)."""
+        columns = []
+        for name in ("trigger", "device_id", "timezone"):
+            if name in frame:
+                codes, names = pd.factorize(frame[name])
+                columns += [codes.astype(np.int64), [str(v) for v in names]]
+            else:  # only a zone may be left out
+                columns += [np.zeros(len(frame), dtype=np.int64), [DEFAULT_ZONE]]
+        times = frame["time"].to_numpy().astype("datetime64[us]").view(np.int64)
+        phones = frame["phone"]
+        arrow = (pa.array(phones.array) if getattr(phones.dtype, "storage", None) == "pyarrow"
+                 else pa.array(phones.to_numpy(dtype=object), pa.string()))
+        return cls(times, arrow, *columns)
 
 
 def _constant_us(rate: float, lo: int, hi: int) -> np.ndarray:
@@ -340,6 +392,21 @@ def generate_arrivals(
             (naming file and line), or the same (phone, trigger) or conflicting
             device pins across traces.
     """
+    return generate_arrival_codes(workloads, start, end, devices, rng).frame()
+
+
+def generate_arrival_codes(
+    workloads: Sequence[WorkloadConfig],
+    start: datetime,
+    end: datetime,
+    devices: int,
+    rng: np.random.Generator,
+) -> ArrivalCodes:
+    """Return the arrivals of :func:`generate_arrivals` (the same draws) as codes.
+
+    Raises:
+        ScenarioError: as :func:`generate_arrivals`.
+    """
     names = device_ids(parse_int("capacity.devices", devices, 1, "an integer >= 1"))
     start_us, end_us = to_us(start), to_us(end)
     parts = []
@@ -361,12 +428,7 @@ def generate_arrivals(
     if trace is not None:
         _check_traces(trace, names)
     zones = _zone_codes(np.concatenate(labels.zone_codes)[order], gen, trace_idx, trace)
-    return pd.DataFrame(
-        {
-            "time": times[order].astype("datetime64[us]"),
-            "phone": pd.array(_arrival_phones(gen, trace_idx, trace), dtype="str"),
-            "trigger": _dictionary(np.concatenate(labels.trigger_codes)[order], labels.triggers),
-            "device_id": _dictionary(_device_codes(gen, trace_idx, trace, names), names),
-            "timezone": _dictionary(zones, labels.zones),
-        }
-    )
+    return ArrivalCodes(times[order], _arrival_phones(gen, trace_idx, trace),
+                        np.concatenate(labels.trigger_codes)[order], labels.triggers,
+                        _device_codes(gen, trace_idx, trace, names), names,
+                        zones, labels.zones)

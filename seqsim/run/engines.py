@@ -20,7 +20,7 @@ from seqsim.engine import registry, schema
 from seqsim.engine.poll import Arrivals, PollStats, Processor, arrival_bounds
 from seqsim.engine.rules import Outages, first_poll_at_or_after
 from seqsim.engine.wait_log import WaitLog
-from seqsim.model.arrivals import generate_arrivals
+from seqsim.model.arrivals import ArrivalCodes, generate_arrival_codes
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
 from seqsim.model.size import poll_count
@@ -46,12 +46,13 @@ def arrivals_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(arrivals)
 
 
-def run_arrivals(scenario: Scenario) -> tuple[list[str], pd.DataFrame]:
-    """Return the run's device names and the arrivals of every workload, in time order."""
+def run_arrivals(scenario: Scenario) -> tuple[list[str], ArrivalCodes]:
+    """Return the run's device names and the arrivals of every workload, in time
+    order, as codes (:meth:`ArrivalCodes.frame` gives the frame)."""
     sim = scenario.simulation
     devices = device_ids(scenario.capacity.devices)
-    return devices, generate_arrivals(scenario.workload, sim.start, sim.end, len(devices),
-                                      arrivals_rng(sim.seed))
+    return devices, generate_arrival_codes(scenario.workload, sim.start, sim.end,
+                                           len(devices), arrivals_rng(sim.seed))
 
 
 class Ran(NamedTuple):
@@ -72,12 +73,16 @@ def run_engine(
     engine: registry.Engine,
     scenario: Scenario,
     devices: list[str],
-    arrivals: pd.DataFrame,
+    arrivals: ArrivalCodes | pd.DataFrame,
     progress: bool | None,
     skip_idle: bool,
 ) -> Ran:
     """Run the engine on a database holding the scenario's static tables; return
-    how many polls really ran, the tables, the timeline and how it ran."""
+    how many polls really ran, the tables, the timeline and how it ran.
+
+    ``arrivals``: their codes, or a frame of them (a shard's); the compiled run
+    reads the codes, the per-row processor the frame.
+    """
     con = schema.connect()
     try:
         schema.load_sequences(con, scenario.sequences)
@@ -95,6 +100,8 @@ def run_engine(
                         whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits,
                         whole.causes)
         assert engine.processor is not None  # an engine has a processor or a run
+        if isinstance(arrivals, ArrivalCodes):
+            arrivals = arrivals.frame()
         processor = engine.processor(con, scenario, devices)
         polls_run, timeline = _run_polls(scenario, processor, arrivals, progress, skip_idle)
         return Ran(polls_run, processor.tables(), timeline, None, False, 0.0, 0.0,
@@ -120,7 +127,7 @@ def _run_polls(
     start, poll = sim.start, sim.poll_interval
     total = poll_count(sim.duration, poll)
     outages = Outages.for_run(scenario.policy, start, poll, total)
-    bounds = arrival_bounds(arrivals, start, poll, total).tolist()
+    bounds = arrival_bounds(arrivals["time"].to_numpy(), start, poll, total).tolist()
     batch = Arrivals(arrivals)
     stats: list[PollStats] = []
     event_poll = 0

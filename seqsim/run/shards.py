@@ -124,7 +124,7 @@ def run_shard(scenario: Scenario, engine: str, shards: int, shard: int,
     """
     with ordinary_pages():  # a worker process: simulate's context is not there
         world, arrivals = run_arrivals(scenario)
-        devices, part, positions = split_arrivals(arrivals, world, shards, shard)
+        devices, part, positions = split_arrivals(arrivals.frame(), world, shards, shard)
         del arrivals
         ran: Ran = run_engine(registry.get(engine), scenario, devices, part, False, skip_idle)
     assert ran.causes is not None  # a compiled engine (check_shards)
