@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel_layout import NONE
@@ -23,6 +22,7 @@ from seqsim.engine.kernel_world import Codes
 from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame, column_types
 from seqsim.engine.tallies import gather_rows, row_codes
+from seqsim.strings import arrow_names, from_codes
 
 __all__ = ["BUILT", "ERROR_NAMES", "OUTCOME_NAMES", "STATUS_NAMES", "Final", "KernelTables",
            "final_columns", "timeline_frame"]
@@ -74,19 +74,15 @@ class _Strings:
     all-missing columns come from ``nulls`` (shared by length) when given."""
 
     def __init__(self, names: np.ndarray, nulls: _Nulls | None = None) -> None:
-        self._names = pa.array(list(names), pa.large_string())
+        self._names = arrow_names(names)
         self._nulls = nulls
 
     def __getitem__(self, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
         """Return the names of ``codes`` (missing where a code is negative)."""
         codes = np.asarray(codes)
-        if codes.dtype.kind not in "iu":
-            codes = codes.astype(np.int64)
-        missing = codes < 0
-        if missing.all():
+        if not len(codes) or codes.max() < 0:  # all missing: one shared column
             return (self._nulls or _Nulls())(len(codes))
-        picked = pc.take(self._names, pa.array(codes, mask=missing if missing.any() else None))
-        return pd.array(picked, dtype="str")
+        return from_codes(codes, self._names)
 
 
 #: The names of the kernel's codes: row status, error (code - 1), message outcome.

@@ -24,6 +24,7 @@ from seqsim.errors import ScenarioError
 from seqsim.model.capacity import device_ids
 from seqsim.model.trace import first_unknown_device, read_trace
 from seqsim.model.workload import DEFAULT_ZONE, WorkloadConfig
+from seqsim.strings import from_codes
 from seqsim.units import HOUR_US, to_us
 from seqsim.validation import parse_int, show
 
@@ -59,9 +60,9 @@ class ArrivalCodes(NamedTuple):
         return pd.DataFrame({
             "time": self.time_us.astype("datetime64[us]"),
             "phone": pd.array(self.phones, dtype="str"),
-            "trigger": _dictionary(self.trigger_codes, self.triggers),
-            "device_id": _dictionary(self.device_codes, self.devices),
-            "timezone": _dictionary(self.zone_codes, self.zones),
+            "trigger": from_codes(self.trigger_codes, self.triggers),
+            "device_id": from_codes(self.device_codes, self.devices),
+            "timezone": from_codes(self.zone_codes, self.zones),
         })
 
     @classmethod
@@ -203,14 +204,6 @@ def _phone_numbers(n: int, taken: set[str]) -> pa.Array:
     raw = np.ascontiguousarray(raw[:n])
     offsets = np.arange(0, 12 * (n + 1), 12, dtype=np.int32)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw))
-
-
-def _dictionary(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.ExtensionArray:
-    """Return ``names[codes]`` as a pandas ``str`` array, built via Arrow (fast)."""
-    arrow = pa.DictionaryArray.from_arrays(
-        pa.array(codes.astype(np.int32)), pa.array(list(names), pa.string())
-    )
-    return pd.array(arrow.cast(pa.string()), dtype="str")
 
 
 def _check_traces(trace: pd.DataFrame, names: list[str]) -> None:

@@ -61,9 +61,10 @@ class RunFrames:
             return self._timeline
         if name == "contacts":
             return tables["sequence_contacts"]
-        # The send log reads numbers alone of the contacts: their working table
-        # (no string columns) spares building the contract one for it.
-        return build_sends(tables["messages"], tables["sequences"],
+        # The send log reads the working tables (categoricals, views of the
+        # records): building the contract messages for it took longer than the
+        # log itself, and its strings are made once, for the delivered sends.
+        return build_sends(working_table(tables, "messages"), tables["sequences"],
                            contacts=working_table(tables, "sequence_contacts"),
                            steps=tables["sequence_steps"], pairs=self._pairs,
                            leads=tables.get("leads"), scenario=self._scenario,

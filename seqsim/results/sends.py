@@ -14,6 +14,7 @@ from seqsim.engine.tallies import as_keys, dense_codes, id_table, look_up
 from seqsim.model.scenario import Scenario
 from seqsim.results.rows import entry_step_ids, rows_of
 from seqsim.results.waits import Waits, wait_columns
+from seqsim.strings import plain_strings
 from seqsim.units import HOUR_US
 
 __all__ = ["build_sends", "send_figures"]
@@ -31,6 +32,9 @@ def build_sends(
     waits: Waits | None = None,
 ) -> pd.DataFrame:
     """Return one row per delivered send attempt, in send order.
+
+    ``messages`` may hold its names as categoricals (a compiled run's working
+    table): the log's are ``str`` either way.
 
     The schedule columns need the ``sequence_steps`` table (``steps``) and,
     for ``designed_at``/``drift_hours``, the ``sequence_contacts`` table
@@ -57,14 +61,14 @@ def build_sends(
                           contacts, leads, scenario, waits)
     names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
     columns = {
-        "contact_phone": done["contact_phone"].array,
+        "contact_phone": plain_strings(done["contact_phone"]),
         "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
         "day_number": done["day_number"].to_numpy(dtype="int64"),
         "due_at": done["due_at"].to_numpy(),
         "sent_at": timing["sent_at"],
         "lateness_s": timing["lateness_s"],
-        "device_id": done["device_id"].array,
-        "outcome": done["outcome"].array,
+        "device_id": plain_strings(done["device_id"]),
+        "outcome": plain_strings(done["outcome"]),
         "attempt": done["attempt"].to_numpy(dtype="int64"),
         "queued_at": done["queued_at"].to_numpy(),
         "designed_at": timing["designed_at"],

@@ -65,8 +65,10 @@ def _name_codes(values: pd.Series, names: list[str]) -> np.ndarray:
 
     Arrow's dictionary encoding hashes each string once, in C, and only the
     distinct values are looked up: ``pd.Categorical(values, categories=names)``
-    took 1.5 s on 4M sends.
+    took 1.5 s on 4M sends. A categorical's categories are looked up alone.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return _by_category(values, pd.Index(names).get_indexer(values.cat.categories))
     to_arrow = getattr(values.array, "__arrow_array__", None)  # Arrow-backed: no copy
     strings = (pa.chunked_array(to_arrow()) if to_arrow is not None
                else pa.chunked_array([pa.array(values.to_numpy(dtype=object), from_pandas=True)]))
@@ -78,12 +80,23 @@ def _name_codes(values: pd.Series, names: list[str]) -> np.ndarray:
     return lookup[indices.to_numpy(zero_copy_only=False)]
 
 
+def _by_category(values: pd.Series, per_category: np.ndarray) -> np.ndarray:
+    """Return, per value of a categorical, ``per_category`` of its category (int64;
+    -1 for a missing value)."""
+    lookup = np.r_[per_category, -1].astype(np.int64)  # code -1 reads the last slot
+    return lookup[values.cat.codes.to_numpy()]
+
+
 def _zones(leads: pd.DataFrame, phones: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return each phone's lead time zone as a code (-1: no such lead) and the names."""
     codes, names = pd.factorize(leads["timezone"].to_numpy(dtype=object))
-    at = pd.Index(leads["phone"].to_numpy(dtype=object)).get_indexer(
-        phones.to_numpy(dtype=object))
-    return np.where(at >= 0, codes[np.maximum(at, 0)], -1), np.asarray(names, dtype=object)
+    index = pd.Index(leads["phone"].to_numpy(dtype=object))
+    names = np.asarray(names, dtype=object)
+    if isinstance(phones.dtype, pd.CategoricalDtype):  # each phone looked up once
+        at = index.get_indexer(phones.cat.categories)
+        return _by_category(phones, np.where(at >= 0, codes[np.maximum(at, 0)], -1)), names
+    at = index.get_indexer(phones.to_numpy(dtype=object))
+    return np.where(at >= 0, codes[np.maximum(at, 0)], -1), names
 
 
 def _seconds(parts: np.ndarray) -> dict[str, np.ndarray]:
