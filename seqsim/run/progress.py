@@ -28,17 +28,16 @@ class Progress:
 
     def __init__(self, total: int, *, enabled: bool | None = None, unit: str = "poll",
                  unit_scale: bool = True) -> None:
-        self._bar: Any = None
-        if enabled is not False:
-            self._bar = tqdm(
-                total=total,
-                unit=unit,
-                unit_scale=unit_scale,
-                delay=0 if enabled else AUTO_DELAY_S,
-                mininterval=0.5,
-                leave=bool(enabled),
-                dynamic_ncols=True,
-            )
+        self._options: dict[str, Any] = {
+            "total": total,
+            "unit": unit,
+            "unit_scale": unit_scale,
+            "delay": 0 if enabled else AUTO_DELAY_S,
+            "mininterval": 0.5,
+            "leave": bool(enabled),
+            "dynamic_ncols": True,
+        }
+        self._bar: Any = None if enabled is False else tqdm(**self._options)
 
     def __enter__(self) -> Progress:
         return self
@@ -52,6 +51,16 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
 
+    def _restart(self) -> None:
+        # tqdm's reset() always draws the bar, which would print a 0% frame on
+        # every short run and defeat the delay; a bar that never drew closes
+        # silently, so the automatic bar is replaced instead.
+        if self._options["delay"]:
+            self._bar.close()
+            self._bar = tqdm(**self._options)
+        else:
+            self._bar.reset(total=self._bar.total)
+
     def advance(self, polls: int, stats: Any = None) -> None:
         """Count ``polls`` more polls; ``stats`` (a PollStats) feeds the postfix.
 
@@ -62,7 +71,7 @@ class Progress:
         if self._bar is None:
             return
         if polls == 0 and self._bar.n == 0:
-            self._bar.reset(total=self._bar.total)
+            self._restart()
             return
         self._bar.update(polls)
         if stats is not None and self._bar.n % 500 < polls:
