@@ -66,3 +66,28 @@ def test_a_pickled_fresh_result_carries_what_builds_its_frames() -> None:
     assert_frame_equal(copy.sends, res.sends)
     assert_frame_equal(copy.tables["messages"], res.tables["messages"])
     assert isinstance(copy.timeline, pd.DataFrame) and copy.summary == res.summary
+
+
+def test_asking_whether_a_table_is_there_builds_nothing() -> None:
+    tables = fresh().tables
+    assert "leads" in tables and "messages" in tables and "nothing" not in tables
+    assert "built: none" in repr(tables)
+
+
+def test_the_send_log_with_send_windows_equals_the_contract_tables_one() -> None:
+    """Leads in two zones and send hours: the lateness split looks up each send's
+    zone through the working leads, and builds no contract frame for it."""
+    data = tiny_scenario(seed=5).to_dict()
+    data["policy"] = {**data.get("policy", {}), "send_hours": "00:30-10:30"}
+    data["workload"].append({**data["workload"][0], "timezone": "Asia/Tokyo"})
+    scenario = seqsim.Scenario.from_dict(data)
+    res = seqsim.simulate(scenario, progress=False)
+    sends = res.sends
+    assert "built: none" in repr(res.tables)
+    assert sends["wait_window_s"].gt(0).any()
+    tables = res.tables
+    again = build_sends(tables["messages"], tables["sequences"],
+                        contacts=tables["sequence_contacts"], steps=tables["sequence_steps"],
+                        pairs=None, leads=tables["leads"], scenario=res.scenario,
+                        waits=res._stored._waits)
+    assert_frame_equal(sends, again)

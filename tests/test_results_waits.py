@@ -32,3 +32,22 @@ def test_zones_of_categorical_phones_equal_those_of_their_strings() -> None:
     assert codes.tolist() == cat_codes.tolist() == [1, -1, -1, 0, 1]
     assert list(names) == list(cat_names) == ["UTC", "Asia/Tokyo"]
     assert cat_codes.dtype == np.int64
+
+
+def test_zones_of_phones_sharing_the_leads_dtype_need_no_strings() -> None:
+    """A compiled run's working tables: the leads in another order than the
+    categories, one lead with no phone (it must not answer for the last one)."""
+    phones = pd.CategoricalDtype(pd.Index(["+1", "+2", "+3", "+9"]))
+    zones = pd.CategoricalDtype(pd.Index(["Asia/Tokyo", "UTC", "Europe/Paris"]))
+    leads = pd.DataFrame({
+        "phone": pd.Categorical.from_codes([2, 0, -1, 1], dtype=phones),
+        "timezone": pd.Categorical.from_codes([1, 1, 2, 0], dtype=zones),
+    })
+    sends = pd.Series(pd.Categorical.from_codes([1, 3, 0, 1], dtype=phones))
+    codes, names = _zones(leads, sends)
+    found = [names[c] if c >= 0 else None for c in codes]
+    assert found == ["Asia/Tokyo", None, "UTC", "Asia/Tokyo"]
+    plain_codes, plain_names = _zones(leads.astype("str"), sends.astype("str"))
+    assert [plain_names[c] if c >= 0 else None for c in plain_codes] == found
+    missing = pd.Series(pd.Categorical.from_codes([-1], dtype=phones))
+    assert _zones(leads, missing)[0].tolist() == [-1]

@@ -331,6 +331,9 @@ class KernelTables(Mapping[str, pd.DataFrame]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._names  # Mapping's own would build the frame
+
     def __len__(self) -> int:
         return len(self._names)
 
@@ -339,9 +342,10 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         return f"KernelTables({', '.join(self)}; built: {built})"
 
     def working(self, name: str) -> pd.DataFrame:
-        """Return ``sequence_contacts`` or ``messages`` for the run's checks and
-        summary: the contract frame once built, else one whose string columns
-        are categoricals and whose other columns view the records."""
+        """Return ``leads``, ``sequence_contacts`` or ``messages`` for the run's
+        checks, summary and send log: the contract frame once built, else one
+        whose string columns are categoricals (a phone's dtype is the same object
+        in each of the three) and whose other columns view the records."""
         with self._lock:
             if name in self._frames:
                 return self._frames[name]
@@ -351,7 +355,7 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         codes, final = self._codes, self._final
         if name == "leads":
             leads, ordered = _lead_table(codes, make, final.lead_trig, final.lead_n)
-            return _canonical("leads", leads, ordered)
+            return _canonical("leads", leads, ordered) if isinstance(make, _Contract) else leads
         # Ids run 1..n in row order: both frames are in key order by construction.
         if name == "sequence_contacts":
             frame = _contacts(codes, make, final.rows)

@@ -67,7 +67,8 @@ class RunFrames:
         return build_sends(working_table(tables, "messages"), tables["sequences"],
                            contacts=working_table(tables, "sequence_contacts"),
                            steps=tables["sequence_steps"], pairs=self._pairs,
-                           leads=tables.get("leads"), scenario=self._scenario,
+                           leads=working_table(tables, "leads") if "leads" in tables else None,
+                           scenario=self._scenario,
                            waits=self._waits)
 
     def __getstate__(self) -> dict[str, Any]:

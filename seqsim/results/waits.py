@@ -89,7 +89,18 @@ def _by_category(values: pd.Series, per_category: np.ndarray) -> np.ndarray:
 
 def _zones(leads: pd.DataFrame, phones: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return each phone's lead time zone as a code (-1: no such lead) and the names."""
-    codes, names = pd.factorize(leads["timezone"].to_numpy(dtype=object))
+    lead_phones, zones = leads["phone"], leads["timezone"]
+    if (isinstance(phones.dtype, pd.CategoricalDtype) and lead_phones.dtype is phones.dtype
+            and isinstance(zones.dtype, pd.CategoricalDtype)):
+        # A compiled run's working tables share one phone dtype: a phone's code
+        # is its lead's, and no string is hashed.
+        per_phone = np.full(len(phones.cat.categories), -1, dtype=np.int64)
+        at = lead_phones.cat.codes.to_numpy()
+        known = at >= 0
+        per_phone[at[known]] = zones.cat.codes.to_numpy()[known]
+        return (_by_category(phones, per_phone),
+                np.asarray(zones.cat.categories, dtype=object))
+    codes, names = pd.factorize(zones.to_numpy(dtype=object))
     index = pd.Index(leads["phone"].to_numpy(dtype=object))
     names = np.asarray(names, dtype=object)
     if isinstance(phones.dtype, pd.CategoricalDtype):  # each phone looked up once
