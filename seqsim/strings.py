@@ -36,9 +36,14 @@ def from_codes(codes: np.ndarray, names: pa.Array | Sequence[str] | np.ndarray
     return pd.array(picked, dtype="str")
 
 
-def plain_strings(column: pd.Series) -> pd.api.extensions.ExtensionArray:
+def plain_strings(column: pd.Series, order: np.ndarray | None = None
+                  ) -> pd.api.extensions.ExtensionArray:
     """Return a column of names as a pandas ``str`` array: a categorical's codes
-    looked up in its categories, any other column's values as they are."""
+    looked up in its categories, any other column's values as they are; with
+    ``order`` (positions), its values at those positions (a categorical's codes
+    are reordered, not its strings)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return from_codes(column.cat.codes.to_numpy(), column.cat.categories)
-    return column.array
+        codes = column.cat.codes.to_numpy()
+        return from_codes(codes if order is None else codes.take(order),
+                          column.cat.categories)
+    return column.array if order is None else column.array.take(order)

@@ -36,3 +36,15 @@ def test_plain_strings_of_a_categorical_equal_the_str_column(values: list[str | 
     assert got.dtype == "str"
     pd.testing.assert_extension_array_equal(got, plain_strings(column))
     assert plain_strings(column) is column.array  # a str column as it is
+
+
+@given(st.lists(st.sampled_from(["a", "b", None]), max_size=30), st.randoms())
+def test_plain_strings_in_an_order_equal_the_column_taken_in_it(
+        values: list[str | None], random: object) -> None:
+    order = np.array(random.sample(range(len(values)), len(values)), dtype=np.int64)
+    column = pd.Series(values, dtype="str")
+    expected = column.array.take(order)
+    for form in (column, column.astype(pd.CategoricalDtype(["b", "a"]))):
+        got = plain_strings(form, order)
+        assert got.dtype == "str"
+        pd.testing.assert_extension_array_equal(got, expected)

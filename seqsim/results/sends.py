@@ -59,31 +59,36 @@ def build_sends(
     delivered = np.flatnonzero(messages["outcome"].notna().to_numpy())
     causes = wait_columns(done, delivered, messages, sequences, steps,
                           contacts, leads, scenario, waits)
-    names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
-    columns = {
-        "contact_phone": plain_strings(done["contact_phone"]),
-        "sequence": names.take(names.index.get_indexer(done["sequence_id"])).array,
-        "day_number": done["day_number"].to_numpy(dtype="int64"),
-        "due_at": done["due_at"].to_numpy(),
-        "sent_at": timing["sent_at"],
-        "lateness_s": timing["lateness_s"],
-        "device_id": plain_strings(done["device_id"]),
-        "outcome": plain_strings(done["outcome"]),
-        "attempt": done["attempt"].to_numpy(dtype="int64"),
-        "queued_at": done["queued_at"].to_numpy(),
-        "designed_at": timing["designed_at"],
-        "drift_hours": timing["drift_hours"],
-        "early": timing["early"],
-        **causes,
-    }
-    sent_at = timing["sent_at"]
-    if not pd.Index(sent_at).is_monotonic_increasing:
+    order = None
+    if not pd.Index(timing["sent_at"]).is_monotonic_increasing:
         # Messages are numbered in queue order; pacing can reorder their sends.
-        # Sorted a column at a time: a second whole frame would be the largest
-        # transient of a big run's result.
-        order = np.lexsort((done["id"].to_numpy(), sent_at))
-        for name, column in columns.items():
-            columns[name] = column.take(order)
+        # Sorted a column at a time (a second whole frame would be the largest
+        # transient of a big run's result), and names by their codes: the
+        # strings are made once, in send order.
+        order = np.lexsort((done["id"].to_numpy(), timing["sent_at"]))
+    names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
+    sequence = names.index.get_indexer(done["sequence_id"])
+
+    def sorted_(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values.take(order)
+
+    columns = {
+        "contact_phone": plain_strings(done["contact_phone"], order),
+        "sequence": names.take(sorted_(sequence)).array,
+        "day_number": sorted_(done["day_number"].to_numpy(dtype="int64")),
+        "due_at": sorted_(done["due_at"].to_numpy()),
+        "sent_at": sorted_(timing.pop("sent_at")),
+        "lateness_s": sorted_(timing.pop("lateness_s")),
+        "device_id": plain_strings(done["device_id"], order),
+        "outcome": plain_strings(done["outcome"], order),
+        "attempt": sorted_(done["attempt"].to_numpy(dtype="int64")),
+        "queued_at": sorted_(done["queued_at"].to_numpy()),
+        "designed_at": sorted_(timing.pop("designed_at")),
+        "drift_hours": sorted_(timing.pop("drift_hours")),
+        "early": sorted_(timing.pop("early")),
+    }
+    for name in list(causes):  # each freed as its sorted copy is made (timing's too)
+        columns[name] = sorted_(causes.pop(name))
     return pd.DataFrame(columns, copy=False)
 
 
