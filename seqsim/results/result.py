@@ -183,11 +183,12 @@ class Result:
         if missing:
             raise SeqsimError(f"steps: this result lacks the {', '.join(missing)} table(s); "
                               "expected a result from seqsim.simulate or load_result")
-        # Numbers alone of the contacts: a fresh run's working table spares the
-        # contract frame's strings (the largest part of a big run's step table).
+        # Numbers alone of the contacts and messages: a fresh run's working tables
+        # spare the contract frames' strings (most of a big run's step table).
         return step_table(self.sends, working_table(self.tables, "sequence_contacts"),
                           self.tables["sequence_steps"], self.tables["sequences"],
-                          self.tables["messages"], self.scenario.simulation.end)
+                          working_table(self.tables, "messages"),
+                          self.scenario.simulation.end)
 
     def save(self, path: str | os.PathLike[str],
              extra: Callable[[Path], object] | None = None) -> Path:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import contact_pair_codes
+from seqsim.results.by_step import StepGroups, step_codes
 from seqsim.results.rows import entry_step_ids, find
 
 __all__ = ["STEP_COLUMNS", "UnsentRows", "queued_at", "round_quantile", "round_quantiles",
@@ -161,21 +162,28 @@ def _completion_hours(contacts: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFra
         # Seconds, then hours: as Series.dt.total_seconds() / 3600, to the last bit.
         "h": (completed_at - enrolled_at[at]) / np.timedelta64(1, "s") / 3600,
         "completed_at": completed_at,
-    })
+    }, copy=False)
 
 
-def _quantile_columns(groups: dict[Any, np.ndarray], keys: list[tuple[int, int]],
-                      prefix: str, unit: str) -> dict[str, list[float | None]]:
-    out: dict[str, list[float | None]] = {}
-    for label, q in _QUANTILES:
-        out[f"{prefix}_{label}_{unit}"] = [
-            round_quantile(groups[k], q) if k in groups else None for k in keys]
-    return out
+def _quantile_columns(groups: list[np.ndarray], prefix: str, unit: str
+                      ) -> dict[str, list[float | None]]:
+    """Return the ``{prefix}_{p50,p95,max}_{unit}`` columns of each group's values."""
+    per_group = [round_quantiles(values, tuple(q for _, q in _QUANTILES))
+                 for values in groups]
+    return {f"{prefix}_{label}_{unit}": [row[i] for row in per_group]
+            for i, (label, _) in enumerate(_QUANTILES)}
 
 
-def _by_step(frame: pd.DataFrame, keys: list[str], column: str) -> dict[Any, np.ndarray]:
-    return {k: g.dropna().to_numpy(dtype=float) for k, g in frame.groupby(keys)[column]
-            if g.notna().any()}
+def _extremes(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Return each group's earliest and latest instant (NaT: none)."""
+    nat = np.datetime64("NaT", "us")
+    first = [g.min() if len(g) else nat for g in groups]
+    last = [g.max() if len(g) else nat for g in groups]
+    return (np.array(first, dtype="datetime64[us]"), np.array(last, dtype="datetime64[us]"))
+
+
+def _rounded(values: pd.Series) -> list[float | None]:
+    return [None if pd.isna(v) else round(float(v), 6) for v in values]
 
 
 def step_table(
@@ -211,36 +219,40 @@ def step_table(
     days = ordered["day_number"].to_numpy(dtype="int64")
     keys = list(zip(names.reindex(seq_ids).to_numpy().tolist(), days.tolist(), strict=True))
     id_keys = list(zip(seq_ids.tolist(), days.tolist(), strict=True))
-    sent = sends[sends["outcome"] == "sent"]
-    group = ["sequence", "day_number"]
-    sent_count = sent.groupby(group).size()
-    failed_count = sends[sends["outcome"] == "failed"].groupby(group).size()
+    outcome, step = sends["outcome"], step_codes(sends["sequence"].array,
+                                                 sends["day_number"].to_numpy(), keys)
+    sent = StepGroups(np.where((outcome == "sent").to_numpy(bool, na_value=False), step, -1),
+                      len(keys))
+    failed = np.where((outcome == "failed").to_numpy(bool, na_value=False), step, -1)
+    del step
     done = _completion_hours(contacts, steps)
+    completed = StepGroups(step_codes(done["sequence_id"].to_numpy(),
+                                      done["day_number"].to_numpy(), id_keys), len(id_keys))
     unsent = unsent_at_end(contacts, messages, end).rows
+    first_sent, last_sent = _extremes(sent.values(_instants(sends["sent_at"])))
     table: dict[str, Any] = {
         "sequence": [k[0] for k in keys],
         "day_number": days,
-        "sent": [int(sent_count.get(k, 0)) for k in keys],
-        "failed": [int(failed_count.get(k, 0)) for k in keys],
-        **_quantile_columns(_by_step(sent, group, "lateness_s"), keys, "lateness", "s"),
-        **_quantile_columns(_by_step(done, ["sequence_id", "day_number"], "h"), id_keys,
+        "sent": sent.counts().tolist(),
+        "failed": np.bincount(failed + 1, minlength=len(keys) + 1)[1:].tolist(),
+        **_quantile_columns(sent.values(sends["lateness_s"].to_numpy(dtype=float)),
+                            "lateness", "s"),
+        **_quantile_columns(completed.values(done["h"].to_numpy(dtype=float)),
                             "completion", "h"),
+        "first_sent_at": first_sent,
+        "last_sent_at": last_sent,
+        "last_completed_at": _extremes(completed.values(done["completed_at"].to_numpy()))[1],
     }
-    times = sent.groupby(group)["sent_at"]
-    table["first_sent_at"] = times.min().reindex(keys).to_numpy()
-    table["last_sent_at"] = times.max().reindex(keys).to_numpy()
-    table["last_completed_at"] = (done.groupby(["sequence_id", "day_number"])["completed_at"]
-                                  .max().reindex(id_keys).to_numpy())
     by_step = unsent.groupby(["sequence_id", "day_number"])
     table["waiting_at_end"] = (by_step["queued"].apply(lambda q: int((~q).sum()))
                                .reindex(id_keys).fillna(0).to_numpy(dtype="int64"))
     table["queued_at_end"] = (by_step["queued"].sum().reindex(id_keys).fillna(0)
                               .to_numpy(dtype="int64"))
     longest = by_step["wait_s"].max().reindex(id_keys)
-    table["unsent_wait_max_s"] = [None if pd.isna(v) else round(float(v), 6) for v in longest]
-    means = sent.groupby(group)[list(WAIT_COLUMNS)].mean().reindex(keys)
+    table["unsent_wait_max_s"] = _rounded(longest)
+    means = sent.mean({column: sends[column].to_numpy() for column in WAIT_COLUMNS})
     for column in WAIT_COLUMNS:
-        table[column] = [None if pd.isna(v) else round(float(v), 6) for v in means[column]]
+        table[column] = _rounded(means[column])
     frame = pd.DataFrame(table, columns=list(STEP_COLUMNS))
     for column in ("first_sent_at", "last_sent_at", "last_completed_at"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
