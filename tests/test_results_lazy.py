@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import pickle
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import duckdb
+import numpy as np
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
 import seqsim
 from seqsim import Result
 from seqsim.engine.kernel_tables import BUILT, KernelTables
-from seqsim.results.result import SUMMARY_KEYS
+from seqsim.results.result import SUMMARY_KEYS, _write_database
 from seqsim.results.sends import build_sends
 from seqsim.results.steps import step_table
 from tests.store_helpers import tiny_scenario
@@ -91,3 +94,34 @@ def test_the_send_log_with_send_windows_equals_the_contract_tables_one() -> None
                         pairs=None, leads=tables["leads"], scenario=res.scenario,
                         waits=res._stored._waits)
     assert_frame_equal(sends, again)
+
+
+def test_a_save_stores_the_messages_without_building_their_contract_frame(
+        tmp_path: Path) -> None:
+    """The working messages (names as categoricals) go into the database as the
+    contract frame would: VARCHAR names, an all-missing one included (no send failed)."""
+    res = seqsim.simulate(tiny_scenario(seed=5, failure_rate=0.0), progress=False)
+    res.save(tmp_path / "run")
+    assert "messages" not in repr(res.tables).split("built: ")[1]
+    stored = seqsim.load_result(tmp_path / "run")
+    assert_frame_equal(stored.tables["messages"], res.tables["messages"])
+    columns = stored.sql("SELECT column_name, data_type FROM information_schema.columns "
+                         "WHERE table_name = 'messages'")
+    types = dict(zip(columns["column_name"], columns["data_type"], strict=True))
+    assert types["contact_phone"] == types["error"] == types["device_id"] == "VARCHAR"
+    assert stored.tables["messages"]["error"].isna().all()
+
+
+def test_categorical_columns_are_stored_as_varchar(tmp_path: Path) -> None:
+    """Even one with no categories at all (Arrow reads it as a column of nulls)."""
+    frame = pd.DataFrame({
+        "name": pd.Categorical.from_codes(np.array([0, -1, 1], dtype=np.int8), ["a", "b"]),
+        "none": pd.Categorical.from_codes(np.full(3, -1, dtype=np.int8), categories=[]),
+        'odd "name"': np.arange(3),
+    })
+    _write_database(tmp_path / "t.duckdb", {"t": frame})
+    with duckdb.connect(str(tmp_path / "t.duckdb"), read_only=True) as con:
+        assert [row[1] for row in con.execute('DESCRIBE "t"').fetchall()] == [
+            "VARCHAR", "VARCHAR", "BIGINT"]
+        assert con.execute('SELECT * FROM "t"').fetchall() == [
+            ("a", None, 0), (None, None, 1), ("b", None, 2)]

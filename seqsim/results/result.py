@@ -233,8 +233,13 @@ class Result:
         (folder / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True))
         (folder / "info.json").write_text(json.dumps(self.info, indent=2, sort_keys=True))
         (folder / "scenario.toml").write_text(_portable_scenario_toml(self.scenario, folder))
-        frames = {**self.tables, "sends": self.sends, "timeline": self.timeline}
-        _write_database(folder / "seqsim.duckdb", frames)
+        # The messages as the run's working table (names as categoricals, written
+        # as VARCHAR): a compiled run's contract messages frame would be built,
+        # and kept, only to be copied into the database.
+        frames = {name: working_table(self.tables, name) if name == "messages"
+                  else self.tables[name] for name in self.tables}
+        _write_database(folder / "seqsim.duckdb",
+                        {**frames, "sends": self.sends, "timeline": self.timeline})
 
 
 def _check_duckdb_path(key: str, path: str | os.PathLike[str]) -> None:
@@ -264,7 +269,7 @@ def _write_database(path: Path, frames: dict[str, pd.DataFrame]) -> None:
         try:
             for name, frame in frames.items():
                 con.register("_frame", _arrow(frame))
-                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
+                con.execute(f'CREATE TABLE "{name}" AS SELECT {_columns(frame)} FROM _frame')
                 con.unregister("_frame")
             con.execute("CHECKPOINT")  # raises when it cannot, unlike close()
         finally:
@@ -274,6 +279,18 @@ def _write_database(path: Path, frames: dict[str, pd.DataFrame]) -> None:
     wal = path.with_name(path.name + ".wal")
     if wal.exists():
         raise OSError(f"{path.name}: the checkpoint did not complete ({wal.name} is left)")
+
+
+def _columns(frame: pd.DataFrame) -> str:
+    """Return the select list that stores ``frame``: a categorical column as VARCHAR
+    (the type its strings would have; an all-missing one would be NULL-typed)."""
+    def quoted(column: Any) -> str:
+        return '"' + str(column).replace('"', '""') + '"'
+
+    return ", ".join(
+        f"CAST({quoted(column)} AS VARCHAR) AS {quoted(column)}"
+        if isinstance(dtype, pd.CategoricalDtype) else quoted(column)
+        for column, dtype in frame.dtypes.items())
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
