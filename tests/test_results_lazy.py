@@ -26,6 +26,15 @@ def fresh() -> Result:
     return seqsim.simulate(tiny_scenario(seed=5), progress=False)
 
 
+def contract_send_log(res: Result) -> pd.DataFrame:
+    """The send log built from the run's contract tables (builds them all)."""
+    tables = res.tables
+    return build_sends(tables["messages"], tables["sequences"],
+                       contacts=tables["sequence_contacts"], steps=tables["sequence_steps"],
+                       pairs=None, leads=tables["leads"], scenario=res.scenario,
+                       waits=res._stored._waits)
+
+
 def test_simulate_builds_the_summary_and_no_frame() -> None:
     res = fresh()
     assert list(res.summary) == list(SUMMARY_KEYS) and res.summary["messages_failed"] > 0
@@ -43,10 +52,7 @@ def test_the_send_log_and_step_table_equal_what_the_contract_tables_give() -> No
     assert "frames in memory: sends" in repr(res)
     # ... and from the contract frames here: the same values and dtypes.
     tables = res.tables
-    again = build_sends(tables["messages"], tables["sequences"],
-                        contacts=tables["sequence_contacts"], steps=tables["sequence_steps"],
-                        pairs=None, leads=tables["leads"], scenario=res.scenario,
-                        waits=res._stored._waits)
+    again = contract_send_log(res)
     assert_frame_equal(sends, again)
     assert_frame_equal(steps, step_table(sends, tables["sequence_contacts"],
                                          tables["sequence_steps"], tables["sequences"],
@@ -88,12 +94,7 @@ def test_the_send_log_with_send_windows_equals_the_contract_tables_one() -> None
     sends = res.sends
     assert "built: none" in repr(res.tables)
     assert sends["wait_window_s"].gt(0).any()
-    tables = res.tables
-    again = build_sends(tables["messages"], tables["sequences"],
-                        contacts=tables["sequence_contacts"], steps=tables["sequence_steps"],
-                        pairs=None, leads=tables["leads"], scenario=res.scenario,
-                        waits=res._stored._waits)
-    assert_frame_equal(sends, again)
+    assert_frame_equal(sends, contract_send_log(res))
 
 
 def test_a_save_stores_the_messages_without_building_their_contract_frame(
