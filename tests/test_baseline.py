@@ -307,6 +307,10 @@ def _seeds(data):
     data["seeds"] = ["seven"]
 
 
+def _nested_seeds(data):
+    data["seeds"] = [[]]
+
+
 def _no_seeds(data):
     del data["seeds"]
 
@@ -335,6 +339,7 @@ def _metrics_list(data):
         (_format, 'format: "something-else" is not valid'),
         (_unknown_top, "extra: unknown key"),
         (_seeds, 'seeds: ["seven"] is not valid'),
+        (_nested_seeds, "seeds: [[]] is not valid"),
         (_no_seeds, "seeds: missing"),
         (_scenario_edited, "scenario: does not match the fingerprint"),
         (_metrics_list, "metrics: [] is not valid"),

@@ -101,9 +101,10 @@ def check_seeds(seeds: Any) -> list[int]:
     if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Iterable):
         raise BaselineError(f"seeds: {show(seeds)} is not valid; expected {_SEEDS_EXPECTED}")
     items = list(seeds)
-    if not items or len(set(items)) != len(items) or not all(
-        is_int(s) and 0 <= s <= MAX_SEED for s in items
-    ):
+    # Types first: a nested list in the file is not hashable.
+    if not items or not all(is_int(s) and 0 <= s <= MAX_SEED for s in items) or len(
+        {int(s) for s in items}
+    ) != len(items):
         raise BaselineError(f"seeds: {show(items)} is not valid; expected {_SEEDS_EXPECTED}")
     return [int(s) for s in items]
 
