@@ -22,6 +22,7 @@ from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_world import _leads
 from seqsim.model.arrivals import ArrivalCodes
 from seqsim.run.engines import run_arrivals, run_engine
+from tests.store_helpers import tiny_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,3 +183,23 @@ def test_a_run_from_arrival_codes_equals_one_from_their_frame(tmp_path: Path) ->
     for name in ("leads", "sequence_contacts", "messages"):
         pd.testing.assert_frame_equal(runs[0].tables[name], runs[1].tables[name])
     assert len(runs[0].tables["messages"]) > 20
+
+
+@pytest.mark.parametrize("key", ["hourly_limit", "daily_limit"])
+def test_a_limit_too_large_for_the_ring_buffers_is_one_clear_error(
+        key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled engine keeps each device's last ``limit`` queue instants: a limit
+    meant as 'no limit' must not become a MemoryError (make fuzz found 2**31 - 1)."""
+    other = "daily_limit" if key == "hourly_limit" else "hourly_limit"
+    scenario = tiny_scenario().with_overrides({f"capacity.{key}": 2**31 - 1,
+                                              f"capacity.{other}": 0})
+    with pytest.raises(seqsim.SeqsimError, match=rf"capacity\.{key}: 2,147,483,647 is not "
+                       r"valid with 2 devices on the compiled engine.*at most 134,217,728, "
+                       r"0 for no limit, or engine = \"row\""):
+        seqsim.simulate(scenario, progress=False)
+    monkeypatch.setattr(kernel_world, "MAX_RING", 200)  # the boundary: 2 x 100 fits
+    at_most = seqsim.simulate(scenario.with_overrides({f"capacity.{key}": 100}),
+                              progress=False)
+    assert at_most.summary["messages_sent"] > 0
+    with pytest.raises(seqsim.SeqsimError, match=rf"capacity\.{key}: 101 .* at most 100,"):
+        seqsim.simulate(scenario.with_overrides({f"capacity.{key}": 101}), progress=False)

@@ -381,6 +381,25 @@ def build_world(scenario: Scenario, static: dict[str, pd.DataFrame], devices: li
     return World(arrays, codes, total, rows_hint, groups)
 
 
+#: The most instants a limit's ring buffers may hold, over all devices (2 GiB of
+#: address space; pages never written cost no memory).
+MAX_RING = 2**28
+
+
+def _ring(limit: int, n_devices: int, key: str) -> np.ndarray:
+    """Return the ring buffers of a limit: each device's last ``limit`` queue instants.
+
+    Raises:
+        ScenarioError: ``limit`` per device, over the devices, exceeds :data:`MAX_RING`.
+    """
+    if n_devices * limit > MAX_RING:
+        raise ScenarioError(
+            f"capacity.{key}: {limit:,} is not valid with {n_devices:,} devices on the "
+            f"compiled engine, which keeps each device's last {key} queue instants; expected "
+            f"at most {MAX_RING // n_devices:,}, 0 for no limit, or engine = \"row\"")
+    return np.zeros((n_devices, max(1, limit)), dtype=np.int64)
+
+
 def new_state(world: World, n_devices: int) -> tuple:
     """Return fresh state arrays (``S``) for a run of ``world``."""
     stat, seqs, limits = world.arrays[W_STAT], world.arrays[W_SEQS], world.arrays[W_LIMITS]
@@ -409,8 +428,8 @@ def new_state(world: World, n_devices: int) -> tuple:
     state[S_UPTO] = np.zeros((leads, seqs.shape[1]), dtype=np.int64)
     state[S_PAIR_FIRST] = np.full((leads, seqs.shape[1]), NONE, dtype=np.int64)
     state[S_DEVICES] = devices
-    state[S_HOUR_RING] = np.zeros((n_devices, max(1, int(limits[0]))), dtype=np.int64)
-    state[S_DAY_RING] = np.zeros((n_devices, max(1, int(limits[1]))), dtype=np.int64)
+    state[S_HOUR_RING] = _ring(int(limits[0]), n_devices, "hourly_limit")
+    state[S_DAY_RING] = _ring(int(limits[1]), n_devices, "daily_limit")
     state[S_BLOCKED_UNTIL] = np.full(n_devices, NONE, dtype=np.int64)
     state[S_COUNT] = np.zeros(COUNTERS, dtype=np.int64)
     state[S_TIMELINE] = np.zeros((TIMELINE_ROWS, world.polls), dtype=np.int64)
