@@ -203,3 +203,16 @@ def test_a_limit_too_large_for_the_ring_buffers_is_one_clear_error(
     assert at_most.summary["messages_sent"] > 0
     with pytest.raises(seqsim.SeqsimError, match=rf"capacity\.{key}: 101 .* at most 100,"):
         seqsim.simulate(scenario.with_overrides({f"capacity.{key}": 101}), progress=False)
+
+
+def test_a_huge_batch_size_does_not_size_the_arrays() -> None:
+    """make fuzz found batch_size = 49,016,249 asking for 392M rows (29 GiB) on a run
+    of a dozen contacts: a poll can queue no more rows than it may hold, so the
+    arrays grow by those, and the tables are the ones a batch that never binds gives."""
+    scenario = tiny_scenario()
+    huge = seqsim.simulate(scenario.with_overrides({"capacity.batch_size": 2**31 - 1}),
+                           progress=False)
+    usual = seqsim.simulate(scenario, progress=False)
+    for name in ("sequence_contacts", "messages", "leads"):
+        pd.testing.assert_frame_equal(huge.tables[name], usual.tables[name])
+    assert huge.summary["messages_sent"] > 0

@@ -413,20 +413,33 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
     _record(W, S, k, skipped)
 
 
+@kernel_jit(inline="always")
+def _poll_batch(W, S, k: int) -> tuple[int, int]:
+    """Return how many rows poll ``k`` may hold when it selects (those there are,
+    and ``ROWS_PER_ENTRY`` for each arrival, delivery, retried advance and, after an
+    outage, waiting row, each of which may create rows first), and the most it can
+    queue: ``batch_size``, or those rows if fewer (a huge batch_size must not size
+    the arrays)."""
+    stat, C = W[W_STAT], S[S_COUNT]
+    events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + C[C_RETRY]
+    if W[W_POLL_KIND][k] == POLL_RECOVERS:
+        events += C[C_READY] + C[C_PENDING]  # skip_stale may complete every waiting row
+    rows = C[C_ROWS] + events * stat[ROWS_PER_ENTRY]
+    return rows, min(stat[BATCH], rows)
+
+
 @kernel_jit()
 def _room(W, S, k: int) -> int:
     """Return 0 if poll ``k`` fits in the arrays, else what must grow (the size
     needed goes into ``C_NEED``): rows, messages or the full-device log."""
     stat, C = W[W_STAT], S[S_COUNT]
-    events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + stat[BATCH] + C[C_RETRY]
-    if W[W_POLL_KIND][k] == POLL_RECOVERS:
-        events += C[C_READY] + C[C_PENDING]  # skip_stale may complete every waiting row
-    rows = C[C_ROWS] + events * stat[ROWS_PER_ENTRY]
+    before, batch = _poll_batch(W, S, k)
+    rows = before + batch * stat[ROWS_PER_ENTRY]
     if rows > S[S_ROWS].shape[0]:
         C[C_NEED] = rows
         return NEEDS_ROWS
-    if C[C_MSGS] + stat[BATCH] > S[S_MSGS].shape[0]:
-        C[C_NEED] = C[C_MSGS] + stat[BATCH]
+    if C[C_MSGS] + batch > S[S_MSGS].shape[0]:
+        C[C_NEED] = C[C_MSGS] + batch
         return NEEDS_MESSAGES
     if C[C_LOG] + stat[DEVICES] > S[S_FULL_LOG].shape[0]:
         C[C_NEED] = C[C_LOG] + stat[DEVICES]
@@ -468,7 +481,8 @@ def run_polls(W, S, k_stop: int) -> int:
         else:
             status = _room(W, S, k)
             if status == 0 and stat[FAULTS]:
-                status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U])
+                status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U],
+                                       _poll_batch(W, S, k)[1])
             if status:
                 C[C_K] = k
                 return status

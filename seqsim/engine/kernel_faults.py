@@ -29,7 +29,6 @@ from seqsim.engine.kernel_jit import kernel_jit
 from seqsim.engine.kernel_layout import (
     ACTIVE,
     ATOMIC,
-    BATCH,
     C_ACTIVE,
     C_CLAIMS,
     C_DRAWN,
@@ -296,11 +295,10 @@ def front_cell(S, room: np.ndarray, slots: int) -> int:
 
 
 @kernel_jit()
-def fault_room(stat, C, claims, uniforms) -> int:
-    """Return 0 if a faulty poll fits in the claim log (``S[S_CLAIMS]``, sized as the
-    retry list), and the drawn ``uniforms``, else what must grow (the size needed
-    goes into ``C_NEED``; ``C`` is ``S[S_COUNT]``)."""
-    batch = stat[BATCH]
+def fault_room(stat, C, claims, uniforms, batch: int) -> int:
+    """Return 0 if a faulty poll that claims at most ``batch`` rows fits in the claim
+    log (``S[S_CLAIMS]``, sized as the retry list), and the drawn ``uniforms``, else
+    what must grow (the size needed goes into ``C_NEED``; ``C`` is ``S[S_COUNT]``)."""
     need = max(C[C_CLAIMS], C[C_RETRY] + C[C_FLIGHT], C[C_MSGS]) + batch
     if need > claims.shape[0]:
         C[C_NEED] = need
