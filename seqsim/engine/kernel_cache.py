@@ -9,6 +9,7 @@ compiles and drops the cache when the fingerprint changes.
 :func:`warm_up` compiles the kernel (or loads it from the cache) on a
 one-poll world before a run starts, so the one-off compile of a fresh
 install is timed and reported on its own, never inside a run's wall time.
+A Ctrl-C during it takes effect when it ends (:mod:`seqsim.interrupts`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from seqsim.engine import (
     send_scan,
     tallies,
 )
+from seqsim.interrupts import interrupts_deferred
 
 __all__ = ["ensure_fresh", "warm_up"]
 
@@ -97,18 +99,22 @@ def warm_up(world_arrays: tuple, state: tuple) -> float | None:
     if not hasattr(run_polls, "signatures") or run_polls.signatures:
         return None  # NUMBA_DISABLE_JIT (plain Python), or compiled already
     ensure_fresh()
+    note = None
     if not any(Path(run_polls.stats.cache_path).glob("kernel.run_polls-*.nbi")):
         print("seqsim: compiling the engine for this machine (once per install; 1-2 minutes "
               "on 2 cores)", file=sys.stderr, flush=True)
+        note = "seqsim: interrupt noted; stopping when the compile ends (it cannot stop part-way)"
     # freezegun freezes perf_counter too: time with its saved original.
     started = _freezegun_api.real_perf_counter()
     misses = _misses()
-    run_polls(world_arrays, state, 0)
-    # The results' attribution and tallies: compiled with the kernel, timed with it.
-    lateness.compile_split()
-    tallies.compile_tallies()
-    pair_scan.compile_pair_scan()
-    send_scan.compile_send_scan()
+    # A Ctrl-C inside numba's load or compile crashed the process (seqsim.interrupts).
+    with interrupts_deferred(note):
+        run_polls(world_arrays, state, 0)
+        # The results' attribution and tallies: compiled with the kernel, timed with it.
+        lateness.compile_split()
+        tallies.compile_tallies()
+        pair_scan.compile_pair_scan()
+        send_scan.compile_send_scan()
     if _misses() == misses:
         return None
     return _freezegun_api.real_perf_counter() - started

@@ -24,12 +24,36 @@ from typing import Any
 
 from numba import njit
 
-__all__ = ["kernel_jit"]
+from seqsim.interrupts import interrupts_deferred
+
+__all__ = ["compiled", "kernel_jit"]
+
+
+def compiled(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return numba's ``njit`` decorator for a function of the compiled engine,
+    cached on disk unless ``cache=False``; ``options`` are passed on. Under
+    ``NUMBA_DISABLE_JIT=1`` the function runs as plain Python.
+
+    A Ctrl-C while numba loads or compiles a specialization waits until it
+    ends (:mod:`seqsim.interrupts`): every first call of a new signature, in the
+    warm-up or later (a read-only or strided array is a new signature), goes
+    through the dispatcher's ``_compile_for_args``, which is wrapped here.
+    """
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        dispatcher = njit(**{"cache": True, **options})(function)
+        compile_for_args = getattr(dispatcher, "_compile_for_args", None)
+        if compile_for_args is not None:  # not plain Python (NUMBA_DISABLE_JIT)
+            def deferring(*args: Any, **kwargs: Any) -> Any:
+                with interrupts_deferred():
+                    return compile_for_args(*args, **kwargs)
+            # numba's C dispatcher looks the method up by name on a miss.
+            dispatcher._compile_for_args = deferring
+        return dispatcher
+    return decorate
 
 
 def kernel_jit(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Return numba's ``njit`` decorator for a kernel function: cached on disk and
-    compiled without the reference-counting runtime; ``options`` (for example
-    ``inline="always"``) are passed on. Under ``NUMBA_DISABLE_JIT=1`` the function
-    runs as plain Python."""
-    return njit(cache=True, _nrt=False, **options)
+    """Return :func:`compiled` for a kernel function: also compiled without the
+    reference-counting runtime; ``options`` (for example ``inline="always"``)
+    are passed on."""
+    return compiled(_nrt=False, **options)

@@ -35,8 +35,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
+from seqsim.engine.kernel_jit import compiled
 from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.kernel_world import window_intervals
 from seqsim.engine.rules import Outages, first_poll_at_or_after
@@ -72,7 +72,7 @@ class SendTimes(NamedTuple):
     zones: np.ndarray  # the time zone names (object)
 
 
-@njit(cache=True)
+@compiled()
 def _sweep(x: int, q: int, lists: np.ndarray, B: np.ndarray, off: np.ndarray,
            out: np.ndarray) -> None:
     """Add ``[x, q)`` to ``out`` by cause: each of ``lists`` (ids into ``off``) is a
@@ -97,7 +97,7 @@ def _sweep(x: int, q: int, lists: np.ndarray, B: np.ndarray, off: np.ndarray,
         x = end
 
 
-@njit(cache=True)
+@compiled()
 def split(due, created, by_completion, queued, sent, retried, lists, B, off, start: int,
           poll: int, offset: int, out) -> None:
     """Fill ``out`` (sends x causes, µs) as the module doc says; the compiled

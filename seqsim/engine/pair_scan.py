@@ -19,8 +19,8 @@ comparison with NaT is "different", as in NumPy.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from seqsim.engine.kernel_jit import compiled
 from seqsim.engine.kernel_layout import NONE
 
 __all__ = ["ALL_AT", "ANCHORED", "EARLY_ENTRY", "FROM_COMPLETED", "MOVES_DUE",
@@ -41,12 +41,12 @@ EARLY_ENTRY, OFF_SCHEDULE, NOT_AT_ENROLMENT = 1, 2, 4
 UNORDERED = 1
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _differ(a: int, b: int) -> bool:
     return a == NONE or b == NONE or a != b
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _flags_of(first: bool, created: int, entry: int, due: int, is_entry: bool, anchor: int,
               delay: int, previous_done: int, all_at: bool, moves: bool) -> int:
     """Return the timing flags of a row created at ``created``, due at ``due``,
@@ -68,7 +68,7 @@ def _flags_of(first: bool, created: int, entry: int, due: int, is_entry: bool, a
     return flags
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def scan_pairs(order: np.ndarray, pairs: np.ndarray, n_pairs: int, step: np.ndarray,
                day: np.ndarray, created: np.ndarray, completed: np.ndarray,
                failed: np.ndarray, due: np.ndarray, step_entry: np.ndarray,

@@ -13,8 +13,8 @@ Instants are int64 µs with ``NONE`` for NaT.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from seqsim.engine.kernel_jit import compiled
 from seqsim.engine.kernel_layout import NONE
 
 __all__ = ["HUGE", "MIXED", "compile_send_scan", "enrolments", "send_columns"]
@@ -22,7 +22,7 @@ __all__ = ["HUGE", "MIXED", "compile_send_scan", "enrolments", "send_columns"]
 _NEVER = np.iinfo(np.int64).max
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def enrolments(pair: np.ndarray, created: np.ndarray, is_entry: np.ndarray,
                n_pairs: int) -> np.ndarray:
     """Return per pair code in ``[0, n_pairs)`` the earliest ``created`` of its
@@ -45,7 +45,7 @@ _EXACT = 2**53  # below it, seconds + residual / 10**6 is what pandas computes
 _US_PER_S, _US_PER_H = 1_000_000, 3_600_000_000
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def _first_sends(row: np.ndarray, step: np.ndarray, sent: np.ndarray, sent_at: np.ndarray,
                  row_pair: np.ndarray, row_seq: np.ndarray, plan_seq: np.ndarray,
                  rank: np.ndarray, depth: int, n_pairs: int) -> tuple[np.ndarray, bool]:
@@ -64,7 +64,7 @@ def _first_sends(row: np.ndarray, step: np.ndarray, sent: np.ndarray, sent_at: n
     return firsts, mixed
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def send_columns(row: np.ndarray, step: np.ndarray, sent: np.ndarray, sent_at: np.ndarray,
                  due_at: np.ndarray, row_pair: np.ndarray, row_seq: np.ndarray,
                  enrolled: np.ndarray, plan: np.ndarray, rank: np.ndarray, depth: int,

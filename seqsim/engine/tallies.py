@@ -11,8 +11,8 @@ compiled engine's row records.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from seqsim.engine.kernel_jit import compiled
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
 __all__ = ["compile_tallies", "dense_codes", "dense_keys", "gather_rows", "group_order",
@@ -42,7 +42,7 @@ def dense_codes(codes: np.ndarray) -> tuple[np.ndarray, int]:
     return dense.astype(np.int64, copy=False).reshape(-1), len(values)
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def _sort_small(values: np.ndarray, lo: int, hi: int) -> None:
     """Sort ``values[lo:hi]`` in place (insertion sort: the slices are short)."""
     for j in range(lo + 1, hi):
@@ -54,7 +54,7 @@ def _sort_small(values: np.ndarray, lo: int, hi: int) -> None:
         values[i + 1] = v
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def _key_starts(keys: np.ndarray, n_keys: int) -> np.ndarray:
     """Return where each key's run starts once ``keys`` (codes in ``[0, n_keys)``)
     are ordered by key (``n_keys + 1`` values: the last is the length).
@@ -72,7 +72,7 @@ def _key_starts(keys: np.ndarray, n_keys: int) -> np.ndarray:
     return start
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the positions of ``keys`` ordered by key, stably (a counting sort),
     and :func:`_key_starts`."""
@@ -85,7 +85,7 @@ def _key_order(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     return order, start
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int) -> int:
     """Return the most ``times`` one key has within any half-open window
     ``(t - window, t]`` (0 when there are none).
@@ -120,7 +120,7 @@ def most_in_window(keys: np.ndarray, times: np.ndarray, n_keys: int, window: int
     return most
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def group_order(keys: np.ndarray, n_keys: int, within: np.ndarray) -> np.ndarray:
     """Return the positions of ``keys`` ordered by key, then by ``within``, then
     by position: ``np.lexsort((within, keys))`` in linear time for codes in
@@ -143,7 +143,7 @@ def group_order(keys: np.ndarray, n_keys: int, within: np.ndarray) -> np.ndarray
     return order
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
                 step_ids: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return, per message, its row's lead code, ``sequence_id``, ``sequence_stepid``
@@ -166,7 +166,7 @@ def gather_rows(R: np.ndarray, rows: np.ndarray, sequence_ids: np.ndarray,
     return lead, sequence, step, day
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
               step_ids: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return, per row record (:data:`~seqsim.engine.kernel_layout.ROW_DTYPE`), its
@@ -194,7 +194,7 @@ def row_codes(R: np.ndarray, sequence_ids: np.ndarray,
     return sequence, stepid, lead, step, dev, processing, status, error
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def pair_codes(R: np.ndarray, sequence_ids: np.ndarray, n_leads: int) -> np.ndarray:
     """Return per row record its (contact, sequence) code, int64, as
     :func:`seqsim.engine.schema.contact_pair_codes` gives for its table: the lead
@@ -229,7 +229,7 @@ def pair_codes(R: np.ndarray, sequence_ids: np.ndarray, n_leads: int) -> np.ndar
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def count_distinct(values: np.ndarray, lowest: int, span: int) -> int:
     """Return how many distinct values ``values`` holds, all in ``[lowest, lowest +
     span)``: a table of flags, without NumPy's shifted copy of the values."""
@@ -266,7 +266,7 @@ def id_table(ids: np.ndarray) -> tuple[int, np.ndarray] | None:
     return lowest, places
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def look_up(keys: np.ndarray, table: np.ndarray, lowest: int, missing: int) -> np.ndarray:
     """Return ``table[key - lowest]`` per key, ``missing`` where that is outside the
     table (a step id's place or flag, in the table's dtype): one pass, where
@@ -279,7 +279,7 @@ def look_up(keys: np.ndarray, table: np.ndarray, lowest: int, missing: int) -> n
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def step_places(step_ids: np.ndarray, sequence_ids: np.ndarray, places: np.ndarray,
                 lowest: int, step_sequence: np.ndarray) -> np.ndarray:
     """Return per row the position of its step (``places``, as :func:`look_up`), or

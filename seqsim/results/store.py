@@ -39,15 +39,14 @@ import hashlib
 import os
 import secrets
 import shutil
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from seqsim.errors import SeqsimError
+from seqsim.interrupts import interrupts_deferred
 from seqsim.results.manifest import (
     check_complete,
     check_replaceable,
@@ -261,25 +260,6 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold a SIGINT that arrives inside the block until it ends (main thread only)."""
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        yield  # KeyboardInterrupt is only raised in the main thread; None: a C handler
-        return
-    caught: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught and callable(previous):
-            previous(signal.SIGINT, None)
-        elif caught and previous != signal.SIG_IGN:
-            raise KeyboardInterrupt
-
-
 def _swap(staging: Path, target: Path, token: str) -> Path | None:
     """Put complete ``staging`` at ``target``; return where the displaced folder went."""
     if not os.path.lexists(target):
@@ -353,7 +333,7 @@ def _commit(staging: Path, target: Path, token: str, write: Callable[[Path], obj
         files, _ = list_files(staging)
         write_manifest(staging, files)
         fsync_tree(staging)
-        with _interrupts_deferred():
+        with interrupts_deferred():
             displaced = _swap(staging, target, token)
             trash = None if displaced is None else _to_trash(displaced, target, token)
         fsync_dir(target.parent)
