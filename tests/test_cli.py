@@ -288,6 +288,34 @@ def test_ctrl_c_python_could_not_raise_is_not_lost(
     assert sys.unraisablehook is before  # put back
 
 
+@pytest.mark.usefixtures("plain_sigint")
+def test_ctrl_c_inside_the_hook_that_sends_it_again_is_quiet(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The signal sent again may land in the next callback, and the one after that
+    in the hook itself (as numba's cache load made them): still one line, exit 130."""
+    class Thing:
+        pass
+
+    def interrupt(ref: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # the handler raises inside this callback
+
+    def start(self: threading.Timer) -> None:
+        raise KeyboardInterrupt  # as a SIGINT landing while start() waits
+
+    def simulate(*args: object, **kwargs: object) -> None:
+        thing = Thing()
+        ref = weakref.ref(thing, interrupt)
+        del thing
+        raise RuntimeError(f"what the interrupted work raised ({ref})")
+
+    monkeypatch.setattr(cli_main, "simulate", simulate)
+    monkeypatch.setattr(threading.Timer, "start", start)
+    assert main(["run", str(scenario_file), "--out", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err == "seqsim: interrupted\n"
+
+
 def test_a_runtime_error_without_ctrl_c_is_not_called_an_interrupt(
     scenario_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -171,15 +171,19 @@ def _noting_interrupts() -> Iterator[list[int]]:
     hook = sys.unraisablehook
 
     def unraisable(info: Any) -> None:
-        if isinstance(info.exc_value, KeyboardInterrupt):
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            hook(info)
+            return
+        # A SIGINT sent again landing in the next callback would raise in this
+        # hook, and Python would print that: it is noted already, and if it cut
+        # the timer's start short, main() still ends in "interrupted".
+        with suppress(KeyboardInterrupt):
             # To the main thread, where Python runs handlers: a process-wide kill
             # may land on a library's thread and leave the main one asleep.
             again = threading.Timer(0.01, signal.pthread_kill,
                                     (threading.main_thread().ident, signal.SIGINT))
             again.daemon = True
             again.start()
-        else:
-            hook(info)
 
     signal.signal(signal.SIGINT, handler)
     sys.unraisablehook = unraisable
