@@ -71,6 +71,9 @@ def child(command: dict[str, Any], result: Result | None, go: int) -> int:
             code = 130
     else:
         count = hook(command["step"], signum)
+        # main() puts back the handler it found when it returns: a SIGINT that lands
+        # after that is past the command, not a KeyboardInterrupt in this harness.
+        signal.signal(signal.SIGINT, lambda signum, frame: None)
         os.write(go, b"g")
         code = main(command["argv"])
     with open(command["count"], "w") as handle:
