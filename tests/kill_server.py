@@ -82,6 +82,9 @@ def child(command: dict[str, Any], result: Result | None, go: int) -> int:
 
 
 def serve() -> None:
+    # Started from a background job (make test-kill &), the server inherits SIGINT
+    # ignored, and so would every child: the SIGINT tests would test nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("ready", flush=True)
     results: dict[str, Result] = {}
     for line in sys.stdin:
