@@ -5,9 +5,10 @@
 numba loads its machine code from the cache without symbols, so perf shows the
 compiled kernel as anonymous addresses. This script starts a child that
 compiles the engine into an empty cache (a minute or two, not sampled), writes
-the perf map (``/tmp/perf-PID.map``) of every compiled function, and then runs
-the workload ``--runs`` times through ``seqsim.simulate`` while ``perf record
--p`` samples it. It prints each compiled function's share of the samples, the
+the perf map (``/tmp/perf-PID.map``) of every compiled function, runs the
+workload once unsampled (its result passes compile further signatures on first
+use), and then runs it ``--runs`` times through ``seqsim.simulate`` while
+``perf record -p`` samples it. It prints each compiled function's share of the samples, the
 share of compiled code in the whole run, and the busiest libraries outside it.
 
 Needs ``perf`` and ``kernel.perf_event_paranoid`` <= 2. The compile's Python
@@ -84,9 +85,11 @@ def child(name: str, scale: float, runs: int) -> None:
     with open(f"/tmp/perf-{os.getpid()}.map", "w") as handle:
         for start, end in zip(addresses, [*addresses[1:], addresses[-1] + LAST_SIZE], strict=True):
             handle.write(f"{start:x} {end - start:x} {symbols[start]}\n")
+    scenario = seqsim.Scenario.from_dict(data)
+    # Unsampled: the result passes compile further signatures on their first big run.
+    seqsim.simulate(scenario, progress=False)
     gc.collect()
     gc.freeze()
-    scenario = seqsim.Scenario.from_dict(data)
     print("ready", flush=True)
     sys.stdin.readline()
     for _ in range(runs):
