@@ -1,5 +1,6 @@
-"""How every function of the compiled engine is compiled: cached, and without
-reference counting.
+"""How every function of the compiled engine is compiled: cached, with a Ctrl-C
+held while numba loads or compiles it (:func:`compiled`), and, for the
+kernel, without reference counting (:func:`kernel_jit`).
 
 numba counts references to every array a compiled function holds (a call
 into its runtime per array each time a variable takes one), and the kernel
