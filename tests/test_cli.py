@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import weakref
 from pathlib import Path
 
@@ -314,6 +315,36 @@ def test_ctrl_c_inside_the_hook_that_sends_it_again_is_quiet(
     monkeypatch.setattr(threading.Timer, "start", start)
     assert main(["run", str(scenario_file), "--out", str(tmp_path / "run")]) == 130
     assert capsys.readouterr().err == "seqsim: interrupted\n"
+
+
+def test_the_command_ignores_a_ctrl_c_once_main_has_returned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ``seqsim`` console script (run): a SIGINT after main() put its handler back
+    (Python then shuts down) neither raises nor kills; the status is main()'s."""
+    previous = signal.getsignal(signal.SIGINT)
+    seen = []
+
+    def finished(argv: object = None) -> int:
+        seen.append(signal.getsignal(signal.SIGINT))  # what main() would restore
+        return 0
+
+    monkeypatch.setattr(cli_main, "main", finished)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli_main.run()
+        os.kill(os.getpid(), signal.SIGINT)  # during "shutdown": ignored
+        assert exited.value.code == 0
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert callable(seen[0]) and seen[0] is not signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_the_console_script_is_run() -> None:
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {"seqsim": "seqsim.cli.main:run"}
 
 
 def test_a_runtime_error_without_ctrl_c_is_not_called_an_interrupt(

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.analysis.executors import open_executor
@@ -36,7 +36,7 @@ from seqsim.run.simulate import simulate
 from seqsim.units import format_duration
 from seqsim.version import __version__
 
-__all__ = ["EXIT_INTERRUPTED", "main"]
+__all__ = ["EXIT_INTERRUPTED", "main", "run"]
 
 #: Ctrl-C: 128 + SIGINT, as a shell reports a command the signal ended.
 EXIT_INTERRUPTED = 130
@@ -216,5 +216,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def run() -> NoReturn:
+    """The ``seqsim`` command: exit with :func:`main`'s status.
+
+    Once ``main()`` has returned the command is done (its result written), but
+    Python still shuts down, which takes a while after a big run: a Ctrl-C then
+    killed the process, and a shell reported 130 for a finished command. That
+    SIGINT is ignored now: a no-op handler is what ``main()`` restores on
+    return, and SIGINT is ignored outright for the shutdown.
+    """
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    status = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
