@@ -429,11 +429,11 @@ def _poll_batch(W, S, k: int) -> tuple[int, int]:
 
 
 @kernel_jit()
-def _room(W, S, k: int) -> int:
-    """Return 0 if poll ``k`` fits in the arrays, else what must grow (the size
-    needed goes into ``C_NEED``): rows, messages or the full-device log."""
+def _room(W, S, before: int, batch: int) -> int:
+    """Return 0 if a poll that may hold ``before`` rows when it selects and queue
+    ``batch`` (:func:`_poll_batch`) fits in the arrays, else what must grow (the
+    size needed goes into ``C_NEED``): rows, messages or the full-device log."""
     stat, C = W[W_STAT], S[S_COUNT]
-    before, batch = _poll_batch(W, S, k)
     rows = before + batch * stat[ROWS_PER_ENTRY]
     if rows > S[S_ROWS].shape[0]:
         C[C_NEED] = rows
@@ -479,10 +479,10 @@ def run_polls(W, S, k_stop: int) -> int:
               and kinds[k] != POLL_RECOVERS):
             _skip(W, S, k, now, False)
         else:
-            status = _room(W, S, k)
+            before, batch = _poll_batch(W, S, k)
+            status = _room(W, S, before, batch)
             if status == 0 and stat[FAULTS]:
-                status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U],
-                                       _poll_batch(W, S, k)[1])
+                status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U], batch)
             if status:
                 C[C_K] = k
                 return status
