@@ -24,6 +24,16 @@ def assert_same_tables(a: Result, b: Result) -> None:
             x, y = (t.drop(columns="sequence_contact_id") for t in (x, y))
         assert_frame_equal(x, y, obj=name)
     assert a.summary == b.summary
+    for result in (a, b):
+        assert_timeline_matches_summary(result)
+
+
+def assert_timeline_matches_summary(result: Result) -> None:
+    """Assert the timeline's counts add up to the summary's: every enrolment and
+    every contact that finished a sequence shows in both."""
+    timeline, summary = result.timeline, result.summary
+    assert timeline["enrolled"].sum() == summary["contacts_enrolled"]
+    assert timeline["completed_contacts"].iloc[-1] == summary["contacts_completed"]
 
 
 def _contacts(result: Result):

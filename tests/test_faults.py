@@ -208,6 +208,20 @@ def test_a_crash_outside_a_transaction_loses_contacts_and_inside_one_does_not() 
     assert safe.summary["contacts_completed"] == 8
 
 
+@pytest.mark.parametrize("engine", ["row", "batch"])
+def test_a_crash_after_the_last_steps_mark_still_finishes_the_contact_in_the_timeline(
+        engine: str) -> None:
+    res = run({"crash_between_statements": 0.5, "atomic_advance": False},
+              progress_on="delivery", engine=engine)
+    # The worker died after marking a last step's row: the lead keeps its trigger.
+    kept = set(res.sql('SELECT phone FROM leads WHERE "trigger" IS NOT NULL')["phone"])
+    contacts = res.contacts
+    finished = contacts[(contacts["current_step"] == 2) & (contacts["status"] == "completed")]
+    assert finished["contact_phone"].isin(kept).sum() == 4
+    assert res.summary["contacts_completed"] == len(finished) == 5
+    assert res.timeline["completed_contacts"].iloc[-1] == 5
+
+
 @pytest.mark.parametrize("offset_h", [8, -1])
 def test_the_database_clock_moves_a_step_by_exactly_its_offset(offset_h: int) -> None:
     result = run({"db_clock_offset": f"{offset_h}h"}, delays=(0, 12), duration="16h")

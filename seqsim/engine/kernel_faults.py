@@ -31,6 +31,7 @@ from seqsim.engine.kernel_layout import (
     ATOMIC,
     C_ACTIVE,
     C_CLAIMS,
+    C_DONE,
     C_DRAWN,
     C_FLIGHT,
     C_MSGS,
@@ -65,9 +66,11 @@ from seqsim.engine.kernel_layout import (
     S_TMP,
     STUCK,
     STUCK_CLAIM,
+    T_NEXT,
     W_FAILURE,
     W_OFFLINE,
     W_STAT,
+    W_STEPS,
 )
 from seqsim.engine.kernel_order import before
 from seqsim.engine.kernel_ready import (
@@ -168,6 +171,10 @@ def advance_row(W, S, i: int, t: int, now: int) -> None:
         R[i]["completed_at"] = t
         R[i]["claimed_at"] = NONE
         C[C_ACTIVE] -= 1
+        if W[W_STEPS][T_NEXT, R[i]["step"]] < 0:
+            # Its last step's row is completed, so the contact finished (what is
+            # lost is the trigger's removal and any chained entry).
+            C[C_DONE] += 1
         return
     complete(W, S, i, t, now)
 

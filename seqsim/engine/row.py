@@ -57,6 +57,7 @@ __all__ = [
     "enroll",
     "enroll_lead",
     "enroll_new_leads",
+    "is_last_step",
     "run_statements",
     "step_row_exists",
 ]
@@ -405,6 +406,20 @@ def advance_statements(
     chained = _finish_sequence(con, phone, seq_trigger, next_trigger, at, schedule,
                                unique_key=not check_then_insert)
     return Advance(row_id, True, None, True, chained, "finished")
+
+
+def is_last_step(con: Connection, row_id: int) -> bool:
+    """Return whether row ``row_id`` is at its sequence's last step (no step of the
+    sequence has the trigger its step names next): once that row is completed, the
+    contact has finished the sequence. Not a statement of production's advance;
+    the faulty processor asks it when a worker dies right after the mark."""
+    return execute(con,
+        "SELECT NOT EXISTS (SELECT 1 FROM sequence_steps nx "
+        'WHERE nx.sequence_id = sc.sequence_id AND nx."trigger" = st.next_trigger) '
+        "FROM sequence_contacts sc JOIN sequence_steps st ON st.id = sc.sequence_stepid "
+        "WHERE sc.id = ?",
+        [row_id],
+    ).fetchone()[0]
 
 
 def step_row_exists(con: Connection, seq_id: int, phone: str, step_id: int) -> bool:

@@ -295,7 +295,11 @@ class FaultyRowProcessor(RowProcessor):
                 return
             yield
             if crash and label == row.MARKED:
-                return  # the worker died: its UPDATE is committed, the INSERT never runs
+                # The worker died: its UPDATE is committed, the INSERT never runs. A
+                # last step's row completed all the same: that contact finished.
+                if row.is_last_step(self.con, row_id):
+                    self.completed_contacts += 1
+                return
 
     @staticmethod
     def _dying(statements: Generator[str, None, row.Advance], crash: bool
