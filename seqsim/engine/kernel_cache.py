@@ -7,15 +7,19 @@ rule. :func:`ensure_fresh` therefore fingerprints every source the kernel
 compiles and drops the cache when the fingerprint changes.
 
 :func:`warm_up` compiles the kernel (or loads it from the cache) on a
-one-poll world before a run starts, so the one-off compile of a fresh
-install is timed and reported on its own, never inside a run's wall time.
-A Ctrl-C during it takes effect when it ends (:mod:`seqsim.interrupts`).
+one-poll world before a run starts, with the result passes for every form
+of argument the results give them, so the one-off compile of a fresh
+install is timed and reported on its own, never inside a run's wall time;
+:func:`warm_up_results` does the same for the result passes alone, before a
+per-row run. A Ctrl-C during either takes effect when it ends
+(:mod:`seqsim.interrupts`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from freezegun import api as _freezegun_api
@@ -41,7 +45,7 @@ from seqsim.engine import (
 )
 from seqsim.interrupts import interrupts_deferred
 
-__all__ = ["ensure_fresh", "warm_up"]
+__all__ = ["ensure_fresh", "warm_up", "warm_up_results"]
 
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
@@ -49,6 +53,7 @@ COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
             kernel_rank, kernel_ready, rules, fleet, lateness, tallies, pair_scan,
             send_scan)
 _STAMP = "seqsim-kernel.sha256"
+_STOPPING = "seqsim: interrupt noted; stopping when the compile ends (it cannot stop part-way)"
 
 
 def _fingerprint() -> str:
@@ -82,39 +87,77 @@ def ensure_fresh(folder: Path | None = None, fingerprint: str | None = None) -> 
         pass  # a read-only install: numba falls back to its own cache checks
 
 
-def _misses() -> int:
-    """Return how many times the kernel's entry points were compiled, not loaded."""
-    entries = (kernel.run_polls, lateness.split, tallies.most_in_window)
+#: The result passes' entry points, whose misses say a warm-up compiled them.
+_RESULT_ENTRIES = (lateness.split, tallies.most_in_window, tallies.look_up,
+                   pair_scan.scan_pairs, send_scan.send_columns)
+_warmed: set[str] = set()
+
+
+def _misses(entries: tuple) -> int:
+    """Return how many times ``entries`` were compiled, not loaded from the cache."""
     return sum(sum(f.stats.cache_misses.values()) for f in entries)
 
 
-def warm_up(world_arrays: tuple, state: tuple) -> float | None:
-    """Compile the kernel for these array types, or load it from the cache, by a
-    call that runs no poll.
+def _compile_results() -> None:
+    """Compile (or load) the result passes for every argument form the results
+    pass them: the attribution, tallies, pair scan and send columns."""
+    lateness.compile_split()
+    tallies.compile_tallies()
+    pair_scan.compile_pair_scan()
+    send_scan.compile_send_scan()
 
-    Returns the real seconds spent compiling when this call compiled it (a
-    fresh install, or after an edit; said once on stderr), else None.
+
+def _warm(what: str, entries: tuple, index: str, note: str, compile_all: Callable[[], None]
+          ) -> float | None:
+    """Run ``compile_all`` with a Ctrl-C held (a Ctrl-C inside numba's load or
+    compile crashed the process: :mod:`seqsim.interrupts`), saying on stderr first
+    when the cache holds no ``index`` (``*.nbi``) file; return the real seconds
+    it took if it compiled any of ``entries``, else None."""
+    ensure_fresh()
+    fresh = not any(Path(entries[0].stats.cache_path).glob(f"{index}-*.nbi"))
+    if fresh:
+        print(f"seqsim: compiling {what} for this machine (once per install; {note} on 2 "
+              "cores)", file=sys.stderr, flush=True)
+    # freezegun freezes perf_counter too: time with its saved original.
+    started = _freezegun_api.real_perf_counter()
+    misses = _misses(entries)
+    with interrupts_deferred(_STOPPING if fresh else None):
+        compile_all()
+    if _misses(entries) == misses:
+        return None
+    return _freezegun_api.real_perf_counter() - started
+
+
+def warm_up(world_arrays: tuple, state: tuple) -> float | None:
+    """Compile the kernel for these array types and the result passes, or load
+    them from the cache, by a call that runs no poll.
+
+    Returns the real seconds spent compiling when this call compiled (a fresh
+    install, or after an edit; said once on stderr), else None.
     """
     run_polls = kernel.run_polls
     if not hasattr(run_polls, "signatures") or run_polls.signatures:
         return None  # NUMBA_DISABLE_JIT (plain Python), or compiled already
-    ensure_fresh()
-    note = None
-    if not any(Path(run_polls.stats.cache_path).glob("kernel.run_polls-*.nbi")):
-        print("seqsim: compiling the engine for this machine (once per install; 1-2 minutes "
-              "on 2 cores)", file=sys.stderr, flush=True)
-        note = "seqsim: interrupt noted; stopping when the compile ends (it cannot stop part-way)"
-    # freezegun freezes perf_counter too: time with its saved original.
-    started = _freezegun_api.real_perf_counter()
-    misses = _misses()
-    # A Ctrl-C inside numba's load or compile crashed the process (seqsim.interrupts).
-    with interrupts_deferred(note):
+
+    def compile_all() -> None:
         run_polls(world_arrays, state, 0)
-        # The results' attribution and tallies: compiled with the kernel, timed with it.
-        lateness.compile_split()
-        tallies.compile_tallies()
-        pair_scan.compile_pair_scan()
-        send_scan.compile_send_scan()
-    if _misses() == misses:
-        return None
-    return _freezegun_api.real_perf_counter() - started
+        _compile_results()
+    seconds = _warm("the engine", (run_polls, *_RESULT_ENTRIES), "kernel.run_polls",
+                    "1-2 minutes", compile_all)
+    _warmed.add("results")
+    return seconds
+
+
+def warm_up_results() -> float | None:
+    """Compile the result passes (or load them from the cache) before a run
+    that builds its tables otherwise (the per-row engine, a merge of shards), so
+    that a compile is said and timed apart, never inside a result's first use.
+
+    Returns the real seconds spent compiling when this call compiled, else None.
+    """
+    if not hasattr(lateness.split, "signatures") or "results" in _warmed:
+        return None  # NUMBA_DISABLE_JIT (plain Python), or done already
+    seconds = _warm("the result passes", _RESULT_ENTRIES, "lateness.split", "under a minute",
+                    _compile_results)
+    _warmed.add("results")
+    return seconds

@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from numba import njit
 
 from seqsim.interrupts import interrupts_deferred
 
-__all__ = ["compiled", "kernel_jit"]
+__all__ = ["column_forms", "compiled", "kernel_jit"]
 
 
 def compiled(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -58,3 +59,20 @@ def kernel_jit(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., A
     reference-counting runtime; ``options`` (for example ``inline="always"``)
     are passed on."""
     return compiled(_nrt=False, **options)
+
+
+def column_forms(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``values`` (two or more) in the two forms the result passes get a
+    column in besides a plain array, for their warm-ups: read-only and contiguous
+    (a pandas column's ``to_numpy()``) and read-only and strided (a field of the
+    engine's record arrays). numba compiles a specialization per form, so a form
+    the warm-up leaves out is compiled, unreported, at its first use."""
+    if len(values) < 2:
+        raise ValueError("column_forms needs two or more values (one is contiguous either way)")
+    contiguous = values.copy()
+    contiguous.flags.writeable = False
+    wide = np.zeros(2 * len(values), dtype=values.dtype)
+    wide[::2] = values
+    strided = wide[::2]
+    strided.flags.writeable = False
+    return contiguous, strided

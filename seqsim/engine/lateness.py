@@ -232,7 +232,9 @@ def wait_parts(scenario: Scenario, sequences: pd.DataFrame, devices: Sequence[st
 
 def compile_split() -> None:
     """Compile :func:`split` (or load it from the cache) on one send."""
-    one = np.zeros(1, dtype=np.int64)
-    split(one, one, one, one, one, np.full(1, NONE, dtype=np.int64),
-          np.zeros((1, 4), dtype=np.int64), one[:0], np.zeros(2, dtype=np.int64), 0, 1, 0,
-          np.zeros((1, len(WAIT_COLUMNS)), dtype=np.int64))
+    # One send (its parts are both C and F contiguous, typed C) and two (F).
+    for n in (1, 2):
+        times = np.zeros(n, dtype=np.int64)
+        split(times, times, times, times, times, np.full(n, NONE, dtype=np.int64),
+              np.zeros((n, 4), dtype=np.int64), times[:0], np.zeros(2, dtype=np.int64), 0, 1,
+              0, np.zeros((n, len(WAIT_COLUMNS)), dtype=np.int64, order="F"))

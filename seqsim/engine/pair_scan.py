@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqsim.engine.kernel_jit import compiled
+from seqsim.engine.kernel_jit import column_forms, compiled
 from seqsim.engine.kernel_layout import NONE
 
 __all__ = ["ALL_AT", "ANCHORED", "EARLY_ENTRY", "FROM_COMPLETED", "MOVES_DUE",
@@ -134,3 +134,9 @@ def compile_pair_scan() -> None:
     for small in (one, np.zeros(1, dtype=np.int32)):  # steps and days: int32 when they fit
         scan_pairs(none, one, 1, small, small, one, one, one, one, np.zeros(1, dtype=np.bool_),
                    one, TIMING, none)
+    # The forms the results pass: the tables' columns read-only, times strided.
+    two, small = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int32)
+    entry = column_forms(np.zeros(2, dtype=np.bool_))[0]
+    for times in column_forms(two):
+        scan_pairs(none, two, 1, small, small, times, times, times, times, entry, one, TIMING,
+                   none)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqsim.engine.kernel_jit import compiled
+from seqsim.engine.kernel_jit import column_forms, compiled
 from seqsim.engine.kernel_layout import NONE
 
 __all__ = ["HUGE", "MIXED", "compile_send_scan", "enrolments", "send_columns"]
@@ -121,3 +121,10 @@ def compile_send_scan() -> None:
     for row in (one, small):  # row positions: int32 when found by id, else int64
         send_columns(row, small, flag, one, one, one, small, enrolments(one, one, flag, 1),
                      np.zeros((1, 4), dtype=np.int64), one, 1)
+    # The forms the results pass: the tables' columns read-only, times strided.
+    two, pair = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int32)
+    sent, seq = column_forms(np.ones(2, dtype=np.bool_))[0], column_forms(pair)[0]
+    for times in column_forms(two):
+        enrolled = enrolments(two, times, np.ones(2, dtype=np.bool_), 1)
+        send_columns(pair, pair, sent, times, times, two, seq, enrolled,
+                     np.array([[0, 0, 0, 1]], dtype=np.int64), two, 1, False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqsim.engine.kernel_jit import compiled
+from seqsim.engine.kernel_jit import column_forms, compiled
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
 __all__ = ["compile_tallies", "dense_codes", "dense_keys", "gather_rows", "group_order",
@@ -313,3 +313,11 @@ def compile_tallies() -> None:
     group_order(one, 1, ints)  # the checks' days are int32
     count_distinct(one, 0, 1)
     count_distinct(ints, 0, 1)
+    # The forms the results pass: the tables' columns read-only, times strided.
+    two = np.zeros(2, dtype=np.int64)
+    for times in column_forms(two):
+        most_in_window(two, times, 1, 1)
+    keys = column_forms(np.zeros(2, dtype=np.int32))[0]
+    look_up(keys, ints, 0, -1)
+    look_up(keys, flag, 0, False)
+    step_places(keys, keys, ints, 0, keys)

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from seqsim.engine import registry
+from seqsim.engine.kernel_cache import warm_up_results
 from seqsim.errors import ScenarioError
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
@@ -128,12 +129,14 @@ def _sharded(scenario: Scenario, engine: registry.Engine, devices: list[str], sh
     """Return the merged run of ``shards`` shards as one engine's run, and what
     ``info["shards"]`` says of it."""
     parts = run_shards(scenario, engine, shards, executor, progress, skip_idle)
+    # The shards compiled the result passes in their processes; this one loads them.
+    compile_seconds = max(p.compile_seconds for p in parts) + (warm_up_results() or 0.0)
     merged, over = merge_shards(parts, devices, scenario.capacity.batch_size,
                                 approximate=approximate)
     about: dict[str, Any] = {"count": shards, "exact": over is None}
     if over is not None:
         about["batch_bound_at_poll"], about["batch_slots"] = over
     ran = Ran(max(p.polls_run for p in parts), merged.tables, merged.timeline, None, True,
-              max(p.compile_seconds for p in parts), sum(p.kernel_seconds for p in parts),
+              compile_seconds, sum(p.kernel_seconds for p in parts),
               merged.waits, None)
     return ran, {"shards": about}
