@@ -29,11 +29,14 @@ def assert_same_tables(a: Result, b: Result) -> None:
 
 
 def assert_timeline_matches_summary(result: Result) -> None:
-    """Assert the timeline's counts add up to the summary's: every enrolment and
-    every contact that finished a sequence shows in both."""
+    """Assert the timeline's counts add up to the summary's: every enrolment,
+    send, failure and contact that finished a sequence shows in both."""
     timeline, summary = result.timeline, result.summary
     assert timeline["enrolled"].sum() == summary["contacts_enrolled"]
+    assert timeline["sent"].sum() == summary["messages_sent"]
+    assert timeline["failed"].sum() == summary["messages_failed"]
     assert timeline["completed_contacts"].iloc[-1] == summary["contacts_completed"]
+    assert timeline["active"].iloc[-1] == (result.contacts["status"] == "active").sum()
 
 
 def _contacts(result: Result):
