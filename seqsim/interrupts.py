@@ -23,7 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["interrupts_deferred"]
+__all__ = ["EXIT_INTERRUPTED", "interrupts_deferred"]
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports).
+EXIT_INTERRUPTED = 130
 
 
 @contextmanager

@@ -17,8 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import seqsim
 import seqsim.cli.main as cli_main
 from seqsim import load_result
+from seqsim.cli import command
 from seqsim.cli.main import main
 from seqsim.testing import assert_invariants
 
@@ -332,7 +334,7 @@ def test_the_command_ignores_a_ctrl_c_once_main_has_returned(
     monkeypatch.setattr(cli_main, "main", finished)
     try:
         with pytest.raises(SystemExit) as exited:
-            cli_main.run()
+            command.run()
         os.kill(os.getpid(), signal.SIGINT)  # during "shutdown": ignored
         assert exited.value.code == 0
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
@@ -341,10 +343,40 @@ def test_the_command_ignores_a_ctrl_c_once_main_has_returned(
         signal.signal(signal.SIGINT, previous)
 
 
+# The command's entry, with a SIGINT sent while it loads numba (argv[1]: "ignored"
+# starts it with SIGINT ignored, as a background job of a script is).
+LOADING = """
+import os, signal, sys
+if sys.argv[1] == "ignored":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class Interrupting:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numba":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+from seqsim.cli import command
+assert not {"numba", "numpy", "pandas", "duckdb"} & set(sys.modules), "the entry is not light"
+sys.meta_path.insert(0, Interrupting())
+sys.argv = ["seqsim", "--version"]
+command.run()
+"""
+
+
+@pytest.mark.parametrize("start", ["default", "ignored"])
+def test_a_ctrl_c_while_the_command_loads_stops_it_cleanly(start: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", LOADING, start], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if start == "ignored":
+        assert (proc.returncode, proc.stdout.strip()) == (0, f"seqsim {seqsim.__version__}")
+    else:
+        assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "seqsim: interrupted\n")
+
+
 def test_the_console_script_is_run() -> None:
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
-    assert scripts == {"seqsim": "seqsim.cli.main:run"}
+    assert scripts == {"seqsim": "seqsim.cli.command:run"}
 
 
 def test_a_runtime_error_without_ctrl_c_is_not_called_an_interrupt(

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 from seqsim.analysis.compare import EXTRA_KPIS, KPI_LABELS, format_value
 from seqsim.analysis.executors import open_executor
@@ -29,6 +29,7 @@ from seqsim.cli import sweep as cli_sweep
 from seqsim.cli.check import EXIT_BAD_INPUT
 from seqsim.engine.registry import ENGINES
 from seqsim.errors import SeqsimError
+from seqsim.interrupts import EXIT_INTERRUPTED
 from seqsim.model.overrides import parse_override
 from seqsim.model.scenario import Scenario
 from seqsim.results.result import Result
@@ -36,11 +37,7 @@ from seqsim.run.simulate import simulate
 from seqsim.units import format_duration
 from seqsim.version import __version__
 
-__all__ = ["EXIT_INTERRUPTED", "main", "run"]
-
-#: Ctrl-C: 128 + SIGINT, as a shell reports a command the signal ended.
-EXIT_INTERRUPTED = 130
-
+__all__ = ["EXIT_INTERRUPTED", "main"]
 
 #: The summary keys the run command prints, labelled and formatted as compare tables are.
 _SUMMARY_LABELS = tuple(
@@ -216,20 +213,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
-def run() -> NoReturn:
-    """The ``seqsim`` command: exit with :func:`main`'s status.
-
-    Once ``main()`` has returned the command is done (its result written), but
-    Python still shuts down, which takes a while after a big run: a Ctrl-C then
-    killed the process, and a shell reported 130 for a finished command. That
-    SIGINT is ignored now: a no-op handler is what ``main()`` restores on
-    return, and SIGINT is ignored outright for the shutdown.
-    """
-    signal.signal(signal.SIGINT, lambda signum, frame: None)
-    status = main()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(status)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    run()
+    sys.exit(main())
