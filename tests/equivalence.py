@@ -29,14 +29,20 @@ def assert_same_tables(a: Result, b: Result) -> None:
 
 
 def assert_timeline_matches_summary(result: Result) -> None:
-    """Assert the timeline's counts add up to the summary's: every enrolment,
-    send, failure and contact that finished a sequence shows in both."""
+    """Assert the timeline's and the per-step table's counts add up to the
+    summary's: every enrolment, send, failure, contact that finished a sequence
+    and row left unsent shows in each that counts it."""
     timeline, summary = result.timeline, result.summary
     assert timeline["enrolled"].sum() == summary["contacts_enrolled"]
     assert timeline["sent"].sum() == summary["messages_sent"]
     assert timeline["failed"].sum() == summary["messages_failed"]
     assert timeline["completed_contacts"].iloc[-1] == summary["contacts_completed"]
     assert timeline["active"].iloc[-1] == (result.contacts["status"] == "active").sum()
+    steps = result.steps  # and the per-step table to both
+    assert steps["sent"].sum() == summary["messages_sent"]
+    assert steps["failed"].sum() == summary["messages_failed"]
+    assert steps["waiting_at_end"].sum() == summary["unsent_waiting_at_end"]
+    assert steps["queued_at_end"].sum() == summary["unsent_queued_at_end"]
 
 
 def _contacts(result: Result):
