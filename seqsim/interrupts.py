@@ -11,7 +11,11 @@ inside a library's own code too. Two places cannot take that:
   (SIGSEGV instead of exit 130, found by ``make test-kill``).
 
 :func:`interrupts_deferred` notes a SIGINT that arrives inside its block and
-delivers it, to the handler that was in place, when the block ends.
+delivers it, to the handler that was in place, when the block ends. A compile
+holds one for 1-2 minutes: in the ``seqsim`` command
+(:func:`exit_on_second_interrupt`) a second Ctrl-C there ends the process at
+once, as command-line users expect; a library caller (a notebook, whose
+kernel would be lost) keeps waiting.
 """
 
 from __future__ import annotations
@@ -23,10 +27,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["EXIT_INTERRUPTED", "interrupts_deferred"]
+__all__ = ["EXIT_INTERRUPTED", "exit_on_second_interrupt", "interrupts_deferred"]
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports).
 EXIT_INTERRUPTED = 130
+_SECOND_EXITS: list[bool] = []  # set (one True) by exit_on_second_interrupt
+_HOLDING: list[object] = []  # the handlers of the blocks open now, outermost first
+
+
+def exit_on_second_interrupt() -> None:
+    """From now on, a second SIGINT inside a held block that has a ``note`` (a
+    long one: a compile) ends the process at once with :data:`EXIT_INTERRUPTED`,
+    after ``seqsim: interrupted`` on stderr. For the command line only: no
+    cleanup runs (numba writes its cache files whole, by rename, so none is
+    left half-written)."""
+    _SECOND_EXITS[:] = [True]
 
 
 @contextmanager
@@ -43,21 +58,28 @@ def interrupts_deferred(note: str | None = None) -> Iterator[None]:
     """
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() \
-            or previous in (None, signal.SIG_IGN):
+            or previous in (None, signal.SIG_IGN) or previous in _HOLDING:
+        # An enclosing block holds it already, and its note and second-Ctrl-C
+        # exit must answer at once, not when this (inner, quiet) block ends.
         yield
         return
     held: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
+        if held and note is not None and _SECOND_EXITS:
+            os.write(2, b"seqsim: interrupted\n")
+            os._exit(EXIT_INTERRUPTED)
         if not held and note is not None:
             os.write(2, f"{note}\n".encode())  # not print: stderr may be mid-write
         held.append(signum)
 
+    _HOLDING.append(hold)
     signal.signal(signal.SIGINT, hold)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        _HOLDING.remove(hold)
         if held and callable(previous):
             previous(signal.SIGINT, None)
         elif held:  # SIG_DFL: stop as Python's own handler would

@@ -9,6 +9,9 @@ Two ends of the command are outside ``main()``'s handling:
   :func:`run` notes a Ctrl-C from its first line, lets the imports finish
   (numba stopped part-way leaves objects whose cleanup can crash), then
   stops with ``seqsim: interrupted`` and status 130, as a running command does.
+- **Compiling.** A Ctrl-C during the one-off compile (1-2 minutes) is held
+  until it ends; a second one ends the command at once
+  (:func:`seqsim.interrupts.exit_on_second_interrupt`).
 - **Shutting down.** Once ``main()`` has returned the command is done (its
   result written), but Python still shuts down, which takes a while after a
   big run: a Ctrl-C then killed the process and a shell reported 130 for a
@@ -22,7 +25,7 @@ import sys
 from types import FrameType
 from typing import NoReturn
 
-from seqsim.interrupts import EXIT_INTERRUPTED
+from seqsim.interrupts import EXIT_INTERRUPTED, exit_on_second_interrupt
 
 __all__ = ["run"]
 
@@ -41,6 +44,7 @@ def run() -> NoReturn:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         # Also what main() puts back on return: a Ctrl-C after it is noted, unused.
         signal.signal(signal.SIGINT, note)
+    exit_on_second_interrupt()  # a second Ctrl-C during a compile stops at once
     # Imported here, not at the top: the loading must run with the Ctrl-C noted.
     from seqsim.cli.main import main
     if held:
