@@ -2,7 +2,8 @@
 handled from the command's first instant to its last.
 
 Under Python's own handler a Ctrl-C is a KeyboardInterrupt wherever it lands.
-Two ends of the command are outside ``main()``'s handling:
+Two ends of the command are outside ``main()``'s handling, and one stretch
+inside it cannot stop part-way:
 
 - **Loading.** Importing the command loads numpy, pandas, DuckDB and numba
   (about a second). This module and ``seqsim`` itself load none of them, so

@@ -11,7 +11,8 @@ one-poll world before a run starts, with the result passes for every form
 of argument the results give them, so the one-off compile of a fresh
 install is timed and reported on its own, never inside a run's wall time;
 :func:`warm_up_results` does the same for the result passes alone, before a
-per-row run. A Ctrl-C during either takes effect when it ends
+per-row run. A Ctrl-C during either takes effect when it ends, and is said
+at once; in the ``seqsim`` command a second one stops it there
 (:mod:`seqsim.interrupts`).
 """
 
