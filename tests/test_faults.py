@@ -222,6 +222,28 @@ def test_a_crash_after_the_last_steps_mark_still_finishes_the_contact_in_the_tim
     assert res.timeline["completed_contacts"].iloc[-1] == 5
 
 
+@pytest.mark.parametrize("engine", ["row", "batch"])
+def test_a_chained_entry_lost_by_a_crash_counts_as_a_lost_contact(engine: str) -> None:
+    data = world({"crash_between_statements": 0.5, "atomic_advance": False},
+                 progress_on="delivery", engine=engine, duration="6h")
+    data["sequences"][0]["next"] = "NEXT"
+    data["sequences"].append({"name": "NEXT", "trigger": "next", "days": [1],
+                              "min_delay_seconds": 1, "max_delay_seconds": 3})
+    res = simulate(Scenario.from_dict(data), progress=False)
+    contacts, first = res.contacts, res.tables["sequences"]["id"].min()
+    drip = contacts[contacts["sequence_id"] == first]
+    finished = set(drip.loc[(drip["current_step"] == 2) & (drip["status"] == "completed"),
+                            "contact_phone"])
+    entered = set(contacts.loc[contacts["sequence_id"] != first, "contact_phone"])
+    stopped = 8 - len(set(drip.loc[drip["current_step"] == 2, "contact_phone"]))
+    assert (len(finished), len(finished - entered), stopped) == (5, 4, 3)
+    assert res.summary["lost_contacts"] == stopped + len(finished - entered)
+    assert any("lost at a chain" in p for p in res.info["fault_effects"])
+    data["faults"]["atomic_advance"] = True
+    safe = simulate(Scenario.from_dict(data), progress=False)
+    assert safe.summary["lost_contacts"] == 0
+
+
 @pytest.mark.parametrize("offset_h", [8, -1])
 def test_the_database_clock_moves_a_step_by_exactly_its_offset(offset_h: int) -> None:
     result = run({"db_clock_offset": f"{offset_h}h"}, delays=(0, 12), duration="16h")

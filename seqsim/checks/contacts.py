@@ -56,6 +56,7 @@ def check_contacts(
     check_timing: bool = True,
     pairs: np.ndarray | None = None,
     policy: PolicyConfig | None = None,
+    sequences: pd.DataFrame | None = None,
 ) -> ContactChecks:
     """Check the ``sequence_contacts`` table once, for the invariants and the
     figures derived from the same ordering (lost pairs, max active rows).
@@ -63,6 +64,7 @@ def check_contacts(
     ``pairs`` may pass :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``
     when the caller already has them. ``policy``: the run's
     `seqsim.model.policy.PolicyConfig` (None: the default policy).
+    ``sequences``: the run's ``sequences`` table, to check the chains too.
 
     Checked:
 
@@ -70,6 +72,9 @@ def check_contacts(
       sequence;
     - no contact lost: every (contact, sequence) whose latest row is completed
       is at the sequence's last step (else the next row was never created);
+      and (with ``sequences``) when that last step chains to an active
+      sequence, the contact has a row in it (else the chained entry, made by
+      the same advance, was lost);
     - ``current_step`` is the day_number of the row's step, and
       ``current_trigger`` the step's keyword;
     - (``check_timing``) the due times, see :func:`_timing_problems`: an
@@ -112,13 +117,20 @@ def check_contacts(
             "step's row was never created: "
             + examples(lost, ["sequence_id", "contact_phone", "current_step"])
         )
+    unchained = rows.iloc[_lost_chains(rows, walk.last, of_step, steps, sequences)]
+    if not unchained.empty:
+        problems.append(
+            f"{len(unchained)} contacts are lost at a chain: their sequence's last step was "
+            "completed but they never entered the sequence it chains to: "
+            + examples(unchained, ["sequence_id", "contact_phone", "current_step"])
+        )
     if check_timing:
         problems.extend(_timing_problems(rows, walk, of_step, schedule))
     if len(rows) != len(contacts):  # rows naming no step are not walked: count them all
         most = max_active_rows(contacts)
     else:  # one-by-one rows never overlap: the sweep only when some did
         most = max_active_rows(contacts, pairs) if walk.overlap else 1
-    return ContactChecks(problems, len(lost), most)
+    return ContactChecks(problems, len(lost) + len(unchained), most)
 
 
 def _step_index(contacts: pd.DataFrame, steps: pd.DataFrame) -> np.ndarray:
@@ -226,6 +238,34 @@ def _lost(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
     return latest[done & (of_step("day_number", latest) != final)]
 
 
+def _lost_chains(rows: pd.DataFrame, latest: np.ndarray, of_step: _StepValues,
+                 steps: pd.DataFrame, sequences: pd.DataFrame | None) -> np.ndarray:
+    """Return the positions in ``rows`` of each (contact, sequence)'s ``latest``
+    row when it completed the sequence's last step, that step chains to an
+    active sequence, and the contact has no row in that sequence (none without
+    ``sequences``)."""
+    none = np.empty(0, dtype=np.int64)
+    if sequences is None or sequences.empty or not len(latest):
+        return none
+    active = sequences[sequences["is_active"].astype(bool)]
+    last = steps.sort_values("day_number").groupby("sequence_id").last()
+    chained = last["next_trigger"].map(active.set_index("trigger")["id"]).dropna()
+    if chained.empty:
+        return none
+    seq = rows["sequence_id"].to_numpy()[latest]
+    target = pd.Series(seq).map(chained).to_numpy(dtype=float, na_value=np.nan)
+    done = (rows["status"].take(latest) == "completed").to_numpy(dtype=bool, na_value=False)
+    final = of_step("day_number", latest) == last["day_number"].reindex(seq).to_numpy()
+    ending = np.flatnonzero(done & final & ~np.isnan(target))
+    if not len(ending):
+        return none
+    contact = pd.factorize(rows["contact_phone"])[0].astype(np.int64)
+    span = int(max(sequences["id"].max(), 0)) + 1
+    have = contact * span + rows["sequence_id"].to_numpy(dtype=np.int64)
+    want = contact[latest[ending]] * span + target[ending].astype(np.int64)
+    return latest[ending[~np.isin(want, have)]]
+
+
 def _timing_problems(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
                      schedule: Schedule) -> list[str]:
     """Return how the rows' due times break the policy's schedule, as the walk
@@ -286,12 +326,15 @@ def _off_schedule(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
 
 
 def lost_contacts(
-    contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray | None = None
+    contacts: pd.DataFrame, steps: pd.DataFrame, pairs: np.ndarray | None = None,
+    sequences: pd.DataFrame | None = None,
 ) -> int:
-    """Return how many (contact, sequence) pairs stopped without finishing or failing.
+    """Return how many (contact, sequence) pairs stopped without finishing or failing
+    (with ``sequences``, or finished without entering the sequence they chain to).
 
     ``pairs``: :func:`seqsim.engine.schema.contact_pair_codes` of ``contacts``, if known.
     """
-    return check_contacts(contacts, steps, check_timing=False, pairs=pairs).lost
+    return check_contacts(contacts, steps, check_timing=False, pairs=pairs,
+                          sequences=sequences).lost
 
 

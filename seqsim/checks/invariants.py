@@ -30,13 +30,14 @@ def invariant_violations(
     check_timing: bool = True,
     pairs: np.ndarray | None = None,
     policy: PolicyConfig | None = None,
+    sequences: pd.DataFrame | None = None,
 ) -> list[str]:
     """Return a description of every invariant the tables break (empty if none).
 
-    See :func:`check_contacts` for what is checked.
+    See :func:`check_contacts` for what is checked (the chains with ``sequences``).
     """
     return check_contacts(contacts, steps, check_timing=check_timing, pairs=pairs,
-                          policy=policy).problems
+                          policy=policy, sequences=sequences).problems
 
 
 
@@ -221,7 +222,7 @@ def result_violations(
     scenario = result.scenario
     policy = scenario.policy if policy is None else policy
     problems = invariant_violations(result.contacts, steps, check_timing=check_timing,
-                                    policy=policy)
+                                    policy=policy, sequences=result.tables["sequences"])
     problems += send_violations(
         result.sends,
         result.contacts,

@@ -46,7 +46,8 @@ def build_result(
     contacts = building.result()
     steps = tables["sequence_steps"]
     pairs = contact_pair_codes(contacts) if pairs is None else pairs
-    checking = Beside(check_contacts, contacts, steps, pairs=pairs, policy=scenario.policy)
+    checking = Beside(check_contacts, contacts, steps, pairs=pairs, policy=scenario.policy,
+                      sequences=tables["sequences"])
     figures = send_figures(messages, contacts=contacts, steps=steps, pairs=pairs)
     checks = checking.result()
     summary = build_summary(figures, timeline, contacts, steps, messages, pairs=pairs,
