@@ -244,6 +244,21 @@ def test_a_chained_entry_lost_by_a_crash_counts_as_a_lost_contact(engine: str) -
     assert safe.summary["lost_contacts"] == 0
 
 
+def test_a_last_step_that_chains_nowhere_is_not_read_as_a_chain() -> None:
+    # The last step's next trigger is NULL; the step before names "a_day2", which
+    # is also B's trigger. Read as a chain, every finished contact was "lost".
+    data = world(count=3, duration="6h")
+    data["sequences"] = [
+        {"name": "A", "trigger": "a", "days": [1, 2], "delay_hours": [0, 1]},
+        {"name": "B", "trigger": "a_day2", "days": [1]},
+    ]
+    data["workload"][0]["trigger"] = "a"
+    res = simulate(Scenario.from_dict(data), progress=False)
+    assert res.summary["contacts_completed"] == 3
+    assert res.summary["lost_contacts"] == 0
+    assert res.info["invariant_violations"] == []
+
+
 @pytest.mark.parametrize("offset_h", [8, -1])
 def test_the_database_clock_moves_a_step_by_exactly_its_offset(offset_h: int) -> None:
     result = run({"db_clock_offset": f"{offset_h}h"}, delays=(0, 12), duration="16h")

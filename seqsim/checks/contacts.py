@@ -110,14 +110,15 @@ def check_contacts(
     problems.extend(_wrong_step(rows, of_step))
 
     walk = PairWalk(rows, steps, step, pairs, schedule if check_timing else None)
-    lost = rows.iloc[_lost(rows, walk, of_step, steps)]
+    last = _last_steps(steps)
+    lost = rows.iloc[_lost(rows, walk, of_step, last)]
     if not lost.empty:
         problems.append(
             f"{len(lost)} contacts are lost: their latest step was completed but the next "
             "step's row was never created: "
             + examples(lost, ["sequence_id", "contact_phone", "current_step"])
         )
-    unchained = rows.iloc[_lost_chains(rows, walk.last, of_step, steps, sequences)]
+    unchained = rows.iloc[_lost_chains(rows, walk.last, of_step, last, sequences)]
     if not unchained.empty:
         problems.append(
             f"{len(unchained)} contacts are lost at a chain: their sequence's last step was "
@@ -227,28 +228,33 @@ def max_active_rows(contacts: pd.DataFrame, pairs: np.ndarray | None = None) -> 
     return int(running.max())
 
 
+def _last_steps(steps: pd.DataFrame) -> pd.DataFrame:
+    """Return each sequence's last step (its row of ``steps``), by sequence id."""
+    by_day = steps.sort_values("day_number", kind="stable")
+    return by_day.drop_duplicates("sequence_id", keep="last").set_index("sequence_id")
+
+
 def _lost(rows: pd.DataFrame, walk: PairWalk, of_step: _StepValues,
-          steps: pd.DataFrame) -> np.ndarray:
+          last: pd.DataFrame) -> np.ndarray:
     """Return the positions in ``rows`` of each (contact, sequence)'s latest row
-    when it completed a step but never got the next step's row."""
-    last_day = steps.groupby("sequence_id")["day_number"].max()
+    when it completed a step but never got the next step's row (``last``:
+    :func:`_last_steps`)."""
     latest = walk.last
     done = (rows["status"].take(latest) == "completed").to_numpy(dtype=bool, na_value=False)
-    final = last_day.reindex(rows["sequence_id"].to_numpy()[latest]).to_numpy()
+    final = last["day_number"].reindex(rows["sequence_id"].to_numpy()[latest]).to_numpy()
     return latest[done & (of_step("day_number", latest) != final)]
 
 
 def _lost_chains(rows: pd.DataFrame, latest: np.ndarray, of_step: _StepValues,
-                 steps: pd.DataFrame, sequences: pd.DataFrame | None) -> np.ndarray:
+                 last: pd.DataFrame, sequences: pd.DataFrame | None) -> np.ndarray:
     """Return the positions in ``rows`` of each (contact, sequence)'s ``latest``
-    row when it completed the sequence's last step, that step chains to an
-    active sequence, and the contact has no row in that sequence (none without
-    ``sequences``)."""
+    row when it completed the sequence's last step (``last``: :func:`_last_steps`),
+    that step chains to an active sequence, and the contact has no row in that
+    sequence (none without ``sequences``)."""
     none = np.empty(0, dtype=np.int64)
     if sequences is None or sequences.empty or not len(latest):
         return none
     active = sequences[sequences["is_active"].astype(bool)]
-    last = steps.sort_values("day_number").groupby("sequence_id").last()
     chained = last["next_trigger"].map(active.set_index("trigger")["id"]).dropna()
     if chained.empty:
         return none
