@@ -31,7 +31,7 @@ __all__ = ["EXIT_INTERRUPTED", "exit_on_second_interrupt", "interrupts_deferred"
 
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports).
 EXIT_INTERRUPTED = 130
-_SECOND_EXITS: list[bool] = []  # set (one True) by exit_on_second_interrupt
+_second_exits = False  # set by exit_on_second_interrupt
 _HOLDING: list[object] = []  # the handlers of the blocks open now, outermost first
 
 
@@ -41,7 +41,8 @@ def exit_on_second_interrupt() -> None:
     after ``seqsim: interrupted`` on stderr. For the command line only: no
     cleanup runs (numba writes its cache files whole, by rename, so none is
     left half-written)."""
-    _SECOND_EXITS[:] = [True]
+    global _second_exits
+    _second_exits = True
 
 
 @contextmanager
@@ -66,7 +67,7 @@ def interrupts_deferred(note: str | None = None) -> Iterator[None]:
     held: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
-        if held and note is not None and _SECOND_EXITS:
+        if held and note is not None and _second_exits:
             os.write(2, b"seqsim: interrupted\n")
             os._exit(EXIT_INTERRUPTED)
         if not held and note is not None:

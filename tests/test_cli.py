@@ -332,7 +332,7 @@ def test_the_command_ignores_a_ctrl_c_once_main_has_returned(
         return 0
 
     monkeypatch.setattr(cli_main, "main", finished)
-    monkeypatch.setattr(interrupts, "_SECOND_EXITS", [])  # run() sets it for the process
+    monkeypatch.setattr(interrupts, "_second_exits", False)  # run() sets it for the process
     try:
         with pytest.raises(SystemExit) as exited:
             command.run()

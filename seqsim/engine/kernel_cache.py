@@ -91,7 +91,6 @@ def ensure_fresh(folder: Path | None = None, fingerprint: str | None = None) -> 
 #: The result passes' entry points, whose misses say a warm-up compiled them.
 _RESULT_ENTRIES = (lateness.split, tallies.most_in_window, tallies.look_up,
                    pair_scan.scan_pairs, send_scan.send_columns)
-_warmed: set[str] = set()
 
 
 def _misses(entries: tuple) -> int:
@@ -143,10 +142,8 @@ def warm_up(world_arrays: tuple, state: tuple) -> float | None:
     def compile_all() -> None:
         run_polls(world_arrays, state, 0)
         _compile_results()
-    seconds = _warm("the engine", (run_polls, *_RESULT_ENTRIES), "kernel.run_polls",
-                    "1-2 minutes", compile_all)
-    _warmed.add("results")
-    return seconds
+    return _warm("the engine", (run_polls, *_RESULT_ENTRIES), "kernel.run_polls",
+                 "1-2 minutes", compile_all)
 
 
 def warm_up_results() -> float | None:
@@ -155,10 +152,9 @@ def warm_up_results() -> float | None:
     that a compile is said and timed apart, never inside a result's first use.
 
     Returns the real seconds spent compiling when this call compiled, else None.
+    Once they are loaded a call costs about a millisecond (their dispatches).
     """
-    if not hasattr(lateness.split, "signatures") or "results" in _warmed:
-        return None  # NUMBA_DISABLE_JIT (plain Python), or done already
-    seconds = _warm("the result passes", _RESULT_ENTRIES, "lateness.split", "under a minute",
-                    _compile_results)
-    _warmed.add("results")
-    return seconds
+    if not hasattr(lateness.split, "signatures"):
+        return None  # NUMBA_DISABLE_JIT: plain Python
+    return _warm("the result passes", _RESULT_ENTRIES, "lateness.split", "under a minute",
+                 _compile_results)
