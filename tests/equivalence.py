@@ -25,10 +25,10 @@ def assert_same_tables(a: Result, b: Result) -> None:
         assert_frame_equal(x, y, obj=name)
     assert a.summary == b.summary
     for result in (a, b):
-        assert_timeline_matches_summary(result)
+        assert_counts_agree(result)
 
 
-def assert_timeline_matches_summary(result: Result) -> None:
+def assert_counts_agree(result: Result) -> None:
     """Assert the timeline's and the per-step table's counts add up to the
     summary's: every enrolment, send, failure, contact that finished a sequence
     and row left unsent shows in each that counts it."""
