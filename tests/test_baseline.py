@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,37 @@ def test_several_seeds_record_the_mean_and_widen_by_the_spread(tmp_path: Path) -
     assert report.ok and report.seeds == (1, 2, 3)
     with pytest.raises(BaselineError, match=r"seeds \[1, 2, 3\]"):
         compare_to_baseline(runs[0], path)
+
+
+#: A world where only some seeds finish anyone: the burst arrives too late to
+#: pass day 1, so the later steps (and completion times) have a value only in
+#: the seeds whose rare Poisson arrivals came early (3, 5 and 7 of 1-8).
+SOME_SEEDS_FINISH = {"workload.0.count": 2, "workload.0.at": "2025-07-02T20:00:00",
+                     "workload.1.rate_per_hour": 0.1}
+
+
+def test_a_metric_some_seeds_lack_is_widened_by_the_seeds_that_have_it() -> None:
+    name = "summary.last_contact_finished_hours"
+    runs = {s: simulate(burst({**SOME_SEEDS_FINISH, "simulation.seed": s}), progress=False)
+            for s in (1, 3, 5, 7)}
+    present = [r.summary["last_contact_finished_hours"] for r in runs.values()]
+    present = [v for v in present if v is not None]
+    assert len(present) == 3  # seed 1 finishes nobody
+    entry = record_baseline(burst(SOME_SEEDS_FINISH), seeds=[1, 3, 5, 7])["metrics"][name]
+    sd = statistics.stdev(present)
+    assert entry["value"] == pytest.approx(statistics.fmean(present), abs=1e-6)
+    assert entry["seed_sd"] == pytest.approx(sd, abs=1e-6)
+    # The standard error of a mean over 3 values, not 4 (the seeds run).
+    assert entry["abs"] == pytest.approx(3 * sd / 3**0.5, abs=1e-6)
+    assert entry["abs"] > 3 * sd / 4**0.5 + 1
+
+
+def test_a_metric_one_seed_has_records_no_spread() -> None:
+    entry = record_baseline(burst(SOME_SEEDS_FINISH), seeds=[1, 2, 3])["metrics"][
+        "summary.last_contact_finished_hours"]
+    assert entry["value"] is not None  # seed 3's value, alone
+    assert "seed_sd" not in entry  # one value has no spread (not a spread of 0)
+    assert (entry["abs"], entry["rel"]) == default_tolerance("summary.last_contact_finished_hours")
 
 
 def test_overrides_are_stored_and_reapplied(tmp_path: Path) -> None:

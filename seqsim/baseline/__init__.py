@@ -37,8 +37,11 @@ change it (``--update`` keeps edited tolerances).
 Several seeds: a metric's value is the mean over the seeds, and its ``abs``
 tolerance is widened to 3 standard errors of that mean (sample standard
 deviation over the seeds / sqrt(n), stored as ``seed_sd``), so a change that
-only reshuffles random draws passes while a real shift does not. The
-invariant metrics (duplicate sends, lost contacts, active rows) stay exact.
+only reshuffles random draws passes while a real shift does not. A metric
+some seeds have no value for (a percentile with nothing to measure) is the
+mean over the seeds that have one, and n counts those; with one such seed it
+has no spread (no ``seed_sd``, the tolerance not widened). The invariant
+metrics (duplicate sends, lost contacts, active rows) stay exact.
 
 The ``scenario`` section is the resolved scenario the baseline was recorded
 from, without ``simulation.engine`` (both engines give identical results) and

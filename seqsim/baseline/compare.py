@@ -116,7 +116,7 @@ def compare_to_baseline(
     identity = common_identity(results)
     seeds = [r.scenario.simulation.seed for r in results]
     _check_seeds_match(base, seeds)
-    now = {name: value for name, (value, _) in seed_metrics(results).items()}
+    now = {name: metric.value for name, metric in seed_metrics(results).items()}
     now_fingerprint = fingerprint(identity)
     changes: list[str] = []
     if now_fingerprint != base.fingerprint:

@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -19,6 +19,7 @@ __all__ = [
     "EXACT_METRICS",
     "NEW_METRICS",
     "SEED_SE",
+    "SeedValue",
     "default_tolerance",
     "non_negative",
     "parse_tolerance",
@@ -122,27 +123,41 @@ def result_metrics(result: Result) -> dict[str, int | float | None]:
     return metrics
 
 
-def _mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Any, float | None]]:
-    """Return ``name -> (value, seed_sd)``: the value of one run, or the mean over runs."""
-    out: dict[str, tuple[Any, float | None]] = {}
+class SeedValue(NamedTuple):
+    """A metric over the runs of a baseline's seeds."""
+
+    value: Any  # one run's value, or the mean over the runs that have one (None: none has)
+    sd: float | None  # sample standard deviation over those runs (None: fewer than two)
+    n: int  # how many runs have a value: the standard error of the mean is sd / sqrt(n)
+
+
+def _mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, SeedValue]:
+    """Return ``name -> SeedValue``: the value of one run, or the mean over runs.
+
+    A metric with no value in some runs (a percentile with nothing to measure
+    for that seed) is averaged over the runs that have one, and ``n`` counts
+    those: a spread over fewer runs is a wider standard error, and one value
+    has no spread at all (``sd`` None, not 0).
+    """
+    out: dict[str, SeedValue] = {}
     names = dict.fromkeys(name for run in runs for name in run)
     for name in names:
         values = [run.get(name) for run in runs]
         present = [float(v) for v in values if v is not None]
         if len(runs) == 1:
-            out[name] = (values[0], None)
+            out[name] = SeedValue(values[0], None, len(present))
         elif not present:
-            out[name] = (None, None)
+            out[name] = SeedValue(None, None, 0)
         else:
-            sd = statistics.stdev(present) if len(present) > 1 else 0.0
-            out[name] = (round6(statistics.fmean(present)), round6(sd))
+            sd = round6(statistics.stdev(present)) if len(present) > 1 else None
+            out[name] = SeedValue(round6(statistics.fmean(present)), sd, len(present))
     return out
 
 
-def seed_metrics(results: Sequence[Result]) -> dict[str, tuple[Any, float | None]]:
-    """Return ``name -> (value, seed_sd)`` over the runs of each seed: a single
-    run's value (seed_sd None), or the mean over the runs and the sample
-    standard deviation."""
+def seed_metrics(results: Sequence[Result]) -> dict[str, SeedValue]:
+    """Return ``name -> SeedValue`` over the runs of each seed: a single run's
+    value (``sd`` None), or the mean over the runs that have a value, their
+    sample standard deviation and their count."""
     return _mean_metrics([result_metrics(r) for r in results])
 
 

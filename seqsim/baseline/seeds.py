@@ -135,14 +135,14 @@ def baseline_from_results(
     seeds = check_seeds([r.scenario.simulation.seed for r in results])
     values = seed_metrics(results)
     _check_tolerances(tolerances, values)
-    n = len(results)
     metrics: dict[str, dict[str, Any]] = {}
-    for name, (value, sd) in values.items():
+    for name, (value, sd, n) in values.items():
         absolute, relative = _tolerance_for(name, tolerances, previous)
         entry: dict[str, Any] = {"value": value, "abs": absolute, "rel": relative}
         if sd is not None:
             entry["seed_sd"] = sd
             if name not in EXACT_METRICS and (previous is None or name not in previous.metrics):
+                # n: the seeds that have a value, over which the mean was taken.
                 entry["abs"] = max(absolute, round6(SEED_SE * sd / math.sqrt(n)))
         metrics[name] = entry
     return {
