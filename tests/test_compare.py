@@ -163,3 +163,17 @@ def test_format_value(value: object, unit: str, expected: str) -> None:
 def test_format_value_signed() -> None:
     assert format_value(3, "", signed=True) == "+3"
     assert format_value(-90, "s", signed=True) == "-90.0 s"
+
+
+@pytest.mark.parametrize(("value", "unit"), [(-0.01, "h"), (0.04, "h"), (-0.004, "h"),
+                                             (-1e-4, ""), (-0.02, "s"), (-0.0, "")])
+def test_a_difference_that_shows_as_zero_has_no_sign(value: float, unit: str) -> None:
+    shown = format_value(value, unit, signed=True)
+    assert shown[0] not in "+-" and float(shown.split()[0]) == 0
+
+
+def test_a_negative_value_keeps_its_sign_and_precision() -> None:
+    assert format_value(-0.06, "h", signed=True) == "-0.1 h"
+    assert format_value(-50, "h") == "-2.08 d"
+    assert format_value(-1234, "") == "-1,234"
+    assert format_value(-0.5, "") == "-0.500"

@@ -11,20 +11,32 @@ __all__ = ["format_value", "text_table"]
 
 
 def format_value(value: Any, unit: str, *, signed: bool = False) -> str:
-    """Return a KPI value as people read it: ``1,234``, ``12.5 min``, ``3.2 h (0.13 d)``."""
+    """Return a KPI value as people read it: ``1,234``, ``12.5 min``, ``3.2 h (0.13 d)``.
+
+    ``signed``: a positive value gets a ``+`` (a difference). A value that shows
+    as zero at its precision shows with no sign (``0.0 h``, not ``-0.0 h``).
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    sign = "+" if signed and value > 0 else ""
+    shown = _magnitude(abs(float(value)), unit)
+    if not any(c in "123456789" for c in shown):
+        return shown
+    if value < 0:
+        return "-" + shown
+    return ("+" if signed else "") + shown
+
+
+def _magnitude(size: float, unit: str) -> str:
+    """Return a non-negative value ``size`` as :func:`format_value` shows it."""
     if unit == "s":
-        return sign + format_seconds(float(value))
+        return format_seconds(size)
     if unit == "h":
-        hours = float(value)
-        if abs(hours) >= 48:
-            return f"{sign}{hours / 24:,.2f} d"
-        return f"{sign}{hours:,.1f} h"
-    if float(value).is_integer():
-        return f"{sign}{int(value):,}"
-    return f"{sign}{float(value):,.3f}"
+        if size >= 48:
+            return f"{size / 24:,.2f} d"
+        return f"{size:,.1f} h"
+    if size.is_integer():
+        return f"{int(size):,}"
+    return f"{size:,.3f}"
 
 
 def text_table(header: list[str], rows: list[list[Any]]) -> str:
