@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import seqsim
@@ -230,6 +231,40 @@ def test_arrivals_during_an_outage_are_enrolled_at_recovery() -> None:
     assert sent_at(res) == ["Tue 2025-07-01 06:00"]
     assert res.contacts["created_at"].tolist() == [res.contacts["created_at"].iloc[0]]
     assert str(res.contacts["created_at"].iloc[0]) == "2025-07-01 06:00:00"
+
+
+# A device still sends what it holds while the processor is down: three leads
+# queued at 00:50 on one device, 10-15 min apart, so the second and third go
+# during the outage (01:00-06:00).
+PACED_INTO_OUTAGE = {"days": [1, 2], "duration": "1d",
+                     "arrivals": [("2025-07-01T00:50:00", "UTC")] * 3,
+                     "sequence": {"min_delay_seconds": 600, "max_delay_seconds": 900},
+                     "policy": {"outages": OUTAGE}}
+
+
+@pytest.mark.parametrize("progress_on", ["queue", "delivery"])
+def test_sends_during_an_outage_count_at_their_own_polls(progress_on: str) -> None:
+    res = run_both(scenario(**{**PACED_INTO_OUTAGE, "policy": {
+        "outages": OUTAGE, "progress_on": progress_on}}))
+    sent = res.sends.loc[res.sends["outcome"] == "sent", "sent_at"]
+    in_outage = sent[(sent >= "2025-07-01T01:00:00") & (sent < "2025-07-01T06:00:00")]
+    assert len(in_outage) == 2  # the world this test means
+    # Each poll's row counts the sends since the poll before it, outage or not.
+    polls = res.timeline["time"]
+    since = np.searchsorted(polls.to_numpy(), sent.to_numpy(), side="left")
+    per_poll = np.bincount(since, minlength=len(polls))
+    assert res.timeline["sent"].tolist() == per_poll.tolist()
+
+
+def test_a_run_that_ends_in_an_outage_keeps_the_sends_made_before_its_end() -> None:
+    whole = run_both(scenario(**PACED_INTO_OUTAGE))
+    cut = run_both(scenario(**{**PACED_INTO_OUTAGE, "duration": "2h"}))  # ends in the outage
+    last_poll = cut.timeline["time"].iloc[-1]
+    made = whole.sends[(whole.sends["outcome"] == "sent") & (whole.sends["sent_at"] <= last_poll)]
+    assert len(made) == 3
+    assert cut.summary["messages_sent"] == 3
+    assert cut.sends["sent_at"].tolist() == made["sent_at"].tolist()
+    assert cut.summary["unsent_queued_at_end"] == 0
 
 
 def test_skip_stale_also_skips_anchored_steps_that_are_stale_when_created() -> None:

@@ -17,10 +17,11 @@ the per-row engine's order within a poll:
    failure, then pacing gap, as every engine;
 6. deliver what was sent at the poll instant.
 
-Polls in an outage do not run. A poll at which nothing can change (no
-arrival, nothing newly due, no delivery, no window opening or closing, every
-selected device still blocked, no row made due by step 6) is not run either:
-its timeline row is written directly. The call returns early, with ``C_K`` at
+Polls in an outage do not run, but the devices still send what they hold:
+each outage poll records the sends made since the poll before it. A poll at
+which nothing can change (no arrival, nothing newly due, no delivery, no
+window opening or closing, every selected device still blocked, no row made
+due by step 6) is not run either: its timeline row is written directly. The call returns early, with ``C_K`` at
 the poll to resume, when the row or message arrays must grow (or, under
 faults, more uniforms must be drawn: the fault streams are not keyed per lead).
 
@@ -447,12 +448,20 @@ def _room(W, S, before: int, batch: int) -> int:
     return 0
 
 
+@kernel_jit(inline="always")
+def _delivers(S, now: int) -> bool:
+    """Return whether a device sent a message by ``now`` that is not yet recorded."""
+    return S[S_COUNT][C_FLIGHT] > 0 and S[S_FLIGHT][0, 0] <= now
+
+
 @kernel_jit()
 def _skip(W, S, k: int, now: int, down: bool) -> None:
-    """Write the timeline row of a poll that does not run (idle, or in an outage)."""
+    """Write the timeline row of a poll that does not run (idle, or in an outage,
+    when the devices still send what they hold: recorded and counted here)."""
     C = S[S_COUNT]
     C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
     if down:
+        _deliver(W, S, now, True)
         promote(W, S, now)
         _record(W, S, k, 0)
     else:
@@ -474,6 +483,13 @@ def run_polls(W, S, k_stop: int) -> int:
     while k < k_stop:
         now = stat[START] + k * stat[POLL]
         if kinds[k] == POLL_DOWN:
+            if _delivers(S, now):  # each delivery may advance its row
+                status = _room(W, S, C[C_ROWS] + C[C_FLIGHT] * stat[ROWS_PER_ENTRY], 0)
+                if status == 0 and stat[FAULTS]:
+                    status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U], 0)
+                if status:
+                    C[C_K] = k
+                    return status
             _skip(W, S, k, now, True)
         elif (k < C[C_IDLE_UNTIL] and C[C_ARRIVED] == bounds[k + 1]
               and kinds[k] != POLL_RECOVERS):

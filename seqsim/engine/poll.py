@@ -107,8 +107,9 @@ class Processor(Protocol):
         """Return the timeline row of a poll at which nothing can change."""
         ...
 
-    def down(self, at: datetime) -> PollStats:
-        """Return the timeline row of a poll that an outage prevents."""
+    def down(self, clock: Clock, at: datetime) -> PollStats:
+        """Return the timeline row of a poll that an outage prevents (the devices
+        still send what they hold: recorded and counted here)."""
         ...
 
     def next_event(self) -> datetime | None:

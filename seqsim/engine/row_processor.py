@@ -183,13 +183,21 @@ class RowProcessor:
         return PollStats(at, 0, 0, 0, skipped, self._waiting.backlog(t), self._waiting.active,
                          self.completed_contacts)
 
-    def down(self, at: datetime) -> PollStats:
+    def down(self, clock: Clock, at: datetime) -> PollStats:
         """Return the timeline row of a poll that an outage prevents.
 
-        Nothing runs; the backlog is what is due and waiting at ``at``.
+        The processor does not poll, but the devices still send what they hold:
+        those sends are recorded, as a poll records them, and counted in this
+        row; the backlog is what is due and waiting at ``at``.
         """
-        return PollStats(at, 0, 0, 0, 0, self._waiting.backlog(to_us(at)), self._waiting.active,
-                         self.completed_contacts)
+        if self._in_flight and self._in_flight[0].send_at <= at:
+            self._deliver(clock, before=at, inclusive=True)
+            self._waiting = self._book.snapshot(self.con)
+        stats = PollStats(at, self._enrolled, self._sent, self._failed, 0,
+                          self._waiting.backlog(to_us(at)), self._waiting.active,
+                          self.completed_contacts)
+        self._enrolled = self._sent = self._failed = 0
+        return stats
 
     # ------------------------------------------------------------------- poll
     def poll(

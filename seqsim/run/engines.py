@@ -121,9 +121,9 @@ def _run_polls(
 ) -> tuple[int, pd.DataFrame]:
     """Run every poll; return how many were really run, and the timeline.
 
-    Polls in an outage do not run (their timeline row says what waits); the
-    arrivals of an outage are enrolled by the first poll after it, which also
-    applies the catch-up policy.
+    Polls in an outage do not run (their timeline row says what waits, and what
+    the devices sent meanwhile); the arrivals of an outage are enrolled by the
+    first poll after it, which also applies the catch-up policy.
     """
     sim = scenario.simulation
     start, poll = sim.start, sim.poll_interval
@@ -140,7 +140,7 @@ def _run_polls(
             at = start + k * poll
             hi = bounds[k + 1]
             if k in outages.down:
-                stats.append(processor.down(at))
+                stats.append(processor.down(clock, at))
             elif skip_idle and k < event_poll and lo == hi and k not in outages.recovery:
                 stats.append(processor.idle(at))
             else:
