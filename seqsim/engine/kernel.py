@@ -21,9 +21,10 @@ Polls in an outage do not run, but the devices still send what they hold:
 each outage poll records the sends made since the poll before it. A poll at
 which nothing can change (no arrival, nothing newly due, no delivery, no
 window opening or closing, every selected device still blocked, no row made
-due by step 6) is not run either: its timeline row is written directly. The call returns early, with ``C_K`` at
-the poll to resume, when the row or message arrays must grow (or, under
-faults, more uniforms must be drawn: the fault streams are not keyed per lead).
+due by step 6) is not run either: its timeline row is written directly. The
+call returns early, with ``C_K`` at the poll to resume, when the row or
+message arrays must grow (or, under faults, more uniforms must be drawn: the
+fault streams are not keyed per lead).
 
 Under ``[faults]`` (the one-message ones: :mod:`seqsim.engine.kernel_faults`)
 each poll is :func:`_poll_faulty`: after enrolment it retries the advances a
