@@ -164,6 +164,14 @@ def test_batch_engine_matches_row_engine_under_policies(scenario: seqsim.Scenari
     assert_invariants(batch)
     if policy.catch_up == "skip_stale" and batch.summary.get("skipped_steps"):
         event("some steps skipped")
+    if _sends_in_outages(batch):
+        event("a device sent during an outage")
+
+
+def _sends_in_outages(result: seqsim.Result) -> bool:
+    """Return whether a message was sent while the processor was down."""
+    sent = result.sends["sent_at"].dropna()
+    return any(((sent >= o.start) & (sent < o.end)).any() for o in result.scenario.policy.outages)
 
 
 @pytest.mark.parametrize("skip_idle", [True, False])
