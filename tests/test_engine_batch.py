@@ -12,9 +12,11 @@ raises the budget (``make test-deep``).
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import hypothesis.strategies as st
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -318,3 +320,51 @@ def test_a_retry_made_due_by_a_send_at_the_poll_instant_is_the_next_polls() -> N
     row, _ = run_both_engines(scenario)
     retry = row.sends[row.sends["attempt"] == 2]
     assert retry["sent_at"].tolist() == [pd.Timestamp("2025-07-01T02:04:00")]
+
+
+@st.composite
+def paced_into_outages(draw: st.DrawFn) -> seqsim.Scenario:
+    """A burst of more leads than devices, queued by the poll just before an
+    outage: the devices, pacing them, send during it (the run may end inside it)."""
+    poll = draw(st.sampled_from([2, 5, 7]))  # minutes
+    gap = draw(st.sampled_from([30, 120, 600]))
+    outage_at = timedelta(minutes=poll * draw(st.integers(1, 3)),
+                          seconds=draw(st.sampled_from([1, 20, 90])))
+    duration = draw(st.sampled_from(["20m", "1h", "6h"]))
+    start = datetime(2025, 7, 1)
+    return seqsim.Scenario.from_dict({
+        "simulation": {"start": start.isoformat(), "poll_interval": f"{poll}m",
+                       "duration": draw(st.sampled_from(["1h", "3h", "1d"])),
+                       "seed": draw(st.integers(0, 2**16))},
+        "sequences": [{"name": "S", "trigger": "s", "days": [1, 2], "delay_hours": [0, 1],
+                       "min_delay_seconds": gap,
+                       "max_delay_seconds": gap + draw(st.sampled_from([0, 60]))}],
+        "workload": [{"kind": "burst", "trigger": "s", "count": draw(st.integers(3, 10)),
+                      "at": (start + timedelta(minutes=poll)).isoformat()}],
+        "capacity": {"devices": draw(st.integers(1, 2)), "hourly_limit": 0, "daily_limit": 0,
+                     "in_flight_limit": draw(st.sampled_from([0, 3])),
+                     "failure_rate": draw(st.sampled_from([0.0, 0.3])),
+                     "max_retries": draw(st.integers(0, 1))},
+        "policy": {"progress_on": draw(st.sampled_from(["delivery", "queue"])),
+                   "catch_up": draw(st.sampled_from(["burst", "skip_stale", "reschedule"])),
+                   "stale_after": "30m",
+                   "outages": [{"start": (start + outage_at).isoformat(), "duration": duration}]},
+    })
+
+
+@ENGINE_PROPERTY
+@given(paced_into_outages())
+def test_sends_during_outages_match_and_count_at_their_polls(scenario: seqsim.Scenario) -> None:
+    _, batch = run_both_engines(scenario)
+    assert_invariants(batch)
+    outage = scenario.policy.outages[0]
+    event("the run ends in the outage" if scenario.simulation.end <= outage.end
+          else "the run outlasts the outage")
+    if _sends_in_outages(batch):
+        event("a device sent during the outage")
+    # Each poll's row counts the sends (and failures) since the poll before it.
+    polls = batch.timeline["time"].to_numpy()
+    for outcome, column in (("sent", "sent"), ("failed", "failed")):
+        at = batch.sends.loc[batch.sends["outcome"] == outcome, "sent_at"].to_numpy()
+        since = np.bincount(np.searchsorted(polls, at, side="left"), minlength=len(polls))
+        assert batch.timeline[column].tolist() == since.tolist()
