@@ -368,3 +368,20 @@ def test_sends_during_outages_match_and_count_at_their_polls(scenario: seqsim.Sc
         at = batch.sends.loc[batch.sends["outcome"] == outcome, "sent_at"].to_numpy()
         since = np.bincount(np.searchsorted(polls, at, side="left"), minlength=len(polls))
         assert batch.timeline[column].tolist() == since.tolist()
+
+
+def test_a_send_at_the_poll_instant_frees_its_full_device_for_the_next_poll() -> None:
+    # 10-minute gaps on a 2-minute grid: each send lands on a poll instant, after
+    # that poll found the device at its in-flight limit. The next poll queues on
+    # it; the kernel used to sleep until the following send (m5 at 00:22).
+    seq = {"days": [1], "delay_hours": [0], "min_delay_seconds": 600, "max_delay_seconds": 600}
+    scenario = seqsim.Scenario.from_dict({
+        "simulation": {"start": "2025-07-01T00:00:00", "duration": "1h",
+                       "poll_interval": "2m", "seed": 0},
+        "sequences": [{"name": "S", "trigger": "s", **seq}],
+        "workload": [{"kind": "burst", "trigger": "s", "count": 7, "at": "2025-07-01T00:02:00"}],
+        "capacity": {"devices": 1, "hourly_limit": 0, "daily_limit": 0, "in_flight_limit": 3},
+    })
+    _, batch = run_both_engines(scenario)
+    queued = batch.tables["messages"]["queued_at"].dt.strftime("%H:%M").tolist()
+    assert queued == ["00:02", "00:02", "00:02", "00:04", "00:14", "00:24", "00:34"]

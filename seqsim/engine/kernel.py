@@ -357,6 +357,17 @@ def _record(W, S, k: int, skipped: int) -> None:
     TL[L_ACTIVE, k], TL[L_DONE, k] = C[C_ACTIVE], C[C_DONE]
 
 
+@kernel_jit(inline="always")
+def _freed(S, waiting: int, sends: int) -> bool:
+    """Return whether what happened after a poll's selection lets the next poll
+    do more (``waiting``: the ready rows the selection left; ``sends``: the sends
+    recorded before the poll instant's): rows made ready, or a send at the poll
+    instant while rows wait, which frees its device's in-flight place after the
+    selection found the device full (a block only a delivery ends)."""
+    C = S[S_COUNT]
+    return C[C_READY] > waiting or (C[C_SENT] + C[C_FAILED] > sends and C[C_READY] > 0)
+
+
 @kernel_jit()
 def _poll(W, S, k: int, now: int) -> None:
     """Run poll ``k`` at ``now`` and write its timeline row."""
@@ -374,9 +385,10 @@ def _poll(W, S, k: int, now: int) -> None:
     for j in range(chosen):
         _queue(W, S, sel[j], now)
     waiting = C[C_READY]  # what the selection left: rows it found blocked
+    sends = C[C_SENT] + C[C_FAILED]
     _deliver(W, S, now, True)
     promote(W, S, now)
-    if chosen or C[C_READY] > waiting or W[W_STAT][SKIP_IDLE] == 0:
+    if chosen or _freed(S, waiting, sends) or W[W_STAT][SKIP_IDLE] == 0:
         C[C_IDLE_UNTIL] = k + 1
     else:
         C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
@@ -405,10 +417,11 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
     for j in range(chosen):
         kf.log_claim(S[S_CLAIMS], C, sel[j], now, False)
         _queue(W, S, sel[j], now)
-    waiting = C[C_READY]
+    waiting, sends = C[C_READY], C[C_SENT] + C[C_FAILED]
     _deliver(W, S, now, True)
     promote(W, S, now)
-    if C[C_CLAIMS] > claims or C[C_RETRY] or C[C_READY] > waiting or not W[W_STAT][SKIP_IDLE]:
+    if (C[C_CLAIMS] > claims or C[C_RETRY] or _freed(S, waiting, sends)
+            or not W[W_STAT][SKIP_IDLE]):
         C[C_IDLE_UNTIL] = k + 1
     else:
         C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
