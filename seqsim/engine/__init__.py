@@ -11,7 +11,8 @@
   arrays, compiled with numba, a whole run per call (:mod:`~seqsim.engine.kernel`,
   the poll; :mod:`~seqsim.engine.kernel_advance`, :mod:`~seqsim.engine.kernel_ready`,
   :mod:`~seqsim.engine.kernel_catchup`, :mod:`~seqsim.engine.kernel_devices`,
-  :mod:`~seqsim.engine.kernel_heap`, and :mod:`~seqsim.engine.kernel_faults` for the
+  :mod:`~seqsim.engine.kernel_heap`, :mod:`~seqsim.engine.kernel_room`, and
+  :mod:`~seqsim.engine.kernel_faults` for the
   one-message ``[faults]``; :mod:`~seqsim.engine.kernel_layout`, the arrays;
   :mod:`~seqsim.engine.kernel_world` and :mod:`~seqsim.engine.kernel_tables`, to and
   from the scenario and tables; :mod:`~seqsim.engine.kernel_run`, a whole run);

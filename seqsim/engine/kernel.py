@@ -62,11 +62,8 @@ from seqsim.engine.kernel_layout import (
     C_K,
     C_LOG,
     C_MSGS,
-    C_NEED,
-    C_PENDING,
     C_READY,
     C_RETRY,
-    C_ROWS,
     C_RUN,
     C_SENT,
     C_UNBLOCK,
@@ -82,9 +79,6 @@ from seqsim.engine.kernel_layout import (
     L_FAILED,
     L_SENT,
     L_SKIPPED,
-    NEEDS_LOG,
-    NEEDS_MESSAGES,
-    NEEDS_ROWS,
     NEVER,
     NONE,
     ON_QUEUE,
@@ -92,7 +86,6 @@ from seqsim.engine.kernel_layout import (
     POLL,
     POLL_DOWN,
     POLL_RECOVERS,
-    ROWS_PER_ENTRY,
     S_BACKLOG,
     S_BLOCKED_UNTIL,
     S_CLAIMS,
@@ -141,6 +134,7 @@ from seqsim.engine.kernel_ready import (
     take,
     window_change,
 )
+from seqsim.engine.kernel_room import down_room, poll_room
 from seqsim.engine.rules import first_poll_at_or_after, send_fails
 
 __all__ = ["run_polls"]
@@ -429,40 +423,6 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
 
 
 @kernel_jit(inline="always")
-def _poll_batch(W, S, k: int) -> tuple[int, int]:
-    """Return how many rows poll ``k`` may hold when it selects (those there are,
-    and ``ROWS_PER_ENTRY`` for each arrival, delivery, retried advance and, after an
-    outage, waiting row, each of which may create rows first), and the most it can
-    queue: ``batch_size``, or those rows if fewer (a huge batch_size must not size
-    the arrays)."""
-    stat, C = W[W_STAT], S[S_COUNT]
-    events = W[W_BOUNDS][k + 1] - C[C_ARRIVED] + C[C_FLIGHT] + C[C_RETRY]
-    if W[W_POLL_KIND][k] == POLL_RECOVERS:
-        events += C[C_READY] + C[C_PENDING]  # skip_stale may complete every waiting row
-    rows = C[C_ROWS] + events * stat[ROWS_PER_ENTRY]
-    return rows, min(stat[BATCH], rows)
-
-
-@kernel_jit()
-def _room(W, S, before: int, batch: int) -> int:
-    """Return 0 if a poll that may hold ``before`` rows when it selects and queue
-    ``batch`` (:func:`_poll_batch`) fits in the arrays, else what must grow (the
-    size needed goes into ``C_NEED``): rows, messages or the full-device log."""
-    stat, C = W[W_STAT], S[S_COUNT]
-    rows = before + batch * stat[ROWS_PER_ENTRY]
-    if rows > S[S_ROWS].shape[0]:
-        C[C_NEED] = rows
-        return NEEDS_ROWS
-    if C[C_MSGS] + batch > S[S_MSGS].shape[0]:
-        C[C_NEED] = C[C_MSGS] + batch
-        return NEEDS_MESSAGES
-    if C[C_LOG] + stat[DEVICES] > S[S_FULL_LOG].shape[0]:
-        C[C_NEED] = C[C_LOG] + stat[DEVICES]
-        return NEEDS_LOG
-    return 0
-
-
-@kernel_jit(inline="always")
 def _delivers(S, now: int) -> bool:
     """Return whether a device sent a message by ``now`` that is not yet recorded."""
     return S[S_COUNT][C_FLIGHT] > 0 and S[S_FLIGHT][0, 0] <= now
@@ -497,22 +457,16 @@ def run_polls(W, S, k_stop: int) -> int:
     while k < k_stop:
         now = stat[START] + k * stat[POLL]
         if kinds[k] == POLL_DOWN:
-            if _delivers(S, now):  # each delivery may advance its row
-                status = _room(W, S, C[C_ROWS] + C[C_FLIGHT] * stat[ROWS_PER_ENTRY], 0)
-                if status == 0 and stat[FAULTS]:
-                    status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U], 0)
-                if status:
-                    C[C_K] = k
-                    return status
+            status = down_room(W, S) if _delivers(S, now) else 0
+            if status:
+                C[C_K] = k
+                return status
             _skip(W, S, k, now, True)
         elif (k < C[C_IDLE_UNTIL] and C[C_ARRIVED] == bounds[k + 1]
               and kinds[k] != POLL_RECOVERS):
             _skip(W, S, k, now, False)
         else:
-            before, batch = _poll_batch(W, S, k)
-            status = _room(W, S, before, batch)
-            if status == 0 and stat[FAULTS]:
-                status = kf.fault_room(stat, C, S[S_CLAIMS], S[S_FAULT_U], batch)
+            status = poll_room(W, S, k)
             if status:
                 C[C_K] = k
                 return status

@@ -38,6 +38,7 @@ from seqsim.engine import (
     kernel_order,
     kernel_rank,
     kernel_ready,
+    kernel_room,
     lateness,
     pair_scan,
     rules,
@@ -51,7 +52,7 @@ __all__ = ["ensure_fresh", "warm_up", "warm_up_results"]
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
             kernel_faults, kernel_heap, kernel_jit, kernel_layout, kernel_order,
-            kernel_rank, kernel_ready, rules, fleet, lateness, tallies, pair_scan,
+            kernel_rank, kernel_ready, kernel_room, rules, fleet, lateness, tallies, pair_scan,
             send_scan)
 _STAMP = "seqsim-kernel.sha256"
 _STOPPING = "seqsim: interrupt noted; stopping when the compile ends (it cannot stop part-way)"
