@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -11,7 +13,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from seqsim import Scenario, simulate
 from seqsim.engine import schema
 from seqsim.model.sequence import SequenceConfig
 
@@ -65,15 +66,36 @@ def plain_sigint() -> Iterator[None]:
     yield
 
 
+#: Two processes the controller starts on a fresh clone: one compiles the engine (a
+#: one-poll run), the other the result passes, each under its compile lock.
+_WARMERS = (
+    "import seqsim; seqsim.simulate(seqsim.Scenario.from_dict({'simulation': {'start': "
+    "'2025-07-01T00:00:00', 'duration': '1h', 'poll_interval': '10m'}, 'sequences': [{'name': "
+    "'WARM', 'trigger': 'warm', 'days': [1]}], 'workload': [{'kind': 'burst', 'trigger': "
+    "'warm', 'count': 1}]}), engine='batch', progress=False)",
+    "from seqsim.engine.kernel_cache import warm_up_results; warm_up_results()",
+)
+_warming: list[subprocess.Popen] = []
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under pytest-xdist, compile the engine once in the controller before the
-    workers start, so they load it from numba's cache instead of each compiling
-    it (and racing to write the cache) on a fresh clone."""
+    """Under pytest-xdist, compile the engine and the result passes in two
+    processes the controller starts, beside the workers: a worker that needs one
+    of them before it is cached waits for its compile lock
+    (:func:`seqsim.engine.kernel_cache.compile_lock`) and then loads it, while
+    the tests that need neither run on. Compiled once, on both cores, instead
+    of by each worker, or by the controller while the workers wait."""
     config = session.config
     if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
         return
-    simulate(Scenario.from_dict({
-        "simulation": {"start": "2025-07-01T00:00:00", "duration": "1h", "poll_interval": "10m"},
-        "sequences": [{"name": "WARM", "trigger": "warm", "days": [1]}],
-        "workload": [{"kind": "burst", "trigger": "warm", "count": 1}],
-    }), engine="batch", progress=False)
+    _warming.extend(subprocess.Popen([sys.executable, "-c", code]) for code in _WARMERS)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Wait for the compiling processes (long done by then); a failed one is said,
+    not failed on: each worker compiled what it needed itself."""
+    for proc in _warming:
+        if proc.wait() != 0:
+            print(f"conftest: compiling in the background exited {proc.returncode}",
+                  file=sys.stderr)
+    _warming.clear()

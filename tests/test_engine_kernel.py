@@ -127,6 +127,37 @@ def test_cache_is_dropped_when_a_compiled_source_changes(tmp_path: Path) -> None
     assert (tmp_path / "seqsim-kernel.sha256").read_text() == "after"
 
 
+def test_a_held_compile_lock_makes_the_next_taker_wait_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # flock locks belong to an open file, so a thread with its own descriptor
+    # waits as another process would.
+    order: list[str] = []
+
+    def second() -> None:
+        with kernel_cache.compile_lock(tmp_path, "x.lock", "seqsim: waiting for it"):
+            order.append("second")
+
+    with kernel_cache.compile_lock(tmp_path, "x.lock"):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive()
+        order.append("first")
+    waiter.join(10)
+    assert order == ["first", "second"]
+    assert capsys.readouterr().err == "seqsim: waiting for it\n"
+    with kernel_cache.compile_lock(tmp_path, "x.lock", "seqsim: waiting for it"):
+        pass  # free again: no wait, nothing said
+    assert capsys.readouterr().err == ""
+
+
+def test_a_compile_lock_that_cannot_be_taken_runs_the_block_unlocked(tmp_path: Path) -> None:
+    ran = []
+    with kernel_cache.compile_lock(tmp_path / "not-a-folder", "x.lock"):
+        ran.append(True)
+    assert ran == [True]
+
+
 def test_every_compiled_module_is_fingerprinted() -> None:
     engine = ROOT / "seqsim" / "engine"
     compiled = {p.stem for p in engine.glob("*.py") if "@njit" in p.read_text()

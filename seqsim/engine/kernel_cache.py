@@ -14,13 +14,21 @@ install is timed and reported on its own, never inside a run's wall time;
 per-row run. A Ctrl-C during either takes effect when it ends, and is said
 at once; in the ``seqsim`` command a second one stops it there
 (:mod:`seqsim.interrupts`).
+
+Processes that start at once on a fresh install (a test run's workers, a
+sweep's or a shard's pool, a notebook beside a command) take turns
+(:func:`compile_lock`): the first compiles the kernel or the result passes
+and the others wait, then load what it wrote. The two are compiled under
+separate locks, so two processes compile them side by side on two cores.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from freezegun import api as _freezegun_api
@@ -47,7 +55,12 @@ from seqsim.engine import (
 )
 from seqsim.interrupts import interrupts_deferred
 
-__all__ = ["ensure_fresh", "warm_up", "warm_up_results"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: compiles are not taken in turns
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["compile_lock", "ensure_fresh", "warm_up", "warm_up_results"]
 
 #: Every module whose source is compiled into the kernel.
 COMPILED = (kernel, kernel_advance, kernel_catchup, kernel_devices,
@@ -89,6 +102,43 @@ def ensure_fresh(folder: Path | None = None, fingerprint: str | None = None) -> 
         pass  # a read-only install: numba falls back to its own cache checks
 
 
+def _open_lock(path: Path) -> int | None:
+    """Return a descriptor of lock file ``path`` (created if missing), or None where
+    there is none to take (not POSIX, or a read-only install)."""
+    if fcntl is None:  # pragma: no cover
+        return None
+    try:
+        return os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        return None
+
+
+@contextmanager
+def compile_lock(folder: Path, name: str, waiting: str | None = None) -> Iterator[None]:
+    """Hold lock file ``folder/name`` (an exclusive ``flock``) for the block.
+
+    A process that finds it held says ``waiting`` on stderr (when given) and
+    waits: for a compile, it then loads what the holder wrote to the cache
+    instead of compiling the same code beside it. The wait takes a Ctrl-C; the
+    lock goes with its holder's process, however that ends. Where no lock can
+    be taken (not POSIX, a read-only folder) the block runs unlocked.
+    """
+    fd = _open_lock(folder / name)
+    if fd is None:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 #: The result passes' entry points, whose misses say a warm-up compiled them.
 _RESULT_ENTRIES = (lateness.split, tallies.most_in_window, tallies.look_up,
                    pair_scan.scan_pairs, send_scan.send_columns)
@@ -108,25 +158,30 @@ def _compile_results() -> None:
     send_scan.compile_send_scan()
 
 
-def _warm(what: str, entries: tuple, index: str, note: str, compile_all: Callable[[], None]
-          ) -> float | None:
+def _warm(what: str, entries: tuple, index: str, note: str, compile_all: Callable[[], None],
+          *, say: bool = True) -> float | None:
     """Run ``compile_all`` with a Ctrl-C held (a Ctrl-C inside numba's load or
-    compile crashed the process: :mod:`seqsim.interrupts`), saying on stderr first
-    when the cache holds no ``index`` (``*.nbi``) file; return the real seconds
-    it took if it compiled any of ``entries``, else None."""
-    ensure_fresh()
-    fresh = not any(Path(entries[0].stats.cache_path).glob(f"{index}-*.nbi"))
-    if fresh:
-        print(f"seqsim: compiling {what} for this machine (once per install; {note} on 2 "
-              "cores)", file=sys.stderr, flush=True)
-    # freezegun freezes perf_counter too: time with its saved original.
-    started = _freezegun_api.real_perf_counter()
-    misses = _misses(entries)
-    with interrupts_deferred(_STOPPING if fresh else None):
-        compile_all()
-    if _misses(entries) == misses:
-        return None
-    return _freezegun_api.real_perf_counter() - started
+    compile crashed the process: :mod:`seqsim.interrupts`) and the lock of
+    ``index`` taken (:func:`compile_lock`), saying on stderr first (with
+    ``say``) when the cache holds no ``index`` (``*.nbi``) file; return the real
+    seconds it took if it compiled any of ``entries``, else None."""
+    folder = Path(entries[0].stats.cache_path)
+    with compile_lock(folder, "seqsim-fresh.lock"):
+        ensure_fresh()
+    with compile_lock(folder, f"seqsim-{index}.lock",
+                      f"seqsim: waiting for another process compiling {what} on this machine"):
+        fresh = not any(folder.glob(f"{index}-*.nbi"))
+        if fresh and say:
+            print(f"seqsim: compiling {what} for this machine (once per install; {note} on "
+                  "2 cores)", file=sys.stderr, flush=True)
+        # freezegun freezes perf_counter too: time with its saved original.
+        started = _freezegun_api.real_perf_counter()
+        misses = _misses(entries)
+        with interrupts_deferred(_STOPPING if fresh else None):
+            compile_all()
+        if _misses(entries) == misses:
+            return None
+        return _freezegun_api.real_perf_counter() - started
 
 
 def warm_up(world_arrays: tuple, state: tuple) -> float | None:
@@ -139,12 +194,14 @@ def warm_up(world_arrays: tuple, state: tuple) -> float | None:
     run_polls = kernel.run_polls
     if not hasattr(run_polls, "signatures") or run_polls.signatures:
         return None  # NUMBA_DISABLE_JIT (plain Python), or compiled already
-
-    def compile_all() -> None:
-        run_polls(world_arrays, state, 0)
-        _compile_results()
-    return _warm("the engine", (run_polls, *_RESULT_ENTRIES), "kernel.run_polls",
-                 "1-2 minutes", compile_all)
+    engine = _warm("the engine", (run_polls,), "kernel.run_polls", "1-2 minutes",
+                   lambda: run_polls(world_arrays, state, 0))
+    # The engine's line (when it compiled) covers its result passes too.
+    results = _warm("the result passes", _RESULT_ENTRIES, "lateness.split", "under a minute",
+                    _compile_results, say=engine is None)
+    if engine is None and results is None:
+        return None
+    return (engine or 0.0) + (results or 0.0)
 
 
 def warm_up_results() -> float | None:
