@@ -193,11 +193,7 @@ class RowProcessor:
         if self._in_flight and self._in_flight[0].send_at <= at:
             self._deliver(clock, before=at, inclusive=True)
             self._waiting = self._book.snapshot(self.con)
-        stats = PollStats(at, self._enrolled, self._sent, self._failed, 0,
-                          self._waiting.backlog(to_us(at)), self._waiting.active,
-                          self.completed_contacts)
-        self._enrolled = self._sent = self._failed = 0
-        return stats
+        return self._stats(at, 0)
 
     # ------------------------------------------------------------------- poll
     def poll(
@@ -229,16 +225,16 @@ class RowProcessor:
         self._deliver(clock, before=at, inclusive=True)
         # The polls until the next event are answered from this snapshot.
         self._waiting = self._book.snapshot(self.con)
-        stats = PollStats(
-            time=at,
-            enrolled=self._enrolled,
-            sent=self._sent,
-            failed=self._failed,
-            skipped=skipped,
-            backlog=self._waiting.backlog(to_us(at)),
-            active=self._waiting.active,
-            completed_contacts=self.completed_contacts,
-        )
+        return self._stats(at, skipped)
+
+    def _stats(self, at: datetime, skipped: int) -> PollStats:
+        """Return the timeline row of a poll at ``at`` (from the counts since the
+        last one, which start again at zero, and the waiting rows' snapshot)."""
+        stats = PollStats(time=at, enrolled=self._enrolled, sent=self._sent,
+                          failed=self._failed, skipped=skipped,
+                          backlog=self._waiting.backlog(to_us(at)),
+                          active=self._waiting.active,
+                          completed_contacts=self.completed_contacts)
         self._enrolled = self._sent = self._failed = 0
         return stats
 
