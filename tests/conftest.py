@@ -49,11 +49,13 @@ def plain_sigint() -> Iterator[None]:
     """Start from SIGINT as a fresh interpreter has it: unblocked in the main thread,
     Python's handler installed; warn when it was not.
 
-    In fresh clones' ``make test`` (2026-12-04) one xdist worker had SIGINT set
-    to ``SIG_IGN`` before these tests ran, and seqsim rightly leaves an ignored
-    SIGINT ignored (what set it was not found: no test changed it in a working
-    tree run watched test by test). The Ctrl-C tests are about what seqsim does
-    with a delivered SIGINT, so they start from the plain state.
+    A suite started as a shell's background job (``make test &``, or from a
+    non-interactive ``bash -c '... &'``) inherits SIGINT set to ``SIG_IGN``, as
+    POSIX shells start asynchronous commands; it was first seen in fresh
+    clones' ``make test`` (2026-12-04) on the worker running these tests, and
+    explained on 2026-12-07. seqsim rightly leaves an ignored SIGINT ignored.
+    The Ctrl-C tests are about what seqsim does with a delivered SIGINT, so
+    they start from the plain state.
     """
     blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     handler = signal.getsignal(signal.SIGINT)
