@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -78,6 +79,36 @@ _WARMERS = (
     "from seqsim.engine.kernel_cache import warm_up_results; warm_up_results()",
 )
 _warming: list[subprocess.Popen] = []
+
+
+#: Test files that run neither the compiled engine nor a process that does (the
+#: per-row engine, the model, the checks), longest first: collected first, so that
+#: on a fresh clone the workers have them to run while the engine compiles
+#: (measured 2026-12-07 by recording which files called the kernel). A file
+#: listed here that comes to need the engine only waits for its compile.
+BEFORE_THE_ENGINE = (
+    "test_row_waiting", "test_checks_walk", "test_engine_row_stateful", "test_engine_row",
+    "test_send_scan", "test_engine_kernel_rank", "test_layout", "test_tallies",
+    "test_results_rows", "test_windows", "test_clock", "test_workload", "test_scenario",
+    "test_strings", "test_schema", "test_by_step", "test_interrupts", "test_bounds",
+    "test_sequence", "test_capacity", "test_validation", "test_results_waits", "test_policy",
+    "test_size",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the files of :data:`BEFORE_THE_ENGINE` first, in that order (xdist's
+    ``--dist loadfile`` hands files out in collection order).
+
+    Raises:
+        pytest.UsageError: a listed file does not exist (renamed or removed).
+    """
+    here = Path(__file__).parent
+    gone = [name for name in BEFORE_THE_ENGINE if not (here / f"{name}.py").is_file()]
+    if gone:
+        raise pytest.UsageError(f"conftest.BEFORE_THE_ENGINE: no such test file: {gone}")
+    place = {f"tests/{name}.py": n for n, name in enumerate(BEFORE_THE_ENGINE)}
+    items.sort(key=lambda item: place.get(item.nodeid.split("::", 1)[0], len(place)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
