@@ -127,6 +127,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Wait for the compiling processes (long done by then); a failed one is said,
     not failed on: each worker compiled what it needed itself."""
+    if any(proc.poll() is None for proc in _warming):  # a short run (-x, -k)
+        print("\nconftest: waiting for the engine's compile to end (cached for the next run)",
+              file=sys.stderr, flush=True)
     for proc in _warming:
         if proc.wait() != 0:
             print(f"conftest: compiling in the background exited {proc.returncode}",
