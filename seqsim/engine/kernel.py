@@ -142,17 +142,24 @@ __all__ = ["run_polls"]
 
 @kernel_jit()
 def _deliver(W, S, now: int, inclusive: bool) -> None:
-    """Record the sends devices made before ``now`` (``inclusive``: at ``now`` too)."""
+    """Record the sends devices made before ``now`` (``inclusive``: at ``now`` too).
+
+    A send frees its device's in-flight place: a device a selection found
+    blocked may take rows again from that instant, which ``C_UNBLOCK`` gets (a
+    send at the poll instant, after the selection, makes the next poll run)."""
     on_queue = W[W_STAT][ON_QUEUE] != 0
-    M, flight, C = S[S_MSGS], S[S_FLIGHT], S[S_COUNT]
+    M, flight, C, blocked = S[S_MSGS], S[S_FLIGHT], S[S_COUNT], S[S_BLOCKED_UNTIL]
     while C[C_FLIGHT] > 0:
         t, m = flight[0, 0], flight[0, 1]
         if t > now or (t == now and not inclusive):
             return
         heap_pop(flight, C[C_FLIGHT])
         C[C_FLIGHT] -= 1
-        S[S_DEVICES][IN_FLIGHT, M[m]["dev"]] -= 1
-        S[S_BLOCKED_UNTIL][M[m]["dev"]] = NONE  # room again, perhaps
+        d = M[m]["dev"]
+        S[S_DEVICES][IN_FLIGHT, d] -= 1
+        if blocked[d] != NONE:  # room again, perhaps
+            blocked[d] = NONE
+            C[C_UNBLOCK] = min(C[C_UNBLOCK], t)
         M[m]["sent"] = t
         M[m]["outcome"] = M[m]["planned"]
         if M[m]["outcome"] == SENT_OK:
@@ -351,24 +358,13 @@ def _record(W, S, k: int, skipped: int) -> None:
     TL[L_ACTIVE, k], TL[L_DONE, k] = C[C_ACTIVE], C[C_DONE]
 
 
-@kernel_jit(inline="always")
-def _freed(S, waiting: int, sends: int) -> bool:
-    """Return whether what happened after a poll's selection lets the next poll
-    do more (``waiting``: the ready rows the selection left; ``sends``: the sends
-    recorded before the poll instant's): rows made ready, or a send at the poll
-    instant while rows wait, which frees its device's in-flight place after the
-    selection found the device full (a block only a delivery ends)."""
-    C = S[S_COUNT]
-    return C[C_READY] > waiting or (C[C_SENT] + C[C_FAILED] > sends and C[C_READY] > 0)
-
-
 @kernel_jit()
 def _poll(W, S, k: int, now: int) -> None:
     """Run poll ``k`` at ``now`` and write its timeline row."""
     C, sel = S[S_COUNT], S[S_SEL]
     C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
-    C[C_UNBLOCK] = NEVER
     _deliver(W, S, now, False)
+    C[C_UNBLOCK] = NEVER  # the blocks this poll finds (and the sends at its instant)
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         catch_up(W, S, now)
     # Rows due before now first, then the enrolments (due now): they become ready
@@ -379,10 +375,9 @@ def _poll(W, S, k: int, now: int) -> None:
     for j in range(chosen):
         _queue(W, S, sel[j], now)
     waiting = C[C_READY]  # what the selection left: rows it found blocked
-    sends = C[C_SENT] + C[C_FAILED]
     _deliver(W, S, now, True)
     promote(W, S, now)
-    if chosen or _freed(S, waiting, sends) or W[W_STAT][SKIP_IDLE] == 0:
+    if chosen or C[C_READY] > waiting or W[W_STAT][SKIP_IDLE] == 0:
         C[C_IDLE_UNTIL] = k + 1
     else:
         C[C_IDLE_UNTIL] = _next_event(W, S, k, now)
@@ -398,8 +393,8 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
     or left an advance to retry is followed by the next poll."""
     C, sel = S[S_COUNT], S[S_SEL]
     C[C_ENROLLED] = C[C_SENT] = C[C_FAILED] = 0
-    C[C_UNBLOCK] = NEVER
     _deliver(W, S, now, False)
+    C[C_UNBLOCK] = NEVER
     if W[W_POLL_KIND][k] == POLL_RECOVERS:
         catch_up(W, S, now)
         kf.backlog_rebuild(W[W_STAT], C, S[S_ROWS], S[S_BACKLOG])
@@ -411,10 +406,10 @@ def _poll_faulty(W, S, k: int, now: int) -> None:
     for j in range(chosen):
         kf.log_claim(S[S_CLAIMS], C, sel[j], now, False)
         _queue(W, S, sel[j], now)
-    waiting, sends = C[C_READY], C[C_SENT] + C[C_FAILED]
+    waiting = C[C_READY]
     _deliver(W, S, now, True)
     promote(W, S, now)
-    if (C[C_CLAIMS] > claims or C[C_RETRY] or _freed(S, waiting, sends)
+    if (C[C_CLAIMS] > claims or C[C_RETRY] or C[C_READY] > waiting
             or not W[W_STAT][SKIP_IDLE]):
         C[C_IDLE_UNTIL] = k + 1
     else:
