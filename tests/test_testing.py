@@ -67,6 +67,23 @@ def test_pair_of_tables_still_accepted(run) -> None:
         assert_invariants((broken, run.tables["sequence_steps"]))
 
 
+@pytest.mark.parametrize("as_category", [False, True])
+def test_unknown_and_missing_statuses_are_caught(run, as_category: bool) -> None:
+    steps = run.tables["sequence_steps"]
+    contacts = run.contacts.copy()
+    if as_category:  # as a run's own checks read it (KernelTables.working)
+        contacts["status"] = contacts["status"].astype("category")
+    assert not [p for p in check_contacts(contacts, steps).problems if "status" in p]
+    broken = contacts.copy()
+    if as_category:
+        broken["status"] = broken["status"].cat.add_categories(["paused"])
+    broken.loc[[1, 4], "status"] = ["paused", None]
+    problems = check_contacts(broken, steps).problems
+    assert [p for p in problems if "status" in p] == [
+        f"2 rows have an unknown status: id={broken.loc[1, 'id']}, status=paused; "
+        f"id={broken.loc[4, 'id']}, status=nan"], problems
+
+
 def test_step_sent_before_due_is_caught(run) -> None:
     sends = run.sends.copy()
     sends.loc[0, "sent_at"] = sends.loc[0, "due_at"] - timedelta(minutes=5)

@@ -101,8 +101,9 @@ def check_contacts(
 
     if schedule.strategy == ONE_BY_ONE:
         problems.extend(_several_active(rows, pairs))
-    bad_status = rows[~rows["status"].isin(["active", "completed", "failed"])]
-    if not bad_status.empty:
+    unknown = _unknown_status(rows["status"])
+    if unknown.any():
+        bad_status = rows[unknown]
         problems.append(
             f"{len(bad_status)} rows have an unknown status: "
             + examples(bad_status, ["id", "status"])
@@ -163,6 +164,21 @@ class _StepValues:
         """Return column ``name`` of each row's step (of rows ``rows`` only, if given)."""
         index = self.index if rows is None else self.index[rows]
         return self.steps[name].to_numpy()[index]
+
+
+#: The statuses a sequence_contacts row may have.
+STATUSES = ("active", "completed", "failed")
+
+
+def _unknown_status(status: pd.Series) -> np.ndarray:
+    """Return where ``status`` is not one of :data:`STATUSES` (missing ones too)."""
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        # Decided per category, then read per row by code (-1, missing, is the
+        # last flag): isin on millions of codes took 50 ms, this one comparison.
+        codes = status.cat.codes.to_numpy()
+        bad = ~status.cat.categories.isin(STATUSES)
+        return codes < 0 if not bad.any() else np.append(bad, True)[codes]
+    return ~status.isin(STATUSES).to_numpy(dtype=bool)
 
 
 def _wrong_step(rows: pd.DataFrame, of_step: _StepValues) -> list[str]:
