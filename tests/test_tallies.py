@@ -15,14 +15,62 @@ from seqsim.engine.tallies import (
     count_distinct,
     dense_keys,
     gather_rows,
+    group_mean,
     group_order,
     id_table,
     look_up,
     most_in_window,
     pair_codes,
+    read_only,
     row_codes,
     step_places,
 )
+
+# Values whose sums round (wide magnitudes, so the compensation matters), and the
+# missing and infinite ones.
+_MEANS = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                   st.floats(-1e6, 1e6), st.sampled_from([0.1, 1e-17, 1e17, -0.0]))
+
+
+def _kahan_means(codes: np.ndarray, values: np.ndarray, n: int) -> list[float]:
+    """The compensated mean of each group, written out plainly in Python."""
+    sums, compensations, counts = [0.0] * n, [0.0] * n, [0] * n
+    for g, v in zip(codes.tolist(), values.tolist(), strict=True):
+        if g < 0 or v != v:
+            continue
+        counts[g] += 1
+        y = v - compensations[g]
+        t = sums[g] + y
+        compensation = t - sums[g] - y
+        compensations[g] = 0.0 if compensation != compensation else compensation
+        sums[g] = t
+    return [sums[g] / counts[g] if counts[g] else float("nan") for g in range(n)]
+
+
+@settings(deadline=None)  # the first example may compile (a fresh cache)
+@given(st.lists(st.tuples(st.integers(-1, 3), _MEANS), max_size=200))
+def test_group_mean_is_the_compensated_mean_of_each_group(rows: list[tuple[int, float]]) -> None:
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    values = np.array([v for _, v in rows], dtype=np.float64)
+    got = group_mean(read_only(codes), read_only(values), 4)
+    expected = np.array(_kahan_means(codes, values, 4))
+    # Bit for bit: NaN where the reference has NaN, else the same float.
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    known = ~np.isnan(expected)
+    assert got[known].view(np.int64).tolist() == expected[known].view(np.int64).tolist()
+    # And what pandas' groupby gives, to its last bits, for unsorted labels.
+    by_pandas = (pd.Series(values).groupby(codes).mean().reindex(range(4))
+                 .to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(got, by_pandas, rtol=1e-12, atol=0)
+
+
+def test_group_mean_of_a_long_run_keeps_the_compensation() -> None:
+    values = np.full(100_001, 0.1)
+    values[0] = 1e8
+    codes = np.zeros(len(values), dtype=np.int64)
+    got = group_mean(read_only(codes), read_only(values), 1)[0]
+    assert got == pd.Series(values).groupby(codes).mean().iloc[0] == 1000.089999100009
+    assert got != values.sum() / len(values)  # naive summation differs in the last bits
 
 
 @settings(deadline=None)  # the first example may compile (a fresh cache)

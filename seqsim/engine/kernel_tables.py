@@ -9,6 +9,7 @@ engine's do; strings are looked up from the integer codes once per column
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -320,6 +321,10 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         # One of each maker a run: their string tables and categorical dtypes
         # (a million phones checked unique) are made once, not per frame.
         self._working = _Working()
+        # The working tables some caller still holds: a step table and the send
+        # log it reads ask for the same ones, built once (freed when all let go).
+        self._in_use: weakref.WeakValueDictionary[str, pd.DataFrame] = (
+            weakref.WeakValueDictionary())
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name in self._static:
@@ -348,11 +353,17 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         """Return ``leads``, ``sequence_contacts`` or ``messages`` for the run's
         checks, summary and send log: the contract frame once built, else one
         whose string columns are categoricals (a phone's dtype is the same object
-        in each of the three) and whose other columns view the records."""
+        in each of the three) and whose other columns view the records; the
+        same object while any caller holds it (it is read, never changed)."""
         with self._lock:
             if name in self._frames:
                 return self._frames[name]
-        return self._build(name, self._working)
+            held = self._in_use.get(name)
+        if held is not None:
+            return held
+        frame = self._build(name, self._working)
+        with self._lock:
+            return self._in_use.setdefault(name, frame)
 
     def _build(self, name: str, make: _Columns) -> pd.DataFrame:
         codes, final = self._codes, self._final
@@ -368,11 +379,11 @@ class KernelTables(Mapping[str, pd.DataFrame]):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_frames": {}, "_lock": None, "_contract": None,
-                "_working": None}
+                "_working": None, "_in_use": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock(), _contract=_Contract(),
-                             _working=_Working())
+                             _working=_Working(), _in_use=weakref.WeakValueDictionary())
 
 
 def timeline_frame(start_us: int, poll_us: int, timeline: np.ndarray) -> pd.DataFrame:

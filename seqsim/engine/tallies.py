@@ -15,8 +15,8 @@ import numpy as np
 from seqsim.engine.kernel_jit import column_forms, compiled
 from seqsim.engine.kernel_layout import NONE, ROW_DTYPE
 
-__all__ = ["compile_tallies", "dense_codes", "dense_keys", "gather_rows", "group_order",
-           "most_in_window", "row_codes"]
+__all__ = ["compile_tallies", "dense_codes", "dense_keys", "gather_rows", "group_mean",
+           "group_order", "most_in_window", "read_only", "row_codes"]
 
 #: Groups up to this size are sorted by insertion (a phone's few sends);
 #: larger ones by NumPy's sort, so a trace with one busy phone stays n log n.
@@ -242,6 +242,48 @@ def count_distinct(values: np.ndarray, lowest: int, span: int) -> int:
     return count
 
 
+@compiled(nogil=True)
+def group_mean(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Return the mean of ``values`` in each of ``n`` groups (``codes``: each row's
+    group, -1 for none), NaN skipped, NaN for a group with no value.
+
+    Kahan summation in row order (as pandas' per-group mean over unsorted
+    labels, ``group_mean``, sums; a compensation an infinity made NaN is reset
+    to 0), then the sum divided by the count. One column at a time, where
+    pandas first copied every column into one block. pandas itself gives
+    other last bits when the labels come sorted (it subtracts the final
+    compensation): a step table's means are these, whatever the order.
+    """
+    total = np.zeros(n)
+    compensation = np.zeros(n)
+    count = np.zeros(n, dtype=np.int64)
+    for i in range(codes.shape[0]):
+        g = codes[i]
+        v = values[i]
+        if g < 0 or v != v:
+            continue
+        count[g] += 1
+        y = v - compensation[g]
+        t = total[g] + y
+        compensation[g] = t - total[g] - y
+        if compensation[g] != compensation[g]:
+            compensation[g] = 0.0
+        total[g] = t
+    out = np.empty(n)
+    for g in range(n):
+        out[g] = total[g] / count[g] if count[g] else np.nan
+    return out
+
+
+def read_only(values: np.ndarray) -> np.ndarray:
+    """Return a read-only view of ``values``: columns reach the compiled passes
+    writable or not (a pandas column's ``to_numpy()`` is read-only), and numba
+    compiles a specialization per form; this gives them one."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 def as_keys(values: np.ndarray) -> np.ndarray:
     """Return integer ids or codes as they are when int32 or int64 (the compiled
     passes are compiled for both), else as int64."""
@@ -321,3 +363,5 @@ def compile_tallies() -> None:
     look_up(keys, ints, 0, -1)
     look_up(keys, flag, 0, False)
     step_places(keys, keys, ints, 0, keys)
+    # The step table's means: codes and a column as read_only() passes them.
+    group_mean(read_only(one), read_only(np.zeros(1)), 1)

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from seqsim.engine.tallies import group_mean, read_only
+
 __all__ = ["StepGroups", "step_codes"]
 
 #: Day numbers spanning more than this are looked up by hashing, not in a table.
@@ -78,7 +80,10 @@ class StepGroups:
 
     def mean(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """Return each step's mean of each column, missing values skipped (NaN for a
-        step with none), as pandas' ``groupby().mean()`` computes it, one row a step."""
-        frame = pd.DataFrame(columns, copy=False)
-        means = frame.groupby(self.codes, sort=True).mean()
-        return means.reindex(range(self.n))
+        step with none), as pandas' ``groupby().mean()`` computes it
+        (:func:`~seqsim.engine.tallies.group_mean`), one row a step."""
+        codes = read_only(np.ascontiguousarray(self.codes, dtype=np.int64))
+        return pd.DataFrame({
+            name: group_mean(codes, read_only(np.ascontiguousarray(values, dtype=np.float64)),
+                             self.n)
+            for name, values in columns.items()}, index=pd.RangeIndex(self.n))

@@ -23,7 +23,7 @@ from seqsim.engine.kernel_tables import KernelTables
 from seqsim.model.scenario import Scenario
 from seqsim.pages import ordinary_pages
 from seqsim.results.query import RunTables
-from seqsim.results.sends import build_sends
+from seqsim.results.sends import build_sends, step_sends
 from seqsim.results.waits import Waits
 
 __all__ = ["RunFrames", "working_table"]
@@ -61,15 +61,32 @@ class RunFrames:
             return self._timeline
         if name == "contacts":
             return tables["sequence_contacts"]
-        # The send log reads the working tables (categoricals, views of the
-        # records): building the contract messages for it took longer than the
-        # log itself, and its strings are made once, for the delivered sends.
-        return build_sends(working_table(tables, "messages"), tables["sequences"],
-                           contacts=working_table(tables, "sequence_contacts"),
-                           steps=tables["sequence_steps"], pairs=self._pairs,
-                           leads=working_table(tables, "leads") if "leads" in tables else None,
-                           scenario=self._scenario,
-                           waits=self._waits)
+        return build_sends(**self._send_inputs())
+
+    def step_sends(self) -> pd.DataFrame:
+        """Return what the step table reads of the send log: ``sends`` when it is
+        built, else :func:`~seqsim.results.sends.step_sends` (its columns
+        :data:`~seqsim.results.sends.STEP_SEND_COLUMNS`, not kept): the step table
+        of a sweep's run then costs no strings per send."""
+        with self._lock:
+            built = self._frames.get("sends")
+        if built is not None:
+            return built
+        with ordinary_pages():
+            return step_sends(**self._send_inputs())
+
+    def _send_inputs(self) -> dict[str, Any]:
+        """Return the arguments of both forms of the send log. They read the working
+        tables (categoricals, views of the records): building the contract
+        messages for the log took longer than the log itself, and its strings
+        are made once, for the delivered sends."""
+        tables = self._tables
+        return {"messages": working_table(tables, "messages"),
+                "sequences": tables["sequences"],
+                "contacts": working_table(tables, "sequence_contacts"),
+                "steps": tables["sequence_steps"], "pairs": self._pairs,
+                "leads": working_table(tables, "leads") if "leads" in tables else None,
+                "scenario": self._scenario, "waits": self._waits}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_frames": {}, "_lock": None}

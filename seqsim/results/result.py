@@ -185,9 +185,14 @@ class Result:
                               "expected a result from seqsim.simulate or load_result")
         # Numbers alone of the contacts and messages: a fresh run's working tables
         # spare the contract frames' strings (most of a big run's step table).
-        return step_table(self.sends, working_table(self.tables, "sequence_contacts"),
-                          self.tables["sequence_steps"], self.tables["sequences"],
-                          working_table(self.tables, "messages"),
+        # Held first, so that the send log's columns below read the same ones.
+        contacts = working_table(self.tables, "sequence_contacts")
+        messages = working_table(self.tables, "messages")
+        sends = self.__dict__.get("sends")  # built or given; else only the columns read
+        if sends is None:
+            sends = self.sends if self._stored is None else self._stored.step_sends()
+        return step_table(sends, contacts, self.tables["sequence_steps"],
+                          self.tables["sequences"], messages,
                           self.scenario.simulation.end)
 
     def save(self, path: str | os.PathLike[str],

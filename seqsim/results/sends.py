@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.engine.send_scan import HUGE, MIXED, enrolments, send_columns
 from seqsim.engine.tallies import as_keys, dense_codes, id_table, look_up
@@ -17,7 +18,7 @@ from seqsim.results.waits import Waits, wait_columns
 from seqsim.strings import plain_strings
 from seqsim.units import HOUR_US
 
-__all__ = ["build_sends", "send_figures"]
+__all__ = ["STEP_SEND_COLUMNS", "build_sends", "send_figures", "step_sends"]
 
 
 def build_sends(
@@ -54,42 +55,98 @@ def build_sends(
       split by cause (:mod:`seqsim.engine.lateness`), which needs the run's
       ``leads``, ``scenario`` and ``waits``; NaN without them.
     """
-    done = _delivered(messages)
-    timing = _timing(done, contacts, steps, pairs)
-    delivered = np.flatnonzero(messages["outcome"].notna().to_numpy())
-    causes = wait_columns(done, delivered, messages, sequences, steps,
-                          contacts, leads, scenario, waits)
-    order = None
-    if not pd.Index(timing["sent_at"]).is_monotonic_increasing:
-        # Messages are numbered in queue order; pacing can reorder their sends.
-        # Sorted a column at a time (a second whole frame would be the largest
-        # transient of a big run's result), and names by their codes: the
-        # strings are made once, in send order.
-        order = np.lexsort((done["id"].to_numpy(), timing["sent_at"]))
-    names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
-    sequence = names.index.get_indexer(done["sequence_id"])
-
-    def sorted_(values: np.ndarray) -> np.ndarray:
-        return values if order is None else values.take(order)
-
+    log = _SendLog(messages, sequences, contacts, steps, pairs, leads, scenario, waits,
+                   designed=True)
+    done, timing, order = log.done, log.timing, log.order
     columns = {
         "contact_phone": plain_strings(done["contact_phone"], order),
-        "sequence": names.take(sorted_(sequence)).array,
-        "day_number": sorted_(done["day_number"].to_numpy(dtype="int64")),
-        "due_at": sorted_(done["due_at"].to_numpy()),
-        "sent_at": sorted_(timing.pop("sent_at")),
-        "lateness_s": sorted_(timing.pop("lateness_s")),
+        "sequence": log.names.take(log.sorted(log.sequence)).array,
+        "day_number": log.sorted(done["day_number"].to_numpy(dtype="int64")),
+        "due_at": log.sorted(done["due_at"].to_numpy()),
+        "sent_at": log.sorted(timing.pop("sent_at")),
+        "lateness_s": log.sorted(timing.pop("lateness_s")),
         "device_id": plain_strings(done["device_id"], order),
         "outcome": plain_strings(done["outcome"], order),
-        "attempt": sorted_(done["attempt"].to_numpy(dtype="int64")),
-        "queued_at": sorted_(done["queued_at"].to_numpy()),
-        "designed_at": sorted_(timing.pop("designed_at")),
-        "drift_hours": sorted_(timing.pop("drift_hours")),
-        "early": sorted_(timing.pop("early")),
+        "attempt": log.sorted(done["attempt"].to_numpy(dtype="int64")),
+        "queued_at": log.sorted(done["queued_at"].to_numpy()),
+        "designed_at": log.sorted(timing.pop("designed_at")),
+        "drift_hours": log.sorted(timing.pop("drift_hours")),
+        "early": log.sorted(timing.pop("early")),
     }
-    for name in list(causes):  # each freed as its sorted copy is made (timing's too)
-        columns[name] = sorted_(causes.pop(name))
-    return pd.DataFrame(columns, copy=False)
+    return pd.DataFrame({**columns, **log.sorted_causes()}, copy=False)
+
+
+#: The send log's columns the step table reads (:func:`seqsim.results.steps.step_table`).
+STEP_SEND_COLUMNS = ("sequence", "day_number", "outcome", "sent_at", "lateness_s",
+                     *WAIT_COLUMNS)
+
+
+def step_sends(
+    messages: pd.DataFrame,
+    sequences: pd.DataFrame,
+    *,
+    contacts: pd.DataFrame | None = None,
+    steps: pd.DataFrame | None = None,
+    pairs: np.ndarray | None = None,
+    leads: pd.DataFrame | None = None,
+    scenario: Scenario | None = None,
+    waits: Waits | None = None,
+) -> pd.DataFrame:
+    """Return the columns :data:`STEP_SEND_COLUMNS` of :func:`build_sends`'s log, with
+    the same values in the same (send) order, its names (``sequence``,
+    ``outcome``) as categoricals: what the step table reads, without the
+    strings of every phone and device nor the schedule columns it does not.
+    """
+    log = _SendLog(messages, sequences, contacts, steps, pairs, leads, scenario, waits,
+                   designed=False)
+    names = pd.Index(log.names.array)
+    sequence = log.sorted(log.sequence)
+    if names.hasnans or not names.is_unique or (sequence < 0).any():
+        named = log.names.take(sequence).array  # as build_sends names them, case by case
+    else:  # categories must be distinct and known
+        named = pd.Categorical.from_codes(sequence, categories=names, validate=False)
+    outcome = log.done["outcome"]
+    columns = {
+        "sequence": named,
+        "day_number": log.sorted(log.done["day_number"].to_numpy(dtype="int64")),
+        "outcome": (outcome.array if log.order is None else outcome.array.take(log.order)),
+        "sent_at": log.sorted(log.timing.pop("sent_at")),
+        "lateness_s": log.sorted(log.timing.pop("lateness_s")),
+    }
+    return pd.DataFrame({**columns, **log.sorted_causes()}, copy=False)
+
+
+class _SendLog:
+    """What both forms of the send log compute: the delivered messages (``done``),
+    their timing and lateness causes, and the send order (None: already in it)."""
+
+    def __init__(self, messages: pd.DataFrame, sequences: pd.DataFrame,
+                 contacts: pd.DataFrame | None, steps: pd.DataFrame | None,
+                 pairs: np.ndarray | None, leads: pd.DataFrame | None,
+                 scenario: Scenario | None, waits: Waits | None, *, designed: bool) -> None:
+        done = self.done = _delivered(messages)
+        self.timing = _timing(done, contacts, steps, pairs, designed=designed)
+        delivered = np.flatnonzero(messages["outcome"].notna().to_numpy())
+        self.causes = wait_columns(done, delivered, messages, sequences, steps,
+                                   contacts, leads, scenario, waits)
+        self.order = None
+        if not pd.Index(self.timing["sent_at"]).is_monotonic_increasing:
+            # Messages are numbered in queue order; pacing can reorder their sends.
+            # Sorted a column at a time (a second whole frame would be the largest
+            # transient of a big run's result), and names by their codes: the
+            # strings are made once, in send order.
+            self.order = np.lexsort((done["id"].to_numpy(), self.timing["sent_at"]))
+        self.names = pd.Series(sequences["name"].array, index=sequences["id"].to_numpy())
+        self.sequence = self.names.index.get_indexer(done["sequence_id"])
+
+    def sorted(self, values: np.ndarray) -> np.ndarray:
+        """Return ``values`` (one per delivered message) in send order."""
+        return values if self.order is None else values.take(self.order)
+
+    def sorted_causes(self) -> dict[str, np.ndarray]:
+        """Return the lateness causes in send order, each freed as its sorted copy
+        is made."""
+        return {name: self.sorted(self.causes.pop(name)) for name in list(self.causes)}
 
 
 def send_figures(

@@ -76,6 +76,14 @@ class StoredRun:
                 self._frames[name] = _read_frame(name, handle)
             return self._frames[name]
 
+    def step_sends(self) -> pd.DataFrame:
+        """Return the send log, for the step table (the saved log is all there is).
+
+        Raises:
+            SeqsimError: as :meth:`frame`.
+        """
+        return self.frame("sends")
+
     def table(self, name: str) -> pd.DataFrame:
         """Return database table ``name`` with its canonical columns and dtypes, read
         on the first call and kept.
