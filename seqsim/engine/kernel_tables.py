@@ -227,14 +227,15 @@ def _lead_table(codes: Codes, make: _Columns, lead_trig: np.ndarray,
     }, copy=False), ordered is not None
 
 
-def _contacts(codes: Codes, make: _Columns, R: np.ndarray) -> pd.DataFrame:
-    """Return the ``sequence_contacts`` frame of rows ``R``."""
+def _contacts(codes: Codes, make: _Columns, R: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
+    """Return the ``sequence_contacts`` frame of rows ``R`` (``ids``: 1, 2, ... at least
+    as many)."""
     n = len(R)
     # The tables' id columns are int32: the few ids cast, then looked up per row.
     sequence_id, stepid, lead, step, dev, processing, status, error = row_codes(
         R, codes.sequence_ids.astype(np.int32), codes.step_ids.astype(np.int32))
     return pd.DataFrame({
-        "id": np.arange(1, n + 1, dtype=np.int64),
+        "id": ids[:n],
         "sequence_id": sequence_id,
         "contact_phone": make.names(codes.phones, lead),
         "contact_name": make.missing(n),
@@ -254,15 +255,17 @@ def _contacts(codes: Codes, make: _Columns, R: np.ndarray) -> pd.DataFrame:
     }, copy=False)
 
 
-def _messages(codes: Codes, make: _Columns, R: np.ndarray, M: np.ndarray) -> pd.DataFrame:
-    """Return the ``messages`` frame of messages ``M`` (their rows in ``R``)."""
+def _messages(codes: Codes, make: _Columns, R: np.ndarray, M: np.ndarray,
+              ids: np.ndarray) -> pd.DataFrame:
+    """Return the ``messages`` frame of messages ``M`` (their rows in ``R``; ``ids``:
+    1, 2, ... at least as many)."""
     rows = M["row"]
     outcome = M["outcome"]
     lead, sequence, step, day = gather_rows(R, np.ascontiguousarray(rows),
                                             codes.sequence_ids.astype(np.int32),
                                             codes.step_ids.astype(np.int32))
     return pd.DataFrame({
-        "id": np.arange(1, len(rows) + 1, dtype=np.int64),
+        "id": ids[: len(rows)],
         "sequence_contact_id": np.add(rows, 1, dtype=np.int64),
         "contact_phone": make.names(codes.phones, lead),
         "sequence_id": sequence,
@@ -325,6 +328,8 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         # log it reads ask for the same ones, built once (freed when all let go).
         self._in_use: weakref.WeakValueDictionary[str, pd.DataFrame] = (
             weakref.WeakValueDictionary())
+        self._id_range: np.ndarray | None = None
+        self._id_lock = threading.Lock()
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name in self._static:
@@ -365,6 +370,17 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         with self._lock:
             return self._in_use.setdefault(name, frame)
 
+    def _ids(self) -> np.ndarray:
+        """Return 1, 2, ..., n for the longer of the two tables, read-only: both
+        tables' ``id`` columns (working and contract) are views of it, one array
+        where each was 32 MB on a big run."""
+        with self._id_lock:  # not self._lock: __getitem__ holds it while building
+            if self._id_range is None:
+                n = max(len(self._final.rows), len(self._final.messages))
+                self._id_range = np.arange(1, n + 1, dtype=np.int64)
+                self._id_range.flags.writeable = False
+            return self._id_range
+
     def _build(self, name: str, make: _Columns) -> pd.DataFrame:
         codes, final = self._codes, self._final
         if name == "leads":
@@ -372,18 +388,19 @@ class KernelTables(Mapping[str, pd.DataFrame]):
             return _canonical("leads", leads, ordered) if isinstance(make, _Contract) else leads
         # Ids run 1..n in row order: both frames are in key order by construction.
         if name == "sequence_contacts":
-            frame = _contacts(codes, make, final.rows)
+            frame = _contacts(codes, make, final.rows, self._ids())
         else:
-            frame = _messages(codes, make, final.rows, final.messages)
+            frame = _messages(codes, make, final.rows, final.messages, self._ids())
         return _canonical(name, frame, True) if isinstance(make, _Contract) else frame
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_frames": {}, "_lock": None, "_contract": None,
-                "_working": None, "_in_use": None}
+                "_working": None, "_in_use": None, "_id_range": None, "_id_lock": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _lock=threading.Lock(), _contract=_Contract(),
-                             _working=_Working(), _in_use=weakref.WeakValueDictionary())
+                             _working=_Working(), _in_use=weakref.WeakValueDictionary(),
+                             _id_lock=threading.Lock())
 
 
 def timeline_frame(start_us: int, poll_us: int, timeline: np.ndarray) -> pd.DataFrame:
