@@ -11,8 +11,10 @@ for every poll, and the tables are identical to a run that skips nothing.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,7 @@ from seqsim.engine.wait_log import WaitLog
 from seqsim.model.arrivals import ArrivalCodes, generate_arrival_codes
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
+from seqsim.model.sequence import SequenceConfig
 from seqsim.model.size import poll_count
 from seqsim.run.clock import VirtualClock
 from seqsim.run.progress import Progress
@@ -84,23 +87,19 @@ def run_engine(
     ``arrivals``: their codes, or a frame of them (a shard's); the compiled run
     reads the codes, the per-row processor the frame.
     """
-    con = schema.connect()
+    if engine.run is not None:
+        static = static_tables(scenario, devices)
+        with Progress(poll_count(scenario.simulation.duration,
+                                 scenario.simulation.poll_interval),
+                      enabled=progress) as bar:
+            whole = engine.run(scenario, static, devices, arrivals, bar.advance,
+                               skip_idle=skip_idle)
+        return Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
+                    whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits,
+                    whole.causes)
+    assert engine.processor is not None  # an engine has a processor or a run
+    con = _static_database(tuple(scenario.sequences), devices, _limits(scenario))
     try:
-        schema.load_sequences(con, scenario.sequences)
-        cap = scenario.capacity
-        schema.add_devices(con, devices, hourly_limit=cap.hourly_limit,
-                           daily_limit=cap.daily_limit, in_flight_limit=cap.in_flight_limit)
-        if engine.run is not None:
-            static = schema.read_tables(con)
-            with Progress(poll_count(scenario.simulation.duration,
-                                      scenario.simulation.poll_interval),
-                          enabled=progress) as bar:
-                whole = engine.run(scenario, static, devices, arrivals, bar.advance,
-                                   skip_idle=skip_idle)
-            return Ran(whole.polls_run, whole.tables, whole.timeline, whole.pairs, True,
-                        whole.compile_seconds or 0.0, whole.kernel_seconds, whole.waits,
-                        whole.causes)
-        assert engine.processor is not None  # an engine has a processor or a run
         if isinstance(arrivals, ArrivalCodes):
             arrivals = arrivals.frame()
         compile_seconds = warm_up_results()  # the result passes the tables go through
@@ -110,6 +109,54 @@ def run_engine(
                     0.0, processor.wait_log(), None)
     finally:
         con.close()
+
+
+def _static_database(sequences: tuple[SequenceConfig, ...], devices: list[str],
+                     limits: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
+    """Return a new in-memory database holding the static tables: ``sequences`` and
+    their steps, and ``devices`` with ``limits`` (hourly, daily, in flight); every
+    other table empty."""
+    con = schema.connect()
+    try:
+        schema.load_sequences(con, sequences)
+        hourly, daily, in_flight = limits
+        schema.add_devices(con, devices, hourly_limit=hourly, daily_limit=daily,
+                           in_flight_limit=in_flight)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@functools.lru_cache(maxsize=16)
+def _read_static(sequences: tuple[SequenceConfig, ...], devices: tuple[str, ...],
+                 limits: tuple[int, int, int]) -> dict[str, pd.DataFrame]:
+    con = _static_database(sequences, list(devices), limits)
+    try:
+        return schema.read_tables(con)
+    finally:
+        con.close()
+
+
+def _limits(scenario: Scenario) -> tuple[int, int, int]:
+    cap = scenario.capacity
+    return cap.hourly_limit, cap.daily_limit, cap.in_flight_limit
+
+
+def static_tables(scenario: Scenario, devices: list[str]) -> dict[str, pd.DataFrame]:
+    """Return every table of a database holding the scenario's sequences and
+    ``devices`` (:func:`_static_database`) as a canonical frame.
+
+    Read once per process for given sequences, devices and limits: on a
+    sweep's small runs, creating the database and reading it back was half of
+    each run's time. Each call gets its own (shallow) copies, so a change one
+    caller makes to a frame stays its own.
+
+    Raises:
+        SequenceDefinitionError: as :func:`seqsim.engine.schema.load_sequences`.
+    """
+    cached = _read_static(tuple(scenario.sequences), tuple(devices), _limits(scenario))
+    return {name: frame.copy(deep=False) for name, frame in cached.items()}
 
 
 def _run_polls(
