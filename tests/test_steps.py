@@ -13,6 +13,7 @@ import seqsim
 from seqsim.analysis.steps import format_step_comparison, format_steps, unfinished_warning
 from seqsim.cli.main import main
 from seqsim.errors import SeqsimError
+from seqsim.results.sends import STEP_SEND_COLUMNS
 from seqsim.results.steps import STEP_COLUMNS, queued_at, unsent_at_end
 from tests.small_runs import SCENARIOS, backlog_run, backlog_scenario, calm_run
 
@@ -105,6 +106,34 @@ def test_steps_add_up_to_the_summary_and_match_the_sends() -> None:
     last = steps.set_index("day_number").loc[4, "last_completed_at"]
     hours = (last - pd.Timestamp(res.scenario.simulation.start)) / pd.Timedelta(hours=1)
     assert res.summary["last_contact_finished_hours"] == pytest.approx(hours)
+
+
+# Sends reordered by pacing, failures and retries, windows, outage catch-up, stuck
+# claims, duplicate sends of two pollers, chains.
+STEP_CASES = ["policies/business_hours.toml", "policies/catch_up_reschedule.toml",
+              "faults/stuck_claims.toml", "faults/dual_poller.toml", "chained.toml",
+              "backlog.toml"]
+
+
+@pytest.mark.parametrize("name", STEP_CASES)
+def test_a_fresh_runs_step_table_needs_only_the_logs_columns_it_reads(name: str) -> None:
+    scenario = seqsim.Scenario.from_toml(SCENARIOS / name)
+    if name == "backlog.toml":
+        scenario = backlog_scenario()
+    res = seqsim.simulate(scenario, progress=False)
+    fresh = res.steps  # from the send log's columns alone: the log is not built
+    assert "sends" not in res.__dict__
+    columns = res._stored.step_sends()
+    log = res.sends
+    assert list(columns.columns) == list(STEP_SEND_COLUMNS)
+    for column in STEP_SEND_COLUMNS:
+        got, expected = columns[column], log[column]
+        if isinstance(got.dtype, pd.CategoricalDtype):  # the log's are str
+            assert got.astype(object).tolist() == expected.astype(object).tolist(), column
+        else:
+            pd.testing.assert_series_equal(got, expected, check_exact=True, check_names=False)
+    # Once the log is built the step table reads it: the same table.
+    pd.testing.assert_frame_equal(res.steps, fresh, check_exact=True)
 
 
 def test_step_comparison_diffs_to_the_first_run() -> None:
