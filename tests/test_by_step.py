@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqsim.results import by_step
@@ -37,6 +37,7 @@ def test_no_rows_or_no_keys_give_no_codes() -> None:
     assert step_codes(np.array(["COLD"]), np.array([1]), []).tolist() == [-1]
 
 
+@settings(deadline=None)  # the first example loads the compiled means (or compiles them)
 @given(st.lists(st.tuples(st.integers(-1, 3), st.one_of(st.none(), st.floats(-5, 5))),
                 max_size=60))
 def test_groups_equal_pandas_groupby(rows: list[tuple[int, float | None]]) -> None:

@@ -186,6 +186,27 @@ def _rounded(values: pd.Series) -> list[float | None]:
     return [None if pd.isna(v) else round(float(v), 6) for v in values]
 
 
+def _unsent_columns(unsent: pd.DataFrame, id_keys: list[tuple[int, int]]) -> dict[str, Any]:
+    """Return ``waiting_at_end``, ``queued_at_end`` and ``unsent_wait_max_s`` per step
+    (``id_keys``: each step's sequence id and day) of the unsent rows ``unsent``.
+
+    By each row's step index: a groupby with a reindex on the keys took a
+    quarter of a small run's step table.
+    """
+    n = len(id_keys)
+    code = step_codes(unsent["sequence_id"].to_numpy(), unsent["day_number"].to_numpy(), id_keys)
+    queued = unsent["queued"].to_numpy(dtype=bool)
+    wait = unsent["wait_s"].to_numpy(dtype=float)
+    longest = np.full(n, np.nan)
+    counted = (code >= 0) & ~np.isnan(wait)
+    np.fmax.at(longest, code[counted], wait[counted])  # NaN where a step has none
+    return {
+        "waiting_at_end": np.bincount(code[(code >= 0) & ~queued], minlength=n).astype(np.int64),
+        "queued_at_end": np.bincount(code[(code >= 0) & queued], minlength=n).astype(np.int64),
+        "unsent_wait_max_s": _rounded(pd.Series(longest)),
+    }
+
+
 def step_table(
     sends: pd.DataFrame,
     contacts: pd.DataFrame,
@@ -243,13 +264,7 @@ def step_table(
         "last_sent_at": last_sent,
         "last_completed_at": _extremes(completed.values(done["completed_at"].to_numpy()))[1],
     }
-    by_step = unsent.groupby(["sequence_id", "day_number"])
-    table["waiting_at_end"] = (by_step["queued"].apply(lambda q: int((~q).sum()))
-                               .reindex(id_keys).fillna(0).to_numpy(dtype="int64"))
-    table["queued_at_end"] = (by_step["queued"].sum().reindex(id_keys).fillna(0)
-                              .to_numpy(dtype="int64"))
-    longest = by_step["wait_s"].max().reindex(id_keys)
-    table["unsent_wait_max_s"] = _rounded(longest)
+    table.update(_unsent_columns(unsent, id_keys))
     means = sent.mean({column: sends[column].to_numpy() for column in WAIT_COLUMNS})
     for column in WAIT_COLUMNS:
         table[column] = _rounded(means[column])
