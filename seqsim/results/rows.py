@@ -82,4 +82,5 @@ def _one_to_n(ids: np.ndarray, block: int = 1 << 20) -> bool:
 def entry_step_ids(steps: pd.DataFrame) -> np.ndarray:
     """Return the ids (int64) of the entry steps in a ``sequence_steps`` table: the
     step a contact's first row of a sequence is created on."""
-    return steps.loc[steps["is_entry_point"].astype(bool), "id"].to_numpy(np.int64)
+    # In NumPy: a .loc was a millisecond, and a small run's results ask five times.
+    return steps["id"].to_numpy(np.int64)[steps["is_entry_point"].to_numpy(dtype=bool)]
