@@ -23,7 +23,7 @@ from seqsim.engine.kernel_tables import KernelTables
 from seqsim.model.scenario import Scenario
 from seqsim.pages import ordinary_pages
 from seqsim.results.query import RunTables
-from seqsim.results.sends import build_sends, step_sends
+from seqsim.results.sends import build_sends
 from seqsim.results.waits import Waits
 
 __all__ = ["RunFrames", "working_table"]
@@ -65,15 +65,15 @@ class RunFrames:
 
     def step_sends(self) -> pd.DataFrame:
         """Return what the step table reads of the send log: ``sends`` when it is
-        built, else :func:`~seqsim.results.sends.step_sends` (its columns
-        :data:`~seqsim.results.sends.STEP_SEND_COLUMNS`, not kept): the step table
-        of a sweep's run then costs no strings per send."""
+        built, else its columns :data:`~seqsim.results.sends.STEP_SEND_COLUMNS`
+        (``build_sends(for_steps=True)``, not kept): the step table of a sweep's
+        run then costs no strings per send."""
         with self._lock:
             built = self._frames.get("sends")
         if built is not None:
             return built
         with ordinary_pages():
-            return step_sends(**self._send_inputs())
+            return build_sends(**self._send_inputs(), for_steps=True)
 
     def _send_inputs(self) -> dict[str, Any]:
         """Return the arguments of both forms of the send log. They read the working

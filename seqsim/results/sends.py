@@ -18,7 +18,7 @@ from seqsim.results.waits import Waits, wait_columns
 from seqsim.strings import plain_strings
 from seqsim.units import HOUR_US
 
-__all__ = ["STEP_SEND_COLUMNS", "build_sends", "send_figures", "step_sends"]
+__all__ = ["STEP_SEND_COLUMNS", "build_sends", "send_figures"]
 
 
 def build_sends(
@@ -31,6 +31,7 @@ def build_sends(
     leads: pd.DataFrame | None = None,
     scenario: Scenario | None = None,
     waits: Waits | None = None,
+    for_steps: bool = False,
 ) -> pd.DataFrame:
     """Return one row per delivered send attempt, in send order.
 
@@ -54,9 +55,16 @@ def build_sends(
     - ``wait_*_s`` (:data:`seqsim.engine.lateness.WAIT_COLUMNS`): the lateness
       split by cause (:mod:`seqsim.engine.lateness`), which needs the run's
       ``leads``, ``scenario`` and ``waits``; NaN without them.
+
+    ``for_steps``: only the columns :data:`STEP_SEND_COLUMNS` the step table
+    reads, the same values in the same order, names (``sequence``,
+    ``outcome``) as categoricals: no string per send for the phone and device,
+    no schedule columns.
     """
     log = _SendLog(messages, sequences, contacts, steps, pairs, leads, scenario, waits,
-                   designed=True)
+                   designed=not for_steps)
+    if for_steps:
+        return _step_columns(log)
     done, timing, order = log.done, log.timing, log.order
     columns = {
         "contact_phone": plain_strings(done["contact_phone"], order),
@@ -81,24 +89,8 @@ STEP_SEND_COLUMNS = ("sequence", "day_number", "outcome", "sent_at", "lateness_s
                      *WAIT_COLUMNS)
 
 
-def step_sends(
-    messages: pd.DataFrame,
-    sequences: pd.DataFrame,
-    *,
-    contacts: pd.DataFrame | None = None,
-    steps: pd.DataFrame | None = None,
-    pairs: np.ndarray | None = None,
-    leads: pd.DataFrame | None = None,
-    scenario: Scenario | None = None,
-    waits: Waits | None = None,
-) -> pd.DataFrame:
-    """Return the columns :data:`STEP_SEND_COLUMNS` of :func:`build_sends`'s log, with
-    the same values in the same (send) order, its names (``sequence``,
-    ``outcome``) as categoricals: what the step table reads, without the
-    strings of every phone and device nor the schedule columns it does not.
-    """
-    log = _SendLog(messages, sequences, contacts, steps, pairs, leads, scenario, waits,
-                   designed=False)
+def _step_columns(log: _SendLog) -> pd.DataFrame:
+    """Return :func:`build_sends`'s columns :data:`STEP_SEND_COLUMNS` from ``log``."""
     names = pd.Index(log.names.array)
     sequence = log.sorted(log.sequence)
     if names.hasnans or not names.is_unique or (sequence < 0).any():
