@@ -151,6 +151,14 @@ def test_a_held_compile_lock_makes_the_next_taker_wait_and_says_so(
     assert capsys.readouterr().err == ""
 
 
+def test_a_wait_is_said_only_while_the_cache_lacks_what_is_compiled(tmp_path: Path) -> None:
+    note = kernel_cache._waiting_note(tmp_path, "kernel.run_polls", "the engine")
+    assert note == "seqsim: waiting for another process compiling the engine on this machine"
+    (tmp_path / "kernel.run_polls-1.py311.nbi").write_bytes(b"")
+    # The holder is loading the cache then, a second at most: nothing to say.
+    assert kernel_cache._waiting_note(tmp_path, "kernel.run_polls", "the engine") is None
+
+
 def test_a_compile_lock_that_cannot_be_taken_runs_the_block_unlocked(tmp_path: Path) -> None:
     ran = []
     with kernel_cache.compile_lock(tmp_path / "not-a-folder", "x.lock"):

@@ -158,6 +158,16 @@ def _compile_results() -> None:
     send_scan.compile_send_scan()
 
 
+def _waiting_note(folder: Path, index: str, what: str) -> str | None:
+    """Return what to say if another process holds the lock of ``index``: that it
+    is compiling ``what``, when the cache holds no ``index`` (``*.nbi``) file;
+    else nothing, as it is loading the cache (under a second): a sweep's or a
+    shard's workers start together, and said so on every parallel run."""
+    if any(folder.glob(f"{index}-*.nbi")):
+        return None
+    return f"seqsim: waiting for another process compiling {what} on this machine"
+
+
 def _warm(what: str, entries: tuple, index: str, note: str, compile_all: Callable[[], None],
           *, say: bool = True) -> float | None:
     """Run ``compile_all`` with a Ctrl-C held (a Ctrl-C inside numba's load or
@@ -168,8 +178,7 @@ def _warm(what: str, entries: tuple, index: str, note: str, compile_all: Callabl
     folder = Path(entries[0].stats.cache_path)
     with compile_lock(folder, "seqsim-fresh.lock"):
         ensure_fresh()
-    with compile_lock(folder, f"seqsim-{index}.lock",
-                      f"seqsim: waiting for another process compiling {what} on this machine"):
+    with compile_lock(folder, f"seqsim-{index}.lock", _waiting_note(folder, index, what)):
         fresh = not any(folder.glob(f"{index}-*.nbi"))
         if fresh and say:
             print(f"seqsim: compiling {what} for this machine (once per install; {note} on "
