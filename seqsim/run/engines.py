@@ -131,6 +131,8 @@ def _static_database(sequences: tuple[SequenceConfig, ...], devices: list[str],
 @functools.lru_cache(maxsize=16)
 def _read_static(sequences: tuple[SequenceConfig, ...], devices: tuple[str, ...],
                  limits: tuple[int, int, int]) -> dict[str, pd.DataFrame]:
+    """Return the tables of :func:`_static_database` as canonical frames (cached:
+    its arguments are the key)."""
     con = _static_database(sequences, list(devices), limits)
     try:
         return schema.read_tables(con)
@@ -139,6 +141,7 @@ def _read_static(sequences: tuple[SequenceConfig, ...], devices: tuple[str, ...]
 
 
 def _limits(scenario: Scenario) -> tuple[int, int, int]:
+    """Return the scenario's per-device hourly, daily and in-flight limits."""
     cap = scenario.capacity
     return cap.hourly_limit, cap.daily_limit, cap.in_flight_limit
 
