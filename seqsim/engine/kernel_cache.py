@@ -158,12 +158,17 @@ def _compile_results() -> None:
     send_scan.compile_send_scan()
 
 
+def _cached(folder: Path, index: str) -> bool:
+    """Return whether numba's cache ``folder`` holds an ``index`` (``*.nbi``) file."""
+    return any(folder.glob(f"{index}-*.nbi"))
+
+
 def _waiting_note(folder: Path, index: str, what: str) -> str | None:
     """Return what to say if another process holds the lock of ``index``: that it
-    is compiling ``what``, when the cache holds no ``index`` (``*.nbi``) file;
-    else nothing, as it is loading the cache (under a second): a sweep's or a
-    shard's workers start together, and said so on every parallel run."""
-    if any(folder.glob(f"{index}-*.nbi")):
+    is compiling ``what``, when the cache holds no ``index`` file; else nothing,
+    as it is loading the cache (under a second): a sweep's or a shard's workers
+    start together, and said so on every parallel run."""
+    if _cached(folder, index):
         return None
     return f"seqsim: waiting for another process compiling {what} on this machine"
 
@@ -179,7 +184,7 @@ def _warm(what: str, entries: tuple, index: str, note: str, compile_all: Callabl
     with compile_lock(folder, "seqsim-fresh.lock"):
         ensure_fresh()
     with compile_lock(folder, f"seqsim-{index}.lock", _waiting_note(folder, index, what)):
-        fresh = not any(folder.glob(f"{index}-*.nbi"))
+        fresh = not _cached(folder, index)  # again: the holder may have written it
         if fresh and say:
             print(f"seqsim: compiling {what} for this machine (once per install; {note} on "
                   "2 cores)", file=sys.stderr, flush=True)
