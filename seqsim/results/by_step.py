@@ -80,8 +80,9 @@ class StepGroups:
 
     def mean(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """Return each step's mean of each column, missing values skipped (NaN for a
-        step with none), as pandas' ``groupby().mean()`` computes it
-        (:func:`~seqsim.engine.tallies.group_mean`), one row a step."""
+        step with none), one row a step: the compensated sum in row order that
+        pandas' ``groupby().mean()`` makes of unsorted labels
+        (:func:`~seqsim.engine.tallies.group_mean`)."""
         codes = read_only(np.ascontiguousarray(self.codes, dtype=np.int64))
         return pd.DataFrame({
             name: group_mean(codes, read_only(np.ascontiguousarray(values, dtype=np.float64)),

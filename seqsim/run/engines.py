@@ -151,8 +151,8 @@ def static_tables(scenario: Scenario, devices: list[str]) -> dict[str, pd.DataFr
     ``devices`` (:func:`_static_database`) as a canonical frame.
 
     Read once per process for given sequences, devices and limits: on a
-    sweep's small runs, creating the database and reading it back was half of
-    each run's time. Each call gets its own (shallow) copies, so a change one
+    sweep's small runs, creating the database and reading it back was two
+    thirds of each run's time. Each call gets its own (shallow) copies, so a change one
     caller makes to a frame stays its own.
 
     Raises:
