@@ -20,8 +20,8 @@ PACKAGE = Path(seqsim.__file__).resolve().parent
 
 #: Layers, lowest first: a module may import its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("seqsim.beside", "seqsim.errors", "seqsim.interrupts", "seqsim.pages", "seqsim.strings",
-     "seqsim.units", "seqsim.validation", "seqsim.version"),
+    ("seqsim.beside", "seqsim.errors", "seqsim.interrupts", "seqsim.pages", "seqsim.spill",
+     "seqsim.strings", "seqsim.units", "seqsim.validation", "seqsim.version"),
     ("seqsim.model",),
     ("seqsim.engine",),
     ("seqsim.checks",),
