@@ -211,3 +211,29 @@ def test_nothing_to_map_starts_no_thread() -> None:
     with pages.Prefault([]) as nothing, pages.Prefault([(np.zeros(0), lambda: 0)]) as empty:
         assert nothing._thread is None and empty._thread is None
     nothing.stop()  # stopping twice is harmless
+
+
+@pytest.mark.skipif(pages._TRIM is None, reason="a C library without malloc_trim")
+def test_give_back_returns_the_free_pages_of_the_c_heap() -> None:
+    """Small blocks freed below one still held stay in the heap (free() can only
+    trim its top); give_back hands their pages to the system."""
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    size, count = 64 << 10, 1600  # 100 MiB in blocks under glibc's mmap threshold
+    blocks = [libc.malloc(size) for _ in range(count)]
+    try:
+        for block in blocks:
+            ctypes.memset(block, 1, size)
+        for block in blocks[:-1]:
+            libc.free(block)
+        held = _rss_mib()
+        pages.give_back()
+        assert held - _rss_mib() > 64
+    finally:
+        libc.free(blocks[-1])
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * 4096 / MIB
