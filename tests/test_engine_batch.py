@@ -22,6 +22,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 import seqsim
+from seqsim import spill
+from seqsim.engine import kernel_run
 from seqsim.testing import assert_invariants
 from tests.equivalence import assert_same_tables, run_both_engines
 from tests.strategies import day_numbers
@@ -168,6 +170,31 @@ def test_batch_engine_matches_row_engine_under_policies(scenario: seqsim.Scenari
         event("some steps skipped")
     if _sends_in_outages(batch):
         event("a device sent during an outage")
+
+
+@ENGINE_PROPERTY
+@given(scenarios(with_policies=True))
+def test_records_kept_in_a_file_change_no_table(scenario: seqsim.Scenario) -> None:
+    """The kernel's records in a file's pages (seqsim.spill), grown from room for
+    eight rows, their pages handed back after every seven polls and all the time
+    while the result reads them: the tables of the records kept in memory."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQSIM_RECORDS_DIR", "")
+        kept = seqsim.simulate(scenario, engine="batch", progress=False)
+        assert spill.backed(kept.tables.records[0]) is None
+    real_world = kernel_run.build_world
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SEQSIM_RECORDS_DIR", raising=False)
+        if spill.records_dir() is None:
+            pytest.skip("records stay in memory on this system (tmpfs or not Linux)")
+        patch.setattr(spill, "MIN_BYTES", 0)
+        patch.setattr(spill, "PAGER_EVERY_S", 0.0)
+        patch.setattr(kernel_run, "CHUNK", 7)
+        patch.setattr(kernel_run, "build_world",
+                      lambda *a, **k: real_world(*a, **k)._replace(rows_hint=8))
+        filed = seqsim.simulate(scenario, engine="batch", progress=False)
+        assert all(spill.backed(r) is not None for r in filed.tables.records)
+        assert_same_tables(kept, filed)
 
 
 def _sends_in_outages(result: seqsim.Result) -> bool:

@@ -31,6 +31,7 @@ from seqsim.model.arrivals import ArrivalCodes
 from seqsim.model.faults import FaultStreams, faults_rng
 from seqsim.model.scenario import Scenario
 from seqsim.pages import Prefault
+from seqsim.spill import Pager, release
 
 __all__ = ["KernelRun", "run_kernel"]
 
@@ -84,6 +85,9 @@ def _poll_all(world: World, state: tuple, streams: FaultStreams,
     try:
         while done < world.polls:
             status = run_polls(world.arrays, state, min(world.polls, done + CHUNK))
+            # Rows finished in earlier chunks are rarely read again: their pages go
+            # back to the file (seqsim.spill), and those still in use come back.
+            release(state[k.S_ROWS], state[k.S_MSGS])
             if status:
                 ahead.stop()  # it holds the arrays that are about to be replaced
                 state = (more_draws(state, streams) if status == k.NEEDS_DRAWS
@@ -130,7 +134,8 @@ def run_kernel(
     final = final_columns(state)
     waits = _wait_log(state)
     del state, counters  # the records are views: the rest of the state goes
-    pairs = pair_codes(final.rows, world.codes.sequence_ids.astype(np.int64),
-                       len(world.codes.phones))
+    with Pager(final.rows):  # one pass over the rows: only the pages read last stay
+        pairs = pair_codes(final.rows, world.codes.sequence_ids.astype(np.int64),
+                           len(world.codes.phones))
     return KernelRun(KernelTables(static, world.codes, final), timeline, pairs, polls_run,
                      compile_seconds, kernel_seconds, waits, final.rows["cause"])

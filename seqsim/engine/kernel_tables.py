@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,10 +24,11 @@ from seqsim.engine.kernel_world import Codes
 from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame, column_types
 from seqsim.engine.tallies import gather_rows, row_codes
+from seqsim.spill import Pager
 from seqsim.strings import arrow_names, from_codes
 
 __all__ = ["BUILT", "ERROR_NAMES", "OUTCOME_NAMES", "STATUS_NAMES", "Final", "KernelTables",
-           "final_columns", "timeline_frame"]
+           "final_columns", "paged", "timeline_frame"]
 
 class Final(NamedTuple):
     """What the tables need of the kernel's final state: the used rows and messages
@@ -370,6 +372,16 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         with self._lock:
             return self._in_use.setdefault(name, frame)
 
+    @property
+    def records(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's row and message records the tables are built from."""
+        return self._final.rows, self._final.messages
+
+    def paged(self) -> Pager:
+        """Return a :class:`~seqsim.spill.Pager` of :attr:`records`: while it runs,
+        passes over them hold only the pages read last."""
+        return Pager(*self.records)
+
     def _ids(self) -> np.ndarray:
         """Return 1, 2, ..., n for the longer of the two tables, read-only: both
         tables' ``id`` columns (working and contract) are views of it, one array
@@ -382,6 +394,10 @@ class KernelTables(Mapping[str, pd.DataFrame]):
             return self._id_range
 
     def _build(self, name: str, make: _Columns) -> pd.DataFrame:
+        with self.paged():  # each frame reads the records once, front to back
+            return self._build_from(name, make)
+
+    def _build_from(self, name: str, make: _Columns) -> pd.DataFrame:
         codes, final = self._codes, self._final
         if name == "leads":
             leads, ordered = _lead_table(codes, make, final.lead_trig, final.lead_n)
@@ -401,6 +417,12 @@ class KernelTables(Mapping[str, pd.DataFrame]):
         self.__dict__.update(state, _lock=threading.Lock(), _contract=_Contract(),
                              _working=_Working(), _in_use=weakref.WeakValueDictionary(),
                              _id_lock=threading.Lock())
+
+
+def paged(tables: Mapping[str, pd.DataFrame]) -> AbstractContextManager[object]:
+    """Return :meth:`KernelTables.paged` of a compiled run's tables, else a context
+    that does nothing (other engines' tables are frames)."""
+    return tables.paged() if isinstance(tables, KernelTables) else nullcontext()
 
 
 def timeline_frame(start_us: int, poll_us: int, timeline: np.ndarray) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from seqsim import spill
 from seqsim.engine.kernel_devices import DEVICE_COLUMNS, LAST_SEND
 from seqsim.engine.kernel_layout import (
     ALL_AT,
@@ -407,9 +408,11 @@ def new_state(world: World, n_devices: int) -> tuple:
     devices = np.zeros((DEVICE_COLUMNS, n_devices), dtype=np.int64)
     devices[LAST_SEND] = NONE
     state = [np.zeros(0, dtype=np.int64)] * STATE_ARRAYS
-    state[S_ROWS] = np.zeros(rows, dtype=ROW_DTYPE)
+    # The records outlive the polls (the result is built from them): on a big run
+    # a file's pages (seqsim.spill), which the process hands back between passes.
+    state[S_ROWS] = spill.zeros(rows, ROW_DTYPE)
     state[S_LINKS] = np.zeros(rows, dtype=LINK_DTYPE)
-    state[S_MSGS] = np.zeros(rows, dtype=MESSAGE_DTYPE)
+    state[S_MSGS] = spill.zeros(rows, MESSAGE_DTYPE)
     cells = world.groups * (n_devices + 1)
     state[S_CELL_ROOT] = np.full(cells, -1, dtype=np.int64)
     state[S_CELL_COUNT] = np.zeros(cells, dtype=np.int64)
@@ -444,8 +447,13 @@ def new_state(world: World, n_devices: int) -> tuple:
     return tuple(state)
 
 
-def _resized(a: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros((size, *a.shape[1:]), dtype=a.dtype)
+#: The state's record arrays, kept in a file's pages when big (seqsim.spill).
+RECORDS = (S_ROWS, S_MSGS)
+
+
+def _resized(a: np.ndarray, size: int, records: bool) -> np.ndarray:
+    out = (spill.zeros(size, a.dtype) if records
+           else np.zeros((size, *a.shape[1:]), dtype=a.dtype))
     out[: a.shape[0]] = a
     return out
 
@@ -466,7 +474,7 @@ def grow(state: tuple, what: int) -> tuple:
                 f"engine holds at most {MAX_ROWS:,}: run fewer contacts or a shorter duration")
         size = MAX_ROWS
     for j in sized:
-        s[j] = _resized(s[j], size)
+        s[j] = _resized(s[j], size, j in RECORDS)
     return tuple(s)
 
 

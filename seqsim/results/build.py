@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 from seqsim.beside import Beside
-from seqsim.checks.contacts import check_contacts
+from seqsim.checks.contacts import ContactChecks, check_contacts
 from seqsim.checks.faults import split_fault_effects
+from seqsim.engine.kernel_tables import paged
 from seqsim.engine.schema import contact_pair_codes
 from seqsim.model.scenario import Scenario
+from seqsim.pages import give_back
 from seqsim.results.lazy import RunFrames, working_table
 from seqsim.results.result import Result
 from seqsim.results.sends import send_figures
@@ -40,6 +42,20 @@ def build_result(
     knows them. ``waits``: what the lateness attribution needs besides the
     tables (without it the ``wait_*_s`` columns are NaN).
     """
+    with paged(tables):  # a big compiled run's records: only the pages read last
+        summary, checks = _passes(scenario, tables, timeline, pairs)
+    give_back()  # what the passes freed: the frames built later start from there
+    broken, effects = split_fault_effects(checks.problems, scenario.faults)
+    info = {**info, "invariant_violations": broken}
+    if effects:  # what the faults broke on purpose: the metrics count it
+        info["fault_effects"] = effects
+    frames = RunFrames(scenario, tables, timeline, pairs, waits)
+    return Result._of_source(scenario, summary, info, frames, tables)
+
+
+def _passes(scenario: Scenario, tables: Mapping[str, pd.DataFrame], timeline: pd.DataFrame,
+            pairs: np.ndarray | None) -> tuple[dict[str, Any], ContactChecks]:
+    """Return the run's summary and its checks, computed from its working tables."""
     # Two passes at a time, each pair reading the same tables (seqsim.beside).
     building = Beside(working_table, tables, "sequence_contacts")
     messages = working_table(tables, "messages")
@@ -53,11 +69,5 @@ def build_result(
     summary = build_summary(figures, timeline, contacts, steps, messages, pairs=pairs,
                             checks=checks, start=scenario.simulation.start,
                             end=scenario.simulation.end)
-    del figures, contacts, messages
-    broken, effects = split_fault_effects(checks.problems, scenario.faults)
-    info = {**info, "invariant_violations": broken}
-    if effects:  # what the faults broke on purpose: the metrics count it
-        info["fault_effects"] = effects
-    frames = RunFrames(scenario, tables, timeline, pairs, waits)
-    return Result._of_source(scenario, summary, info, frames, tables)
+    return summary, checks
 

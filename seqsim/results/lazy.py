@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seqsim.engine.kernel_tables import KernelTables
+from seqsim.engine.kernel_tables import KernelTables, paged
 from seqsim.model.scenario import Scenario
 from seqsim.pages import ordinary_pages
 from seqsim.results.query import RunTables
@@ -51,7 +51,8 @@ class RunFrames:
         """Return contract frame ``name`` (``sends``, ``contacts`` or ``timeline``)."""
         with self._lock:  # two threads asking at once build it once
             if name not in self._frames:
-                with ordinary_pages():  # the frames' columns are fresh memory too
+                # The frames' columns are fresh memory too; the records are read once.
+                with ordinary_pages(), paged(self._tables):
                     self._frames[name] = self._build(name)
             return self._frames[name]
 
@@ -72,7 +73,7 @@ class RunFrames:
             built = self._frames.get("sends")
         if built is not None:
             return built
-        with ordinary_pages():
+        with ordinary_pages(), paged(self._tables):
             return build_sends(**self._send_inputs(), for_steps=True)
 
     def _send_inputs(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from seqsim.errors import ScenarioError
 from seqsim.model.capacity import device_ids
 from seqsim.model.scenario import Scenario
 from seqsim.model.size import poll_count
-from seqsim.pages import ordinary_pages
+from seqsim.pages import give_back, ordinary_pages
 from seqsim.results.build import build_result
 from seqsim.results.result import Result
 from seqsim.results.waits import Waits
@@ -100,6 +100,7 @@ def _simulate(scenario: Scenario, chosen: registry.Engine, progress: bool | None
         # Arrow's allocator keeps the pages of the arrivals' strings for reuse
         # (about 80 MB on a million leads): give them back to the system.
         pa.default_memory_pool().release_unused()
+        give_back()  # and the C heap's, freed by the polls and the engine's last passes
         extra: dict[str, Any] = {}
     else:
         devices = device_ids(scenario.capacity.devices)
