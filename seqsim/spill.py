@@ -21,7 +21,8 @@ then holds only the records it touched last, and the rest is cache the
 system writes back and may reclaim, which ordinary memory is not.
 
 Where the records go: ``SEQSIM_RECORDS_DIR`` when set (empty: keep them in
-memory), else the system's temporary directory (``TMPDIR``). A directory on
+memory; a path that is no writable directory is refused before a run starts),
+else the system's temporary directory (``TMPDIR``). A directory on
 ``tmpfs`` or ``ramfs`` keeps them in memory too, since there the file would
 be memory under another name; so does any refusal (no space, no ``mmap``,
 not Linux). Arrays below :data:`MIN_BYTES` always stay in memory: a small
@@ -38,6 +39,8 @@ import tempfile
 import threading
 
 import numpy as np
+
+from seqsim.errors import OutputError
 
 __all__ = ["MIN_BYTES", "PAGER_EVERY_S", "Pager", "backed", "records_dir", "release", "zeros"]
 
@@ -76,10 +79,19 @@ def _fs_type(path: str) -> str | None:
 
 def records_dir() -> str | None:
     """Return the directory for record files, or None when records stay in memory
-    (``SEQSIM_RECORDS_DIR`` empty, not Linux, or a directory whose files are memory)."""
+    (``SEQSIM_RECORDS_DIR`` empty, not Linux, or a directory whose files are memory).
+
+    Raises:
+        OutputError: ``SEQSIM_RECORDS_DIR`` names no directory this process may
+            write in.
+    """
+    chosen = os.environ.get("SEQSIM_RECORDS_DIR")
+    if chosen and not (os.path.isdir(chosen) and os.access(chosen, os.W_OK | os.X_OK)):
+        raise OutputError(
+            f"SEQSIM_RECORDS_DIR: {chosen!r} is not valid; expected a directory this "
+            "process may write in, or empty to keep a run's records in memory")
     if not sys.platform.startswith("linux") or _DONTNEED is None:
         return None
-    chosen = os.environ.get("SEQSIM_RECORDS_DIR")
     directory = tempfile.gettempdir() if chosen is None else chosen
     if not directory or _fs_type(directory) in _MEMORY_FILE_SYSTEMS:
         return None
@@ -107,7 +119,11 @@ def _file_map(size: int, directory: str) -> _RecordMap | None:
 def zeros(n: int, dtype: np.dtype, *, min_bytes: int | None = None) -> np.ndarray:
     """Return ``n`` zeroed items of ``dtype``: backed by a record file (see the
     module) when they take at least ``min_bytes`` (default :data:`MIN_BYTES`)
-    and the system allows it, else ``np.zeros``. Raises nothing of its own."""
+    and the system allows it, else ``np.zeros``.
+
+    Raises:
+        OutputError: from :func:`records_dir`, for arrays that size.
+    """
     dtype = np.dtype(dtype)
     size = n * dtype.itemsize
     floor = MIN_BYTES if min_bytes is None else min_bytes

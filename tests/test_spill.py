@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import seqsim
 from seqsim import spill
 from seqsim.engine.kernel_layout import ROW_DTYPE
+from seqsim.errors import OutputError
+from tests.store_helpers import tiny_scenario
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="record files: Linux")
 
@@ -50,11 +53,15 @@ def test_below_the_floor_or_when_switched_off_an_array_stays_in_memory(
     assert spill.backed(small) is None and not small["due"].any()
 
 
-def test_a_directory_that_cannot_hold_the_file_keeps_the_records_in_memory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SEQSIM_RECORDS_DIR", str(tmp_path / "missing"))
+def test_a_file_the_system_refuses_keeps_the_records_in_memory(
+        in_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(fd: int, offset: int, size: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spill.os, "posix_fallocate", no_space)
     a = spill.zeros(100, np.int64, min_bytes=0)
     assert spill.backed(a) is None and a.sum() == 0
+    assert list(in_dir.iterdir()) == []
 
 
 @linux
@@ -107,3 +114,13 @@ def test_a_pickled_record_array_comes_back_in_memory_with_its_values(in_dir: Pat
     a["due"] = np.arange(1000)
     b = pickle.loads(pickle.dumps(a))
     assert spill.backed(b) is None and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", ["missing", "a-file"])
+def test_a_records_dir_that_is_no_writable_directory_is_refused_before_a_run(
+        bad: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    monkeypatch.setenv("SEQSIM_RECORDS_DIR", str(tmp_path / bad))
+    with pytest.raises(OutputError, match=rf"SEQSIM_RECORDS_DIR: '.*{bad}' is not valid; "
+                       "expected a directory this process may write in, or empty"):
+        seqsim.simulate(tiny_scenario(), progress=False)

@@ -28,6 +28,7 @@ from seqsim.run.clock import real_seconds
 from seqsim.run.engines import Ran, run_arrivals, run_engine
 from seqsim.run.shard_merge import merge_shards
 from seqsim.run.shards import check_shards, run_shards
+from seqsim.spill import records_dir
 
 __all__ = ["simulate"]
 
@@ -68,6 +69,8 @@ def simulate(
             one with ``[faults]`` for an engine that does not run them; with
             ``shards``, one the shards cannot run or, unless ``approximate``, a
             poll whose batch limit bound.
+        OutputError: ``SEQSIM_RECORDS_DIR`` names no directory seqsim may write in
+            (see :mod:`seqsim.spill`).
     """
     if not isinstance(scenario, Scenario):
         raise ScenarioError(
@@ -76,6 +79,7 @@ def simulate(
         )
     chosen = registry.get(scenario.simulation.engine if engine is None else engine)
     registry.refuse_unsupported(chosen, scenario)
+    records_dir()  # a bad SEQSIM_RECORDS_DIR is refused now, not when a big run needs it
     if progress not in (None, True, False):
         raise ScenarioError(f"progress: {progress!r} is not valid; expected None, True or False")
     if shards is not None:
