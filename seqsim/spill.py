@@ -22,11 +22,11 @@ system writes back and may reclaim, which ordinary memory is not.
 
 Where the records go: ``SEQSIM_RECORDS_DIR`` when set (empty: keep them in
 memory; a path that is no writable directory is refused before a run starts),
-else the system's temporary directory (``TMPDIR``). A directory on
-``tmpfs`` or ``ramfs`` keeps them in memory too, since there the file would
-be memory under another name; so does any refusal (no space, no ``mmap``,
-not Linux). Arrays below :data:`MIN_BYTES` always stay in memory: a small
-run gains nothing from a file.
+else the system's temporary directory (``TMPDIR``), or ``/var/tmp`` when that
+is on ``tmpfs`` or ``ramfs``. A directory whose files are memory keeps them
+in memory too, since there the file would be memory under another name; so
+does any refusal (no space, no ``mmap``, not Linux). Arrays below
+:data:`MIN_BYTES` always stay in memory: a small run gains nothing from a file.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ PAGER_EVERY_S = 0.001
 #: File systems whose files are memory: a record file there would save nothing.
 _MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+_VAR_TMP = "/var/tmp"
 
 
 class _RecordMap(mmap.mmap):
@@ -92,10 +93,18 @@ def records_dir() -> str | None:
             "process may write in, or empty to keep a run's records in memory")
     if not sys.platform.startswith("linux") or _DONTNEED is None:
         return None
-    directory = tempfile.gettempdir() if chosen is None else chosen
-    if not directory or _fs_type(directory) in _MEMORY_FILE_SYSTEMS:
-        return None
-    return directory
+    if chosen is not None:
+        return chosen if chosen and _on_disk(chosen) else None
+    # Many systems mount /tmp as tmpfs; /var/tmp is on disk by convention.
+    for directory in (tempfile.gettempdir(), _VAR_TMP):
+        if _on_disk(directory) and os.access(directory, os.W_OK | os.X_OK):
+            return directory
+    return None
+
+
+def _on_disk(directory: str) -> bool:
+    """Return whether files in ``directory`` are not memory (not tmpfs or ramfs)."""
+    return os.path.isdir(directory) and _fs_type(directory) not in _MEMORY_FILE_SYSTEMS
 
 
 def _file_map(size: int, directory: str) -> _RecordMap | None:

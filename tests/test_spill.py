@@ -124,3 +124,17 @@ def test_a_records_dir_that_is_no_writable_directory_is_refused_before_a_run(
     with pytest.raises(OutputError, match=rf"SEQSIM_RECORDS_DIR: '.*{bad}' is not valid; "
                        "expected a directory this process may write in, or empty"):
         seqsim.simulate(tiny_scenario(), progress=False)
+
+
+@linux
+def test_a_temporary_directory_in_memory_sends_the_records_to_var_tmp(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEQSIM_RECORDS_DIR", raising=False)
+    monkeypatch.setattr(spill.tempfile, "gettempdir", lambda: "/in-memory")
+    monkeypatch.setattr(spill, "_VAR_TMP", str(tmp_path))
+    kinds = {"/in-memory": "tmpfs"}
+    monkeypatch.setattr(spill, "_fs_type", lambda path: kinds.get(path, "ext4"))
+    monkeypatch.setattr(spill.os.path, "isdir", lambda path: True)
+    assert spill.records_dir() == str(tmp_path)
+    kinds[str(tmp_path)] = "tmpfs"
+    assert spill.records_dir() is None
