@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import tomli_w
 
+from seqsim.engine.kernel_tables import paged
 from seqsim.engine.lateness import WAIT_COLUMNS
 from seqsim.errors import OutputError, SeqsimError
 from seqsim.model.scenario import Scenario
@@ -186,14 +187,16 @@ class Result:
         # Numbers alone of the contacts and messages: a fresh run's working tables
         # spare the contract frames' strings (most of a big run's step table).
         # Held first, so that the send log's columns below read the same ones.
-        contacts = working_table(self.tables, "sequence_contacts")
-        messages = working_table(self.tables, "messages")
-        sends = self.__dict__.get("sends")  # built or given; else only the columns read
-        if sends is None:
-            sends = self.sends if self._stored is None else self._stored.step_sends()
-        return step_table(sends, contacts, self.tables["sequence_steps"],
-                          self.tables["sequences"], messages,
-                          self.scenario.simulation.end)
+        # Their columns view a compiled run's records: read under its pager.
+        with paged(self.tables):
+            contacts = working_table(self.tables, "sequence_contacts")
+            messages = working_table(self.tables, "messages")
+            sends = self.__dict__.get("sends")  # built or given; else the columns read
+            if sends is None:
+                sends = self.sends if self._stored is None else self._stored.step_sends()
+            return step_table(sends, contacts, self.tables["sequence_steps"],
+                              self.tables["sequences"], messages,
+                              self.scenario.simulation.end)
 
     def save(self, path: str | os.PathLike[str],
              extra: Callable[[Path], object] | None = None) -> Path:
@@ -241,10 +244,11 @@ class Result:
         # The messages as the run's working table (names as categoricals, written
         # as VARCHAR): a compiled run's contract messages frame would be built,
         # and kept, only to be copied into the database.
-        frames = {name: working_table(self.tables, name) if name == "messages"
-                  else self.tables[name] for name in self.tables}
-        _write_database(folder / "seqsim.duckdb",
-                        {**frames, "sends": self.sends, "timeline": self.timeline})
+        with paged(self.tables):  # the working messages view a compiled run's records
+            frames = {name: working_table(self.tables, name) if name == "messages"
+                      else self.tables[name] for name in self.tables}
+            _write_database(folder / "seqsim.duckdb",
+                            {**frames, "sends": self.sends, "timeline": self.timeline})
 
 
 def _check_duckdb_path(key: str, path: str | os.PathLike[str]) -> None:
