@@ -21,6 +21,7 @@ from seqsim.engine.rules import (
     COMPLETED_STEP,
     NEXT_STEP,
     ONE_BY_ONE,
+    ROW_STATUSES,
     Schedule,
 )
 from seqsim.engine.schema import contact_pair_codes
@@ -166,19 +167,16 @@ class _StepValues:
         return self.steps[name].to_numpy()[index]
 
 
-#: The statuses a sequence_contacts row may have.
-STATUSES = ("active", "completed", "failed")
-
-
 def _unknown_status(status: pd.Series) -> np.ndarray:
-    """Return where ``status`` is not one of :data:`STATUSES` (missing ones too)."""
+    """Return where ``status`` is not one of
+    :data:`~seqsim.engine.rules.ROW_STATUSES` (missing ones too)."""
     if isinstance(status.dtype, pd.CategoricalDtype):
         # Decided per category, then read per row by code (-1, missing, is the
         # last flag): isin on millions of codes took 50 ms, this one comparison.
         codes = status.cat.codes.to_numpy()
-        bad = ~status.cat.categories.isin(STATUSES)
+        bad = ~status.cat.categories.isin(ROW_STATUSES)
         return codes < 0 if not bad.any() else np.append(bad, True)[codes]
-    return ~status.isin(STATUSES).to_numpy(dtype=bool)
+    return ~status.isin(ROW_STATUSES).to_numpy(dtype=bool)
 
 
 def _wrong_step(rows: pd.DataFrame, of_step: _StepValues) -> list[str]:

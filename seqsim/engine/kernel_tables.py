@@ -21,7 +21,7 @@ import pyarrow as pa
 from seqsim.engine import kernel_layout as k
 from seqsim.engine.kernel_layout import NONE
 from seqsim.engine.kernel_world import Codes
-from seqsim.engine.rules import FAILED_SEND_ERROR, SKIPPED_ERROR
+from seqsim.engine.rules import FAILED_SEND_ERROR, ROW_STATUSES, SKIPPED_ERROR
 from seqsim.engine.schema import canonical_frame, column_types
 from seqsim.engine.tallies import gather_rows, row_codes
 from seqsim.spill import Pager
@@ -89,7 +89,7 @@ class _Strings:
 
 
 #: The names of the kernel's codes: row status, error (code - 1), message outcome.
-STATUS_NAMES = np.array(["active", "completed", "failed"])  # k.ACTIVE, ...
+STATUS_NAMES = np.array(ROW_STATUSES)  # k.ACTIVE, ...
 ERROR_NAMES = np.array([FAILED_SEND_ERROR, SKIPPED_ERROR])  # k.SEND_ERROR - 1, ...
 OUTCOME_NAMES = np.array(["sent", "failed"])  # k.SENT_OK, k.SEND_FAILED
 

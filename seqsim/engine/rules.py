@@ -60,6 +60,7 @@ __all__ = [
     "NEXT_STEP",
     "ONE_BY_ONE",
     "RESCHEDULE",
+    "ROW_STATUSES",
     "SKIPPED_ERROR",
     "SKIP_STALE",
     "DatetimeCalendar",
@@ -80,6 +81,9 @@ __all__ = [
     "window_ready_after",
 ]
 
+#: The statuses a ``sequence_contacts`` row may have (the compiled engine's codes
+#: are their indexes: seqsim.engine.kernel_layout.ACTIVE, COMPLETED, FAILED).
+ROW_STATUSES = ("active", "completed", "failed")
 #: ``last_error`` of a step that ``catch_up = "skip_stale"`` skipped (completed unsent).
 SKIPPED_ERROR = "skipped: overdue at recovery"
 #: ``last_error`` of a row (and ``error`` of a message) whose send failed.
